@@ -1,0 +1,178 @@
+//! `BlockCache`: file contents in `BLOCK_SIZE` blocks, bounded in bytes, least recently used blocks
+//! dropped first. Blocks are keyed by the file's version (path, size, mtime), so a file changed on the
+//! server can never be served from blocks of its old content.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use lru::LruCache;
+
+/// Size of a cached block. 128 KiB matches the kernel's largest FUSE read request with the default
+/// read-ahead, so a sequential read usually maps onto exactly one block, and a random read fetches
+/// little more than it asked for.
+pub const BLOCK_SIZE: u64 = 128 << 10;
+
+/// Which content of a file: its path and what the server said of it when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileVersion {
+    pub path: Arc<str>,
+    pub size: u64,
+    pub mtime: SystemTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BlockKey {
+    version: FileVersion,
+    index: u64,
+}
+
+struct Inner {
+    lru: LruCache<BlockKey, Arc<[u8]>>,
+    bytes: u64,
+}
+
+/// The block cache.
+pub struct BlockCache {
+    inner: Mutex<Inner>,
+    limit: u64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl BlockCache {
+    /// A cache holding at most `limit` bytes of blocks (0 disables it).
+    pub fn new(limit: u64) -> BlockCache {
+        BlockCache {
+            inner: Mutex::new(Inner {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+            }),
+            limit,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Block `index` of `version`, if cached.
+    pub fn get(&self, version: &FileVersion, index: u64) -> Option<Arc<[u8]>> {
+        let key = BlockKey {
+            version: version.clone(),
+            index,
+        };
+        let found = self.lock().lru.get(&key).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Stores block `index` of `version` (shorter than `BLOCK_SIZE` only for a file's last block).
+    pub fn insert(&self, version: &FileVersion, index: u64, data: Arc<[u8]>) {
+        if self.limit == 0 || data.len() as u64 > self.limit {
+            return;
+        }
+        let key = BlockKey {
+            version: version.clone(),
+            index,
+        };
+        let mut inner = self.lock();
+        inner.bytes += data.len() as u64;
+        if let Some(old) = inner.lru.put(key, data) {
+            inner.bytes -= old.len() as u64;
+        }
+        while inner.bytes > self.limit {
+            match inner.lru.pop_lru() {
+                Some((_, evicted)) => inner.bytes -= evicted.len() as u64,
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Room for this many blocks (for sizing read-ahead against the cache).
+    pub fn capacity_blocks(&self) -> NonZeroUsize {
+        NonZeroUsize::new((self.limit / BLOCK_SIZE) as usize).unwrap_or(NonZeroUsize::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(path: &str, size: u64) -> FileVersion {
+        FileVersion {
+            path: path.into(),
+            size,
+            mtime: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn block(len: usize, fill: u8) -> Arc<[u8]> {
+        vec![fill; len].into()
+    }
+
+    #[test]
+    fn stores_and_returns_blocks() {
+        let c = BlockCache::new(1 << 20);
+        c.insert(&v("/a", 10), 0, block(10, 7));
+        assert_eq!(&*c.get(&v("/a", 10), 0).unwrap(), &[7u8; 10][..]);
+        assert!(c.get(&v("/a", 10), 1).is_none());
+        assert_eq!(c.stats(), (1, 1));
+    }
+
+    #[test]
+    fn another_version_misses() {
+        let c = BlockCache::new(1 << 20);
+        c.insert(&v("/a", 10), 0, block(10, 7));
+        assert!(c.get(&v("/a", 11), 0).is_none());
+    }
+
+    #[test]
+    fn bounded_in_bytes_evicting_least_recent() {
+        let c = BlockCache::new(300);
+        c.insert(&v("/a", 1), 0, block(100, 0));
+        c.insert(&v("/a", 1), 1, block(100, 1));
+        c.insert(&v("/a", 1), 2, block(100, 2));
+        assert!(c.get(&v("/a", 1), 0).is_some()); // now most recent
+        c.insert(&v("/a", 1), 3, block(100, 3));
+        assert_eq!(c.bytes(), 300);
+        assert!(c.get(&v("/a", 1), 1).is_none(), "least recent evicted");
+        assert!(c.get(&v("/a", 1), 0).is_some());
+    }
+
+    #[test]
+    fn replacing_a_block_keeps_the_byte_count_right() {
+        let c = BlockCache::new(1000);
+        c.insert(&v("/a", 1), 0, block(100, 0));
+        c.insert(&v("/a", 1), 0, block(50, 0));
+        assert_eq!(c.bytes(), 50);
+    }
+
+    #[test]
+    fn zero_limit_disables() {
+        let c = BlockCache::new(0);
+        c.insert(&v("/a", 1), 0, block(1, 0));
+        assert_eq!(c.bytes(), 0);
+    }
+}

@@ -1,0 +1,151 @@
+//! `DirCache`: directory listings by path, trusted for a TTL, least recently used ones dropped first.
+//! A listing answers `readdir`, `lookup` (negative answers included) and `getattr` for its entries.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use crate::remote::RemoteEntry;
+
+/// How many directory listings are kept at most. A listing of 100 entries takes about 20 KiB, so
+/// this bounds the cache near 100 MiB even for trees with far larger directories than usual.
+const MAX_LISTINGS: usize = 4096;
+
+/// One directory's entries, indexed by name.
+#[derive(Debug, Default)]
+pub struct Listing {
+    entries: Vec<RemoteEntry>,
+    index: HashMap<String, usize>,
+}
+
+impl Listing {
+    pub fn new(entries: Vec<RemoteEntry>) -> Listing {
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        Listing { entries, index }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RemoteEntry> {
+        self.index.get(name).map(|&i| &self.entries[i])
+    }
+
+    pub fn entries(&self) -> &[RemoteEntry] {
+        &self.entries
+    }
+}
+
+/// Listings by directory path (`/`, `/a/b`).
+pub struct DirCache {
+    lru: Mutex<LruCache<String, (Arc<Listing>, Instant)>>,
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl DirCache {
+    pub fn new(ttl: Duration) -> DirCache {
+        DirCache {
+            lru: Mutex::new(LruCache::new(
+                NonZeroUsize::new(MAX_LISTINGS).expect("non-zero"),
+            )),
+            ttl,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The listing of `path` if it was fetched less than the TTL ago.
+    pub fn get(&self, path: &str) -> Option<Arc<Listing>> {
+        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = match lru.get(path) {
+            Some((listing, at)) if at.elapsed() < self.ttl => Some(Arc::clone(listing)),
+            Some(_) => {
+                lru.pop(path);
+                None
+            }
+            None => None,
+        };
+        let counter = if fresh.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        fresh
+    }
+
+    /// Stores a listing fetched just now.
+    pub fn insert(&self, path: &str, listing: Arc<Listing>) {
+        self.lru
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(path.to_string(), (listing, Instant::now()));
+    }
+
+    /// Forgets `path`'s listing (after a change, or to force a fresh look).
+    pub fn invalidate(&self, path: &str) {
+        self.lru
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop(path);
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::EntryKind;
+    use std::time::SystemTime;
+
+    fn entry(name: &str) -> RemoteEntry {
+        RemoteEntry {
+            name: name.into(),
+            kind: EntryKind::File,
+            size: 1,
+            mtime: SystemTime::UNIX_EPOCH,
+            perm: None,
+            link_target: None,
+        }
+    }
+
+    #[test]
+    fn listing_indexes_names() {
+        let l = Listing::new(vec![entry("a"), entry("b c")]);
+        assert_eq!(l.get("b c").unwrap().name, "b c");
+        assert!(l.get("z").is_none());
+        assert_eq!(l.entries().len(), 2);
+    }
+
+    #[test]
+    fn fresh_listing_is_a_hit_and_stale_one_a_miss() {
+        let c = DirCache::new(Duration::from_millis(50));
+        c.insert("/d", Arc::new(Listing::new(vec![entry("a")])));
+        assert!(c.get("/d").is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.get("/d").is_none());
+        assert_eq!(c.stats(), (1, 1));
+    }
+
+    #[test]
+    fn invalidate_forgets() {
+        let c = DirCache::new(Duration::from_secs(60));
+        c.insert("/d", Arc::new(Listing::default()));
+        c.invalidate("/d");
+        assert!(c.get("/d").is_none());
+    }
+}

@@ -1,0 +1,162 @@
+//! Plain configuration structs with defaults and a doc comment on every field. The CLI fills them in
+//! (`cli.rs`); the core and the FTP store read them and never see clap.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A password that never prints itself (Debug and Display show `***`), so it cannot leak into logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The password itself, for the one place that sends it (`PASS`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where and how to reach the server.
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    /// Host name or address as given in the URL.
+    pub host: String,
+    /// Control port (21 unless the URL names one).
+    pub port: u16,
+    /// Login name (`anonymous` when none was given).
+    pub user: String,
+    /// Password, from the URL, `FTPFS_PASSWORD` or `~/.netrc`.
+    pub password: Secret,
+    /// The server directory that becomes the mount's root, absolute, without a trailing `/`
+    /// (empty string for the server's `/`).
+    pub base_path: String,
+    /// Pool size: at most this many control connections at once.
+    pub max_conns: usize,
+    /// Bound on every network wait (connect, each read or write on a socket, waiting for the pool).
+    pub timeout: Duration,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            host: "127.0.0.1".into(),
+            port: 21,
+            user: "anonymous".into(),
+            password: Secret::new("anonymous@"),
+            base_path: String::new(),
+            max_conns: 4,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The URL without password, as shown in `/proc/mounts` and in messages.
+    pub fn display_url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let path = if self.base_path.is_empty() {
+            "/"
+        } else {
+            &self.base_path
+        };
+        format!("ftp://{}@{}:{}{}", self.user, host, self.port, path)
+    }
+}
+
+/// Caching and presentation choices of the filesystem core.
+#[derive(Debug, Clone)]
+pub struct FsConfig {
+    /// How long a directory listing is trusted before it is fetched again.
+    pub dir_cache_ttl: Duration,
+    /// How long the kernel may keep attributes and names without asking again.
+    pub attr_timeout: Duration,
+    /// Bound of the block cache, in bytes.
+    pub cache_size: u64,
+    /// Refuse every modification (writes are not implemented yet, so this only changes the errno story).
+    pub read_only: bool,
+    /// Owner shown for every file (the mounting user by default).
+    pub uid: u32,
+    /// Group shown for every file.
+    pub gid: u32,
+    /// Bound on waiting for data from a read stream.
+    pub timeout: Duration,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            dir_cache_ttl: Duration::from_secs(30),
+            attr_timeout: Duration::from_secs(5),
+            cache_size: 128 << 20,
+            read_only: false,
+            uid: 0,
+            gid: 0,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to mount.
+#[derive(Debug, Clone, Default)]
+pub struct MountConfig {
+    /// Where to mount.
+    pub mountpoint: PathBuf,
+    /// Stay in the foreground instead of returning once the mount is ready.
+    pub foreground: bool,
+    /// Let other users access the mount (needs `user_allow_other` for non-root mounts).
+    pub allow_other: bool,
+    /// Mount read-only.
+    pub read_only: bool,
+}
+
+/// Everything a run of ftpfs needs.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub remote: RemoteConfig,
+    pub fs: FsConfig,
+    pub mount: MountConfig,
+    /// Debug logging requested (`-d`/`-v`).
+    pub debug: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_itself() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        let rc = RemoteConfig {
+            password: s,
+            ..Default::default()
+        };
+        assert!(!format!("{rc:?}").contains("hunter2"));
+        assert!(!rc.display_url().contains("hunter2"));
+    }
+
+    #[test]
+    fn display_url_shows_user_host_port_path() {
+        let rc = RemoteConfig {
+            host: "::1".into(),
+            port: 2121,
+            user: "bob".into(),
+            base_path: "/pub".into(),
+            ..Default::default()
+        };
+        assert_eq!(rc.display_url(), "ftp://bob@[::1]:2121/pub");
+    }
+}

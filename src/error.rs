@@ -1,0 +1,109 @@
+//! `FsError`: what a failure means for the file system, and the one place where it becomes an errno.
+//! Remote failures (`RemoteError`) are translated here too, so no other module picks errno values.
+
+use crate::remote::RemoteError;
+
+/// A failed file-system operation, as the caller should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsError {
+    /// No such file or directory.
+    NotFound,
+    /// The server refused access.
+    PermissionDenied,
+    /// The server has no room left.
+    NoSpace,
+    /// A name the FTP protocol cannot carry (CR or LF), or an otherwise unusable argument.
+    InvalidArgument,
+    /// The operation would modify a read-only mount (or writing is not supported yet).
+    ReadOnly,
+    /// A directory operation on something that is not a directory.
+    NotDirectory,
+    /// A file operation on a directory.
+    IsDirectory,
+    /// The object is not a symlink (readlink).
+    NotSymlink,
+    /// An unknown inode or file handle: the kernel and the core disagree.
+    StaleHandle,
+    /// The caller gave up (interrupt).
+    Interrupted,
+    /// The link or the server failed; the message says how (logged, never shown as errno text).
+    Io(String),
+}
+
+pub type FsResult<T> = Result<T, FsError>;
+
+impl FsError {
+    /// The errno reported to the kernel. This is the only mapping in the program.
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound => libc::ENOENT,
+            FsError::PermissionDenied => libc::EACCES,
+            FsError::NoSpace => libc::ENOSPC,
+            FsError::InvalidArgument => libc::EINVAL,
+            FsError::ReadOnly => libc::EROFS,
+            FsError::NotDirectory => libc::ENOTDIR,
+            FsError::IsDirectory => libc::EISDIR,
+            FsError::NotSymlink => libc::EINVAL,
+            FsError::StaleHandle => libc::ESTALE,
+            FsError::Interrupted => libc::EINTR,
+            FsError::Io(_) => libc::EIO,
+        }
+    }
+
+    /// Expected outcomes (a missing file) stay quiet; failures of the link are worth a warning.
+    pub fn is_noteworthy(&self) -> bool {
+        matches!(self, FsError::Io(_))
+    }
+}
+
+impl From<RemoteError> for FsError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::NotFound(_) => FsError::NotFound,
+            RemoteError::PermissionDenied(_) | RemoteError::LoginFailed(_) => {
+                FsError::PermissionDenied
+            }
+            RemoteError::NoSpace(_) => FsError::NoSpace,
+            RemoteError::InvalidName(_) => FsError::InvalidArgument,
+            RemoteError::Interrupted => FsError::Interrupted,
+            RemoteError::Connection(m) | RemoteError::Protocol(m) => FsError::Io(m),
+        }
+    }
+}
+
+impl std::fmt::Display for FsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsError::Io(m) => write!(f, "I/O error: {m}"),
+            other => write!(f, "{}", std::io::Error::from_raw_os_error(other.errno())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_errors_map_to_the_expected_errno() {
+        let cases = [
+            (RemoteError::NotFound("550".into()), libc::ENOENT),
+            (RemoteError::PermissionDenied("550".into()), libc::EACCES),
+            (RemoteError::LoginFailed("530".into()), libc::EACCES),
+            (RemoteError::NoSpace("552".into()), libc::ENOSPC),
+            (RemoteError::InvalidName("a\nb".into()), libc::EINVAL),
+            (RemoteError::Connection("reset".into()), libc::EIO),
+            (RemoteError::Protocol("500".into()), libc::EIO),
+            (RemoteError::Interrupted, libc::EINTR),
+        ];
+        for (remote, errno) in cases {
+            assert_eq!(FsError::from(remote.clone()).errno(), errno, "{remote:?}");
+        }
+    }
+
+    #[test]
+    fn only_link_failures_are_noteworthy() {
+        assert!(FsError::Io("x".into()).is_noteworthy());
+        assert!(!FsError::NotFound.is_noteworthy());
+    }
+}

@@ -1,0 +1,176 @@
+//! `InodeTable`: the mapping between inode numbers and remote paths, with the kernel's lookup counts.
+//! A path's number is derived from a hash of the path, so it stays the same for the life of the mount
+//! even after the kernel forgot it and looks it up again; a collision takes the next free number.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub const ROOT_INO: u64 = 1;
+
+struct Node {
+    path: Arc<str>,
+    lookups: u64,
+    /// (size, mtime) when the file was last opened: the kernel may keep its cached pages if unchanged.
+    opened_version: Option<(u64, SystemTime)>,
+}
+
+/// Inode numbers ↔ paths.
+pub struct InodeTable {
+    by_ino: HashMap<u64, Node>,
+    by_path: HashMap<Arc<str>, u64>,
+}
+
+impl Default for InodeTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InodeTable {
+    pub fn new() -> InodeTable {
+        let mut t = InodeTable {
+            by_ino: HashMap::new(),
+            by_path: HashMap::new(),
+        };
+        let root: Arc<str> = "/".into();
+        t.by_ino.insert(
+            ROOT_INO,
+            Node {
+                path: Arc::clone(&root),
+                lookups: 1,
+                opened_version: None,
+            },
+        );
+        t.by_path.insert(root, ROOT_INO);
+        t
+    }
+
+    fn hashed(path: &str) -> u64 {
+        let mut h = DefaultHasher::new();
+        path.hash(&mut h);
+        // Keep clear of 0 (invalid) and the root, and of the top bit (some tools print inodes signed).
+        (h.finish() >> 1).max(ROOT_INO + 1)
+    }
+
+    /// The number `path` has or would get, without counting a lookup (for plain readdir).
+    pub fn peek(&self, path: &str) -> u64 {
+        if let Some(&ino) = self.by_path.get(path) {
+            return ino;
+        }
+        let mut ino = Self::hashed(path);
+        while self.by_ino.contains_key(&ino) {
+            ino = ino.wrapping_add(1).max(ROOT_INO + 1);
+        }
+        ino
+    }
+
+    /// The kernel learned of `path` (lookup, create, readdirplus entry): its number, counted once.
+    pub fn lookup(&mut self, path: &str) -> u64 {
+        let ino = self.peek(path);
+        let node = self.by_ino.entry(ino).or_insert_with(|| Node {
+            path: path.into(),
+            lookups: 0,
+            opened_version: None,
+        });
+        node.lookups += 1;
+        if node.lookups == 1 {
+            self.by_path.insert(Arc::clone(&node.path), ino);
+        }
+        ino
+    }
+
+    /// The kernel dropped `n` references to `ino`; at zero the entry goes (never the root).
+    pub fn forget(&mut self, ino: u64, n: u64) {
+        if ino == ROOT_INO {
+            return;
+        }
+        if let Some(node) = self.by_ino.get_mut(&ino) {
+            node.lookups = node.lookups.saturating_sub(n);
+            if node.lookups == 0 {
+                let node = self.by_ino.remove(&ino).expect("present");
+                self.by_path.remove(&node.path);
+            }
+        }
+    }
+
+    pub fn path(&self, ino: u64) -> Option<Arc<str>> {
+        self.by_ino.get(&ino).map(|n| Arc::clone(&n.path))
+    }
+
+    /// Records that `ino` was opened at `version`; true if it was opened before at the same version.
+    pub fn opened(&mut self, ino: u64, version: (u64, SystemTime)) -> bool {
+        match self.by_ino.get_mut(&ino) {
+            Some(n) => n.opened_version.replace(version) == Some(version),
+            None => false,
+        }
+    }
+
+    /// How many inodes the kernel holds (for tests and statistics).
+    pub fn len(&self) -> usize {
+        self.by_ino.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_ino.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_one_and_never_forgotten() {
+        let mut t = InodeTable::new();
+        assert_eq!(t.path(ROOT_INO).as_deref(), Some("/"));
+        t.forget(ROOT_INO, 100);
+        assert_eq!(t.path(ROOT_INO).as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn same_path_same_number_even_after_forget() {
+        let mut t = InodeTable::new();
+        let a = t.lookup("/a");
+        assert_eq!(t.lookup("/a"), a);
+        assert_eq!(t.peek("/a"), a);
+        t.forget(a, 2);
+        assert!(t.path(a).is_none());
+        assert_eq!(t.peek("/a"), a);
+        assert_eq!(t.lookup("/a"), a);
+        assert_eq!(t.path(a).as_deref(), Some("/a"));
+    }
+
+    #[test]
+    fn forget_counts_down() {
+        let mut t = InodeTable::new();
+        let a = t.lookup("/a");
+        t.lookup("/a");
+        t.forget(a, 1);
+        assert!(t.path(a).is_some());
+        t.forget(a, 1);
+        assert!(t.path(a).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn distinct_paths_get_distinct_numbers() {
+        let mut t = InodeTable::new();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            assert!(seen.insert(t.lookup(&format!("/d/f{i}"))));
+        }
+    }
+
+    #[test]
+    fn opened_version_tells_whether_pages_may_be_kept() {
+        let mut t = InodeTable::new();
+        let a = t.lookup("/a");
+        let v = (10, SystemTime::UNIX_EPOCH);
+        assert!(!t.opened(a, v));
+        assert!(t.opened(a, v));
+        assert!(!t.opened(a, (11, SystemTime::UNIX_EPOCH)));
+    }
+}

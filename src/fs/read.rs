@@ -1,0 +1,369 @@
+//! `FileReader`: the read side of one open file handle. Reads are served block by block from the
+//! `BlockCache`, or from a download stream (`REST` + `RETR`) that a fetch thread runs ahead of the
+//! reader into a bounded queue while the reader stays sequential. The read-ahead window starts small
+//! and doubles with every sequential block, up to `MAX_WINDOW`; a backward or far seek ends the
+//! stream and starts another at the new offset. Every block fetched also goes to the `BlockCache`.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use crate::cache::{BlockCache, FileVersion, BLOCK_SIZE};
+use crate::error::{FsError, FsResult};
+use crate::remote::{RemoteRead, RemoteStore};
+
+/// Most blocks a stream may fetch ahead of the reader: 16 MiB, enough to keep a loopback or LAN link
+/// busy while the kernel copies, small enough that several readers stay well inside the memory bound.
+const MAX_WINDOW: u64 = 128;
+/// Window of a stream started at offset 0: most files are read whole from the start.
+const START_WINDOW: u64 = 4;
+/// A read this many blocks past the stream's position still uses the stream (reading and dropping the
+/// gap is cheaper than a new `RETR`); further is a seek.
+const SKIP_AHEAD: u64 = 16;
+/// Blocks kept behind the reader, for reads the kernel issues out of order.
+const KEEP_BEHIND: u64 = 4;
+/// A stream nobody has asked anything of for this long gives its connection back to the pool.
+const IDLE_STREAM: Duration = Duration::from_secs(3);
+
+#[derive(Default)]
+struct StreamState {
+    /// Fetched blocks, ascending and contiguous, ending just before `next`.
+    queue: VecDeque<(u64, Arc<[u8]>)>,
+    /// Index of the next block the fetch thread will read.
+    next: u64,
+    /// The thread may fetch blocks below this index (the reader's position plus the window).
+    want_until: u64,
+    /// The block the reader asked for last (blocks well behind it are dropped from the queue).
+    reader_at: u64,
+    /// The file ended (the last block is in the queue).
+    eof: bool,
+    error: Option<FsError>,
+    /// The reader is gone, or moved elsewhere: the thread ends.
+    stop: bool,
+    /// When the reader last asked for something.
+    last_demand: Option<Instant>,
+}
+
+struct Shared {
+    state: Mutex<StreamState>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A download running ahead of the reader on its own thread.
+struct Stream {
+    shared: Arc<Shared>,
+    start: u64,
+}
+
+impl Stream {
+    fn start<S: RemoteStore>(
+        store: &Arc<S>,
+        cache: &Arc<BlockCache>,
+        version: &FileVersion,
+        start: u64,
+        window: u64,
+    ) -> Stream {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(StreamState {
+                next: start,
+                want_until: start + window,
+                reader_at: start,
+                last_demand: Some(Instant::now()),
+                ..Default::default()
+            }),
+            changed: Condvar::new(),
+        });
+        let (store, cache, version, s) = (
+            Arc::clone(store),
+            Arc::clone(cache),
+            version.clone(),
+            Arc::clone(&shared),
+        );
+        std::thread::Builder::new()
+            .name("ftpfs-fetch".into())
+            .spawn(move || fetch(&*store, &cache, &version, start, &s))
+            .map(|_| ())
+            .unwrap_or_else(|e| {
+                shared.lock().error = Some(FsError::Io(format!("cannot start a thread: {e}")))
+            });
+        Stream { shared, start }
+    }
+
+    fn stop(&self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The fetch thread: downloads blocks from `start` while the reader wants them.
+fn fetch<S: RemoteStore + ?Sized>(
+    store: &S,
+    cache: &BlockCache,
+    version: &FileVersion,
+    start: u64,
+    shared: &Shared,
+) {
+    let mut remote: Option<Box<dyn RemoteRead>> = None;
+    let mut index = start;
+    loop {
+        {
+            let mut st = shared.lock();
+            loop {
+                if st.stop {
+                    break;
+                }
+                if index < st.want_until {
+                    break;
+                }
+                let idle = st.last_demand.map(|t| t.elapsed()).unwrap_or_default();
+                if idle >= IDLE_STREAM {
+                    debug!("{}: idle stream at block {index} ends", version.path);
+                    st.stop = true;
+                    break;
+                }
+                st = shared
+                    .changed
+                    .wait_timeout(st, IDLE_STREAM - idle)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if st.stop {
+                break;
+            }
+        }
+        if remote.is_none() {
+            match store.open_read(&version.path, index * BLOCK_SIZE) {
+                Ok(r) => remote = Some(r),
+                Err(e) => {
+                    shared.lock().error = Some(e.into());
+                    shared.changed.notify_all();
+                    return;
+                }
+            }
+        }
+        let r = remote.as_mut().expect("opened above");
+        let mut buf = Vec::with_capacity(BLOCK_SIZE as usize);
+        let result = r.take(BLOCK_SIZE).read_to_end(&mut buf);
+        let mut st = shared.lock();
+        match result {
+            Ok(_) => {
+                let eof = (buf.len() as u64) < BLOCK_SIZE;
+                let block: Arc<[u8]> = buf.into();
+                cache.insert(version, index, Arc::clone(&block));
+                st.queue.push_back((index, block));
+                while st
+                    .queue
+                    .front()
+                    .is_some_and(|(i, _)| i + KEEP_BEHIND < st.reader_at)
+                {
+                    st.queue.pop_front();
+                }
+                index += 1;
+                st.next = index;
+                st.eof = eof;
+                drop(st);
+                shared.changed.notify_all();
+                if eof {
+                    // The read that returned 0 already read the server's closing reply.
+                    return;
+                }
+            }
+            Err(e) => {
+                st.error = Some(FsError::Io(format!("reading {}: {e}", version.path)));
+                drop(st);
+                shared.changed.notify_all();
+                // The connection is in an unknown state: drop it without finishing.
+                drop(remote);
+                return;
+            }
+        }
+    }
+    if let Some(r) = remote {
+        r.finish();
+    }
+}
+
+/// What a stream could say about a block.
+enum Fetched {
+    Block(Arc<[u8]>),
+    /// The file ends before this block.
+    Eof,
+}
+
+/// The read side of one open file.
+pub struct FileReader<S: RemoteStore> {
+    store: Arc<S>,
+    cache: Arc<BlockCache>,
+    version: FileVersion,
+    timeout: Duration,
+    stream: Option<Stream>,
+    /// The block after the last one read, for telling sequential reads from seeks.
+    next_expected: Option<u64>,
+    window: u64,
+}
+
+impl<S: RemoteStore> FileReader<S> {
+    pub fn new(
+        store: Arc<S>,
+        cache: Arc<BlockCache>,
+        version: FileVersion,
+        timeout: Duration,
+    ) -> Self {
+        FileReader {
+            store,
+            cache,
+            version,
+            timeout,
+            stream: None,
+            next_expected: None,
+            window: 1,
+        }
+    }
+
+    /// Up to `size` bytes from `offset`; fewer only at the end of the file.
+    pub fn read(&mut self, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let end = (offset + size as u64).min(self.version.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / BLOCK_SIZE;
+            let block = match self.block(index)? {
+                Fetched::Block(b) => b,
+                Fetched::Eof => break,
+            };
+            let from = (pos - index * BLOCK_SIZE) as usize;
+            if from >= block.len() {
+                break;
+            }
+            let to = block.len().min((end - index * BLOCK_SIZE) as usize);
+            out.extend_from_slice(&block[from..to]);
+            pos = index * BLOCK_SIZE + to as u64;
+            if block.len() < BLOCK_SIZE as usize {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn block(&mut self, index: u64) -> FsResult<Fetched> {
+        let sequential = self.next_expected == Some(index);
+        self.next_expected = Some(index + 1);
+        if let Some(b) = self.from_stream_queue(index) {
+            self.advance(index, sequential);
+            return Ok(Fetched::Block(b));
+        }
+        if let Some(b) = self.cache.get(&self.version, index) {
+            return Ok(Fetched::Block(b));
+        }
+        // One retry on a fresh stream: a connection the server dropped while idle is not an error the
+        // reader should see.
+        match self.from_stream(index, sequential) {
+            Err(FsError::Io(e)) => {
+                debug!("{}: stream failed ({e}); retrying once", self.version.path);
+                self.stream = None;
+                self.from_stream(index, sequential)
+            }
+            other => other,
+        }
+    }
+
+    fn from_stream_queue(&self, index: u64) -> Option<Arc<[u8]>> {
+        let stream = self.stream.as_ref()?;
+        let st = stream.shared.lock();
+        st.queue
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, b)| Arc::clone(b))
+    }
+
+    /// Moves the stream's window along after the reader took `index`.
+    fn advance(&mut self, index: u64, sequential: bool) {
+        if sequential {
+            self.window = (self.window * 2).min(MAX_WINDOW);
+        }
+        if let Some(stream) = &self.stream {
+            let mut st = stream.shared.lock();
+            st.reader_at = st.reader_at.max(index);
+            st.want_until = st.want_until.max(index + self.window);
+            st.last_demand = Some(Instant::now());
+            drop(st);
+            stream.shared.changed.notify_all();
+        }
+    }
+
+    fn from_stream(&mut self, index: u64, sequential: bool) -> FsResult<Fetched> {
+        let usable = self.stream.as_ref().is_some_and(|s| {
+            let st = s.shared.lock();
+            !st.stop && st.error.is_none() && index >= s.start && index <= st.next + SKIP_AHEAD
+        });
+        if !usable {
+            self.window = if index == 0 {
+                START_WINDOW
+            } else if sequential {
+                self.window.max(2)
+            } else {
+                1
+            };
+            debug!(
+                "{}: new stream at block {index} (window {})",
+                self.version.path, self.window
+            );
+            self.stream = Some(Stream::start(
+                &self.store,
+                &self.cache,
+                &self.version,
+                index,
+                self.window,
+            ));
+        }
+        self.advance(index, sequential);
+        let stream = self.stream.as_ref().expect("set above");
+        let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
+        let mut st = stream.shared.lock();
+        loop {
+            if let Some((_, b)) = st.queue.iter().find(|(i, _)| *i == index) {
+                return Ok(Fetched::Block(Arc::clone(b)));
+            }
+            if let Some(e) = &st.error {
+                return Err(e.clone());
+            }
+            if st.eof && index >= st.next {
+                return Ok(Fetched::Eof);
+            }
+            if st.stop {
+                return Err(FsError::Io("download stopped".into()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(FsError::Io(format!(
+                    "no data from the server within {} s",
+                    self.timeout.as_secs()
+                )));
+            }
+            st = stream
+                .shared
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}

@@ -1,0 +1,549 @@
+//! `FtpStore`: the `RemoteStore` over FTP. It owns the suppaftp calls: how a connection is opened
+//! (socket timeouts, greeting, login, binary type, passive mode aimed at the control peer), how a
+//! listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to `LIST`) with a size
+//! bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become `RemoteError`s and
+//! decide whether a connection is still usable. Idempotent operations are retried once on a fresh
+//! connection after a link failure.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use log::{debug, info, warn};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpStream, Mode, Status};
+
+use super::listing::{parse_listing, ListFormat};
+use super::pool::{ConnectError, Connector, Pool, Pooled};
+use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore};
+use crate::config::{RemoteConfig, Secret};
+
+/// Bound on connecting and on the server's greeting. A server that has not greeted within a few
+/// seconds on an established TCP connection is not going to; the mount must fail fast then.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A listing larger than this is refused: a hostile or broken server must not make us allocate
+/// without bound (64 MiB is ~500,000 LIST lines).
+const MAX_LISTING_BYTES: u64 = 64 << 20;
+/// A listing line longer than this is not a real entry.
+const MAX_LINE_BYTES: usize = 16 << 10;
+
+/// What the server said it can do (FEAT), learned on the first connection.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub mlsd: bool,
+    pub epsv: bool,
+    pub mfmt: bool,
+    pub utf8: bool,
+    pub rest_stream: bool,
+}
+
+/// Opens logged-in connections for the pool.
+pub struct FtpConnector {
+    host: String,
+    port: u16,
+    user: String,
+    password: Secret,
+    timeout: Duration,
+    features: OnceLock<Features>,
+}
+
+type Conn = FtpStream;
+type Transfer = suppaftp::TransferStream<<FtpStream as TlsOf>::T>;
+
+/// Names the TLS stream type of an `ImplFtpStream` (suppaftp does not export `NoTlsStream`).
+trait TlsOf {
+    type T: suppaftp::TlsStream;
+}
+impl<T: suppaftp::TlsStream> TlsOf for suppaftp::ImplFtpStream<T> {
+    type T = T;
+}
+
+impl FtpConnector {
+    fn handshake_timeout(&self) -> Duration {
+        self.timeout.min(HANDSHAKE_TIMEOUT)
+    }
+
+    fn open_socket(&self) -> Result<TcpStream, RemoteError> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| RemoteError::Connection(format!("cannot resolve {}: {e}", self.host)))?
+            .collect();
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.handshake_timeout()) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(format!("cannot connect to {addr}: {}", io_text(&e))),
+            }
+        }
+        Err(RemoteError::Connection(last.unwrap_or_else(|| {
+            format!("{} has no address", self.host)
+        })))
+    }
+
+    fn login(&self) -> Result<Conn, ConnectError> {
+        let socket = self.open_socket().map_err(ConnectError::Failed)?;
+        let t = self.handshake_timeout();
+        socket
+            .set_read_timeout(Some(t))
+            .and_then(|_| socket.set_write_timeout(Some(t)))
+            .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
+        let greeting_failed = |e: FtpError| match classify(e) {
+            (RemoteError::Connection(m), _) if m.starts_with("421") => ConnectError::TooMany(m),
+            (RemoteError::Connection(m), _) if m.contains("timed out") => {
+                ConnectError::Failed(RemoteError::Connection(format!(
+                    "the server accepted the connection but sent no greeting within {} s",
+                    t.as_secs()
+                )))
+            }
+            (e, _) => ConnectError::Failed(e),
+        };
+        let mut ftp = FtpStream::connect_with_stream(socket).map_err(greeting_failed)?;
+        match ftp.login(self.user.as_str(), self.password.expose()) {
+            Ok(()) => {}
+            Err(e) => {
+                return Err(match classify(e) {
+                    (RemoteError::Connection(m), _) if m.starts_with("421") => {
+                        ConnectError::TooMany(m)
+                    }
+                    (RemoteError::PermissionDenied(m), _) | (RemoteError::NotFound(m), _) => {
+                        ConnectError::Failed(RemoteError::LoginFailed(format!(
+                            "the server refused user {}: {m}",
+                            self.user
+                        )))
+                    }
+                    (e, _) => ConnectError::Failed(e),
+                })
+            }
+        }
+        let setup = |ftp: &mut Conn| -> Result<(), FtpError> {
+            ftp.transfer_type(FileType::Binary)?;
+            let sock = ftp.get_ref();
+            sock.set_read_timeout(Some(self.timeout))
+                .and_then(|_| sock.set_write_timeout(Some(self.timeout)))
+                .map_err(FtpError::ConnectionError)
+        };
+        setup(&mut ftp).map_err(|e| ConnectError::Failed(classify(e).0))?;
+        let features = self.features.get_or_init(|| detect_features(&mut ftp));
+        let timeout = self.timeout;
+        let mut ftp = ftp.passive_stream_builder(move |addr| {
+            let s = TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
+            s.set_read_timeout(Some(timeout))
+                .and_then(|_| s.set_write_timeout(Some(timeout)))
+                .map_err(FtpError::ConnectionError)?;
+            Ok(s)
+        });
+        // The address in a PASV reply is ignored: data goes to the control connection's peer (servers
+        // behind NAT announce private addresses, and a hostile one could aim us at another host).
+        ftp.set_passive_nat_workaround(true);
+        ftp.set_mode(if features.epsv {
+            Mode::ExtendedPassive
+        } else {
+            Mode::Passive
+        });
+        debug!("connected to {}:{}", self.host, self.port);
+        Ok(ftp)
+    }
+}
+
+fn detect_features(ftp: &mut Conn) -> Features {
+    let feat = match ftp.feat() {
+        Ok(f) => f,
+        Err(e) => {
+            debug!("FEAT failed ({e}); assuming a minimal server");
+            return Features::default();
+        }
+    };
+    let has = |k: &str| feat.keys().any(|f| f.eq_ignore_ascii_case(k));
+    let f = Features {
+        mlsd: has("MLSD") || has("MLST"),
+        epsv: has("EPSV"),
+        mfmt: has("MFMT"),
+        utf8: has("UTF8"),
+        rest_stream: has("REST"),
+    };
+    info!("server features: {f:?}");
+    if f.utf8 {
+        // Some servers only send UTF-8 names after this; failure is harmless.
+        let _ = ftp.custom_command("OPTS UTF8 ON", &[Status::CommandOk]);
+    }
+    f
+}
+
+impl Connector for FtpConnector {
+    type Conn = Conn;
+
+    fn connect(&self) -> Result<Conn, ConnectError> {
+        self.login()
+    }
+
+    fn is_alive(&self, conn: &mut Conn) -> bool {
+        conn.noop().is_ok()
+    }
+}
+
+/// The FTP server behind the mount.
+pub struct FtpStore {
+    pool: Arc<Pool<FtpConnector>>,
+    base: String,
+    /// Whether `LIST -a` works here; cleared the first time the server rejects it.
+    list_a: AtomicBool,
+}
+
+impl FtpStore {
+    pub fn new(cfg: &RemoteConfig) -> FtpStore {
+        let connector = FtpConnector {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            user: cfg.user.clone(),
+            password: cfg.password.clone(),
+            timeout: cfg.timeout,
+            features: OnceLock::new(),
+        };
+        FtpStore {
+            pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
+            base: cfg.base_path.clone(),
+            list_a: AtomicBool::new(true),
+        }
+    }
+
+    /// Features learned from the server (after the first connection).
+    pub fn features(&self) -> Features {
+        self.pool
+            .connector()
+            .features
+            .get()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The pool's current connection bound.
+    pub fn pool_limit(&self) -> usize {
+        self.pool.limit()
+    }
+
+    fn full_path(&self, path: &str) -> RemoteResult<String> {
+        if path.contains(['\r', '\n', '\0']) {
+            return Err(RemoteError::InvalidName(path.escape_debug().to_string()));
+        }
+        Ok(if path == "/" && !self.base.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}{}", self.base, path)
+        })
+    }
+
+    /// Runs `op` on a pooled connection; after a link failure the other idle connections are dropped
+    /// too, and an idempotent `op` is tried once more on a fresh connection.
+    fn with_retry<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
+    ) -> RemoteResult<T> {
+        let mut tries = if idempotent { 2 } else { 1 };
+        loop {
+            tries -= 1;
+            let mut conn = self.pool.get()?;
+            match op(&mut conn) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let (err, broken) = classify(e);
+                    if broken {
+                        conn.mark_broken();
+                        drop(conn);
+                        self.pool.drop_idle();
+                        if tries > 0 {
+                            debug!("retrying after a link failure: {err}");
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn fetch_listing(&self, cmd: &str) -> RemoteResult<Vec<String>> {
+        self.with_retry(true, |ftp| {
+            let (_, mut stream) =
+                ftp.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
+            let lines = read_listing(&mut stream);
+            // Always read the closing reply, so the control connection stays in step.
+            let done = stream.finish();
+            let lines = lines?;
+            done?;
+            Ok(lines)
+        })
+    }
+
+    fn list_command(&self, full: &str) -> (String, ListFormat) {
+        if self.features().mlsd {
+            (format!("MLSD {full}"), ListFormat::Mlsd)
+        } else if self.list_a.load(Ordering::Relaxed) {
+            (format!("LIST -a {full}"), ListFormat::List)
+        } else {
+            (format!("LIST {full}"), ListFormat::List)
+        }
+    }
+}
+
+/// Reads a listing's lines with a bound on the total size and on each line.
+fn read_listing(stream: &mut Transfer) -> Result<Vec<String>, FtpError> {
+    let too_big = || {
+        FtpError::ConnectionError(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "listing larger than the limit",
+        ))
+    };
+    let mut reader = BufReader::new(stream.take(MAX_LISTING_BYTES + 1));
+    let mut lines = Vec::new();
+    let mut total = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(FtpError::ConnectionError)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > MAX_LISTING_BYTES {
+            return Err(too_big());
+        }
+        if buf.len() > MAX_LINE_BYTES && !buf.ends_with(b"\n") {
+            return Err(too_big());
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            lines.push(String::from_utf8_lossy(line).into_owned());
+        }
+    }
+    Ok(lines)
+}
+
+impl RemoteStore for FtpStore {
+    fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
+        let full = self.full_path(path)?;
+        let (cmd, format) = self.list_command(&full);
+        match self.fetch_listing(&cmd) {
+            Ok(lines) => Ok(parse_listing(&lines, format)),
+            Err(RemoteError::Protocol(m)) | Err(RemoteError::NotFound(m))
+                if cmd.starts_with("LIST -a") =>
+            {
+                // Some servers take "-a" for a file name; plain LIST is the portable form. Only when
+                // plain LIST works where LIST -a did not is -a given up for good.
+                let lines = self.fetch_listing(&format!("LIST {full}"))?;
+                if self.list_a.swap(false, Ordering::Relaxed) {
+                    info!("the server rejected LIST -a ({m}); using plain LIST");
+                }
+                Ok(parse_listing(&lines, format))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
+        let full = self.full_path(path)?;
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let mut conn = self.pool.get()?;
+            let started = (|| {
+                if offset > 0 {
+                    conn.resume_transfer(offset as usize)?;
+                }
+                conn.retr_as_stream(full.as_str())
+            })();
+            match started {
+                Ok(stream) => {
+                    return Ok(Box::new(FtpRead {
+                        stream: Some(stream),
+                        conn: Some(conn),
+                    }))
+                }
+                Err(e) => {
+                    let (err, broken) = classify(e);
+                    if broken {
+                        conn.mark_broken();
+                        drop(conn);
+                        self.pool.drop_idle();
+                        if tries > 0 {
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn check(&self) -> RemoteResult<()> {
+        let conn = self.pool.get()?;
+        drop(conn);
+        Ok(())
+    }
+}
+
+/// A running `RETR`: the data stream and the control connection it belongs to.
+struct FtpRead {
+    stream: Option<Transfer>,
+    conn: Option<Pooled<FtpConnector>>,
+}
+
+impl FtpRead {
+    fn fail(&mut self, e: FtpError) -> std::io::Error {
+        let (err, broken) = classify(e);
+        if broken {
+            if let Some(c) = self.conn.as_mut() {
+                c.mark_broken();
+            }
+        }
+        std::io::Error::other(err.to_string())
+    }
+}
+
+impl Read for FtpRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        match stream.read(buf) {
+            Ok(0) => {
+                // End of data: only the server's 226 says the file really ended here, and not that the
+                // link dropped half-way.
+                let stream = self.stream.take().expect("stream present");
+                match stream.finish() {
+                    Ok(()) => Ok(0),
+                    Err(e) => Err(self.fail(e)),
+                }
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.stream = None;
+                if let Some(c) = self.conn.as_mut() {
+                    c.mark_broken();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl RemoteRead for FtpRead {
+    fn finish(mut self: Box<Self>) {
+        if let Some(stream) = self.stream.take() {
+            // Closing the data connection early makes the server answer 426 (or 226 if it had sent
+            // everything): either keeps the control connection in step. ABOR is not used, see crates.md.
+            if let Err(e) = stream.finish() {
+                let (err, broken) = classify(e);
+                if broken {
+                    warn!("ending a download: {err}");
+                    if let Some(c) = self.conn.as_mut() {
+                        c.mark_broken();
+                    }
+                } else {
+                    debug!("download ended early: {err}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FtpRead {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            // Dropped without finish(): the connection's state is unknown, so do not reuse it.
+            if let Some(c) = self.conn.as_mut() {
+                c.mark_broken();
+            }
+        }
+    }
+}
+
+/// The text of an I/O error without the OS error number noise.
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "timed out".into(),
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// What a suppaftp error means, and whether the connection it happened on must be discarded.
+fn classify(e: FtpError) -> (RemoteError, bool) {
+    match e {
+        FtpError::ConnectionError(io) => (RemoteError::Connection(io_text(&io)), true),
+        FtpError::UnexpectedResponse(resp) => {
+            let body = String::from_utf8_lossy(&resp.body).trim().to_string();
+            let code: u32 = body
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(resp.status.code());
+            match code {
+                // The server is closing this connection.
+                421 => (RemoteError::Connection(body), true),
+                // The data connection failed; the control connection is still in step.
+                425 | 426 => (RemoteError::Connection(body), false),
+                452 | 552 => (RemoteError::NoSpace(body), false),
+                530 | 532 => (RemoteError::PermissionDenied(body), false),
+                550 => (RemoteError::NotFound(body), false),
+                553 => (RemoteError::PermissionDenied(body), false),
+                _ => (RemoteError::Protocol(body), false),
+            }
+        }
+        // A reply we could not parse: we no longer know where the control stream stands.
+        FtpError::BadResponse => (
+            RemoteError::Connection("unreadable reply from the server".into()),
+            true,
+        ),
+        other => (RemoteError::Protocol(other.to_string()), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suppaftp::types::Response;
+
+    fn reply(text: &str) -> FtpError {
+        let code: u32 = text[..3].parse().unwrap();
+        FtpError::UnexpectedResponse(Response::new(Status::from(code), text.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn replies_are_classified() {
+        assert_eq!(
+            classify(reply("550 No such file")),
+            (RemoteError::NotFound("550 No such file".into()), false)
+        );
+        assert!(matches!(
+            classify(reply("552 Quota")),
+            (RemoteError::NoSpace(_), false)
+        ));
+        assert!(matches!(
+            classify(reply("421 Timeout")),
+            (RemoteError::Connection(_), true)
+        ));
+        assert!(matches!(
+            classify(reply("426 Closed")),
+            (RemoteError::Connection(_), false)
+        ));
+        assert!(matches!(
+            classify(reply("530 Login incorrect")),
+            (RemoteError::PermissionDenied(_), false)
+        ));
+        assert!(matches!(
+            classify(FtpError::BadResponse),
+            (RemoteError::Connection(_), true)
+        ));
+        let timeout = std::io::Error::from(std::io::ErrorKind::WouldBlock);
+        assert_eq!(
+            classify(FtpError::ConnectionError(timeout)),
+            (RemoteError::Connection("timed out".into()), true)
+        );
+    }
+}

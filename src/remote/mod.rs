@@ -1,0 +1,105 @@
+//! The remote side of the filesystem: the `RemoteStore` trait that the core talks to, the plain types
+//! it exchanges (listing entries, read streams, errors), and its implementations — `FtpStore` over a
+//! pool of FTP control connections, and `MemStore`, an in-memory store with operation counters and
+//! failure injection for tests. Nothing here knows about inodes, caches or the kernel.
+
+pub mod ftp;
+pub mod listing;
+pub mod mem;
+pub mod pool;
+
+use std::fmt;
+use std::io::Read;
+use std::time::SystemTime;
+
+/// What kind of object a listing line describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One entry of a remote directory listing, as the server described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// A single path component: never empty, never `.`/`..`, never containing `/`, NUL, CR or LF.
+    pub name: String,
+    pub kind: EntryKind,
+    /// Size in bytes (0 for directories when the server gives none).
+    pub size: u64,
+    /// Modification time (MLSD: UTC to the second; LIST: minute resolution, year-only for old files).
+    pub mtime: SystemTime,
+    /// Permission bits (`0o755`), when the listing carries them.
+    pub perm: Option<u16>,
+    /// Symlink target, when the server lists one (`name -> target`).
+    pub link_target: Option<String>,
+}
+
+/// What went wrong talking to the server. The core decides what it means for a file (`FsError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteError {
+    /// 550 and friends on a path: no such file or directory (or not accessible; the core may check).
+    NotFound(String),
+    /// 530/532/550-permission: the server refused access.
+    PermissionDenied(String),
+    /// 452/552: the server has no room.
+    NoSpace(String),
+    /// A name the protocol cannot carry (CR/LF), refused before anything was sent.
+    InvalidName(String),
+    /// Login refused (530 at login).
+    LoginFailed(String),
+    /// The link failed: timeout, reset, refused connection, unexpected close, out-of-sync reply.
+    Connection(String),
+    /// The server answered with an error we have no better word for.
+    Protocol(String),
+    /// The operation was interrupted (the caller gave up).
+    Interrupted,
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::NotFound(m) => write!(f, "not found: {m}"),
+            RemoteError::PermissionDenied(m) => write!(f, "permission denied: {m}"),
+            RemoteError::NoSpace(m) => write!(f, "no space on server: {m}"),
+            RemoteError::InvalidName(m) => write!(f, "invalid name: {m}"),
+            RemoteError::LoginFailed(m) => write!(f, "login failed: {m}"),
+            RemoteError::Connection(m) => write!(f, "connection failed: {m}"),
+            RemoteError::Protocol(m) => write!(f, "server error: {m}"),
+            RemoteError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+pub type RemoteResult<T> = Result<T, RemoteError>;
+
+/// A download in progress: bytes from `offset` to the end of the file. Reading past the end gives
+/// `Ok(0)`. `finish` ends the transfer and gives the connection back; dropping does the same.
+pub trait RemoteRead: Read + Send {
+    /// Ends the transfer early or at its end; errors here are logged, never fatal to data already read.
+    fn finish(self: Box<Self>);
+}
+
+/// The operations the filesystem core needs from a server. Paths are absolute (`/a/b`), `/`-separated,
+/// relative to the mounted root, and already validated (no CR/LF). Implementations are thread-safe and
+/// bound every wait.
+pub trait RemoteStore: Send + Sync + 'static {
+    /// All entries of directory `path` (without `.`/`..`).
+    fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>>;
+    /// Starts a download of `path` from byte `offset`.
+    fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>>;
+    /// Checks that the server is reachable and the login works (called once before mounting).
+    fn check(&self) -> RemoteResult<()>;
+}
+
+/// Joins a directory path and a name into an absolute remote path.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}

@@ -1,0 +1,338 @@
+//! `Pool`: a bounded set of logged-in connections shared by all threads. It opens connections lazily,
+//! hands each to one caller at a time, takes back healthy ones and drops broken ones, checks long-idle
+//! ones before reuse, and learns the server's real limit from `421` replies. It knows nothing of FTP
+//! commands beyond what its `Connector` does.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use super::{RemoteError, RemoteResult};
+
+/// Makes and checks connections for a pool.
+pub trait Connector: Send + Sync + 'static {
+    type Conn: Send + 'static;
+    /// Opens and logs in a new connection. A `421`-style refusal must come back as `TooMany`.
+    fn connect(&self) -> Result<Self::Conn, ConnectError>;
+    /// Whether a connection that sat idle still answers (e.g. NOOP). Called only after `IDLE_CHECK`.
+    fn is_alive(&self, conn: &mut Self::Conn) -> bool;
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The server refused another connection (FTP 421): wait for one of ours to come back.
+    TooMany(String),
+    /// Anything else.
+    Failed(RemoteError),
+}
+
+/// A connection idle longer than this is checked before it is handed out: servers drop idle control
+/// connections silently (vsftpd's idle_session_timeout is 300 s by default, some use far less).
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+/// A connection idle longer than this is closed instead of checked: most servers will have hung up.
+const IDLE_MAX: Duration = Duration::from_secs(600);
+
+struct State<C> {
+    idle: Vec<(C, Instant)>,
+    /// Connections that exist (idle or lent out) plus connects in progress.
+    open: usize,
+    /// Current bound on `open`: `max_conns`, lowered when the server says 421.
+    limit: usize,
+}
+
+/// A pool of at most `max` connections made by `C`.
+pub struct Pool<C: Connector> {
+    connector: C,
+    state: Mutex<State<C::Conn>>,
+    freed: Condvar,
+    wait: Duration,
+}
+
+impl<C: Connector> Pool<C> {
+    /// A pool of at most `max` connections; callers wait at most `wait` for one.
+    pub fn new(connector: C, max: usize, wait: Duration) -> Arc<Self> {
+        Arc::new(Pool {
+            connector,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                limit: max.max(1),
+            }),
+            freed: Condvar::new(),
+            wait,
+        })
+    }
+
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// The current bound on connections (lower than `max_conns` once the server refused more).
+    pub fn limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C::Conn>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Borrows a connection: an idle one, a new one if below the limit, or the next one given back.
+    pub fn get(self: &Arc<Self>) -> RemoteResult<Pooled<C>> {
+        let deadline = Instant::now() + self.wait;
+        let mut st = self.lock();
+        loop {
+            if let Some((mut conn, since)) = st.idle.pop() {
+                let idle = since.elapsed();
+                if idle < IDLE_CHECK {
+                    return Ok(self.lend(conn));
+                }
+                drop(st);
+                if idle < IDLE_MAX && self.connector.is_alive(&mut conn) {
+                    return Ok(self.lend(conn));
+                }
+                drop(conn);
+                st = self.lock();
+                st.open -= 1;
+                continue;
+            }
+            if st.open < st.limit {
+                st.open += 1;
+                drop(st);
+                match self.connector.connect() {
+                    Ok(conn) => return Ok(self.lend(conn)),
+                    Err(e) => {
+                        st = self.lock();
+                        st.open -= 1;
+                        match e {
+                            ConnectError::TooMany(msg) if st.open > 0 => {
+                                // The server's limit is what we already hold: keep to it from now on.
+                                if st.open < st.limit {
+                                    st.limit = st.open;
+                                    info!(
+                                        "server refused connection {} ({msg}): using at most {} connections",
+                                        st.open + 1,
+                                        st.limit
+                                    );
+                                }
+                            }
+                            ConnectError::TooMany(msg) => {
+                                return Err(RemoteError::Connection(format!(
+                                    "server refused the connection: {msg}"
+                                )))
+                            }
+                            ConnectError::Failed(e) => return Err(e),
+                        }
+                    }
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RemoteError::Connection(format!(
+                    "no free connection to the server within {} s",
+                    self.wait.as_secs()
+                )));
+            }
+            st = self
+                .freed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn lend(self: &Arc<Self>, conn: C::Conn) -> Pooled<C> {
+        Pooled {
+            pool: Arc::clone(self),
+            conn: Some(conn),
+            broken: false,
+        }
+    }
+
+    fn give_back(&self, conn: Option<C::Conn>) {
+        let mut st = self.lock();
+        match conn {
+            Some(c) => st.idle.push((c, Instant::now())),
+            None => st.open -= 1,
+        }
+        drop(st);
+        self.freed.notify_one();
+    }
+
+    /// Drops every idle connection: after one connection failed, the others most likely did too
+    /// (server restart, network change), and a retry must not pick another dead one.
+    pub fn drop_idle(&self) {
+        let mut st = self.lock();
+        let n = st.idle.len();
+        st.idle.clear();
+        st.open -= n;
+        drop(st);
+        self.freed.notify_all();
+    }
+
+    /// Connections currently open (idle or lent out).
+    pub fn open_count(&self) -> usize {
+        self.lock().open
+    }
+}
+
+/// A connection on loan from the pool; it goes back when dropped, unless marked broken.
+pub struct Pooled<C: Connector> {
+    pool: Arc<Pool<C>>,
+    conn: Option<C::Conn>,
+    broken: bool,
+}
+
+impl<C: Connector> Pooled<C> {
+    /// The connection saw a timeout, a reset or an out-of-sync reply: close it instead of reusing it.
+    pub fn mark_broken(&mut self) {
+        if !self.broken {
+            warn!("discarding a broken connection");
+        }
+        self.broken = true;
+    }
+}
+
+impl<C: Connector> std::ops::Deref for Pooled<C> {
+    type Target = C::Conn;
+    fn deref(&self) -> &C::Conn {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl<C: Connector> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut C::Conn {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl<C: Connector> Drop for Pooled<C> {
+    fn drop(&mut self) {
+        let conn = self.conn.take();
+        if self.broken {
+            drop(conn);
+            self.pool.give_back(None);
+        } else {
+            self.pool.give_back(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Hands out numbered connections; refuses with 421 beyond `server_limit` live ones.
+    struct Fake {
+        made: AtomicUsize,
+        live: Arc<AtomicUsize>,
+        server_limit: usize,
+    }
+
+    struct FakeConn {
+        id: usize,
+        live: Arc<AtomicUsize>,
+    }
+
+    impl Drop for FakeConn {
+        fn drop(&mut self) {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Connector for Fake {
+        type Conn = FakeConn;
+        fn connect(&self) -> Result<FakeConn, ConnectError> {
+            if self.live.load(Ordering::SeqCst) >= self.server_limit {
+                return Err(ConnectError::TooMany("421 too many".into()));
+            }
+            self.live.fetch_add(1, Ordering::SeqCst);
+            Ok(FakeConn {
+                id: self.made.fetch_add(1, Ordering::SeqCst),
+                live: Arc::clone(&self.live),
+            })
+        }
+        fn is_alive(&self, _: &mut FakeConn) -> bool {
+            true
+        }
+    }
+
+    fn pool(max: usize, server_limit: usize, wait_ms: u64) -> Arc<Pool<Fake>> {
+        Pool::new(
+            Fake {
+                made: AtomicUsize::new(0),
+                live: Arc::new(AtomicUsize::new(0)),
+                server_limit,
+            },
+            max,
+            Duration::from_millis(wait_ms),
+        )
+    }
+
+    #[test]
+    fn reuses_a_returned_connection() {
+        let p = pool(4, 10, 100);
+        let id = p.get().unwrap().id;
+        assert_eq!(p.get().unwrap().id, id);
+        assert_eq!(p.open_count(), 1);
+    }
+
+    #[test]
+    fn broken_connections_are_not_reused() {
+        let p = pool(4, 10, 100);
+        let mut c = p.get().unwrap();
+        let id = c.id;
+        c.mark_broken();
+        drop(c);
+        assert_eq!(p.open_count(), 0);
+        assert_ne!(p.get().unwrap().id, id);
+    }
+
+    #[test]
+    fn waits_for_a_connection_then_times_out() {
+        let p = pool(1, 10, 50);
+        let held = p.get().unwrap();
+        let t = Instant::now();
+        assert!(matches!(p.get(), Err(RemoteError::Connection(_))));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        drop(held);
+        assert!(p.get().is_ok());
+    }
+
+    #[test]
+    fn a_waiter_gets_the_connection_given_back() {
+        let p = pool(1, 10, 2000);
+        let held = p.get().unwrap();
+        let p2 = Arc::clone(&p);
+        let t = std::thread::spawn(move || p2.get().map(|c| c.id));
+        std::thread::sleep(Duration::from_millis(50));
+        let id = held.id;
+        drop(held);
+        assert_eq!(t.join().unwrap().unwrap(), id);
+    }
+
+    #[test]
+    fn learns_the_server_limit_from_421() {
+        let p = pool(6, 2, 100);
+        let a = p.get().unwrap();
+        let b = p.get().unwrap();
+        // The third connect is refused: the pool lowers its limit and waits instead of failing.
+        assert!(p.get().is_err());
+        assert_eq!(p.limit(), 2);
+        drop(a);
+        assert!(p.get().is_ok());
+        drop(b);
+    }
+
+    #[test]
+    fn drop_idle_forgets_idle_connections() {
+        let p = pool(4, 10, 100);
+        let id = p.get().unwrap().id;
+        p.drop_idle();
+        assert_eq!(p.open_count(), 0);
+        assert_ne!(p.get().unwrap().id, id);
+    }
+}

@@ -1,0 +1,370 @@
+//! Layer 2: the filesystem core over the in-memory store. No network, no kernel. Operation counters
+//! prove that caches saved round trips; injected failures prove the errno mapping.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ftpfs::config::FsConfig;
+use ftpfs::fs::inode::ROOT_INO;
+use ftpfs::fs::{DirEntry, DirSink, FtpFs};
+use ftpfs::remote::mem::{MemStore, Op};
+use ftpfs::remote::{EntryKind, RemoteError};
+
+fn setup(cfg: FsConfig) -> (Arc<MemStore>, FtpFs<MemStore>) {
+    let store = Arc::new(MemStore::new());
+    let fs = FtpFs::new(Arc::clone(&store), cfg);
+    (store, fs)
+}
+
+fn cfg() -> FsConfig {
+    FsConfig {
+        dir_cache_ttl: Duration::from_secs(60),
+        timeout: Duration::from_secs(2),
+        ..FsConfig::default()
+    }
+}
+
+struct Collect(Vec<DirEntry>, usize);
+impl DirSink for Collect {
+    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
+        if self.0.len() >= self.1 {
+            return true;
+        }
+        self.0.push(e.clone());
+        false
+    }
+}
+
+fn ls(fs: &FtpFs<MemStore>, ino: u64) -> Vec<String> {
+    let fh = fs.opendir(ino).unwrap();
+    let mut c = Collect(Vec::new(), usize::MAX);
+    fs.readdir(fh, 0, false, &mut c).unwrap();
+    fs.releasedir(fh);
+    c.0.into_iter().map(|e| e.name).collect()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_left(seed as u32 % 31) as u8 ^ seed)
+        .collect()
+}
+
+fn read_all(fs: &FtpFs<MemStore>, ino: u64, chunk: u32) -> Vec<u8> {
+    let o = fs.open(ino, false).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let d = fs.read(o.fh, out.len() as u64, chunk).unwrap();
+        if d.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&d);
+    }
+    fs.release(o.fh);
+    out
+}
+
+#[test]
+fn second_ls_within_ttl_costs_no_listing() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/a.txt", "hello");
+    store.add_dir("/sub");
+    assert_eq!(ls(&fs, ROOT_INO), [".", "..", "a.txt", "sub"]);
+    assert_eq!(ls(&fs, ROOT_INO), [".", "..", "a.txt", "sub"]);
+    assert_eq!(store.count(Op::List), 1);
+}
+
+#[test]
+fn listing_is_fetched_again_after_the_ttl() {
+    let (store, fs) = setup(FsConfig {
+        dir_cache_ttl: Duration::from_millis(50),
+        ..cfg()
+    });
+    store.add_file("/a.txt", "hello");
+    ls(&fs, ROOT_INO);
+    store.add_file("/b.txt", "new");
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(ls(&fs, ROOT_INO), [".", "..", "a.txt", "b.txt"]);
+    assert_eq!(store.count(Op::List), 2);
+}
+
+#[test]
+fn stat_of_every_file_in_a_directory_costs_one_listing() {
+    let (store, fs) = setup(cfg());
+    for i in 0..100 {
+        store.add_file(&format!("/d/f{i:03}"), vec![0u8; i]);
+    }
+    let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap();
+    let before = store.count(Op::List);
+    for i in 0..100 {
+        let a = fs.lookup(d.ino, OsStr::new(&format!("f{i:03}"))).unwrap();
+        assert_eq!(a.size, i as u64);
+        assert_eq!(a.kind, EntryKind::File);
+        assert_eq!(fs.getattr(a.ino).unwrap(), a);
+    }
+    assert_eq!(store.count(Op::List) - before, 1);
+}
+
+#[test]
+fn negative_lookups_are_answered_from_the_listing() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/a", "x");
+    for _ in 0..5 {
+        let e = fs.lookup(ROOT_INO, OsStr::new("missing")).unwrap_err();
+        assert_eq!(e.errno(), libc::ENOENT);
+    }
+    assert_eq!(store.count(Op::List), 1);
+}
+
+#[test]
+fn ls_minus_l_of_a_tree_costs_one_listing_per_directory() {
+    let (store, fs) = setup(cfg());
+    for d in 0..10 {
+        for f in 0..20 {
+            store.add_file(&format!("/t/d{d}/f{f}"), vec![1u8; f]);
+        }
+    }
+    // Walk like `ls -lR` through readdirplus: every entry's attributes come with the listing.
+    let mut stack = vec![ROOT_INO];
+    let mut files = 0;
+    while let Some(ino) = stack.pop() {
+        let fh = fs.opendir(ino).unwrap();
+        let mut c = Collect(Vec::new(), usize::MAX);
+        fs.readdir(fh, 0, true, &mut c).unwrap();
+        fs.releasedir(fh);
+        for e in c.0.iter().filter(|e| e.name != "." && e.name != "..") {
+            match e.attr.kind {
+                EntryKind::Dir => stack.push(e.attr.ino),
+                _ => {
+                    files += 1;
+                    fs.getattr(e.attr.ino).unwrap();
+                }
+            }
+        }
+    }
+    assert_eq!(files, 200);
+    // Root, /t and the ten leaf directories.
+    assert_eq!(store.count(Op::List), 12);
+}
+
+#[test]
+fn readdir_pages_resume_at_the_offset() {
+    let (store, fs) = setup(cfg());
+    for i in 0..10 {
+        store.add_file(&format!("/f{i}"), "x");
+    }
+    let fh = fs.opendir(ROOT_INO).unwrap();
+    let mut names = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut c = Collect(Vec::new(), 3);
+        fs.readdir(fh, offset, false, &mut c).unwrap();
+        if c.0.is_empty() {
+            break;
+        }
+        offset += c.0.len() as u64;
+        names.extend(c.0.into_iter().map(|e| e.name));
+    }
+    assert_eq!(names.len(), 12);
+    assert_eq!(names[2], "f0");
+    assert_eq!(names[11], "f9");
+}
+
+#[test]
+fn reads_return_the_exact_bytes_and_a_second_read_comes_from_cache() {
+    let (store, fs) = setup(cfg());
+    let data = pattern(3 << 20 | 12345, 7);
+    store.add_file("/big.bin", data.clone());
+    let a = fs.lookup(ROOT_INO, OsStr::new("big.bin")).unwrap();
+    assert_eq!(read_all(&fs, a.ino, 128 << 10), data);
+    assert_eq!(store.count(Op::OpenRead), 1, "one stream for a sequential read");
+    let served = store.bytes_read();
+    assert_eq!(read_all(&fs, a.ino, 64 << 10), data);
+    assert_eq!(store.count(Op::OpenRead), 1, "the re-read came from the block cache");
+    assert_eq!(store.bytes_read(), served);
+}
+
+#[test]
+fn odd_sized_reads_and_reads_past_the_end() {
+    let (store, fs) = setup(cfg());
+    let data = pattern(300_001, 3);
+    store.add_file("/f", data.clone());
+    let a = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap();
+    assert_eq!(read_all(&fs, a.ino, 4097), data);
+    let o = fs.open(a.ino, false).unwrap();
+    assert_eq!(fs.read(o.fh, 300_000, 10).unwrap(), &data[300_000..]);
+    assert!(fs.read(o.fh, 300_001, 10).unwrap().is_empty());
+    assert!(fs.read(o.fh, 1 << 30, 10).unwrap().is_empty());
+}
+
+#[test]
+fn random_reads_are_correct_and_a_seek_starts_a_new_stream() {
+    let (store, fs) = setup(FsConfig {
+        cache_size: 0,
+        ..cfg()
+    });
+    let data = pattern(8 << 20, 11);
+    store.add_file("/r", data.clone());
+    let a = fs.lookup(ROOT_INO, OsStr::new("r")).unwrap();
+    let o = fs.open(a.ino, false).unwrap();
+    let mut seed = 12345u64;
+    for _ in 0..50 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let off = seed % (data.len() as u64 - 4096);
+        let got = fs.read(o.fh, off, 4096).unwrap();
+        assert_eq!(got, &data[off as usize..off as usize + 4096], "at {off}");
+    }
+    assert!(store.count(Op::OpenRead) > 10, "seeks start new streams");
+}
+
+#[test]
+fn two_handles_read_concurrently() {
+    let (store, fs) = setup(cfg());
+    let a_data = pattern(2 << 20, 1);
+    let b_data = pattern(2 << 20, 2);
+    store.add_file("/a", a_data.clone());
+    store.add_file("/b", b_data.clone());
+    let fs = Arc::new(fs);
+    let ia = fs.lookup(ROOT_INO, OsStr::new("a")).unwrap().ino;
+    let ib = fs.lookup(ROOT_INO, OsStr::new("b")).unwrap().ino;
+    let f2 = Arc::clone(&fs);
+    let t = std::thread::spawn(move || read_all(&f2, ib, 32 << 10));
+    assert_eq!(read_all(&fs, ia, 32 << 10), a_data);
+    assert_eq!(t.join().unwrap(), b_data);
+}
+
+#[test]
+fn keep_cache_only_while_the_file_is_unchanged() {
+    let (store, fs) = setup(FsConfig {
+        dir_cache_ttl: Duration::from_millis(30),
+        ..cfg()
+    });
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    store.add_file_with_mtime("/f", "one", t0);
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    assert!(!fs.open(ino, false).unwrap().keep_cache);
+    assert!(fs.open(ino, false).unwrap().keep_cache);
+    store.add_file_with_mtime("/f", "two!", t0 + Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(50));
+    let o = fs.open(ino, false).unwrap();
+    assert!(!o.keep_cache, "changed on the server: the kernel must drop its pages");
+    assert_eq!(fs.read(o.fh, 0, 100).unwrap(), b"two!");
+}
+
+#[test]
+fn symlinks_show_their_target() {
+    let (store, fs) = setup(cfg());
+    store.add_symlink("/l", "target/file.txt");
+    let a = fs.lookup(ROOT_INO, OsStr::new("l")).unwrap();
+    assert_eq!(a.kind, EntryKind::Symlink);
+    assert_eq!(a.size, "target/file.txt".len() as u64);
+    assert_eq!(fs.readlink(a.ino).unwrap(), "target/file.txt");
+    assert_eq!(fs.readlink(ROOT_INO).unwrap_err().errno(), libc::EINVAL);
+}
+
+#[test]
+fn names_with_line_breaks_are_refused_before_any_request() {
+    let (store, fs) = setup(cfg());
+    for bad in ["a\r\nDELE x", "b\n", "c\rd"] {
+        assert_eq!(
+            fs.lookup(ROOT_INO, OsStr::new(bad)).unwrap_err().errno(),
+            libc::EINVAL
+        );
+    }
+    assert_eq!(store.count(Op::List), 0);
+}
+
+#[test]
+fn writes_are_refused_as_read_only() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", "x");
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    assert_eq!(fs.open(ino, true).unwrap_err().errno(), libc::EROFS);
+}
+
+#[test]
+fn directory_errors() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", "x");
+    store.add_dir("/d");
+    let f = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap().ino;
+    assert_eq!(
+        fs.lookup(f, OsStr::new("x")).unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+    assert_eq!(fs.opendir(f).unwrap_err().errno(), libc::ENOTDIR);
+    assert_eq!(fs.open(d, false).unwrap_err().errno(), libc::EISDIR);
+    assert_eq!(fs.getattr(987654321).unwrap_err().errno(), libc::ESTALE);
+}
+
+#[test]
+fn listing_failures_map_to_errno() {
+    let cases = [
+        (RemoteError::PermissionDenied("550 denied".into()), libc::EACCES),
+        (RemoteError::NotFound("550 gone".into()), libc::ENOENT),
+        (RemoteError::Connection("reset".into()), libc::EIO),
+        (RemoteError::Protocol("500 what".into()), libc::EIO),
+    ];
+    for (err, errno) in cases {
+        let (store, fs) = setup(cfg());
+        store.add_file("/d/f", "x");
+        let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap().ino;
+        store.fail_next(Op::List, err.clone());
+        assert_eq!(fs.lookup(d, OsStr::new("f")).unwrap_err().errno(), errno, "{err:?}");
+        // The failure was not cached: the next lookup asks again and succeeds.
+        assert!(fs.lookup(d, OsStr::new("f")).is_ok());
+    }
+}
+
+#[test]
+fn a_failed_download_is_retried_once_then_reported() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", pattern(1000, 5));
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+
+    store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
+    let o = fs.open(ino, false).unwrap();
+    assert_eq!(fs.read(o.fh, 0, 1000).unwrap(), pattern(1000, 5));
+    fs.release(o.fh);
+
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", pattern(1000, 5));
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
+    store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
+    let o = fs.open(ino, false).unwrap();
+    assert_eq!(fs.read(o.fh, 0, 1000).unwrap_err().errno(), libc::EIO);
+
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", "x");
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    store.fail_next(Op::OpenRead, RemoteError::PermissionDenied("550".into()));
+    let o = fs.open(ino, false).unwrap();
+    assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::EACCES);
+}
+
+#[test]
+fn readdirplus_counts_lookups_and_forget_releases_them() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/a", "x");
+    store.add_file("/b", "y");
+    let fh = fs.opendir(ROOT_INO).unwrap();
+    let mut c = Collect(Vec::new(), usize::MAX);
+    fs.readdir(fh, 0, true, &mut c).unwrap();
+    let a = c.0.iter().find(|e| e.name == "a").unwrap().attr.ino;
+    assert!(fs.getattr(a).is_ok(), "readdirplus made the inode known");
+    fs.forget(a, 1);
+    assert_eq!(fs.getattr(a).unwrap_err().errno(), libc::ESTALE);
+    // Looked up again, it gets the same number.
+    assert_eq!(fs.lookup(ROOT_INO, OsStr::new("a")).unwrap().ino, a);
+}
+
+#[test]
+fn statfs_has_sensible_figures() {
+    let (_, fs) = setup(cfg());
+    let s = fs.statfs();
+    assert!(s.blocks > 0 && s.bfree > 0 && s.bavail > 0 && s.bsize > 0 && s.namelen == 255);
+}

@@ -36,7 +36,8 @@ pub struct Cli {
 /// `~/.netrc` when the URL has none.
 pub fn config_from(cli: Cli) -> Result<Config, String> {
     let mut cfg = Config::default();
-    let url = url::Url::parse(&cli.url).map_err(|e| format!("bad URL {:?}: {e}", redact(&cli.url)))?;
+    let url =
+        url::Url::parse(&cli.url).map_err(|e| format!("bad URL {:?}: {e}", redact(&cli.url)))?;
     if url.scheme() != "ftp" {
         return Err(format!(
             "bad URL {:?}: the scheme must be ftp://",
@@ -116,10 +117,9 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         ("allow_other", None) => mount.allow_other = true,
         ("ro", None) => mount.read_only = true,
         ("rw", None) => mount.read_only = false,
-        (
-            "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout",
-            None,
-        ) => return Err(format!("option {key} needs a value ({key}=...)")),
+        ("max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout", None) => {
+            return Err(format!("option {key} needs a value ({key}=...)"))
+        }
         ("allow_other" | "ro" | "rw", Some(_)) => {
             return Err(format!("option {key} takes no value"))
         }

@@ -74,8 +74,9 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     fuse_cfg.n_threads = Some((cfg.remote.max_conns * 2).max(4));
 
     let sigs = block_signals();
-    let mut session = fuser::Session::new(FuseAdapter::new(fs), &cfg.mount.mountpoint, &fuse_cfg)
-        .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
+    let mut session =
+        fuser::Session::new(FuseAdapter::new(fs), &cfg.mount.mountpoint, &fuse_cfg)
+            .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
     let mut unmounter = session.unmount_callable();
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
@@ -90,10 +91,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    info!(
-        "mounted {url} on {}",
-        cfg.mount.mountpoint.display()
-    );
+    info!("mounted {url} on {}", cfg.mount.mountpoint.display());
     ready.ready(cfg.debug);
     session
         .run()

@@ -46,7 +46,12 @@ fn ls(fs: &FtpFs<MemStore>, ino: u64) -> Vec<String> {
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_left(seed as u32 % 31) as u8 ^ seed)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2654435761)
+                .rotate_left(seed as u32 % 31) as u8
+                ^ seed
+        })
         .collect()
 }
 
@@ -177,10 +182,18 @@ fn reads_return_the_exact_bytes_and_a_second_read_comes_from_cache() {
     store.add_file("/big.bin", data.clone());
     let a = fs.lookup(ROOT_INO, OsStr::new("big.bin")).unwrap();
     assert_eq!(read_all(&fs, a.ino, 128 << 10), data);
-    assert_eq!(store.count(Op::OpenRead), 1, "one stream for a sequential read");
+    assert_eq!(
+        store.count(Op::OpenRead),
+        1,
+        "one stream for a sequential read"
+    );
     let served = store.bytes_read();
     assert_eq!(read_all(&fs, a.ino, 64 << 10), data);
-    assert_eq!(store.count(Op::OpenRead), 1, "the re-read came from the block cache");
+    assert_eq!(
+        store.count(Op::OpenRead),
+        1,
+        "the re-read came from the block cache"
+    );
     assert_eq!(store.bytes_read(), served);
 }
 
@@ -192,7 +205,10 @@ fn odd_sized_reads_and_reads_past_the_end() {
     let a = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap();
     assert_eq!(read_all(&fs, a.ino, 4097), data);
     let o = fs.open(a.ino, false).unwrap();
-    assert_eq!(fs.read(o.fh, 300_000, 10).unwrap(), &data[300_000..]);
+    assert_eq!(
+        fs.read(o.fh, 300_000, 10).unwrap().to_vec(),
+        &data[300_000..]
+    );
     assert!(fs.read(o.fh, 300_001, 10).unwrap().is_empty());
     assert!(fs.read(o.fh, 1 << 30, 10).unwrap().is_empty());
 }
@@ -213,7 +229,7 @@ fn random_reads_are_correct_and_a_seek_starts_a_new_stream() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let off = seed % (data.len() as u64 - 4096);
-        let got = fs.read(o.fh, off, 4096).unwrap();
+        let got = fs.read(o.fh, off, 4096).unwrap().to_vec();
         assert_eq!(got, &data[off as usize..off as usize + 4096], "at {off}");
     }
     assert!(store.count(Op::OpenRead) > 10, "seeks start new streams");
@@ -249,8 +265,11 @@ fn keep_cache_only_while_the_file_is_unchanged() {
     store.add_file_with_mtime("/f", "two!", t0 + Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(50));
     let o = fs.open(ino, false).unwrap();
-    assert!(!o.keep_cache, "changed on the server: the kernel must drop its pages");
-    assert_eq!(fs.read(o.fh, 0, 100).unwrap(), b"two!");
+    assert!(
+        !o.keep_cache,
+        "changed on the server: the kernel must drop its pages"
+    );
+    assert_eq!(fs.read(o.fh, 0, 100).unwrap().to_vec(), b"two!");
 }
 
 #[test]
@@ -303,7 +322,10 @@ fn directory_errors() {
 #[test]
 fn listing_failures_map_to_errno() {
     let cases = [
-        (RemoteError::PermissionDenied("550 denied".into()), libc::EACCES),
+        (
+            RemoteError::PermissionDenied("550 denied".into()),
+            libc::EACCES,
+        ),
         (RemoteError::NotFound("550 gone".into()), libc::ENOENT),
         (RemoteError::Connection("reset".into()), libc::EIO),
         (RemoteError::Protocol("500 what".into()), libc::EIO),
@@ -313,7 +335,11 @@ fn listing_failures_map_to_errno() {
         store.add_file("/d/f", "x");
         let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap().ino;
         store.fail_next(Op::List, err.clone());
-        assert_eq!(fs.lookup(d, OsStr::new("f")).unwrap_err().errno(), errno, "{err:?}");
+        assert_eq!(
+            fs.lookup(d, OsStr::new("f")).unwrap_err().errno(),
+            errno,
+            "{err:?}"
+        );
         // The failure was not cached: the next lookup asks again and succeeds.
         assert!(fs.lookup(d, OsStr::new("f")).is_ok());
     }
@@ -327,7 +353,7 @@ fn a_failed_download_is_retried_once_then_reported() {
 
     store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
     let o = fs.open(ino, false).unwrap();
-    assert_eq!(fs.read(o.fh, 0, 1000).unwrap(), pattern(1000, 5));
+    assert_eq!(fs.read(o.fh, 0, 1000).unwrap().to_vec(), pattern(1000, 5));
     fs.release(o.fh);
 
     let (store, fs) = setup(cfg());

@@ -14,6 +14,9 @@ use lru::LruCache;
 /// little more than it asked for.
 pub const BLOCK_SIZE: u64 = 128 << 10;
 
+/// A block of file content, shared without copying between the cache, a stream's queue and replies.
+pub type Block = Arc<Vec<u8>>;
+
 /// Which content of a file: its path and what the server said of it when it was opened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileVersion {
@@ -29,7 +32,7 @@ struct BlockKey {
 }
 
 struct Inner {
-    lru: LruCache<BlockKey, Arc<[u8]>>,
+    lru: LruCache<BlockKey, Block>,
     bytes: u64,
 }
 
@@ -60,7 +63,7 @@ impl BlockCache {
     }
 
     /// Block `index` of `version`, if cached.
-    pub fn get(&self, version: &FileVersion, index: u64) -> Option<Arc<[u8]>> {
+    pub fn get(&self, version: &FileVersion, index: u64) -> Option<Block> {
         let key = BlockKey {
             version: version.clone(),
             index,
@@ -76,7 +79,7 @@ impl BlockCache {
     }
 
     /// Stores block `index` of `version` (shorter than `BLOCK_SIZE` only for a file's last block).
-    pub fn insert(&self, version: &FileVersion, index: u64, data: Arc<[u8]>) {
+    pub fn insert(&self, version: &FileVersion, index: u64, data: Block) {
         if self.limit == 0 || data.len() as u64 > self.limit {
             return;
         }
@@ -128,8 +131,8 @@ mod tests {
         }
     }
 
-    fn block(len: usize, fill: u8) -> Arc<[u8]> {
-        vec![fill; len].into()
+    fn block(len: usize, fill: u8) -> Block {
+        Arc::new(vec![fill; len])
     }
 
     #[test]

@@ -91,10 +91,7 @@ impl DirCache {
 
     /// Forgets `path`'s listing (after a change, or to force a fresh look).
     pub fn invalidate(&self, path: &str) {
-        self.lru
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop(path);
+        self.lru.lock().unwrap_or_else(|e| e.into_inner()).pop(path);
     }
 
     /// (hits, misses) so far.

@@ -18,6 +18,7 @@ use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use inode::{InodeTable, ROOT_INO};
 use read::FileReader;
+pub use read::ReadData;
 
 /// Attributes of a file as the kernel should see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,10 +200,7 @@ impl<S: RemoteStore> FtpFs<S> {
     /// The listing entry for `path` (never the root).
     fn entry(&self, path: &str) -> FsResult<RemoteEntry> {
         let listing = self.listing(parent_of(path))?;
-        listing
-            .get(name_of(path))
-            .cloned()
-            .ok_or(FsError::NotFound)
+        listing.get(name_of(path)).cloned().ok_or(FsError::NotFound)
     }
 
     fn attr_of_path(&self, ino: u64, path: &str) -> FsResult<Attr> {
@@ -267,7 +265,13 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// Lists entries from `offset` (0 = `.`, 1 = `..`, then the listing) into `sink`. With `plus`,
     /// every entry added counts as a lookup, as readdirplus requires.
-    pub fn readdir(&self, fh: u64, offset: u64, plus: bool, sink: &mut dyn DirSink) -> FsResult<()> {
+    pub fn readdir(
+        &self,
+        fh: u64,
+        offset: u64,
+        plus: bool,
+        sink: &mut dyn DirSink,
+    ) -> FsResult<()> {
         let h = lock(&self.dir_handles)
             .get(&fh)
             .cloned()
@@ -301,7 +305,13 @@ impl<S: RemoteStore> FtpFs<S> {
             }
             off = 2;
         }
-        for (i, entry) in h.listing.entries().iter().enumerate().skip((off - 2) as usize) {
+        for (i, entry) in h
+            .listing
+            .entries()
+            .iter()
+            .enumerate()
+            .skip((off - 2) as usize)
+        {
             let path = join(&h.path, &entry.name);
             let ino = lock(&self.inodes).peek(&path);
             let e = DirEntry {
@@ -350,7 +360,7 @@ impl<S: RemoteStore> FtpFs<S> {
         Ok(Opened { fh, keep_cache })
     }
 
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<ReadData> {
         let reader = lock(&self.files)
             .get(&fh)
             .cloned()

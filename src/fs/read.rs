@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
-use crate::cache::{BlockCache, FileVersion, BLOCK_SIZE};
+use crate::cache::{Block, BlockCache, FileVersion, BLOCK_SIZE};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteRead, RemoteStore};
 
@@ -31,7 +31,7 @@ const IDLE_STREAM: Duration = Duration::from_secs(3);
 #[derive(Default)]
 struct StreamState {
     /// Fetched blocks, ascending and contiguous, ending just before `next`.
-    queue: VecDeque<(u64, Arc<[u8]>)>,
+    queue: VecDeque<(u64, Block)>,
     /// Index of the next block the fetch thread will read.
     next: u64,
     /// The thread may fetch blocks below this index (the reader's position plus the window).
@@ -157,13 +157,13 @@ fn fetch<S: RemoteStore + ?Sized>(
             }
         }
         let r = remote.as_mut().expect("opened above");
-        let mut buf = Vec::with_capacity(BLOCK_SIZE as usize);
-        let result = r.take(BLOCK_SIZE).read_to_end(&mut buf);
+        let mut buf = vec![0u8; BLOCK_SIZE as usize];
+        let result = read_full(r, &mut buf).map(|n| buf.truncate(n));
         let mut st = shared.lock();
         match result {
             Ok(_) => {
                 let eof = (buf.len() as u64) < BLOCK_SIZE;
-                let block: Arc<[u8]> = buf.into();
+                let block: Block = Arc::new(buf);
                 cache.insert(version, index, Arc::clone(&block));
                 st.queue.push_back((index, block));
                 while st
@@ -198,9 +198,40 @@ fn fetch<S: RemoteStore + ?Sized>(
     }
 }
 
+/// Fills `buf` unless the data ends first; returns how much was read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Bytes returned by a read: a slice of one cached block (no copy), or bytes gathered from several.
+#[derive(Debug)]
+pub enum ReadData {
+    Slice(Block, std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for ReadData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReadData::Slice(b, r) => &b[r.clone()],
+            ReadData::Owned(v) => v,
+        }
+    }
+}
+
 /// What a stream could say about a block.
 enum Fetched {
-    Block(Arc<[u8]>),
+    Block(Block),
     /// The file ends before this block.
     Eof,
 }
@@ -236,12 +267,12 @@ impl<S: RemoteStore> FileReader<S> {
     }
 
     /// Up to `size` bytes from `offset`; fewer only at the end of the file.
-    pub fn read(&mut self, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    pub fn read(&mut self, offset: u64, size: u32) -> FsResult<ReadData> {
         let end = (offset + size as u64).min(self.version.size);
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(ReadData::Owned(Vec::new()));
         }
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut parts: Vec<(Block, std::ops::Range<usize>)> = Vec::new();
         let mut pos = offset;
         while pos < end {
             let index = pos / BLOCK_SIZE;
@@ -254,13 +285,23 @@ impl<S: RemoteStore> FileReader<S> {
                 break;
             }
             let to = block.len().min((end - index * BLOCK_SIZE) as usize);
-            out.extend_from_slice(&block[from..to]);
             pos = index * BLOCK_SIZE + to as u64;
-            if block.len() < BLOCK_SIZE as usize {
+            let short = block.len() < BLOCK_SIZE as usize;
+            parts.push((block, from..to));
+            if short {
                 break;
             }
         }
-        Ok(out)
+        // The usual case, a read inside one block, is answered from the block itself without a copy.
+        if parts.len() == 1 {
+            let (b, r) = parts.pop().expect("one part");
+            return Ok(ReadData::Slice(b, r));
+        }
+        let mut out = Vec::with_capacity((pos - offset) as usize);
+        for (b, r) in parts {
+            out.extend_from_slice(&b[r]);
+        }
+        Ok(ReadData::Owned(out))
     }
 
     fn block(&mut self, index: u64) -> FsResult<Fetched> {
@@ -285,7 +326,7 @@ impl<S: RemoteStore> FileReader<S> {
         }
     }
 
-    fn from_stream_queue(&self, index: u64) -> Option<Arc<[u8]>> {
+    fn from_stream_queue(&self, index: u64) -> Option<Block> {
         let stream = self.stream.as_ref()?;
         let st = stream.shared.lock();
         st.queue

@@ -77,9 +77,9 @@ impl FtpConnector {
                 Err(e) => last = Some(format!("cannot connect to {addr}: {}", io_text(&e))),
             }
         }
-        Err(RemoteError::Connection(last.unwrap_or_else(|| {
-            format!("{} has no address", self.host)
-        })))
+        Err(RemoteError::Connection(
+            last.unwrap_or_else(|| format!("{} has no address", self.host)),
+        ))
     }
 
     fn login(&self) -> Result<Conn, ConnectError> {
@@ -128,7 +128,8 @@ impl FtpConnector {
         let features = self.features.get_or_init(|| detect_features(&mut ftp));
         let timeout = self.timeout;
         let mut ftp = ftp.passive_stream_builder(move |addr| {
-            let s = TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
+            let s =
+                TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
             s.set_read_timeout(Some(timeout))
                 .and_then(|_| s.set_write_timeout(Some(timeout)))
                 .map_err(FtpError::ConnectionError)?;

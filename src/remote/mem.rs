@@ -20,9 +20,16 @@ pub enum Op {
 
 #[derive(Debug, Clone)]
 enum Node {
-    Dir { mtime: SystemTime },
-    File { data: Arc<Vec<u8>>, mtime: SystemTime },
-    Symlink { target: String },
+    Dir {
+        mtime: SystemTime,
+    },
+    File {
+        data: Arc<Vec<u8>>,
+        mtime: SystemTime,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// An in-memory server. Paths are absolute (`/a/b`).
@@ -64,7 +71,12 @@ impl MemStore {
             p = parent_of(p);
         }
         for d in missing {
-            nodes.insert(d, Node::Dir { mtime: SystemTime::now() });
+            nodes.insert(
+                d,
+                Node::Dir {
+                    mtime: SystemTime::now(),
+                },
+            );
         }
         nodes.insert(path.to_string(), node);
     }
@@ -87,7 +99,12 @@ impl MemStore {
 
     /// Adds a directory, creating parents.
     pub fn add_dir(&self, path: &str) {
-        self.insert(path, Node::Dir { mtime: SystemTime::now() });
+        self.insert(
+            path,
+            Node::Dir {
+                mtime: SystemTime::now(),
+            },
+        );
     }
 
     /// Adds a symlink.
@@ -141,8 +158,16 @@ impl RemoteStore for MemStore {
         let nodes = self.nodes.lock().unwrap();
         match nodes.get(path) {
             Some(Node::Dir { .. }) => {}
-            Some(_) => return Err(RemoteError::NotFound(format!("550 {path}: not a directory"))),
-            None => return Err(RemoteError::NotFound(format!("550 {path}: no such directory"))),
+            Some(_) => {
+                return Err(RemoteError::NotFound(format!(
+                    "550 {path}: not a directory"
+                )))
+            }
+            None => {
+                return Err(RemoteError::NotFound(format!(
+                    "550 {path}: no such directory"
+                )))
+            }
         }
         let prefix = if path == "/" {
             "/".to_string()

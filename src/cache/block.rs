@@ -15,7 +15,61 @@ use lru::LruCache;
 pub const BLOCK_SIZE: u64 = 128 << 10;
 
 /// A block of file content, shared without copying between the cache, a stream's queue and replies.
-pub type Block = Arc<Vec<u8>>;
+pub type Block = Arc<BlockBuf>;
+
+/// Spare block buffers kept for reuse: 8 MiB. Recycling spares the fetch thread a fresh allocation
+/// per block, with its page faults and zeroing, which showed up as a sixth of its time in profiles.
+const SPARE_BUFFERS: usize = 64;
+
+static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// The bytes of one block. Full-size buffers go back to a small free list when the last reference
+/// is dropped.
+pub struct BlockBuf {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl BlockBuf {
+    /// A `BLOCK_SIZE` buffer to read into (its old contents are to be overwritten).
+    pub fn spare() -> Vec<u8> {
+        SPARES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| vec![0u8; BLOCK_SIZE as usize])
+    }
+
+    /// The first `len` bytes of `buf`.
+    pub fn new(buf: Vec<u8>, len: usize) -> Block {
+        assert!(len <= buf.len());
+        Arc::new(BlockBuf { buf, len })
+    }
+}
+
+impl std::ops::Deref for BlockBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for BlockBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlockBuf({} bytes)", self.len)
+    }
+}
+
+impl Drop for BlockBuf {
+    fn drop(&mut self) {
+        if self.buf.len() == BLOCK_SIZE as usize {
+            let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+            if spares.len() < SPARE_BUFFERS {
+                spares.push(std::mem::take(&mut self.buf));
+            }
+        }
+    }
+}
 
 /// Which content of a file: its path and what the server said of it when it was opened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -132,7 +186,7 @@ mod tests {
     }
 
     fn block(len: usize, fill: u8) -> Block {
-        Arc::new(vec![fill; len])
+        BlockBuf::new(vec![fill; len], len)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
-use crate::cache::{Block, BlockCache, FileVersion, BLOCK_SIZE};
+use crate::cache::{Block, BlockBuf, BlockCache, FileVersion, BLOCK_SIZE};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteRead, RemoteStore};
 
@@ -157,13 +157,13 @@ fn fetch<S: RemoteStore + ?Sized>(
             }
         }
         let r = remote.as_mut().expect("opened above");
-        let mut buf = vec![0u8; BLOCK_SIZE as usize];
-        let result = read_full(r, &mut buf).map(|n| buf.truncate(n));
+        let mut buf = BlockBuf::spare();
+        let result = read_full(r, &mut buf);
         let mut st = shared.lock();
         match result {
-            Ok(_) => {
-                let eof = (buf.len() as u64) < BLOCK_SIZE;
-                let block: Block = Arc::new(buf);
+            Ok(n) => {
+                let eof = (n as u64) < BLOCK_SIZE;
+                let block = BlockBuf::new(buf, n);
                 cache.insert(version, index, Arc::clone(&block));
                 st.queue.push_back((index, block));
                 while st

@@ -193,7 +193,7 @@ mod tests {
     fn stores_and_returns_blocks() {
         let c = BlockCache::new(1 << 20);
         c.insert(&v("/a", 10), 0, block(10, 7));
-        assert_eq!(&*c.get(&v("/a", 10), 0).unwrap(), &[7u8; 10][..]);
+        assert_eq!(&c.get(&v("/a", 10), 0).unwrap()[..], &[7u8; 10][..]);
         assert!(c.get(&v("/a", 10), 1).is_none());
         assert_eq!(c.stats(), (1, 1));
     }

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -229,6 +229,26 @@ impl std::ops::Deref for ReadData {
     }
 }
 
+/// Ends downloads that were cut short on a background thread: waiting for the server's 426 is a round
+/// trip the reader need not wait for.
+fn finish_later(remote: Box<dyn RemoteRead>) {
+    static FINISHER: OnceLock<Mutex<mpsc::Sender<Box<dyn RemoteRead>>>> = OnceLock::new();
+    let tx = FINISHER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Box<dyn RemoteRead>>();
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-finish".into())
+            .spawn(move || rx.into_iter().for_each(|r| r.finish()));
+        if let Err(e) = spawned {
+            debug!("no finisher thread ({e}); downloads end inline");
+        }
+        Mutex::new(tx)
+    });
+    let sent = tx.lock().unwrap_or_else(|e| e.into_inner()).send(remote);
+    if let Err(mpsc::SendError(remote)) = sent {
+        remote.finish();
+    }
+}
+
 /// What a stream could say about a block.
 enum Fetched {
     Block(Block),
@@ -245,6 +265,8 @@ pub struct FileReader<S: RemoteStore> {
     stream: Option<Stream>,
     /// The block after the last one read, for telling sequential reads from seeks.
     next_expected: Option<u64>,
+    /// Where the last read ended, in bytes: a read starting there is sequential.
+    last_end: Option<u64>,
     window: u64,
 }
 
@@ -262,6 +284,7 @@ impl<S: RemoteStore> FileReader<S> {
             timeout,
             stream: None,
             next_expected: None,
+            last_end: None,
             window: 1,
         }
     }
@@ -271,6 +294,17 @@ impl<S: RemoteStore> FileReader<S> {
         let end = (offset + size as u64).min(self.version.size);
         if offset >= end {
             return Ok(ReadData::Owned(Vec::new()));
+        }
+        let sequential = offset == 0 || self.last_end == Some(offset);
+        self.last_end = Some(end);
+        let index = offset / BLOCK_SIZE;
+        if !sequential && !self.stream_serves(index) && self.cache.get(&self.version, index).is_none()
+        {
+            // A seek away from any stream: fetch exactly the bytes asked for, as a raw REST+RETR
+            // would, rather than a block; the kernel's page cache keeps them.
+            self.stream = None;
+            self.next_expected = Some((end - 1) / BLOCK_SIZE + 1);
+            return self.fetch_range(offset, end).map(ReadData::Owned);
         }
         let mut parts: Vec<(Block, std::ops::Range<usize>)> = Vec::new();
         let mut pos = offset;
@@ -326,6 +360,38 @@ impl<S: RemoteStore> FileReader<S> {
         }
     }
 
+    /// Whether the current stream holds `index` or will reach it soon.
+    fn stream_serves(&self, index: u64) -> bool {
+        self.stream.as_ref().is_some_and(|s| {
+            let st = s.shared.lock();
+            !st.stop && st.error.is_none() && index >= s.start && index <= st.next + SKIP_AHEAD
+        })
+    }
+
+    /// Downloads `offset..end` on its own, retrying once after a link failure.
+    fn fetch_range(&self, offset: u64, end: u64) -> FsResult<Vec<u8>> {
+        match self.fetch_range_once(offset, end) {
+            Err(FsError::Io(e)) => {
+                debug!("{}: ranged read failed ({e}); retrying once", self.version.path);
+                self.fetch_range_once(offset, end)
+            }
+            other => other,
+        }
+    }
+
+    fn fetch_range_once(&self, offset: u64, end: u64) -> FsResult<Vec<u8>> {
+        let mut remote = self.store.open_read(&self.version.path, offset)?;
+        let mut buf = vec![0u8; (end - offset) as usize];
+        let n = read_full(&mut *remote, &mut buf)
+            .map_err(|e| FsError::Io(format!("reading {}: {e}", self.version.path)))?;
+        buf.truncate(n);
+        if n as u64 == end - offset {
+            // The server is still sending: end the transfer off the caller's path.
+            finish_later(remote);
+        }
+        Ok(buf)
+    }
+
     fn from_stream_queue(&self, index: u64) -> Option<Block> {
         let stream = self.stream.as_ref()?;
         let st = stream.shared.lock();
@@ -351,11 +417,7 @@ impl<S: RemoteStore> FileReader<S> {
     }
 
     fn from_stream(&mut self, index: u64, sequential: bool) -> FsResult<Fetched> {
-        let usable = self.stream.as_ref().is_some_and(|s| {
-            let st = s.shared.lock();
-            !st.stop && st.error.is_none() && index >= s.start && index <= st.next + SKIP_AHEAD
-        });
-        if !usable {
+        if !self.stream_serves(index) {
             self.window = if index == 0 {
                 START_WINDOW
             } else if sequential {

@@ -83,6 +83,8 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.debug = cli.debug || cli.verbose;
     cfg.fs.read_only = cfg.mount.read_only;
     cfg.fs.timeout = cfg.remote.timeout;
+    // Keep at least one connection for the reader itself.
+    cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(3);
     // SAFETY: getuid/getgid cannot fail and touch no memory.
     cfg.fs.uid = unsafe { libc::getuid() };
     cfg.fs.gid = unsafe { libc::getgid() };

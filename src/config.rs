@@ -93,6 +93,9 @@ pub struct FsConfig {
     pub gid: u32,
     /// Bound on waiting for data from a read stream.
     pub timeout: Duration,
+    /// Threads fetching small files ahead of a reader walking a directory (0: none). Each uses a pool
+    /// connection while it works, so this stays below the pool size.
+    pub prefetch_workers: usize,
 }
 
 impl Default for FsConfig {
@@ -105,6 +108,7 @@ impl Default for FsConfig {
             uid: 0,
             gid: 0,
             timeout: Duration::from_secs(10),
+            prefetch_workers: 3,
         }
     }
 }

@@ -132,6 +132,15 @@ impl BlockCache {
         found
     }
 
+    /// Whether block `index` of `version` is cached (without counting a hit or a miss).
+    pub fn contains(&self, version: &FileVersion, index: u64) -> bool {
+        let key = BlockKey {
+            version: version.clone(),
+            index,
+        };
+        self.lock().lru.contains(&key)
+    }
+
     /// Stores block `index` of `version` (shorter than `BLOCK_SIZE` only for a file's last block).
     pub fn insert(&self, version: &FileVersion, index: u64, data: Block) {
         if self.limit == 0 || data.len() as u64 > self.limit {

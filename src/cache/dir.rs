@@ -36,6 +36,11 @@ impl Listing {
         self.index.get(name).map(|&i| &self.entries[i])
     }
 
+    /// Where `name` stands in the server's order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     pub fn entries(&self) -> &[RemoteEntry] {
         &self.entries
     }

@@ -4,6 +4,7 @@
 //! server traffic goes through a `RemoteStore`, and no lock is held while that traffic happens.
 
 pub mod inode;
+pub mod prefetch;
 pub mod read;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use inode::{InodeTable, ROOT_INO};
+use prefetch::Prefetcher;
 use read::FileReader;
 pub use read::ReadData;
 
@@ -91,6 +93,7 @@ pub struct FtpFs<S: RemoteStore> {
     files: Mutex<HashMap<u64, Arc<Mutex<FileReader<S>>>>>,
     dir_handles: Mutex<HashMap<u64, Arc<DirHandle>>>,
     next_fh: AtomicU64,
+    prefetch: Prefetcher<S>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,8 +123,14 @@ fn name_of(path: &str) -> &str {
 
 impl<S: RemoteStore> FtpFs<S> {
     pub fn new(store: Arc<S>, cfg: FsConfig) -> FtpFs<S> {
+        let blocks = Arc::new(BlockCache::new(cfg.cache_size));
         FtpFs {
-            blocks: Arc::new(BlockCache::new(cfg.cache_size)),
+            prefetch: Prefetcher::new(
+                Arc::clone(&store),
+                Arc::clone(&blocks),
+                cfg.prefetch_workers,
+            ),
+            blocks,
             dirs: DirCache::new(cfg.dir_cache_ttl),
             store,
             cfg,
@@ -344,6 +353,12 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::ReadOnly);
         }
         let keep_cache = lock(&self.inodes).opened(ino, (attr.size, attr.mtime));
+        if attr.kind == EntryKind::File {
+            let dir = parent_of(&path);
+            if let Some(listing) = self.dirs.get(dir) {
+                self.prefetch.opened(dir, &listing, name_of(&path));
+            }
+        }
         let version = FileVersion {
             path,
             size: attr.size,
@@ -352,6 +367,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let reader = FileReader::new(
             Arc::clone(&self.store),
             Arc::clone(&self.blocks),
+            self.prefetch.in_flight(),
             version,
             self.cfg.timeout,
         );

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
+use super::prefetch::InFlight;
 use crate::cache::{Block, BlockBuf, BlockCache, FileVersion, BLOCK_SIZE};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteRead, RemoteStore};
@@ -260,6 +261,7 @@ enum Fetched {
 pub struct FileReader<S: RemoteStore> {
     store: Arc<S>,
     cache: Arc<BlockCache>,
+    in_flight: Arc<InFlight>,
     version: FileVersion,
     timeout: Duration,
     stream: Option<Stream>,
@@ -274,12 +276,14 @@ impl<S: RemoteStore> FileReader<S> {
     pub fn new(
         store: Arc<S>,
         cache: Arc<BlockCache>,
+        in_flight: Arc<InFlight>,
         version: FileVersion,
         timeout: Duration,
     ) -> Self {
         FileReader {
             store,
             cache,
+            in_flight,
             version,
             timeout,
             stream: None,
@@ -298,7 +302,9 @@ impl<S: RemoteStore> FileReader<S> {
         let sequential = offset == 0 || self.last_end == Some(offset);
         self.last_end = Some(end);
         let index = offset / BLOCK_SIZE;
-        if !sequential && !self.stream_serves(index) && self.cache.get(&self.version, index).is_none()
+        if !sequential
+            && !self.stream_serves(index)
+            && self.cache.get(&self.version, index).is_none()
         {
             // A seek away from any stream: fetch exactly the bytes asked for, as a raw REST+RETR
             // would, rather than a block; the kernel's page cache keeps them.
@@ -348,6 +354,13 @@ impl<S: RemoteStore> FileReader<S> {
         if let Some(b) = self.cache.get(&self.version, index) {
             return Ok(Fetched::Block(b));
         }
+        if index == 0 && self.version.size <= BLOCK_SIZE {
+            // A prefetch of this small file may be under way: wait for it rather than fetch twice.
+            self.in_flight.wait(&self.version, self.timeout);
+            if let Some(b) = self.cache.get(&self.version, 0) {
+                return Ok(Fetched::Block(b));
+            }
+        }
         // One retry on a fresh stream: a connection the server dropped while idle is not an error the
         // reader should see.
         match self.from_stream(index, sequential) {
@@ -372,7 +385,10 @@ impl<S: RemoteStore> FileReader<S> {
     fn fetch_range(&self, offset: u64, end: u64) -> FsResult<Vec<u8>> {
         match self.fetch_range_once(offset, end) {
             Err(FsError::Io(e)) => {
-                debug!("{}: ranged read failed ({e}); retrying once", self.version.path);
+                debug!(
+                    "{}: ranged read failed ({e}); retrying once",
+                    self.version.path
+                );
                 self.fetch_range_once(offset, end)
             }
             other => other,

@@ -1,0 +1,265 @@
+//! `Prefetcher`: reading many small files one after another (`cp -r`, `tar`, `grep -r`, `cat *`) is
+//! bound by round trips, one `RETR` per file. When the files of a directory are opened in listing
+//! order, the next small files of that directory are fetched ahead, in parallel, on spare pool
+//! connections, into the block cache. A reader that opens a file whose fetch is under way waits for
+//! it (`InFlight`) instead of fetching it a second time.
+
+use std::collections::{HashSet, VecDeque};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use log::debug;
+use lru::LruCache;
+
+use crate::cache::{BlockBuf, BlockCache, FileVersion, Listing, BLOCK_SIZE};
+use crate::remote::{join, EntryKind, RemoteStore};
+
+/// How many files ahead of the reader are fetched. Eight keeps three connections busy on a
+/// loopback or LAN link without fetching much that a reader stopping early would not use.
+const DEPTH: usize = 8;
+/// Directories whose walk position is remembered.
+const WALKS: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Files whose fetch is queued or running.
+#[derive(Default)]
+pub struct InFlight {
+    set: Mutex<HashSet<FileVersion>>,
+    done: Condvar,
+}
+
+impl InFlight {
+    /// Waits (at most `timeout`) until no fetch of `version` is pending.
+    pub fn wait(&self, version: &FileVersion, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut set = lock(&self.set);
+        while set.contains(version) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            set = self
+                .done
+                .wait_timeout(set, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn finish(&self, version: &FileVersion) {
+        lock(&self.set).remove(version);
+        self.done.notify_all();
+    }
+}
+
+struct State {
+    queue: VecDeque<FileVersion>,
+    /// Per directory: the listing position of the file opened last.
+    walks: LruCache<String, usize>,
+    stop: bool,
+}
+
+struct Inner<S: RemoteStore> {
+    store: Arc<S>,
+    cache: Arc<BlockCache>,
+    in_flight: Arc<InFlight>,
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+/// Fetches small files ahead of a reader walking a directory.
+pub struct Prefetcher<S: RemoteStore> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: RemoteStore> Prefetcher<S> {
+    /// A prefetcher with `workers` fetch threads (0 disables it).
+    pub fn new(store: Arc<S>, cache: Arc<BlockCache>, workers: usize) -> Prefetcher<S> {
+        let inner = Arc::new(Inner {
+            store,
+            cache,
+            in_flight: Arc::new(InFlight::default()),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                walks: LruCache::new(NonZeroUsize::new(WALKS).expect("non-zero")),
+                stop: workers == 0,
+            }),
+            work: Condvar::new(),
+        });
+        for _ in 0..workers {
+            let inner = Arc::clone(&inner);
+            let spawned = std::thread::Builder::new()
+                .name("ftpfs-prefetch".into())
+                .spawn(move || worker(&inner));
+            if let Err(e) = spawned {
+                debug!("no prefetch thread: {e}");
+            }
+        }
+        Prefetcher { inner }
+    }
+
+    pub fn in_flight(&self) -> Arc<InFlight> {
+        Arc::clone(&self.inner.in_flight)
+    }
+
+    /// A file `name` of directory `dir` was opened. If the directory is being walked in listing
+    /// order, queue the next small files.
+    pub fn opened(&self, dir: &str, listing: &Listing, name: &str) {
+        let Some(pos) = listing.position(name) else {
+            return;
+        };
+        let mut st = lock(&self.inner.state);
+        if st.stop {
+            return;
+        }
+        let walking = st
+            .walks
+            .put(dir.to_string(), pos)
+            .is_some_and(|last| last < pos && pos - last <= DEPTH);
+        if !walking {
+            return;
+        }
+        let mut set = lock(&self.inner.in_flight.set);
+        let mut queued = 0;
+        for e in listing.entries().iter().skip(pos + 1).take(DEPTH) {
+            if e.kind != EntryKind::File || e.size == 0 || e.size > BLOCK_SIZE {
+                continue;
+            }
+            let version = FileVersion {
+                path: join(dir, &e.name).into(),
+                size: e.size,
+                mtime: e.mtime,
+            };
+            if set.contains(&version) || self.inner.cache.contains(&version, 0) {
+                continue;
+            }
+            set.insert(version.clone());
+            st.queue.push_back(version);
+            queued += 1;
+        }
+        drop(set);
+        drop(st);
+        for _ in 0..queued {
+            self.inner.work.notify_one();
+        }
+    }
+}
+
+impl<S: RemoteStore> Drop for Prefetcher<S> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.inner.state);
+        st.stop = true;
+        for v in st.queue.drain(..) {
+            self.inner.in_flight.finish(&v);
+        }
+        drop(st);
+        self.inner.work.notify_all();
+    }
+}
+
+fn worker<S: RemoteStore>(inner: &Inner<S>) {
+    loop {
+        let version = {
+            let mut st = lock(&inner.state);
+            loop {
+                if st.stop {
+                    return;
+                }
+                if let Some(v) = st.queue.pop_front() {
+                    break v;
+                }
+                st = inner.work.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        fetch_small(inner, &version);
+        inner.in_flight.finish(&version);
+    }
+}
+
+/// Downloads a whole small file into block 0. Failures are only logged: the reader will try itself.
+fn fetch_small<S: RemoteStore>(inner: &Inner<S>, version: &FileVersion) {
+    let mut remote = match inner.store.open_read(&version.path, 0) {
+        Ok(r) => r,
+        Err(e) => {
+            debug!("prefetch of {} failed: {e}", version.path);
+            return;
+        }
+    };
+    let mut buf = BlockBuf::spare();
+    let mut n = 0;
+    let result = loop {
+        match remote.read(&mut buf[n..]) {
+            Ok(0) => break Ok(()),
+            Ok(k) => {
+                n += k;
+                if n == buf.len() {
+                    break Ok(());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    match result {
+        // Only a complete file is cached: the listing's size must match what arrived.
+        Ok(()) if n as u64 == version.size => {
+            inner.cache.insert(version, 0, BlockBuf::new(buf, n));
+            if n == BLOCK_SIZE as usize {
+                remote.finish();
+            }
+        }
+        Ok(()) => {
+            debug!(
+                "prefetch of {}: {n} bytes where the listing said {}",
+                version.path, version.size
+            );
+            remote.finish();
+        }
+        Err(e) => debug!("prefetch of {} failed: {e}", version.path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::mem::{MemStore, Op};
+
+    #[test]
+    fn a_walk_in_listing_order_fetches_the_next_small_files() {
+        let store = Arc::new(MemStore::new());
+        for i in 0..20 {
+            store.add_file(&format!("/d/f{i:02}"), vec![i as u8; 100]);
+        }
+        store.add_file("/d/f05", vec![0u8; BLOCK_SIZE as usize + 1]);
+        let listing = Listing::new(store.list("/d").unwrap());
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let p = Prefetcher::new(Arc::clone(&store), Arc::clone(&cache), 2);
+        p.opened("/d", &listing, "f00");
+        assert_eq!(store.count(Op::OpenRead), 0, "one open is not a walk");
+        p.opened("/d", &listing, "f01");
+        let v = |i: usize| FileVersion {
+            path: format!("/d/f{i:02}").into(),
+            size: listing.get(&format!("f{i:02}")).unwrap().size,
+            mtime: listing.get(&format!("f{i:02}")).unwrap().mtime,
+        };
+        for i in 2..=9 {
+            p.in_flight().wait(&v(i), Duration::from_secs(5));
+        }
+        for i in 2..=9 {
+            if i == 5 {
+                assert!(
+                    !cache.contains(&v(i), 0),
+                    "large files are left to the reader"
+                );
+            } else {
+                assert_eq!(&cache.get(&v(i), 0).unwrap()[..], &[i as u8; 100][..]);
+            }
+        }
+        assert!(!cache.contains(&v(10), 0));
+        assert_eq!(store.count(Op::OpenRead), 7);
+    }
+}

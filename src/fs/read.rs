@@ -347,7 +347,7 @@ impl<S: RemoteStore> FileReader<S> {
     fn block(&mut self, index: u64) -> FsResult<Fetched> {
         let sequential = self.next_expected == Some(index);
         self.next_expected = Some(index + 1);
-        if let Some(b) = self.from_stream_queue(index) {
+        if let Some(b) = self.queued_block(index) {
             self.advance(index, sequential);
             return Ok(Fetched::Block(b));
         }
@@ -363,11 +363,11 @@ impl<S: RemoteStore> FileReader<S> {
         }
         // One retry on a fresh stream: a connection the server dropped while idle is not an error the
         // reader should see.
-        match self.from_stream(index, sequential) {
+        match self.stream_block(index, sequential) {
             Err(FsError::Io(e)) => {
                 debug!("{}: stream failed ({e}); retrying once", self.version.path);
                 self.stream = None;
-                self.from_stream(index, sequential)
+                self.stream_block(index, sequential)
             }
             other => other,
         }
@@ -408,7 +408,7 @@ impl<S: RemoteStore> FileReader<S> {
         Ok(buf)
     }
 
-    fn from_stream_queue(&self, index: u64) -> Option<Block> {
+    fn queued_block(&self, index: u64) -> Option<Block> {
         let stream = self.stream.as_ref()?;
         let st = stream.shared.lock();
         st.queue
@@ -432,7 +432,7 @@ impl<S: RemoteStore> FileReader<S> {
         }
     }
 
-    fn from_stream(&mut self, index: u64, sequential: bool) -> FsResult<Fetched> {
+    fn stream_block(&mut self, index: u64, sequential: bool) -> FsResult<Fetched> {
         if !self.stream_serves(index) {
             self.window = if index == 0 {
                 START_WINDOW

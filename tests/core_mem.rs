@@ -394,3 +394,28 @@ fn statfs_has_sensible_figures() {
     let s = fs.statfs();
     assert!(s.blocks > 0 && s.bfree > 0 && s.bavail > 0 && s.bsize > 0 && s.namelen == 255);
 }
+
+#[test]
+fn parallel_lookups_in_one_directory_share_one_listing() {
+    let (store, fs) = setup(cfg());
+    for i in 0..50 {
+        store.add_file(&format!("/d/f{i}"), "x");
+    }
+    let fs = Arc::new(fs);
+    let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap().ino;
+    let before = store.count(Op::List);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let fs = Arc::clone(&fs);
+            std::thread::spawn(move || {
+                for i in (t..50).step_by(8) {
+                    fs.lookup(d, OsStr::new(&format!("f{i}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.count(Op::List) - before, 1);
+}

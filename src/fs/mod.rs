@@ -7,10 +7,10 @@ pub mod inode;
 pub mod prefetch;
 pub mod read;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
@@ -94,6 +94,9 @@ pub struct FtpFs<S: RemoteStore> {
     dir_handles: Mutex<HashMap<u64, Arc<DirHandle>>>,
     next_fh: AtomicU64,
     prefetch: Prefetcher<S>,
+    /// Directories whose listing is being fetched right now.
+    listing_fetches: Mutex<HashSet<String>>,
+    listing_fetched: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,6 +141,8 @@ impl<S: RemoteStore> FtpFs<S> {
             files: Mutex::new(HashMap::new()),
             dir_handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            listing_fetches: Mutex::new(HashSet::new()),
+            listing_fetched: Condvar::new(),
         }
     }
 
@@ -159,14 +164,35 @@ impl<S: RemoteStore> FtpFs<S> {
         lock(&self.inodes).path(ino).ok_or(FsError::StaleHandle)
     }
 
-    /// The listing of directory `path`, from the cache while fresh.
+    /// The listing of directory `path`, from the cache while fresh. Concurrent callers for the same
+    /// directory share one fetch (the kernel looks up many names of one directory in parallel).
     fn listing(&self, path: &str) -> FsResult<Arc<Listing>> {
-        if let Some(l) = self.dirs.get(path) {
-            return Ok(l);
+        loop {
+            if let Some(l) = self.dirs.get(path) {
+                return Ok(l);
+            }
+            let mut fetching = lock(&self.listing_fetches);
+            if !fetching.contains(path) {
+                fetching.insert(path.to_string());
+                break;
+            }
+            // Someone else is fetching it: wait, then look in the cache again.
+            while fetching.contains(path) {
+                fetching = self
+                    .listing_fetched
+                    .wait_timeout(fetching, self.cfg.timeout)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
         }
-        let listing = Arc::new(Listing::new(self.store.list(path)?));
-        self.dirs.insert(path, Arc::clone(&listing));
-        Ok(listing)
+        let result = self.store.list(path).map(|entries| {
+            let listing = Arc::new(Listing::new(entries));
+            self.dirs.insert(path, Arc::clone(&listing));
+            listing
+        });
+        lock(&self.listing_fetches).remove(path);
+        self.listing_fetched.notify_all();
+        Ok(result?)
     }
 
     fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {

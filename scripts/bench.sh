@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+# ftpfs benchmark: ftpfs against rclone mount, raw FTP clients and the local disk, all reading from
+# ONE vsftpd that this script starts on 127.0.0.1 (Debian, as root; installs what is missing).
+#
+#   scripts/bench.sh                 # full run: 1 GiB file, 100 dirs x 100 small files (~2-3 min
+#                                    #   on 2 cores, plus ~20 s the first time to create the data;
+#                                    #   every step is capped with `timeout`, so well under 10 min)
+#   scripts/bench.sh --quick         # smoke test: 64 MiB file, 10 x 100 files (~30 s)
+#   scripts/bench.sh --only raw      # only one column family: ftpfs | rclone | raw (local always runs)
+#   scripts/bench.sh --help          # every option
+#
+# What it measures (each mount is fresh where it says cold, after `echo 3 > drop_caches`):
+#   seq read cold/warm  MB/s (10^6 B/s) reading the big file: cold on a fresh mount, warm = the same
+#                       file again on the same mount. The server's page cache is warm for every
+#                       column (the file is read on the server's disk first), so the rows measure the
+#                       FTP path and the mount, not the disk. Mounts are read by `cksum` (fast CRC, checked
+#                       against the manifest), then once more, untimed, through SHA-256. Raw = curl
+#                       (-o /dev/null, byte count checked; one more curl piped into SHA-256); the
+#                       warm row's raw figure is the second curl, with the server's page cache warm.
+#                       (Why cksum: coreutils' sha256sum does ~0.3 GB/s and a pipe costs as much
+#                       again here, which would cap every figure; cksum's CRC runs at several GB/s.)
+#   random 4K reads     reads/s: scripts/bench/randread.py (pread at seeded random 4 KiB-aligned
+#                       offsets, each block compared with the server's disk); raw = raw_randread.py,
+#                       the same offsets over ONE FTP connection (REST + RETR, read 4 KiB, close,
+#                       expect 426/226).
+#                       rclone is capped in time; its figure then says how many reads it finished.
+#   ls -lR cold/warm    seconds for `ls -lR` of the tree (files counted); raw = `lftp find -l`.
+#   small files         files/s reading every file of the tree on a fresh mount (find | sort |
+#                       xargs cat | sha256sum, compared with the manifest); raw = `lftp mirror`
+#                       of the tree to local disk (timed, then every file checked, then deleted).
+#   peak RSS            MiB, VmHWM of the ftpfs daemon after the seq reads; rclone's for reference.
+#   local               the same workloads on the server's own disk (what the FTP server reads).
+#
+# How to read the table: one row per workload; the unit says whether higher (MB/s, reads/s,
+# files/s) or lower (s, MiB) is better. ftpfs/raw and ftpfs/rclone are plain quotients of the two
+# figures (for seconds, below 1x means ftpfs was faster). "target" is the goal for ftpfs and
+# "check" says PASS or MISS; "-" means a figure is missing (column not run, or timeout). Notes under
+# the table tell about capped or timed-out runs. The table is also saved in the work directory.
+#
+# Exit status: 0 when every byte read checked out, 1 when any check failed or ftpfs failed (mount,
+# error, timeout), 2 on bad usage; with --strict, 3 when all checks passed but a target was missed.
+set -euo pipefail
+export LC_ALL=C
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in scripts/bench
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HELPERS=$ROOT/scripts/bench
+FTP_USER=ftpfstest
+FTP_PASS=ftpfstest-pw
+
+usage() {
+  cat <<EOF
+usage: scripts/bench.sh [--quick] [--only ftpfs|rclone|raw] [--work DIR] [--cache-size MIB]
+                        [--max-conns N] [--ftpfs-opts OPTS] [--no-build] [--strict]
+  --quick            64 MiB file and 1,000 small files, 500 random reads: a smoke test
+  --only WHAT        run only the ftpfs, rclone or raw (curl/lftp/ftplib) column; local always runs
+  --work DIR         where the data set lives and is reused
+                     (default /var/tmp/ftpfs-bench, or /var/tmp/ftpfs-bench-quick with --quick)
+  --cache-size MIB   ftpfs cache_size (default 128); the RSS target is this + 64 MiB
+  --max-conns N      ftpfs max_conns (default 4)
+  --ftpfs-opts OPTS  more ftpfs -o options, comma-separated (e.g. dir_cache_ttl=60)
+  --no-build         use target/release/ftpfs as it is (no cargo build --release)
+  --strict           exit 3 when a target is missed (all checks passing)
+EOF
+}
+
+QUICK=0
+ONLY=all
+STRICT=0
+BUILD=1
+CACHE_MIB=128
+MAX_CONNS=4
+EXTRA_OPTS=""
+WORK=""
+while (($#)); do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --only) ONLY=${2:-}; shift ;;
+    --only=*) ONLY=${1#*=} ;;
+    --work) WORK=${2:-}; shift ;;
+    --work=*) WORK=${1#*=} ;;
+    --cache-size) CACHE_MIB=${2:-}; shift ;;
+    --cache-size=*) CACHE_MIB=${1#*=} ;;
+    --max-conns) MAX_CONNS=${2:-}; shift ;;
+    --max-conns=*) MAX_CONNS=${1#*=} ;;
+    --ftpfs-opts) EXTRA_OPTS=${2:-}; shift ;;
+    --ftpfs-opts=*) EXTRA_OPTS=${1#*=} ;;
+    --strict) STRICT=1 ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+case $ONLY in all | ftpfs | rclone | raw) ;; *) echo "bench: --only takes ftpfs, rclone or raw" >&2; exit 2 ;; esac
+[[ $CACHE_MIB =~ ^[0-9]+$ && $MAX_CONNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: --cache-size and --max-conns take whole numbers" >&2; exit 2; }
+run_col() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
+
+# Sizes and time caps (seconds). Every timed command runs under `timeout`.
+if ((QUICK)); then
+  BIG_MIB=64 NDIRS=10 NFILES=100 RAND_N=500
+  WORK=${WORK:-/var/tmp/ftpfs-bench-quick}
+  CAP_SEQ=60 CAP_RAND=60 RCLONE_RAND_SECS=15 CAP_LS=60 CAP_SMALL=90
+else
+  BIG_MIB=1024 NDIRS=100 NFILES=100 RAND_N=2000
+  WORK=${WORK:-/var/tmp/ftpfs-bench}
+  CAP_SEQ=120 CAP_RAND=120 RCLONE_RAND_SECS=45 CAP_LS=60 CAP_SMALL=180
+fi
+TREE_SEED=1
+RAND_SEED=20240611
+BIG_BYTES=$((BIG_MIB << 20))
+DATA=$WORK/data
+MANIFEST=$WORK/manifest
+TREE_SUMS=$WORK/tree.sha256
+FTPFS_BIN=$ROOT/target/release/ftpfs
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*"; }
+now() { date +%s.%N; }
+
+[ "$(id -u)" = 0 ] || die "run as root (drop_caches, apt-get, the test user, vsftpd)"
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup: every mount made, every process started (by PID), the scratch directory.
+RUN=""
+CHILD=""
+VSFTPD_PID=""
+POLICY_RC_CREATED=0
+MOUNTS=()
+PIDS=()
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+  local rc=$? m p
+  set +e
+  trap - EXIT INT TERM
+  if [ -n "$CHILD" ]; then kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; fi
+  for m in "${MOUNTS[@]}"; do
+    if mountpoint -q "$m" 2>/dev/null; then
+      fusermount3 -u "$m" 2>/dev/null || { sleep 1; fusermount3 -u "$m" 2>/dev/null; } ||
+        { echo "bench: lazy unmount of $m" >&2; fusermount3 -u -z "$m"; }
+    fi
+  done
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  if [ -n "$VSFTPD_PID" ]; then
+    # vsftpd was started with setsid: its PID is its process group, which holds its sessions too.
+    kill -TERM -- "-$VSFTPD_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$VSFTPD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$VSFTPD_PID" 2>/dev/null
+    wait "$VSFTPD_PID" 2>/dev/null
+  fi
+  ((POLICY_RC_CREATED)) && rm -f /usr/sbin/policy-rc.d
+  rm -rf "$WORK/mirror-tmp" 2>/dev/null
+  if [ -n "$RUN" ] && [ -d "$RUN" ]; then
+    local busy=0
+    for m in "${MOUNTS[@]}"; do mountpoint -q "$m" 2>/dev/null && busy=1; done
+    if ((busy)); then echo "bench: $RUN left in place (a mount is still busy)" >&2; else rm -rf "$RUN"; fi
+  fi
+  exit "$rc"
+}
+# Ends one process we started (or the ftpfs daemon we found by its mountpoint): TERM, then KILL.
+stop_pid() {
+  local p=$1
+  kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null || true; return 0; }
+  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$p" 2>/dev/null; then
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  fi
+  wait "$p" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Tools. Package installs must not start Debian's own vsftpd on 0.0.0.0:21: forbid service starts.
+need=()
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+command -v rclone >/dev/null || need+=(rclone)
+command -v lftp >/dev/null || need+=(lftp)
+command -v curl >/dev/null || need+=(curl)
+command -v fusermount3 >/dev/null || need+=(fuse3)
+command -v python3 >/dev/null || need+=(python3)
+command -v pgrep >/dev/null || need+=(procps)
+command -v setsid >/dev/null && command -v mountpoint >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    POLICY_RC_CREATED=1
+  fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  if ((POLICY_RC_CREATED)); then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
+fi
+[ -c /dev/fuse ] || die "/dev/fuse is missing: no FUSE mounts possible here"
+
+[ -x "$ROOT/scripts/setup-test-user.sh" ] || die "scripts/setup-test-user.sh is missing: it creates the user $FTP_USER and PAM service ftpfs-vsftpd"
+"$ROOT/scripts/setup-test-user.sh"
+id "$FTP_USER" >/dev/null || die "setup-test-user.sh did not create $FTP_USER"
+[ -f /etc/pam.d/ftpfs-vsftpd ] || die "setup-test-user.sh did not create /etc/pam.d/ftpfs-vsftpd"
+
+if run_col ftpfs; then
+  if ((BUILD)); then
+    log "building ftpfs (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --bin ftpfs) || die "cargo build --release failed"
+  fi
+  [ -x "$FTPFS_BIN" ] || die "$FTPFS_BIN is missing"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The data set, created once and reused while its manifest matches these sizes.
+PARAMS="params big_mib=$BIG_MIB dirs=$NDIRS files=$NFILES tree_seed=$TREE_SEED"
+manifest_get() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$MANIFEST"; }
+data_complete() {
+  [ -f "$MANIFEST" ] && [ "$(head -n1 "$MANIFEST")" = "$PARAMS" ] || return 1
+  [ "$(stat -c %s "$DATA/big.bin" 2>/dev/null)" = "$BIG_BYTES" ] || return 1
+  [ "$(find "$DATA/tree" -type f 2>/dev/null | wc -l)" = "$(manifest_get tree_files)" ] || return 1
+  [ -f "$TREE_SUMS" ]
+}
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+if data_complete; then
+  log "reusing the data set in $DATA"
+else
+  log "creating the data set in $DATA (${BIG_MIB} MiB file, $NDIRS x $NFILES small files)"
+  rm -rf "$DATA" "$MANIFEST" "$TREE_SUMS" "$WORK/mirror-tmp"
+  mkdir -p "$DATA"
+  head -c "$BIG_BYTES" /dev/urandom >"$DATA/big.bin.part"
+  mv "$DATA/big.bin.part" "$DATA/big.bin"
+  {
+    echo "$PARAMS"
+    echo "big_sha256 $(python3 "$HELPERS/sha256.py" "$DATA/big.bin" | cut -d' ' -f1)"
+    echo "big_cksum $(cksum <"$DATA/big.bin")"
+    python3 "$HELPERS/mkdata.py" "$DATA" "$NDIRS" "$NFILES" "$TREE_SEED" "$TREE_SUMS"
+  } >"$MANIFEST.part"
+  mv "$MANIFEST.part" "$MANIFEST"
+fi
+chown -R "$FTP_USER:" "$DATA"
+chmod 755 "$DATA"
+BIG_SHA=$(manifest_get big_sha256)
+BIG_CKSUM=$(manifest_get big_cksum)
+TREE_FILES=$(manifest_get tree_files)
+TREE_CAT=$(manifest_get tree_cat_sha256)
+TREE_DIRS=$NDIRS
+
+# ---------------------------------------------------------------------------------------------
+# The FTP server.
+RUN=$(mktemp -d /tmp/ftpfs-bench-run.XXXXXX)
+chmod 755 "$RUN"
+mkdir -m 555 "$RUN/empty"
+: >"$RUN/errors.log"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PASV_MIN=$((20000 + RANDOM % 9000))
+PASV_MAX=$((PASV_MIN + 2000))
+cat >"$RUN/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=$PORT
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+chroot_local_user=YES
+allow_writeable_chroot=YES
+local_root=$DATA
+pam_service_name=ftpfs-vsftpd
+userlist_enable=NO
+seccomp_sandbox=NO
+secure_chroot_dir=$RUN/empty
+max_clients=500
+max_per_ip=500
+pasv_enable=YES
+pasv_address=127.0.0.1
+pasv_min_port=$PASV_MIN
+pasv_max_port=$PASV_MAX
+connect_from_port_20=NO
+xferlog_enable=NO
+vsftpd_log_file=$RUN/vsftpd.log
+idle_session_timeout=600
+data_connection_timeout=120
+EOF
+setsid /usr/sbin/vsftpd "$RUN/vsftpd.conf" >"$RUN/vsftpd.out" 2>&1 &
+VSFTPD_PID=$!
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  kill -0 "$VSFTPD_PID" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$VSFTPD_PID" 2>/dev/null || { cat "$RUN/vsftpd.out" >&2; die "vsftpd did not start"; }
+curl -sS --max-time 20 -u "$FTP_USER:$FTP_PASS" "ftp://127.0.0.1:$PORT/" -o /dev/null ||
+  { cat "$RUN/vsftpd.out" "$RUN/vsftpd.log" >&2 2>/dev/null; die "cannot log in to vsftpd as $FTP_USER"; }
+log "vsftpd (pid $VSFTPD_PID) on 127.0.0.1:$PORT, passive ports $PASV_MIN-$PASV_MAX, serving $DATA"
+
+# ---------------------------------------------------------------------------------------------
+# Measuring and recording.
+declare -A RES=()  # "row col" -> number, or a word (timeout, error, BAD)
+NOTES=()
+FAILS=()
+DROP_OK=1
+drop_caches() {
+  sync
+  if ! (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+    if ((DROP_OK)); then NOTES+=("could not drop the page cache: cold figures are not fully cold"); fi
+    DROP_OK=0
+  fi
+}
+# The sequential rows measure the FTP path, not the server's disk: caches are dropped, then the
+# server reads the big file once locally, so every column starts with the server's page cache warm
+# and its own side cold (a fresh mount has an empty page cache and block cache).
+server_warm_big() {
+  drop_caches
+  cat "$DATA/big.bin" >/dev/null
+}
+fail() { FAILS+=("$*"); echo "bench: CHECK FAILED: $*" >&2; }
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.6g", a / b }'; }
+
+# timed CAP OUT CMD...: runs CMD under `timeout CAP` with stdout to OUT and stderr to the error log;
+# sets T_SECS and T_RC (124 or 137: timed out).
+T_SECS=0
+T_RC=0
+timed() {
+  local cap=$1 out=$2 t0 t1
+  shift 2
+  echo "== $(date +%T) $*" >>"$RUN/errors.log"
+  t0=$(now)
+  # In the background and waited for, so that a signal to this script is handled at once.
+  timeout -k 10 "$cap" "$@" >"$out" 2>>"$RUN/errors.log" &
+  CHILD=$!
+  set +e
+  wait "$CHILD"
+  T_RC=$?
+  set -e
+  CHILD=""
+  t1=$(now)
+  T_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+}
+timed_out() { [ "$T_RC" = 124 ] || [ "$T_RC" = 137 ]; }
+# outcome COL ROW WHAT: after a timed command that failed, records timeout/error; returns 1 then.
+outcome() {
+  local col=$1 row=$2 what=$3
+  ((T_RC == 0)) && return 0
+  if timed_out; then
+    RES["$row $col"]=timeout
+    NOTES+=("$col: $what timed out after ${T_SECS}s")
+    [ "$col" = ftpfs ] && fail "ftpfs: $what timed out"
+  else
+    RES["$row $col"]=error
+    fail "$col: $what failed (exit $T_RC); see the log lines below"
+    tail -n 5 "$RUN/errors.log" >&2
+  fi
+  return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Mounts.
+MNT=""
+MNT_PID=""
+mount_ftpfs() {
+  local tag=$1 opts pids
+  MNT=$RUN/mnt-ftpfs-$tag
+  mkdir "$MNT"
+  MOUNTS+=("$MNT")
+  opts="max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}"
+  if ! FTPFS_PASSWORD=$FTP_PASS timeout 60 "$FTPFS_BIN" "ftp://$FTP_USER@127.0.0.1:$PORT/" "$MNT" -o "$opts" \
+    >"$RUN/ftpfs-$tag.log" 2>&1; then
+    cat "$RUN/ftpfs-$tag.log" >&2
+    die "ftpfs FAILED TO MOUNT ftp://$FTP_USER@127.0.0.1:$PORT/ on $MNT (-o $opts)"
+  fi
+  mountpoint -q "$MNT" || { cat "$RUN/ftpfs-$tag.log" >&2; die "ftpfs returned but $MNT is not a mountpoint"; }
+  pids=$(pgrep -f -- "ftpfs ftp://[^ ]* $MNT( |\$)" || true)
+  if [ -z "$pids" ] || [ "$(wc -w <<<"$pids")" != 1 ]; then
+    die "cannot find the one ftpfs daemon of $MNT (found: ${pids:-none})"
+  fi
+  MNT_PID=$pids
+  PIDS+=("$MNT_PID")
+}
+RCLONE_PASS_OBSCURED=""
+mount_rclone() {
+  local tag=$1
+  MNT=$RUN/mnt-rclone-$tag
+  mkdir "$MNT"
+  MOUNTS+=("$MNT")
+  [ -n "$RCLONE_PASS_OBSCURED" ] || RCLONE_PASS_OBSCURED=$(rclone obscure "$FTP_PASS")
+  : >"$RUN/rclone.conf"
+  env RCLONE_CONFIG_BENCHFTP_TYPE=ftp RCLONE_CONFIG_BENCHFTP_HOST=127.0.0.1 \
+    RCLONE_CONFIG_BENCHFTP_PORT="$PORT" RCLONE_CONFIG_BENCHFTP_USER="$FTP_USER" \
+    RCLONE_CONFIG_BENCHFTP_PASS="$RCLONE_PASS_OBSCURED" \
+    setsid rclone --config "$RUN/rclone.conf" mount benchftp: "$MNT" --vfs-cache-mode off \
+    >"$RUN/rclone-$tag.log" 2>&1 &
+  MNT_PID=$!
+  PIDS+=("$MNT_PID")
+  for _ in $(seq 300); do
+    mountpoint -q "$MNT" && return 0
+    kill -0 "$MNT_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$RUN/rclone-$tag.log" >&2
+  die "rclone mount did not come up on $MNT"
+}
+mount_fs() { if [ "$1" = ftpfs ]; then mount_ftpfs "$2"; else mount_rclone "$2"; fi; }
+umount_fs() {
+  if mountpoint -q "$MNT"; then
+    fusermount3 -u "$MNT" 2>/dev/null || { sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
+      { NOTES+=("lazy unmount of $MNT"); fusermount3 -u -z "$MNT"; }
+  fi
+  stop_pid "$MNT_PID"
+}
+vmhwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------------------------------------
+# Workloads on a mount (ftpfs or rclone) or the local disk ("local": DIR is the data directory).
+check_cksum() { # OUT WHO
+  local got
+  got=$(awk '{ print $1, $2 }' "$1")
+  [ "$got" = "$BIG_CKSUM" ] || { fail "$2: big.bin read back with cksum '$got', manifest says '$BIG_CKSUM'"; return 1; }
+}
+seq_reads() { # COL DIR
+  local col=$1 dir=$2 rate got row
+  server_warm_big
+  for row in seq_cold seq_warm; do
+    timed "$CAP_SEQ" "$RUN/out" cksum "$dir/big.bin"
+    if outcome "$col" "$row" "${row/_/ read } of big.bin"; then
+      if check_cksum "$RUN/out" "$col $row"; then
+        rate=$(awk -v b="$BIG_BYTES" -v s="$T_SECS" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+        RES["$row $col"]=$rate
+        log "[$col] ${row/_/ read }: $BIG_BYTES bytes in ${T_SECS}s = $rate MB/s (cksum ok)"
+      else
+        RES["$row $col"]=BAD
+      fi
+    fi
+  done
+  # Every byte once more through SHA-256, untimed.
+  [ "$col" = local ] && return 0
+  if got=$(timeout "$CAP_SEQ" python3 "$HELPERS/sha256.py" "$dir/big.bin"); then
+    [ "${got%% *}" = "$BIG_SHA" ] || { fail "$col: big.bin sha256 ${got%% *} differs from the manifest"; RES["seq_cold $col"]=BAD; }
+  else
+    fail "$col: the sha256 read of big.bin failed or timed out"
+  fi
+}
+rand_reads() { # COL FILE [MAX_SECONDS]
+  local col=$1 file=$2 max=${3:-0} line
+  drop_caches
+  timed "$CAP_RAND" "$RUN/out" python3 "$HELPERS/randread.py" "$file" "$DATA/big.bin" \
+    --count "$RAND_N" --seed "$RAND_SEED" --max-seconds "$max"
+  line=$(cat "$RUN/out")
+  if [[ $line == *mismatches=* ]] && [[ $line != *mismatches=0* ]]; then
+    fail "$col: random reads returned wrong bytes ($line)"
+    RES["rand $col"]=BAD
+    return 0
+  fi
+  outcome "$col" rand "random reads" || return 0
+  record_rand "$col" "$line"
+}
+record_rand() { # COL "reads=.. planned=.. secs=.. rate=.. capped=.."
+  local col=$1 line=$2 reads planned rate capped
+  reads=$(sed -n 's/.*reads=\([0-9]*\).*/\1/p' <<<"$line")
+  planned=$(sed -n 's/.*planned=\([0-9]*\).*/\1/p' <<<"$line")
+  rate=$(sed -n 's/.*rate=\([0-9.]*\).*/\1/p' <<<"$line")
+  capped=$(sed -n 's/.*capped=\([0-9]*\).*/\1/p' <<<"$line")
+  RES["rand $col"]=$rate
+  log "[$col] random 4 KiB reads: $line"
+  if [ "$capped" = 1 ]; then
+    NOTES+=("$col: random reads capped by time: $reads of $planned done; the figure is over those $reads")
+  fi
+}
+list_tree() { # COL DIR
+  local col=$1 dir=$2 row files dirs
+  drop_caches
+  for row in ls_cold ls_warm; do
+    timed "$CAP_LS" "$RUN/out" ls -lR "$dir/tree"
+    outcome "$col" "$row" "ls -lR (${row#ls_})" || continue
+    files=$(grep -c '^-' "$RUN/out" || true)
+    dirs=$(grep -c '^d' "$RUN/out" || true)
+    if [ "$files" != "$TREE_FILES" ] || [ "$dirs" != "$TREE_DIRS" ]; then
+      fail "$col: ls -lR (${row#ls_}) listed $files files and $dirs dirs, expected $TREE_FILES and $TREE_DIRS"
+      RES["$row $col"]=BAD
+      continue
+    fi
+    RES["$row $col"]=$T_SECS
+    log "[$col] ls -lR ${row#ls_}: $files files in ${T_SECS}s"
+  done
+}
+read_small() { # COL DIR
+  local col=$1 dir=$2 got rate
+  drop_caches
+  # shellcheck disable=SC2016  # $1 is expanded by the inner bash
+  timed "$CAP_SMALL" "$RUN/out" bash -c 'set -o pipefail; cd "$1" && find tree -type f -print0 | sort -z | xargs -0 cat | sha256sum' _ "$dir"
+  outcome "$col" small "reading all small files" || return 0
+  got=$(cut -d' ' -f1 "$RUN/out")
+  if [ "$got" != "$TREE_CAT" ]; then
+    fail "$col: the small files read back with sha256 $got, manifest says $TREE_CAT"
+    RES["small $col"]=BAD
+    return 0
+  fi
+  rate=$(awk -v n="$TREE_FILES" -v s="$T_SECS" 'BEGIN { printf "%.1f", n / s }')
+  RES["small $col"]=$rate
+  log "[$col] small files: $TREE_FILES files in ${T_SECS}s = $rate files/s (sha256 ok)"
+}
+
+bench_mount() { # ftpfs | rclone
+  local col=$1 rss
+  log "== $col"
+  mount_fs "$col" seq
+  seq_reads "$col" "$MNT"
+  rss=$(vmhwm_mib "$MNT_PID")
+  if [ -n "$rss" ]; then
+    RES["rss $col"]=$rss
+    log "[$col] peak RSS (VmHWM) after the sequential reads: $rss MiB"
+  else
+    RES["rss $col"]=error
+    [ "$col" = ftpfs ] && fail "ftpfs: cannot read VmHWM of pid $MNT_PID"
+  fi
+  umount_fs
+
+  mount_fs "$col" rand
+  if [ "$col" = rclone ]; then
+    rand_reads "$col" "$MNT/big.bin" "$RCLONE_RAND_SECS"
+  else
+    rand_reads "$col" "$MNT/big.bin"
+  fi
+  umount_fs
+
+  mount_fs "$col" ls
+  list_tree "$col" "$MNT"
+  umount_fs
+
+  mount_fs "$col" small
+  read_small "$col" "$MNT"
+  umount_fs
+}
+
+bench_raw() {
+  local row got size line files
+  log "== raw FTP clients (curl, ftplib, lftp)"
+  local url="ftp://127.0.0.1:$PORT/big.bin"
+  server_warm_big
+  for row in seq_cold seq_warm; do
+    timed "$CAP_SEQ" "$RUN/out" curl -sS -u "$FTP_USER:$FTP_PASS" -o /dev/null -w '%{size_download}' "$url"
+    outcome raw "$row" "curl of big.bin ($row)" || continue
+    size=$(cat "$RUN/out")
+    if [ "$size" != "$BIG_BYTES" ]; then
+      fail "raw: curl fetched $size bytes of big.bin, expected $BIG_BYTES"
+      RES["$row raw"]=BAD
+      continue
+    fi
+    RES["$row raw"]=$(awk -v b="$BIG_BYTES" -v s="$T_SECS" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+    log "[raw] curl ${row#seq_} (server cache ${row#seq_}): $size bytes in ${T_SECS}s = ${RES["$row raw"]} MB/s"
+  done
+  got=$(curl -sS -u "$FTP_USER:$FTP_PASS" "$url" | python3 "$HELPERS/sha256.py" -)
+  [ "${got%% *}" = "$BIG_SHA" ] || { fail "raw: curl's big.bin has sha256 ${got%% *}, manifest says $BIG_SHA"; RES["seq_cold raw"]=BAD; }
+
+  drop_caches
+  timed "$CAP_RAND" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/raw_randread.py" \
+    127.0.0.1 "$PORT" "$FTP_USER" /big.bin "$DATA/big.bin" --count "$RAND_N" --seed "$RAND_SEED"
+  line=$(cat "$RUN/out")
+  if outcome raw rand "raw random reads (ftplib)"; then record_rand raw "$line"; fi
+
+  local lftp_open="set ftp:ssl-allow no; set net:max-retries 2; set net:timeout 30; set cmd:fail-exit yes; open -u $FTP_USER,$FTP_PASS -p $PORT 127.0.0.1"
+  drop_caches
+  for row in ls_cold ls_warm; do
+    timed "$CAP_LS" "$RUN/out" lftp -c "$lftp_open; find -l /tree"
+    outcome raw "$row" "lftp find -l (${row#ls_})" || continue
+    files=$(grep -c '^-' "$RUN/out" || true)
+    if [ "$files" != "$TREE_FILES" ]; then
+      fail "raw: lftp find -l listed $files files, expected $TREE_FILES"
+      RES["$row raw"]=BAD
+      continue
+    fi
+    RES["$row raw"]=$T_SECS
+    log "[raw] lftp find -l ${row#ls_}: $files files in ${T_SECS}s"
+  done
+
+  local mir=$WORK/mirror-tmp
+  rm -rf "$mir"
+  mkdir -p "$mir"
+  drop_caches
+  timed "$CAP_SMALL" "$RUN/out" lftp -c "$lftp_open; mirror /tree $mir/tree"
+  if outcome raw small "lftp mirror"; then
+    files=$(find "$mir/tree" -type f | wc -l)
+    if [ "$files" != "$TREE_FILES" ] || ! (cd "$mir" && sha256sum -c --quiet "$TREE_SUMS" >>"$RUN/errors.log" 2>&1); then
+      fail "raw: lftp mirror copied $files files or wrong bytes (expected $TREE_FILES files matching $TREE_SUMS)"
+      RES["small raw"]=BAD
+    else
+      RES["small raw"]=$(awk -v n="$TREE_FILES" -v s="$T_SECS" 'BEGIN { printf "%.1f", n / s }')
+      log "[raw] lftp mirror: $files files in ${T_SECS}s = ${RES["small raw"]} files/s (every file's sha256 ok)"
+    fi
+  fi
+  rm -rf "$mir"
+}
+
+bench_local() {
+  log "== local disk ($DATA)"
+  seq_reads local "$DATA"
+  rand_reads local "$DATA/big.bin"
+  list_tree local "$DATA"
+  read_small local "$DATA"
+}
+
+# ---------------------------------------------------------------------------------------------
+T_START=$(now)
+log "sizes: big.bin $BIG_MIB MiB, tree $TREE_FILES files in $NDIRS dirs, $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}"
+if run_col raw; then bench_raw; fi
+bench_local
+if run_col ftpfs; then bench_mount ftpfs; fi
+if run_col rclone; then bench_mount rclone; fi
+T_TOTAL=$(awk -v a="$T_START" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
+
+# ---------------------------------------------------------------------------------------------
+# The table.
+isnum() { [[ ${1:-} =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+fmt() { # VALUE DECIMALS
+  local v=${RES[$1]:-}
+  if isnum "$v"; then awk -v v="$v" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; else echo "${v:--}"; fi
+}
+ratio() { # ROW COL_A COL_B
+  local a=${RES["$1 $2"]:-} b=${RES["$1 $3"]:-}
+  if isnum "$a" && isnum "$b" && [ "$(fdiv "$b" 1)" != 0 ]; then
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }'
+  else
+    echo "-"
+  fi
+}
+# verdict ROW: PASS/MISS/- for ftpfs against the row's target, into VERDICT[ROW]; counts MISSES.
+declare -A VERDICT=()
+MISSES=0
+verdict() {
+  local row=$1 f=${RES["$1 ftpfs"]:-} base cond v=-
+  case $row in
+    seq_cold) base=${RES["$row raw"]:-} cond="f >= 0.8 * b" ;;
+    seq_warm) base=${RES["$row raw"]:-} cond="f >= 1.5 * b" ;;
+    rand | small) base=${RES["$row raw"]:-} cond="f >= b" ;;
+    ls_cold) base=${RES["$row raw"]:-} cond="f <= 1.2 * b" ;;
+    ls_warm) base=${RES["$row local"]:-} cond="f <= 2 * b" ;;
+    rss) base=$((CACHE_MIB + 64)) cond="f < b" ;;
+  esac
+  if isnum "$f" && isnum "$base"; then
+    v=$(awk -v f="$f" -v b="$base" "BEGIN { print ($cond) ? \"PASS\" : \"MISS\" }")
+  elif [ "$f" = BAD ] || [ "$f" = timeout ] || [ "$f" = error ]; then
+    v=MISS
+  fi
+  if [ "$v" = MISS ]; then MISSES=$((MISSES + 1)); fi
+  if [ "$row" = ls_warm ] && [ "$v" != - ]; then v="$v ($(ratio ls_warm ftpfs local) local)"; fi
+  VERDICT[$row]=$v
+}
+for r in seq_cold seq_warm rand ls_cold ls_warm small rss; do verdict "$r"; done
+table() {
+  local fmtline='%-17s %-8s %9s %9s %9s %-13s %9s %9s %12s  %-18s %s\n'
+  # shellcheck disable=SC2059  # the format is a variable on purpose
+  printf "$fmtline" workload unit ftpfs rclone raw "raw tool" local ftpfs/raw ftpfs/rclone target check
+  local row label unit dec tool target
+  while IFS='|' read -r row label unit dec tool target; do
+    # shellcheck disable=SC2059
+    printf "$fmtline" "$label" "$unit" "$(fmt "$row ftpfs" "$dec")" "$(fmt "$row rclone" "$dec")" \
+      "$(fmt "$row raw" "$dec")" "$tool" "$(fmt "$row local" "$dec")" \
+      "$(ratio "$row" ftpfs raw)" "$(ratio "$row" ftpfs rclone)" "$target" "${VERDICT[$row]}"
+  done <<EOF
+seq_cold|seq read cold|MB/s|0|curl|>= 0.8x raw
+seq_warm|seq read warm|MB/s|0|curl (2nd)|>= 1.5x raw
+rand|random 4K reads|reads/s|0|ftplib REST|>= 1x raw
+ls_cold|ls -lR cold|s|3|lftp find -l|<= 1.2x raw
+ls_warm|ls -lR warm|s|3|lftp find -l|<= 2x local
+small|small files|files/s|0|lftp mirror|>= 1x raw
+rss|peak RSS|MiB|0|-|< $((CACHE_MIB + 64)) MiB
+EOF
+}
+
+{
+  echo
+  echo "ftpfs benchmark, $(date '+%F %T'), $(uname -r), $(nproc) cores; ftpfs $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off; vsftpd on 127.0.0.1"
+  echo "higher is better for MB/s, reads/s, files/s; lower for s and MiB. 'local' is the server's own disk."
+  echo
+  table
+  echo
+  for n in "${NOTES[@]}"; do echo "note: $n"; done
+  rclone_errs=$(cat "$RUN"/rclone-*.log 2>/dev/null | grep -c ERROR || true)
+  if [ "${rclone_errs:-0}" -gt 0 ]; then echo "note: rclone logged $rclone_errs ERROR lines (retried reads; its figures include the retries)"; fi
+  for f in "${FAILS[@]}"; do echo "CHECK FAILED: $f"; done
+  echo "checks: ${#FAILS[@]} failed; targets missed: $MISSES; total time ${T_TOTAL}s"
+} | tee "$WORK/results-latest.txt"
+
+if ((${#FAILS[@]})); then exit 1; fi
+if ((STRICT && MISSES)); then exit 3; fi
+exit 0

@@ -419,3 +419,28 @@ fn parallel_lookups_in_one_directory_share_one_listing() {
     }
     assert_eq!(store.count(Op::List) - before, 1);
 }
+
+#[test]
+fn a_download_that_ends_before_the_listed_size_is_retried_not_taken_as_eof() {
+    let data = pattern(1 << 20, 9);
+    for offset in [0u64, 300_000] {
+        let (store, fs) = setup(cfg());
+        store.add_file("/f", data.clone());
+        let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+        let o = fs.open(ino, false).unwrap();
+        store.truncate_next_read(1000);
+        let got = fs.read(o.fh, offset, 128 << 10).unwrap().to_vec();
+        assert_eq!(got, &data[offset as usize..offset as usize + (128 << 10)]);
+        assert_eq!(store.count(Op::OpenRead), 2, "retried once");
+    }
+}
+
+#[test]
+fn a_missing_file_reported_mid_transfer_is_enoent() {
+    let (store, fs) = setup(cfg());
+    store.add_file("/f", "x");
+    let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+    let o = fs.open(ino, false).unwrap();
+    store.remove("/f");
+    assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::ENOENT);
+}

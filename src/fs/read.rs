@@ -14,7 +14,7 @@ use log::debug;
 use super::prefetch::InFlight;
 use crate::cache::{Block, BlockBuf, BlockCache, FileVersion, BLOCK_SIZE};
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteRead, RemoteStore};
+use crate::remote::{RemoteError, RemoteRead, RemoteStore};
 
 /// Most blocks a stream may fetch ahead of the reader: 16 MiB, enough to keep a loopback or LAN link
 /// busy while the kernel copies, small enough that several readers stay well inside the memory bound.
@@ -162,6 +162,12 @@ fn fetch<S: RemoteStore + ?Sized>(
         let result = read_full(r, &mut buf);
         let mut st = shared.lock();
         match result {
+            Ok(n) if (n as u64) < BLOCK_SIZE && index * BLOCK_SIZE + (n as u64) < version.size => {
+                st.error = Some(ended_early(version, index * BLOCK_SIZE + n as u64));
+                drop(st);
+                shared.changed.notify_all();
+                return;
+            }
             Ok(n) => {
                 let eof = (n as u64) < BLOCK_SIZE;
                 let block = BlockBuf::new(buf, n);
@@ -185,7 +191,7 @@ fn fetch<S: RemoteStore + ?Sized>(
                 }
             }
             Err(e) => {
-                st.error = Some(FsError::Io(format!("reading {}: {e}", version.path)));
+                st.error = Some(read_error(&version.path, e));
                 drop(st);
                 shared.changed.notify_all();
                 // The connection is in an unknown state: drop it without finishing.
@@ -197,6 +203,25 @@ fn fetch<S: RemoteStore + ?Sized>(
     if let Some(r) = remote {
         r.finish();
     }
+}
+
+/// What a failed read from the server means: the server's own answer when it gave one (a 550 after
+/// the transfer started is still "not found"), else a link failure.
+fn read_error(path: &str, e: std::io::Error) -> FsError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<RemoteError>()) {
+        Some(remote) => remote.clone().into(),
+        None => FsError::Io(format!("reading {path}: {e}")),
+    }
+}
+
+/// A download that ended, with the server's blessing, before the size the listing gave. Servers do
+/// this when a data connection goes wrong (libunftp sends an empty transfer and 226 after two aborted
+/// ones), so it is treated as a link failure, which the reader retries once, never as the file's end.
+fn ended_early(version: &FileVersion, at: u64) -> FsError {
+    FsError::Io(format!(
+        "{}: the download ended at byte {at} of {}",
+        version.path, version.size
+    ))
 }
 
 /// Fills `buf` unless the data ends first; returns how much was read.
@@ -399,8 +424,11 @@ impl<S: RemoteStore> FileReader<S> {
         let mut remote = self.store.open_read(&self.version.path, offset)?;
         let mut buf = vec![0u8; (end - offset) as usize];
         let n = read_full(&mut *remote, &mut buf)
-            .map_err(|e| FsError::Io(format!("reading {}: {e}", self.version.path)))?;
+            .map_err(|e| read_error(&self.version.path, e))?;
         buf.truncate(n);
+        if n as u64 != end - offset && offset + (n as u64) < self.version.size {
+            return Err(ended_early(&self.version, offset + n as u64));
+        }
         if n as u64 == end - offset {
             // The server is still sending: end the transfer off the caller's path.
             finish_later(remote);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use log::{debug, info, warn};
+use log::{debug, info};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Mode, Status};
 
@@ -37,7 +37,22 @@ pub struct Features {
     pub mfmt: bool,
     pub utf8: bool,
     pub rest_stream: bool,
+    /// A connection whose download was cut short (data connection closed, 426 read) can be used again.
+    /// True only for servers known to stay in step: libunftp, for one, answers the second transfer
+    /// after a cut-short one with no data and a 226, which would read as an empty file or listing.
+    pub reuse_after_cut: bool,
 }
+
+/// Greetings of servers whose data channel stays in step after a download cut short by the client
+/// (checked here for vsftpd; the others are the servers that lftp and FileZilla users cut routinely).
+/// Elsewhere such a connection is closed: slower random reads, never wrong data.
+const REUSE_AFTER_CUT: [&str; 5] = [
+    "vsFTPd",
+    "ProFTPD",
+    "Pure-FTPd",
+    "FileZilla Server",
+    "Microsoft FTP Service",
+];
 
 /// Opens logged-in connections for the pool.
 pub struct FtpConnector {
@@ -126,6 +141,7 @@ impl FtpConnector {
         };
         setup(&mut ftp).map_err(|e| ConnectError::Failed(classify(e).0))?;
         let features = self.features.get_or_init(|| detect_features(&mut ftp));
+        debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
         let mut ftp = ftp.passive_stream_builder(move |addr| {
             let s =
@@ -149,11 +165,16 @@ impl FtpConnector {
 }
 
 fn detect_features(ftp: &mut Conn) -> Features {
+    let greeting = ftp.get_welcome_msg().unwrap_or_default();
+    let reuse_after_cut = REUSE_AFTER_CUT.iter().any(|s| greeting.contains(s));
     let feat = match ftp.feat() {
         Ok(f) => f,
         Err(e) => {
             debug!("FEAT failed ({e}); assuming a minimal server");
-            return Features::default();
+            return Features {
+                reuse_after_cut,
+                ..Features::default()
+            };
         }
     };
     let has = |k: &str| feat.keys().any(|f| f.eq_ignore_ascii_case(k));
@@ -163,6 +184,7 @@ fn detect_features(ftp: &mut Conn) -> Features {
         mfmt: has("MFMT"),
         utf8: has("UTF8"),
         rest_stream: has("REST"),
+        reuse_after_cut,
     };
     info!("server features: {f:?}");
     if f.utf8 {
@@ -364,6 +386,7 @@ impl RemoteStore for FtpStore {
                     return Ok(Box::new(FtpRead {
                         stream: Some(stream),
                         conn: Some(conn),
+                        reuse_after_cut: self.features().reuse_after_cut,
                     }))
                 }
                 Err(e) => {
@@ -393,6 +416,7 @@ impl RemoteStore for FtpStore {
 struct FtpRead {
     stream: Option<Transfer>,
     conn: Option<Pooled<FtpConnector>>,
+    reuse_after_cut: bool,
 }
 
 impl FtpRead {
@@ -403,7 +427,8 @@ impl FtpRead {
                 c.mark_broken();
             }
         }
-        std::io::Error::other(err.to_string())
+        // The RemoteError travels inside the io::Error so the core can still tell 550 from a dead link.
+        std::io::Error::other(err)
     }
 }
 
@@ -439,15 +464,18 @@ impl RemoteRead for FtpRead {
         if let Some(stream) = self.stream.take() {
             // Closing the data connection early makes the server answer 426 (or 226 if it had sent
             // everything): either keeps the control connection in step. ABOR is not used, see crates.md.
-            if let Err(e) = stream.finish() {
-                let (err, broken) = classify(e);
-                if broken {
-                    warn!("ending a download: {err}");
-                    if let Some(c) = self.conn.as_mut() {
-                        c.mark_broken();
-                    }
-                } else {
+            let result = stream.finish();
+            let broken = match result {
+                Err(e) => {
+                    let (err, broken) = classify(e);
                     debug!("download ended early: {err}");
+                    broken
+                }
+                Ok(()) => false,
+            };
+            if broken || !self.reuse_after_cut {
+                if let Some(c) = self.conn.as_mut() {
+                    c.mark_broken();
                 }
             }
         }

@@ -39,6 +39,8 @@ pub struct MemStore {
     counts: Mutex<HashMap<Op, u64>>,
     failures: Mutex<HashMap<Op, Vec<RemoteError>>>,
     bytes_read: Arc<AtomicU64>,
+    /// The next download ends after this many bytes, as a misbehaving server's would.
+    truncate_next: Mutex<Option<usize>>,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -132,6 +134,12 @@ impl MemStore {
         self.bytes_read.load(Ordering::Relaxed)
     }
 
+    /// The next download ends early, after `at` bytes, with no error (a server that closes the data
+    /// connection and says 226 anyway).
+    pub fn truncate_next_read(&self, at: usize) {
+        *self.truncate_next.lock().unwrap() = Some(at);
+    }
+
     /// The next call of `op` fails with `err` (queue several to fail several calls).
     pub fn fail_next(&self, op: Op, err: RemoteError) {
         self.failures
@@ -214,6 +222,12 @@ impl RemoteStore for MemStore {
         self.enter(Op::OpenRead)?;
         match self.nodes.lock().unwrap().get(path) {
             Some(Node::File { data, .. }) => Ok(Box::new(MemRead {
+                end: self
+                    .truncate_next
+                    .lock()
+                    .unwrap()
+                    .take()
+                    .map_or(data.len(), |at| (offset as usize + at).min(data.len())),
                 data: Arc::clone(data),
                 pos: offset.min(data.len() as u64) as usize,
                 bytes_read: Arc::clone(&self.bytes_read),
@@ -231,12 +245,13 @@ impl RemoteStore for MemStore {
 struct MemRead {
     data: Arc<Vec<u8>>,
     pos: usize,
+    end: usize,
     bytes_read: Arc<AtomicU64>,
 }
 
 impl Read for MemRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = (self.data.len() - self.pos).min(buf.len());
+        let n = self.end.saturating_sub(self.pos).min(buf.len());
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
         self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::info;
 
 use super::{RemoteError, RemoteResult};
 
@@ -188,9 +188,6 @@ pub struct Pooled<C: Connector> {
 impl<C: Connector> Pooled<C> {
     /// The connection saw a timeout, a reset or an out-of-sync reply: close it instead of reusing it.
     pub fn mark_broken(&mut self) {
-        if !self.broken {
-            warn!("discarding a broken connection");
-        }
         self.broken = true;
     }
 }

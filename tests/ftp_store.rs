@@ -1,0 +1,279 @@
+//! Layer 3: `FtpStore` against real servers started by the test: libunftp in-process and vsftpd from
+//! Debian. Listings and downloads are checked against the files on the server's disk.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ftpfs::config::{RemoteConfig, Secret};
+use ftpfs::remote::ftp::FtpStore;
+use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
+use support::{make_random_file, unftp::Unftp, vsftpd::Vsftpd};
+
+/// A server under test: its port, login and root on disk.
+struct Server {
+    port: u16,
+    user: String,
+    password: String,
+    _guard: Box<dyn std::any::Any>,
+}
+
+fn vsftpd(root: &Path) -> Server {
+    let s = Vsftpd::start(root, &[]);
+    Server {
+        port: s.port,
+        user: s.user.clone(),
+        password: s.password.clone(),
+        _guard: Box::new(s),
+    }
+}
+
+fn unftp(root: &Path) -> Server {
+    let s = Unftp::start(root);
+    Server {
+        port: s.port,
+        user: s.user.clone(),
+        password: s.password.clone(),
+        _guard: Box::new(s),
+    }
+}
+
+fn store(s: &Server, base: &str, max_conns: usize) -> FtpStore {
+    FtpStore::new(&RemoteConfig {
+        host: "127.0.0.1".into(),
+        port: s.port,
+        user: s.user.clone(),
+        password: Secret::new(s.password.clone()),
+        base_path: base.into(),
+        max_conns,
+        timeout: Duration::from_secs(5),
+    })
+}
+
+fn sample_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("sub dir/deeper")).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello, world\n").unwrap();
+    std::fs::write(root.join("sub dir/with space.txt"), vec![b'x'; 5000]).unwrap();
+    std::fs::write(root.join("sub dir/deeper/empty"), b"").unwrap();
+    std::fs::write(root.join(".hidden"), "dot").unwrap();
+    make_random_file(&root.join("random.bin"), 3 << 20, 42);
+}
+
+/// name → (is_dir, size) as the server's disk has it.
+fn disk_listing(dir: &Path) -> BTreeMap<String, (bool, u64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                (m.is_dir(), if m.is_dir() { 0 } else { m.len() }),
+            )
+        })
+        .collect()
+}
+
+fn store_listing(st: &FtpStore, path: &str) -> BTreeMap<String, (bool, u64)> {
+    st.list(path)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let dir = e.kind == EntryKind::Dir;
+            (e.name, (dir, if dir { 0 } else { e.size }))
+        })
+        .collect()
+}
+
+fn read_from(st: &FtpStore, path: &str, offset: u64) -> Vec<u8> {
+    let mut r = st.open_read(path, offset).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    r.finish();
+    out
+}
+
+fn listings_match_the_disk(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s = start(root.path());
+    let st = store(&s, "", 2);
+    assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
+    assert_eq!(
+        store_listing(&st, "/sub dir"),
+        disk_listing(&root.path().join("sub dir"))
+    );
+    assert_eq!(
+        store_listing(&st, "/sub dir/deeper"),
+        disk_listing(&root.path().join("sub dir/deeper"))
+    );
+}
+
+fn downloads_match_the_disk(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s = start(root.path());
+    let st = store(&s, "", 2);
+    let disk = std::fs::read(root.path().join("random.bin")).unwrap();
+    assert_eq!(read_from(&st, "/random.bin", 0), disk);
+    assert_eq!(read_from(&st, "/random.bin", 1_234_567), &disk[1_234_567..]);
+    assert_eq!(
+        read_from(&st, "/sub dir/with space.txt", 0),
+        vec![b'x'; 5000]
+    );
+    assert!(read_from(&st, "/sub dir/deeper/empty", 0).is_empty());
+}
+
+fn an_early_finish_keeps_the_connection_usable(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s = start(root.path());
+    // One connection: everything below must run on the connection whose download was cut short.
+    let st = store(&s, "", 1);
+    let disk = std::fs::read(root.path().join("random.bin")).unwrap();
+    // After each download cut short, the same connection lists and downloads correctly. (libunftp
+    // answers the first transfer after two consecutive cut-short ones with no data and a 226; the core
+    // guards against that by checking sizes, see core_mem's
+    // a_download_that_ends_before_the_listed_size_is_retried_not_taken_as_eof.)
+    for offset in [0u64, 100_000, 2_000_000] {
+        let mut r = st.open_read("/random.bin", offset).unwrap();
+        let mut buf = vec![0u8; 4096];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, &disk[offset as usize..offset as usize + 4096]);
+        r.finish();
+        assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
+        assert_eq!(read_from(&st, "/hello.txt", 0), b"hello, world\n");
+    }
+}
+
+fn a_base_path_becomes_the_root(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s = start(root.path());
+    let st = store(&s, "/sub dir", 1);
+    assert_eq!(
+        store_listing(&st, "/"),
+        disk_listing(&root.path().join("sub dir"))
+    );
+    assert_eq!(read_from(&st, "/with space.txt", 0), vec![b'x'; 5000]);
+}
+
+fn errors_are_classified(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s = start(root.path());
+    let st = store(&s, "", 1);
+    // vsftpd refuses RETR at once; libunftp first says 150, then 550: either way it is NotFound.
+    let missing = match st.open_read("/no such file", 0) {
+        Err(e) => e,
+        Ok(mut r) => {
+            let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+            e.get_ref()
+                .and_then(|inner| inner.downcast_ref::<RemoteError>())
+                .cloned()
+                .expect("a RemoteError inside the io::Error")
+        }
+    };
+    assert!(matches!(missing, RemoteError::NotFound(_)), "{missing:?}");
+    assert!(matches!(
+        st.list("/evil\r\nDELE hello.txt").unwrap_err(),
+        RemoteError::InvalidName(_)
+    ));
+    assert!(root.path().join("hello.txt").exists());
+    // The connection is still good after the errors.
+    assert_eq!(read_from(&st, "/hello.txt", 0), b"hello, world\n");
+
+    let bad = FtpStore::new(&RemoteConfig {
+        host: "127.0.0.1".into(),
+        port: s.port,
+        user: s.user.clone(),
+        password: Secret::new("wrong password"),
+        base_path: String::new(),
+        max_conns: 1,
+        timeout: Duration::from_secs(5),
+    });
+    match bad.check().unwrap_err() {
+        RemoteError::LoginFailed(m) => assert!(!m.contains("wrong password"), "{m}"),
+        other => panic!("expected a login failure, got {other:?}"),
+    }
+}
+
+fn many_readers_share_a_small_pool(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        make_random_file(&root.path().join(format!("f{i}")), 512 << 10, i);
+    }
+    let s = start(root.path());
+    let st = Arc::new(store(&s, "", 2));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let st = Arc::clone(&st);
+            let path = root.path().join(format!("f{i}"));
+            std::thread::spawn(move || {
+                let want = std::fs::read(path).unwrap();
+                assert_eq!(read_from(&st, &format!("/f{i}"), 0), want);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(st.pool_limit() <= 2);
+}
+
+macro_rules! against_both {
+    ($($name:ident),*) => {
+        mod vsftpd_server { $( #[test] fn $name() { super::$name(super::vsftpd) } )* }
+        mod unftp_server { $( #[test] fn $name() { super::$name(super::unftp) } )* }
+    };
+}
+
+against_both!(
+    listings_match_the_disk,
+    downloads_match_the_disk,
+    an_early_finish_keeps_the_connection_usable,
+    a_base_path_becomes_the_root,
+    errors_are_classified,
+    many_readers_share_a_small_pool
+);
+
+#[test]
+fn vsftpd_symlinks_are_listed_as_symlinks() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("target.txt"), "t").unwrap();
+    std::os::unix::fs::symlink("target.txt", root.path().join("link")).unwrap();
+    let s = vsftpd(root.path());
+    let st = store(&s, "", 1);
+    let entries = st.list("/").unwrap();
+    let link = entries
+        .iter()
+        .find(|e| e.name == "link")
+        .expect("link listed");
+    assert_eq!(link.kind, EntryKind::Symlink);
+    assert_eq!(link.link_target.as_deref(), Some("target.txt"));
+}
+
+#[test]
+fn a_server_that_never_greets_fails_within_seconds() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(conns);
+    });
+    let st = FtpStore::new(&RemoteConfig {
+        host: "127.0.0.1".into(),
+        port,
+        timeout: Duration::from_secs(3),
+        ..RemoteConfig::default()
+    });
+    let t = Instant::now();
+    let e = st.check().unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    assert!(e.to_string().contains("no greeting"), "{e}");
+}

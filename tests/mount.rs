@@ -1,0 +1,404 @@
+//! Layer 4: the real `ftpfs` binary mounted on a temporary directory, against vsftpd (and libunftp),
+//! driven with `std::fs` and shell tools. Every mount is unmounted when its guard drops, also when
+//! a test fails. A missing /dev/fuse or vsftpd fails the tests loudly.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ftpfs");
+
+/// A live mount; unmounted on drop.
+struct Mounted {
+    dir: tempfile::TempDir,
+}
+
+impl Mounted {
+    fn new(url: &str, password: &str, opts: &str) -> Mounted {
+        assert!(
+            Path::new("/dev/fuse").exists(),
+            "/dev/fuse is missing: kernel mount tests cannot run"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ftpfs(url, dir.path(), password, opts);
+        assert!(
+            out.status.success(),
+            "ftpfs failed to mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m = Mounted { dir };
+        assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
+        m
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn mounts_line(&self) -> Option<String> {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let me = self.path().to_str().unwrap().to_string();
+        mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(me.as_str()))
+            .map(str::to_string)
+    }
+
+    fn is_mounted(&self) -> bool {
+        self.mounts_line().is_some()
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if !self.is_mounted() {
+                return;
+            }
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(self.path())
+                .output();
+            if !self.is_mounted() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("fusermount3")
+            .args(["-u", "-z"])
+            .arg(self.path())
+            .output();
+    }
+}
+
+fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg(url).arg(mnt).env("FTPFS_PASSWORD", password);
+    if !opts.is_empty() {
+        cmd.args(["-o", opts]);
+    }
+    cmd.output().unwrap()
+}
+
+fn sh(cmd: &str, cwd: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// relative path → (is_dir, size) for a whole tree.
+fn walk(root: &Path) -> BTreeMap<PathBuf, (bool, u64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+            if m.is_dir() {
+                stack.push(e.path());
+                out.insert(rel, (true, 0));
+            } else {
+                out.insert(rel, (false, m.len()));
+            }
+        }
+    }
+    out
+}
+
+/// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
+fn big_tree() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    make_tree(&root.path().join("tree"), 10, 100, 7);
+    make_random_file(&root.path().join("big.bin"), 200 << 20, 99);
+    make_random_file(&root.path().join("second.bin"), 64 << 20, 98);
+    std::fs::write(
+        root.path().join("needle.txt"),
+        "a haystack with one NEEDLE-42 in it\n",
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn vsftpd_tree_names_sizes_and_checksums_match_the_disk() {
+    let root = big_tree();
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    let disk = walk(root.path());
+    assert_eq!(walk(m.path()), disk);
+    assert!(disk.len() > 1000);
+    for (rel, (is_dir, _)) in &disk {
+        if !is_dir {
+            assert_eq!(
+                sha256_file(&m.path().join(rel)),
+                sha256_file(&root.path().join(rel)),
+                "{}",
+                rel.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn vsftpd_shell_tools_work() {
+    let root = big_tree();
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    let mp = m.path();
+    let disk = root.path();
+
+    let ls = sh("ls -lR .", mp);
+    for d in 0..10 {
+        assert!(ls.contains(&format!("d{d:03}")), "ls -lR lists d{d:03}");
+    }
+    assert_eq!(
+        sh("find . -type f | sort", mp),
+        sh("find . -type f | sort", disk)
+    );
+    assert_eq!(
+        sh("stat -c '%s %F' big.bin needle.txt tree", mp),
+        sh("stat -c '%s %F' big.bin needle.txt tree", disk)
+    );
+    assert_eq!(
+        sh("cat needle.txt", mp),
+        "a haystack with one NEEDLE-42 in it\n"
+    );
+    assert_eq!(sh("grep -rl NEEDLE-42 .", mp).trim(), "./needle.txt");
+    assert_eq!(
+        sh("sha256sum big.bin tree/d003/*", mp),
+        sh("sha256sum big.bin tree/d003/*", disk)
+    );
+    let copy = tempfile::tempdir().unwrap();
+    sh(&format!("cp -r tree {}", copy.path().display()), mp);
+    assert_eq!(walk(&copy.path().join("tree")), walk(&disk.join("tree")));
+    assert_eq!(
+        sh("tar cf - tree | tar tf - | sort", mp),
+        sh("tar cf - tree | tar tf - | sort", disk)
+    );
+    assert!(sh("df -h .", mp).contains("ftp://"));
+    // Writing is refused cleanly (read-only until the write path exists).
+    let out = Command::new("touch").arg(mp.join("new")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only"));
+}
+
+#[test]
+fn vsftpd_two_threads_read_two_files_at_once() {
+    let root = big_tree();
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "max_conns=2");
+    let a = m.path().join("big.bin");
+    let b = m.path().join("second.bin");
+    let ta = std::thread::spawn(move || sha256_file(&a));
+    let tb = std::thread::spawn(move || sha256_file(&b));
+    assert_eq!(
+        ta.join().unwrap(),
+        sha256_file(&root.path().join("big.bin"))
+    );
+    assert_eq!(
+        tb.join().unwrap(),
+        sha256_file(&root.path().join("second.bin"))
+    );
+}
+
+/// 200 random 4 KiB reads of `file` through the mount, each compared with the disk.
+fn random_reads_match(mounted: &Path, disk: &Path) {
+    use std::os::unix::fs::FileExt;
+    let disk = std::fs::read(disk).unwrap();
+    let f = std::fs::File::open(mounted).unwrap();
+    let mut x = 88172645463325252u64;
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let off = x % (disk.len() as u64 - 4096);
+        let mut buf = vec![0u8; 4096];
+        f.read_exact_at(&mut buf, off).unwrap();
+        assert_eq!(buf, &disk[off as usize..off as usize + 4096], "at {off}");
+    }
+}
+
+#[test]
+fn vsftpd_random_reads_match_the_disk() {
+    let root = tempfile::tempdir().unwrap();
+    make_random_file(&root.path().join("r.bin"), 32 << 20, 5);
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    random_reads_match(&m.path().join("r.bin"), &root.path().join("r.bin"));
+}
+
+#[test]
+fn unftp_random_reads_match_the_disk() {
+    // libunftp needs the connection to be dropped after each cut-short download: this proves it is.
+    let root = tempfile::tempdir().unwrap();
+    make_random_file(&root.path().join("r.bin"), 32 << 20, 6);
+    let server = Unftp::start(root.path());
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    random_reads_match(&m.path().join("r.bin"), &root.path().join("r.bin"));
+}
+
+#[test]
+fn unftp_tree_matches_the_disk() {
+    let root = tempfile::tempdir().unwrap();
+    make_tree(&root.path().join("tree"), 3, 50, 3);
+    make_random_file(&root.path().join("mid.bin"), 5 << 20, 1);
+    let server = Unftp::start(root.path());
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    assert_eq!(walk(m.path()), walk(root.path()));
+    assert_eq!(
+        sha256_file(&m.path().join("mid.bin")),
+        sha256_file(&root.path().join("mid.bin"))
+    );
+}
+
+#[test]
+fn a_subdirectory_can_be_mounted_and_the_password_stays_hidden() {
+    let root = tempfile::tempdir().unwrap();
+    make_tree(&root.path().join("pub"), 2, 5, 1);
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/pub"), &server.password, "");
+    assert_eq!(walk(m.path()), walk(&root.path().join("pub")));
+    let line = m.mounts_line().unwrap();
+    assert!(line.contains("ftp://ftpfstest@127.0.0.1"), "{line}");
+    assert!(!line.contains(&server.password), "{line}");
+}
+
+/// Runs ftpfs expecting failure: returns (stderr, elapsed).
+fn failing_mount(url: &str, mnt: &Path, password: &str) -> (String, Duration) {
+    let t = Instant::now();
+    let out = run_ftpfs(url, mnt, password, "");
+    let elapsed = t.elapsed();
+    assert!(!out.status.success(), "ftpfs should have failed");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(mnt.to_str().unwrap()), "nothing mounted");
+    (err, elapsed)
+}
+
+#[test]
+fn a_wrong_password_fails_fast_with_a_clear_line() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Vsftpd::start(root.path(), &[]);
+    let mnt = tempfile::tempdir().unwrap();
+    let (err, _) = failing_mount(&server.url("/"), mnt.path(), "not-the-password");
+    assert!(
+        err.contains("login failed") || err.contains("refused user"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"), "{err}");
+}
+
+#[test]
+fn a_closed_port_fails_fast_with_a_clear_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mnt = tempfile::tempdir().unwrap();
+    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw");
+    assert!(err.contains("connection refused"), "{err}");
+}
+
+#[test]
+fn a_server_that_never_greets_fails_within_ten_seconds() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let mnt = tempfile::tempdir().unwrap();
+    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw");
+    assert!(err.contains("no greeting"), "{err}");
+}
+
+#[test]
+fn a_missing_mountpoint_fails_with_a_clear_line() {
+    let parent = tempfile::tempdir().unwrap();
+    let mnt = parent.path().join("not-there");
+    let (err, elapsed) = failing_mount("ftp://u@127.0.0.1:1/", &mnt, "pw");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(elapsed < Duration::from_secs(2));
+}
+
+#[test]
+fn a_bad_url_fails_with_a_clear_line() {
+    let mnt = tempfile::tempdir().unwrap();
+    let (err, _) = failing_mount("http://u:hunter2@127.0.0.1/", mnt.path(), "pw");
+    assert!(err.contains("bad URL") && !err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn foreground_mode_serves_until_unmounted() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), "fg").unwrap();
+    let server = Vsftpd::start(root.path(), &[]);
+    let mnt = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg(server.url("/"))
+        .arg(mnt.path())
+        .arg("-f")
+        .env("FTPFS_PASSWORD", &server.password)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(mnt.path().join("f"))
+        .ok()
+        .as_deref()
+        != Some("fg")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "foreground mount never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ftpfs -f did not exit after unmount"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains(&server.password), "{err}");
+}

@@ -208,7 +208,10 @@ fn fetch<S: RemoteStore + ?Sized>(
 /// What a failed read from the server means: the server's own answer when it gave one (a 550 after
 /// the transfer started is still "not found"), else a link failure.
 fn read_error(path: &str, e: std::io::Error) -> FsError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<RemoteError>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<RemoteError>())
+    {
         Some(remote) => remote.clone().into(),
         None => FsError::Io(format!("reading {path}: {e}")),
     }
@@ -423,8 +426,7 @@ impl<S: RemoteStore> FileReader<S> {
     fn fetch_range_once(&self, offset: u64, end: u64) -> FsResult<Vec<u8>> {
         let mut remote = self.store.open_read(&self.version.path, offset)?;
         let mut buf = vec![0u8; (end - offset) as usize];
-        let n = read_full(&mut *remote, &mut buf)
-            .map_err(|e| read_error(&self.version.path, e))?;
+        let n = read_full(&mut *remote, &mut buf).map_err(|e| read_error(&self.version.path, e))?;
         buf.truncate(n);
         if n as u64 != end - offset && offset + (n as u64) < self.version.size {
             return Err(ended_early(&self.version, offset + n as u64));

@@ -1,0 +1,346 @@
+//! Debian's vsftpd as a test server: a real, independent FTP implementation, started by the test
+//! as a child process on 127.0.0.1 with a private config, logging in the local user `ftpfstest`
+//! (created by scripts/setup-test-user.sh, with the PAM service `ftpfs-vsftpd`) and chrooted into
+//! the test's root directory. Dropping `Vsftpd` kills the daemon and its sessions. A missing
+//! vsftpd fails the test: nothing is skipped.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{free_port, passive_range, slash, unique_seed, wait_for_greeting};
+
+const VSFTPD: &str = "/usr/sbin/vsftpd";
+pub const TEST_USER: &str = "ftpfstest";
+pub const TEST_PASSWORD: &str = "ftpfstest-pw";
+const SECURE_CHROOT_DIR: &str = "/var/run/vsftpd/empty";
+
+/// A running vsftpd on 127.0.0.1; killed (with its session processes) when dropped.
+pub struct Vsftpd {
+    pub port: u16,
+    pub root: PathBuf,
+    pub user: String,
+    pub password: String,
+    /// The passive (data) port range, inclusive.
+    pub pasv_ports: (u16, u16),
+    /// The generated config file (inside `dir`).
+    pub conf: PathBuf,
+    child: Child,
+    /// Config and vsftpd's stdout/stderr; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl Vsftpd {
+    /// Serves `root` (made readable and writable by the test user) with the settings below;
+    /// `extra` pairs override a setting of the same name or are appended. Returns once vsftpd
+    /// sent its greeting; panics with vsftpd's output if it does not within 10 s.
+    pub fn start(root: &Path, extra: &[(&str, &str)]) -> Vsftpd {
+        if !Path::new(VSFTPD).exists() {
+            panic!("vsftpd is not installed: run scripts/test.sh (apt-get install vsftpd)");
+        }
+        ensure_test_user();
+        let (uid, gid) = user_ids(TEST_USER);
+        let abs_root = root
+            .canonicalize()
+            .unwrap_or_else(|e| panic!("vsftpd root {}: {e}", root.display()));
+        give_to_user(&abs_root, uid, gid);
+
+        // free_port() leaves a gap before vsftpd binds; if another process takes the port,
+        // vsftpd exits with "could not bind" and we try again with a new one.
+        let mut last_error = String::new();
+        for _attempt in 0..5 {
+            let dir = tempfile::Builder::new()
+                .prefix("ftpfs-vsftpd-")
+                .tempdir()
+                .expect("temp dir for the vsftpd config");
+            let port = free_port();
+            let pasv_ports = passive_range();
+            // A banner unique to this instance proves that the greeting comes from our vsftpd,
+            // not from some other server that took the port in the meantime.
+            let banner = format!("ftpfs test vsftpd {:016x}", unique_seed());
+            let conf = dir.path().join("vsftpd.conf");
+            let conf_text = config_text(&abs_root, port, pasv_ports, &banner, extra);
+            std::fs::write(&conf, &conf_text).expect("write the vsftpd config");
+            let out_path = dir.path().join("vsftpd.out");
+            // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4
+            // socket", config errors) on fd 0, its control connection in inetd mode, and prints
+            // nothing on stdout/stderr. So stdin is the (writable) output file too.
+            let out = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&out_path)
+                .expect("vsftpd output file");
+            let dup = || out.try_clone().expect("dup the vsftpd output file");
+            let child = Command::new(VSFTPD)
+                .arg(&conf)
+                .stdin(dup())
+                .stdout(dup())
+                .stderr(dup())
+                // Deliberately in the test's process group: a ^C on `cargo test` then stops the
+                // daemon too instead of leaving it orphaned. (Sessions setsid(); see kill().)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"));
+            let mut server = Vsftpd {
+                port,
+                root: root.to_path_buf(),
+                user: TEST_USER.to_string(),
+                password: TEST_PASSWORD.to_string(),
+                pasv_ports,
+                conf,
+                child,
+                dir,
+            };
+            let ready = server.wait_ready(&banner, Duration::from_secs(10));
+            let output = || {
+                let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+                text.trim().to_string()
+            };
+            match ready {
+                Ok(()) => return server,
+                Err(Exited) if output().contains("could not bind") => last_error = output(),
+                Err(Exited) => panic!(
+                    "vsftpd exited at startup; its output:\n{}\nconfig:\n{conf_text}",
+                    output()
+                ),
+                Err(TimedOut(seen)) => panic!(
+                    "vsftpd on 127.0.0.1:{port} sent no greeting within 10 s ({seen}); \
+                     its output:\n{}\nconfig:\n{conf_text}",
+                    output()
+                ),
+            }
+            // `server` drops here: killed, temp dir removed; next attempt on another port.
+        }
+        panic!("vsftpd could not bind a free port in 5 attempts; last output:\n{last_error}");
+    }
+
+    /// `ftp://ftpfstest@127.0.0.1:PORT{path}`; the password travels separately (FTPFS_PASSWORD).
+    pub fn url(&self, path: &str) -> String {
+        format!("ftp://{}@127.0.0.1:{}{}", self.user, self.port, slash(path))
+    }
+
+    /// `ftp://ftpfstest:ftpfstest-pw@127.0.0.1:PORT{path}`.
+    pub fn url_with_password(&self, path: &str) -> String {
+        format!(
+            "ftp://{}:{}@127.0.0.1:{}{}",
+            self.user,
+            self.password,
+            self.port,
+            slash(path)
+        )
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile.
+    fn wait_ready(&mut self, banner: &str, timeout: Duration) -> Result<(), StartError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(Exited);
+            }
+            let seen = match wait_for_greeting(self.port, Duration::from_millis(200)) {
+                Ok(line) if line.contains(banner) => return Ok(()),
+                Ok(line) => format!("a foreign greeting {line:?}"),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(TimedOut(seen));
+            }
+        }
+    }
+
+    /// Kills the daemon and every session. Each session calls setsid(), so it is neither in
+    /// the daemon's process group nor killed with it (no parent-death signal either): it would
+    /// keep serving its client. So: freeze the daemon (no new forks), kill the process group of
+    /// each direct child (a session's privileged and unprivileged process), then the daemon.
+    fn kill(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            for session in children_of(pid) {
+                unsafe { libc::kill(-session, libc::SIGKILL) };
+                unsafe { libc::kill(session, libc::SIGKILL) };
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Direct children of `parent`, from /proc/*/stat (field 4 is the parent pid).
+fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+impl Drop for Vsftpd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+enum StartError {
+    Exited,
+    TimedOut(String),
+}
+use StartError::{Exited, TimedOut};
+
+/// The config: the settings the tests rely on, then `extra` overriding by name.
+fn config_text(
+    root: &Path,
+    port: u16,
+    pasv: (u16, u16),
+    banner: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut settings: Vec<(String, String)> = [
+        // Standalone, in the foreground (so that we own the process), IPv4 loopback only.
+        // listen_ipv6 must be NO: Debian builds accept only one of listen / listen_ipv6.
+        ("listen", "YES"),
+        ("listen_ipv6", "NO"),
+        ("listen_address", "127.0.0.1"),
+        ("listen_port", &port.to_string()),
+        ("background", "NO"),
+        // Local users only, with write access, chrooted into the test's root.
+        ("anonymous_enable", "NO"),
+        ("local_enable", "YES"),
+        ("write_enable", "YES"),
+        ("local_umask", "022"),
+        ("chroot_local_user", "YES"),
+        // vsftpd refuses a chroot it can write to ("500 OOPS: refusing to run with writable root
+        // inside chroot()") unless told otherwise; the tests need a writable root.
+        ("allow_writeable_chroot", "YES"),
+        (
+            "local_root",
+            root.to_str().expect("vsftpd root must be UTF-8"),
+        ),
+        // pam_unix only: no /etc/ftpusers or /etc/shells checks (scripts/setup-test-user.sh).
+        ("pam_service_name", "ftpfs-vsftpd"),
+        ("userlist_enable", "NO"),
+        // Passive mode on a private range. pasv_address stays unset: vsftpd then announces the
+        // address the control connection arrived on, 127.0.0.1.
+        ("pasv_enable", "YES"),
+        ("pasv_min_port", &pasv.0.to_string()),
+        ("pasv_max_port", &pasv.1.to_string()),
+        ("connect_from_port_20", "NO"),
+        // The seccomp filter of 3.0.3 kills sessions on syscalls of newer kernels and libcs.
+        ("seccomp_sandbox", "NO"),
+        ("secure_chroot_dir", SECURE_CHROOT_DIR),
+        ("xferlog_enable", "NO"),
+        // Parallel tests and ftpfs's connection pools open many sessions from 127.0.0.1.
+        ("max_clients", "500"),
+        ("max_per_ip", "500"),
+        ("ftpd_banner", banner),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let index: HashMap<String, usize> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
+    for (k, v) in extra {
+        match index.get(*k) {
+            Some(&i) => settings[i].1 = v.to_string(),
+            None => settings.push((k.to_string(), v.to_string())),
+        }
+    }
+    let mut text = String::new();
+    for (k, v) in settings {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    text
+}
+
+/// Runs scripts/setup-test-user.sh once per test process; panics with its output on failure.
+fn ensure_test_user() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = DONE.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-user.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({}); it must run as root:\n{}{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// uid and gid of a local user, from /etc/passwd (the setup script creates a local user).
+fn user_ids(name: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && f[0] == name)
+        .map(|f| (f[2].parse().unwrap(), f[3].parse().unwrap()))
+        .unwrap_or_else(|| panic!("user {name} is not in /etc/passwd"))
+}
+
+/// Makes the test user the owner of everything under `root` (vsftpd works as that user after
+/// login), and lets it reach `root`: tempfile creates 0700 directories, so a root nested in one
+/// would be unreachable. Only ancestors inside the temp dir get `o+x`; nothing else is touched.
+fn give_to_user(root: &Path, uid: u32, gid: u32) {
+    chown_tree(root, uid, gid);
+    let tmp = std::env::temp_dir()
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("/tmp"));
+    for dir in root.ancestors().skip(1) {
+        if !dir.starts_with(&tmp) || dir == tmp {
+            break;
+        }
+        let meta = std::fs::metadata(dir).unwrap();
+        let mode = meta.permissions().mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o001))
+                .unwrap_or_else(|e| panic!("chmod o+x {}: {e}", dir.display()));
+        }
+    }
+}
+
+/// `chown -R uid:gid path` without following symlinks.
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}

@@ -12,42 +12,25 @@ use std::time::{Duration, Instant};
 use ftpfs::config::{RemoteConfig, Secret};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
-use support::{make_random_file, unftp::Unftp, vsftpd::Vsftpd};
+use support::{make_random_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
-/// A server under test: its port, login and root on disk.
-struct Server {
-    port: u16,
-    user: String,
-    password: String,
-    _guard: Box<dyn std::any::Any>,
-}
+/// A server under test; dropping it stops the server.
+type Server = Box<dyn FtpServer>;
 
 fn vsftpd(root: &Path) -> Server {
-    let s = Vsftpd::start(root, &[]);
-    Server {
-        port: s.port,
-        user: s.user.clone(),
-        password: s.password.clone(),
-        _guard: Box::new(s),
-    }
+    Box::new(Vsftpd::start(root, &[]))
 }
 
 fn unftp(root: &Path) -> Server {
-    let s = Unftp::start(root);
-    Server {
-        port: s.port,
-        user: s.user.clone(),
-        password: s.password.clone(),
-        _guard: Box::new(s),
-    }
+    Box::new(Unftp::start(root))
 }
 
 fn store(s: &Server, base: &str, max_conns: usize) -> FtpStore {
     FtpStore::new(&RemoteConfig {
         host: "127.0.0.1".into(),
-        port: s.port,
-        user: s.user.clone(),
-        password: Secret::new(s.password.clone()),
+        port: s.port(),
+        user: s.user().to_string(),
+        password: Secret::new(s.password()),
         base_path: base.into(),
         max_conns,
         timeout: Duration::from_secs(5),
@@ -189,8 +172,8 @@ fn errors_are_classified(start: fn(&Path) -> Server) {
 
     let bad = FtpStore::new(&RemoteConfig {
         host: "127.0.0.1".into(),
-        port: s.port,
-        user: s.user.clone(),
+        port: s.port(),
+        user: s.user().to_string(),
         password: Secret::new("wrong password"),
         base_path: String::new(),
         max_conns: 1,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd};
+use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpfs");
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
-use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd};
+use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// The way ftpfs talks to servers: binary type, PASV with the data address taken from the
 /// control connection, timeouts so that a hung server fails the test instead of hanging it.

@@ -545,34 +545,47 @@ mod tests {
 
     #[test]
     fn replies_are_classified() {
-        assert_eq!(
-            classify(reply("550 No such file")),
-            (RemoteError::NotFound("550 No such file".into()), false)
-        );
-        assert!(matches!(
-            classify(reply("552 Quota")),
-            (RemoteError::NoSpace(_), false)
-        ));
-        assert!(matches!(
-            classify(reply("421 Timeout")),
-            (RemoteError::Connection(_), true)
-        ));
-        assert!(matches!(
-            classify(reply("426 Closed")),
-            (RemoteError::Connection(_), false)
-        ));
-        assert!(matches!(
-            classify(reply("530 Login incorrect")),
-            (RemoteError::PermissionDenied(_), false)
-        ));
-        assert!(matches!(
-            classify(FtpError::BadResponse),
-            (RemoteError::Connection(_), true)
-        ));
-        let timeout = std::io::Error::from(std::io::ErrorKind::WouldBlock);
-        assert_eq!(
-            classify(FtpError::ConnectionError(timeout)),
-            (RemoteError::Connection("timed out".into()), true)
-        );
+        let timeout = || FtpError::ConnectionError(std::io::ErrorKind::WouldBlock.into());
+        let cases = [
+            (
+                reply("550 No such file"),
+                RemoteError::NotFound("550 No such file".into()),
+                false,
+            ),
+            (
+                reply("552 Quota"),
+                RemoteError::NoSpace("552 Quota".into()),
+                false,
+            ),
+            (
+                reply("421 Timeout"),
+                RemoteError::Connection("421 Timeout".into()),
+                true,
+            ),
+            (
+                reply("426 Closed"),
+                RemoteError::Connection("426 Closed".into()),
+                false,
+            ),
+            (
+                reply("530 Login incorrect"),
+                RemoteError::PermissionDenied("530 Login incorrect".into()),
+                false,
+            ),
+            (
+                reply("500 Huh"),
+                RemoteError::Protocol("500 Huh".into()),
+                false,
+            ),
+            (
+                FtpError::BadResponse,
+                RemoteError::Connection("unreadable reply from the server".into()),
+                true,
+            ),
+            (timeout(), RemoteError::Connection("timed out".into()), true),
+        ];
+        for (error, remote, broken) in cases {
+            assert_eq!(classify(error), (remote, broken));
+        }
     }
 }

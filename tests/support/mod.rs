@@ -63,6 +63,34 @@ pub fn slash(path: &str) -> String {
     }
 }
 
+/// What every test server offers: where it listens and how to log in.
+pub trait FtpServer {
+    fn port(&self) -> u16;
+    fn user(&self) -> &str;
+    fn password(&self) -> &str;
+
+    /// `ftp://USER@127.0.0.1:PORT{path}`; the password travels separately (FTPFS_PASSWORD).
+    fn url(&self, path: &str) -> String {
+        format!(
+            "ftp://{}@127.0.0.1:{}{}",
+            self.user(),
+            self.port(),
+            slash(path)
+        )
+    }
+
+    /// `ftp://USER:PASSWORD@127.0.0.1:PORT{path}`.
+    fn url_with_password(&self, path: &str) -> String {
+        format!(
+            "ftp://{}:{}@127.0.0.1:{}{}",
+            self.user(),
+            self.password(),
+            self.port(),
+            slash(path)
+        )
+    }
+}
+
 /// Connects to 127.0.0.1:`port` until a server sends its `220` greeting, and returns that line.
 /// Connection refused, or a greeting that is not 220 yet (vsftpd answers 500 OOPS while it is
 /// failing), are retried until `timeout`; the error then says what was seen last.

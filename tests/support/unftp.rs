@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, DefaultUser, Principal};
 
-use super::{passive_range, slash, wait_for_greeting};
+use super::{passive_range, wait_for_greeting};
 
 /// A running libunftp server on 127.0.0.1; stopped when dropped.
 pub struct Unftp {
@@ -99,22 +99,6 @@ impl Unftp {
         wait_for_greeting(port, Duration::from_secs(10))
             .map_err(|e| format!("the server did not start: {e}"))?;
         Ok(server)
-    }
-
-    /// `ftp://USER@127.0.0.1:PORT{path}`; the password travels separately (FTPFS_PASSWORD).
-    pub fn url(&self, path: &str) -> String {
-        format!("ftp://{}@127.0.0.1:{}{}", self.user, self.port, slash(path))
-    }
-
-    /// `ftp://USER:PASSWORD@127.0.0.1:PORT{path}`.
-    pub fn url_with_password(&self, path: &str) -> String {
-        format!(
-            "ftp://{}:{}@127.0.0.1:{}{}",
-            self.user,
-            self.password,
-            self.port,
-            slash(path)
-        )
     }
 }
 
@@ -227,4 +211,16 @@ fn build_server(
     .passive_ports(passive.clone())
     .build()
     .expect("build the libunftp server")
+}
+
+impl super::FtpServer for Unftp {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn password(&self) -> &str {
+        &self.password
+    }
 }

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{free_port, passive_range, slash, unique_seed, wait_for_greeting};
+use super::{free_port, passive_range, unique_seed, wait_for_greeting};
 
 const VSFTPD: &str = "/usr/sbin/vsftpd";
 pub const TEST_USER: &str = "ftpfstest";
@@ -117,22 +117,6 @@ impl Vsftpd {
             // `server` drops here: killed, temp dir removed; next attempt on another port.
         }
         panic!("vsftpd could not bind a free port in 5 attempts; last output:\n{last_error}");
-    }
-
-    /// `ftp://ftpfstest@127.0.0.1:PORT{path}`; the password travels separately (FTPFS_PASSWORD).
-    pub fn url(&self, path: &str) -> String {
-        format!("ftp://{}@127.0.0.1:{}{}", self.user, self.port, slash(path))
-    }
-
-    /// `ftp://ftpfstest:ftpfstest-pw@127.0.0.1:PORT{path}`.
-    pub fn url_with_password(&self, path: &str) -> String {
-        format!(
-            "ftp://{}:{}@127.0.0.1:{}{}",
-            self.user,
-            self.password,
-            self.port,
-            slash(path)
-        )
     }
 
     /// The daemon's process id.
@@ -342,5 +326,17 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
         for entry in std::fs::read_dir(path).unwrap() {
             chown_tree(&entry.unwrap().path(), uid, gid);
         }
+    }
+}
+
+impl super::FtpServer for Vsftpd {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn password(&self) -> &str {
+        &self.password
     }
 }

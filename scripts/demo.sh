@@ -58,18 +58,18 @@ echo "== mounting $url on $mnt"
 target/release/ftpfs "$url" "$mnt"
 cd "$mnt"
 show ls -l
-show ls -lR | head -n 30
+show sh -c "ls -lR | head -n 30"
 show stat README.txt
 show cat README.txt
 show grep -rl "pool" .
-show find . -type f | sort | head -n 20
+show sh -c "find . -type f | sort | head -n 20"
 show du -sh .
 show df -h .
 if [ -f data/random.bin ]; then
   show sha256sum data/random.bin "$work/sample/data/random.bin"
   show cp data/random.bin "$work/copy.bin"
   show cmp data/random.bin "$work/copy.bin"
-  show tar cf - data | wc -c
+  show sh -c "tar cf - data | wc -c"
 fi
 cd /
 echo

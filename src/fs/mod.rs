@@ -97,6 +97,8 @@ pub struct FtpFs<S: RemoteStore> {
     /// Directories whose listing is being fetched right now.
     listing_fetches: Mutex<HashSet<String>>,
     listing_fetched: Condvar,
+    /// When the mount started: the root's mtime (FTP gives none for the mounted directory itself).
+    started: SystemTime,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,6 +145,7 @@ impl<S: RemoteStore> FtpFs<S> {
             next_fh: AtomicU64::new(1),
             listing_fetches: Mutex::new(HashSet::new()),
             listing_fetched: Condvar::new(),
+            started: SystemTime::now(),
         }
     }
 
@@ -223,7 +226,7 @@ impl<S: RemoteStore> FtpFs<S> {
             ino: ROOT_INO,
             kind: EntryKind::Dir,
             size: 0,
-            mtime: SystemTime::UNIX_EPOCH,
+            mtime: self.started,
             perm: 0o755,
             nlink: 2,
             uid: self.cfg.uid,

@@ -40,9 +40,15 @@ impl BlockBuf {
             .unwrap_or_else(|| vec![0u8; BLOCK_SIZE as usize])
     }
 
-    /// The first `len` bytes of `buf`.
-    pub fn new(buf: Vec<u8>, len: usize) -> Block {
+    /// The first `len` bytes of `buf`. A short block (a small file, a file's tail) is copied into a
+    /// buffer of its own size and the big buffer recycled: the cache counts bytes by `len`, so keeping
+    /// a 128 KiB buffer for a 2 KiB file would make its real memory use many times its bound.
+    pub fn new(mut buf: Vec<u8>, len: usize) -> Block {
         assert!(len <= buf.len());
+        if len < buf.len() / 2 {
+            let small = buf[..len].to_vec();
+            recycle(std::mem::replace(&mut buf, small));
+        }
         Arc::new(BlockBuf { buf, len })
     }
 }
@@ -60,14 +66,19 @@ impl std::fmt::Debug for BlockBuf {
     }
 }
 
+/// Keeps a full-size buffer for reuse, up to `SPARE_BUFFERS` of them.
+fn recycle(buf: Vec<u8>) {
+    if buf.len() == BLOCK_SIZE as usize {
+        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        if spares.len() < SPARE_BUFFERS {
+            spares.push(buf);
+        }
+    }
+}
+
 impl Drop for BlockBuf {
     fn drop(&mut self) {
-        if self.buf.len() == BLOCK_SIZE as usize {
-            let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
-            if spares.len() < SPARE_BUFFERS {
-                spares.push(std::mem::take(&mut self.buf));
-            }
-        }
+        recycle(std::mem::take(&mut self.buf));
     }
 }
 
@@ -233,6 +244,15 @@ mod tests {
         c.insert(&v("/a", 1), 0, block(100, 0));
         c.insert(&v("/a", 1), 0, block(50, 0));
         assert_eq!(c.bytes(), 50);
+    }
+
+    #[test]
+    fn a_short_block_holds_only_its_own_bytes() {
+        let b = BlockBuf::new(BlockBuf::spare(), 10);
+        assert_eq!(b.len(), 10);
+        assert!(b.buf.capacity() < 1024, "capacity {}", b.buf.capacity());
+        let full = BlockBuf::new(vec![1; BLOCK_SIZE as usize], BLOCK_SIZE as usize);
+        assert_eq!(full.len(), BLOCK_SIZE as usize);
     }
 
     #[test]

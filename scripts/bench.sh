@@ -22,7 +22,7 @@
 #   random 4K reads     reads/s: scripts/bench/randread.py (pread at seeded random 4 KiB-aligned
 #                       offsets, each block compared with the server's disk); raw = raw_randread.py,
 #                       the same offsets over ONE FTP connection (REST + RETR, read 4 KiB, close,
-#                       expect 426/226).
+#                       expect 426/226). Server's page cache warm, as for the sequential rows.
 #                       rclone is capped in time; its figure then says how many reads it finished.
 #   ls -lR cold/warm    seconds for `ls -lR` of the tree (files counted); raw = `lftp find -l`.
 #   small files         files/s reading every file of the tree on a fresh mount (find | sort |
@@ -309,9 +309,11 @@ drop_caches() {
     DROP_OK=0
   fi
 }
-# The sequential rows measure the FTP path, not the server's disk: caches are dropped, then the
-# server reads the big file once locally, so every column starts with the server's page cache warm
-# and its own side cold (a fresh mount has an empty page cache and block cache).
+# The sequential and random rows measure the FTP path, not the server's disk: caches are dropped,
+# then the server reads the big file once locally, so every column starts with the server's page
+# cache warm and its own side cold (a fresh mount has an empty page cache and block cache). With a
+# cold server disk the random row would mostly time the disk, and unevenly: the kernel reads ahead
+# 8 KiB through a mount where the raw script asks for 4 KiB.
 server_warm_big() {
   drop_caches
   cat "$DATA/big.bin" >/dev/null
@@ -444,7 +446,7 @@ seq_reads() { # COL DIR
 }
 rand_reads() { # COL FILE [MAX_SECONDS]
   local col=$1 file=$2 max=${3:-0} line
-  drop_caches
+  server_warm_big
   timed "$CAP_RAND" "$RUN/out" python3 "$HELPERS/randread.py" "$file" "$DATA/big.bin" \
     --count "$RAND_N" --seed "$RAND_SEED" --max-seconds "$max"
   line=$(cat "$RUN/out")
@@ -554,7 +556,7 @@ bench_raw() {
   got=$(curl -sS -u "$FTP_USER:$FTP_PASS" "$url" | python3 "$HELPERS/sha256.py" -)
   [ "${got%% *}" = "$BIG_SHA" ] || { fail "raw: curl's big.bin has sha256 ${got%% *}, manifest says $BIG_SHA"; RES["seq_cold raw"]=BAD; }
 
-  drop_caches
+  server_warm_big
   timed "$CAP_RAND" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/raw_randread.py" \
     127.0.0.1 "$PORT" "$FTP_USER" /big.bin "$DATA/big.bin" --count "$RAND_N" --seed "$RAND_SEED"
   line=$(cat "$RUN/out")

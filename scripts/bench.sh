@@ -13,7 +13,7 @@
 #   seq read cold/warm  MB/s (10^6 B/s) reading the big file: cold on a fresh mount, warm = the same
 #                       file again on the same mount. The server's page cache is warm for every
 #                       column (the file is read on the server's disk first), so the rows measure the
-#                       FTP path and the mount, not the disk. Mounts are read by `dd of=/dev/null`
+#                       FTP path and the mount, not the disk. Mounts are read by `cat >/dev/null`
 #                       as curl writes to /dev/null: one copy into the reader and no consumer taking
 #                       CPU from the pipeline (a checksum in the timed run would cost ftpfs, which
 #                       needs both cores, more than curl). Every byte is then checked, untimed,
@@ -421,7 +421,8 @@ seq_reads() { # COL DIR
   server_warm_big
   for row in seq_cold seq_warm; do
     # Timed like curl -o /dev/null: one copy into the reader, no consumer competing for the CPU.
-    timed "$CAP_SEQ" "$RUN/out" dd if="$dir/big.bin" of=/dev/null bs=1M status=none
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
+    timed "$CAP_SEQ" "$RUN/out" sh -c 'cat -- "$1" >/dev/null' sh "$dir/big.bin"
     if outcome "$col" "$row" "${row/_/ read } of big.bin"; then
       rate=$(awk -v b="$BIG_BYTES" -v s="$T_SECS" 'BEGIN { printf "%.1f", b / s / 1e6 }')
       RES["$row $col"]=$rate

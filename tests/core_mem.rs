@@ -441,6 +441,6 @@ fn a_missing_file_reported_mid_transfer_is_enoent() {
     store.add_file("/f", "x");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     let o = fs.open(ino, false).unwrap();
-    store.remove("/f");
+    store.remove_externally("/f");
     assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::ENOENT);
 }

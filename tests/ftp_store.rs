@@ -208,6 +208,68 @@ fn many_readers_share_a_small_pool(start: fn(&Path) -> Server) {
     assert!(st.pool_limit() <= 2);
 }
 
+fn upload(st: &FtpStore, path: &str, data: &[u8], append: bool) -> Result<(), RemoteError> {
+    let mut w = st.open_write(path, append)?;
+    for chunk in data.chunks(100_000) {
+        std::io::Write::write_all(&mut w, chunk).unwrap();
+    }
+    w.finish()
+}
+
+fn uploads_and_namespace_operations_reach_the_disk(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    let s = start(root.path());
+    let st = store(&s, "", 2);
+    let disk = root.path();
+
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    upload(&st, "/up.bin", &data, false).unwrap();
+    assert_eq!(std::fs::read(disk.join("up.bin")).unwrap(), data);
+
+    upload(&st, "/log.txt", b"first\n", false).unwrap();
+    upload(&st, "/log.txt", b"second\n", true).unwrap();
+    assert_eq!(
+        std::fs::read(disk.join("log.txt")).unwrap(),
+        b"first\nsecond\n"
+    );
+
+    st.mkdir("/new dir").unwrap();
+    assert!(disk.join("new dir").is_dir());
+    assert!(
+        st.mkdir("/new dir").is_err(),
+        "mkdir of an existing name fails"
+    );
+
+    st.rename("/up.bin", "/new dir/moved.bin").unwrap();
+    assert!(!disk.join("up.bin").exists());
+    assert_eq!(std::fs::read(disk.join("new dir/moved.bin")).unwrap(), data);
+
+    std::fs::write(disk.join("x"), "old").unwrap();
+    std::fs::write(disk.join("y"), "new").unwrap();
+    st.rename("/y", "/x").unwrap();
+    assert_eq!(std::fs::read_to_string(disk.join("x")).unwrap(), "new");
+
+    assert!(
+        st.rmdir("/new dir").is_err(),
+        "rmdir of a non-empty directory fails"
+    );
+    st.remove("/new dir/moved.bin").unwrap();
+    assert!(matches!(
+        st.remove("/new dir/moved.bin"),
+        Err(RemoteError::NotFound(_))
+    ));
+    st.rmdir("/new dir").unwrap();
+    assert!(!disk.join("new dir").exists());
+
+    assert!(matches!(
+        st.mkdir("/evil\r\nDELE x"),
+        Err(RemoteError::InvalidName(_))
+    ));
+    assert!(disk.join("x").exists());
+}
+
 macro_rules! against_both {
     ($($name:ident),*) => {
         mod vsftpd_server { $( #[test] fn $name() { super::$name(super::vsftpd) } )* }
@@ -221,7 +283,8 @@ against_both!(
     an_early_finish_keeps_the_connection_usable,
     a_base_path_becomes_the_root,
     errors_are_classified,
-    many_readers_share_a_small_pool
+    many_readers_share_a_small_pool,
+    uploads_and_namespace_operations_reach_the_disk
 );
 
 #[test]

@@ -17,7 +17,7 @@ use suppaftp::{FtpError, FtpStream, Mode, Status};
 
 use super::listing::{parse_listing, ListFormat};
 use super::pool::{ConnectError, Connector, Pool, Pooled};
-use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore};
+use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::config::{RemoteConfig, Secret};
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
@@ -409,6 +409,96 @@ impl RemoteStore for FtpStore {
         let conn = self.pool.get()?;
         drop(conn);
         Ok(())
+    }
+
+    fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
+        let full = self.full_path(path)?;
+        // Starting an upload is not retried: the caller decides, holding the data.
+        let mut conn = self.pool.get()?;
+        let started = if append {
+            conn.append_with_stream(full.as_str())
+        } else {
+            conn.put_with_stream(full.as_str())
+        };
+        match started {
+            Ok(stream) => Ok(Box::new(FtpWrite {
+                stream: Some(stream),
+                conn,
+            })),
+            Err(e) => {
+                let (err, broken) = classify(e);
+                if broken {
+                    conn.mark_broken();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn mkdir(&self, path: &str) -> RemoteResult<()> {
+        let full = self.full_path(path)?;
+        self.with_retry(false, |ftp| ftp.mkdir(full.as_str()))
+    }
+
+    fn rmdir(&self, path: &str) -> RemoteResult<()> {
+        let full = self.full_path(path)?;
+        self.with_retry(false, |ftp| ftp.rmdir(full.as_str()))
+    }
+
+    fn remove(&self, path: &str) -> RemoteResult<()> {
+        let full = self.full_path(path)?;
+        self.with_retry(false, |ftp| ftp.rm(full.as_str()))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
+        let (from, to) = (self.full_path(from)?, self.full_path(to)?);
+        self.with_retry(false, |ftp| ftp.rename(from.as_str(), to.as_str()))
+    }
+}
+
+/// A running `STOR`/`APPE`: the data stream and the control connection it belongs to.
+struct FtpWrite {
+    stream: Option<Transfer>,
+    conn: Pooled<FtpConnector>,
+}
+
+impl std::io::Write for FtpWrite {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("upload already finished"))?;
+        stream.write(buf).inspect_err(|_| self.conn.mark_broken())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.stream.as_mut() {
+            Some(s) => s.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl RemoteWrite for FtpWrite {
+    fn finish(mut self: Box<Self>) -> RemoteResult<()> {
+        let stream = self.stream.take().expect("finish is called once");
+        stream.finish().map_err(|e| {
+            let (err, broken) = classify(e);
+            if broken {
+                self.conn.mark_broken();
+            }
+            err
+        })
+    }
+}
+
+impl Drop for FtpWrite {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            // Dropped without finish(): nobody will read the verdict, so the connection cannot be
+            // trusted to be in step.
+            self.conn.mark_broken();
+        }
     }
 }
 

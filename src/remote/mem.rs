@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::{EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore};
+use super::{
+    EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
+};
 
 /// The operations a `MemStore` counts and can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +18,13 @@ pub enum Op {
     List,
     OpenRead,
     Check,
+    OpenWrite,
+    /// The end of an upload (its 226, or the error the server gives instead).
+    FinishWrite,
+    Mkdir,
+    Rmdir,
+    Remove,
+    Rename,
 }
 
 #[derive(Debug, Clone)]
@@ -35,12 +44,46 @@ enum Node {
 /// An in-memory server. Paths are absolute (`/a/b`).
 #[derive(Default)]
 pub struct MemStore {
+    inner: Arc<MemShared>,
+}
+
+/// The server's state, shared with uploads in progress.
+#[derive(Default)]
+struct MemShared {
     nodes: Mutex<BTreeMap<String, Node>>,
     counts: Mutex<HashMap<Op, u64>>,
     failures: Mutex<HashMap<Op, Vec<RemoteError>>>,
     bytes_read: Arc<AtomicU64>,
     /// The next download ends after this many bytes, as a misbehaving server's would.
     truncate_next: Mutex<Option<usize>>,
+}
+
+impl MemShared {
+    fn enter(&self, op: Op) -> RemoteResult<()> {
+        *self.counts.lock().unwrap().entry(op).or_default() += 1;
+        let mut f = self.failures.lock().unwrap();
+        match f.get_mut(&op) {
+            Some(q) if !q.is_empty() => Err(q.remove(0)),
+            _ => Ok(()),
+        }
+    }
+
+    fn finish_write(&self, path: &str, append: bool, data: Vec<u8>) -> RemoteResult<()> {
+        self.enter(Op::FinishWrite)?;
+        let mut nodes = self.nodes.lock().unwrap();
+        let data = match (append, nodes.get(path)) {
+            (true, Some(Node::File { data: old, .. })) => [old.as_slice(), &data].concat(),
+            _ => data,
+        };
+        nodes.insert(
+            path.to_string(),
+            Node::File {
+                data: Arc::new(data),
+                mtime: SystemTime::now(),
+            },
+        );
+        Ok(())
+    }
 }
 
 fn parent_of(path: &str) -> &str {
@@ -54,7 +97,7 @@ impl MemStore {
     /// An empty store with just the root directory.
     pub fn new() -> MemStore {
         let s = MemStore::default();
-        s.nodes.lock().unwrap().insert(
+        s.inner.nodes.lock().unwrap().insert(
             "/".into(),
             Node::Dir {
                 mtime: SystemTime::UNIX_EPOCH,
@@ -64,7 +107,7 @@ impl MemStore {
     }
 
     fn insert(&self, path: &str, node: Node) {
-        let mut nodes = self.nodes.lock().unwrap();
+        let mut nodes = self.inner.nodes.lock().unwrap();
         // Create missing parents, like `mkdir -p`.
         let mut p = parent_of(path);
         let mut missing = Vec::new();
@@ -119,30 +162,37 @@ impl MemStore {
         );
     }
 
-    /// Removes a file or an empty directory (as another client of the server would).
-    pub fn remove(&self, path: &str) {
-        self.nodes.lock().unwrap().remove(path);
+    /// Removes a file or an empty directory behind the filesystem's back, as another client would.
+    pub fn remove_externally(&self, path: &str) {
+        self.inner.nodes.lock().unwrap().remove(path);
     }
 
     /// How many times `op` was called.
     pub fn count(&self, op: Op) -> u64 {
-        self.counts.lock().unwrap().get(&op).copied().unwrap_or(0)
+        self.inner
+            .counts
+            .lock()
+            .unwrap()
+            .get(&op)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Bytes handed out by downloads.
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(Ordering::Relaxed)
+        self.inner.bytes_read.load(Ordering::Relaxed)
     }
 
     /// The next download ends early, after `at` bytes, with no error (a server that closes the data
     /// connection and says 226 anyway).
     pub fn truncate_next_read(&self, at: usize) {
-        *self.truncate_next.lock().unwrap() = Some(at);
+        *self.inner.truncate_next.lock().unwrap() = Some(at);
     }
 
     /// The next call of `op` fails with `err` (queue several to fail several calls).
     pub fn fail_next(&self, op: Op, err: RemoteError) {
-        self.failures
+        self.inner
+            .failures
             .lock()
             .unwrap()
             .entry(op)
@@ -151,19 +201,18 @@ impl MemStore {
     }
 
     fn enter(&self, op: Op) -> RemoteResult<()> {
-        *self.counts.lock().unwrap().entry(op).or_default() += 1;
-        let mut f = self.failures.lock().unwrap();
-        match f.get_mut(&op) {
-            Some(q) if !q.is_empty() => Err(q.remove(0)),
-            _ => Ok(()),
-        }
+        self.inner.enter(op)
+    }
+
+    fn handle(&self) -> Arc<MemShared> {
+        Arc::clone(&self.inner)
     }
 }
 
 impl RemoteStore for MemStore {
     fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
         self.enter(Op::List)?;
-        let nodes = self.nodes.lock().unwrap();
+        let nodes = self.inner.nodes.lock().unwrap();
         match nodes.get(path) {
             Some(Node::Dir { .. }) => {}
             Some(_) => {
@@ -220,9 +269,10 @@ impl RemoteStore for MemStore {
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
         self.enter(Op::OpenRead)?;
-        match self.nodes.lock().unwrap().get(path) {
+        match self.inner.nodes.lock().unwrap().get(path) {
             Some(Node::File { data, .. }) => Ok(Box::new(MemRead {
                 end: self
+                    .inner
                     .truncate_next
                     .lock()
                     .unwrap()
@@ -230,7 +280,7 @@ impl RemoteStore for MemStore {
                     .map_or(data.len(), |at| (offset as usize + at).min(data.len())),
                 data: Arc::clone(data),
                 pos: offset.min(data.len() as u64) as usize,
-                bytes_read: Arc::clone(&self.bytes_read),
+                bytes_read: Arc::clone(&self.inner.bytes_read),
             })),
             _ => Err(RemoteError::NotFound(format!("550 {path}"))),
         }
@@ -238,6 +288,119 @@ impl RemoteStore for MemStore {
 
     fn check(&self) -> RemoteResult<()> {
         self.enter(Op::Check)
+    }
+
+    fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
+        self.enter(Op::OpenWrite)?;
+        let nodes = self.inner.nodes.lock().unwrap();
+        if !matches!(nodes.get(parent_of(path)), Some(Node::Dir { .. })) {
+            return Err(RemoteError::NotFound(format!(
+                "553 {path}: no such directory"
+            )));
+        }
+        if matches!(nodes.get(path), Some(Node::Dir { .. })) {
+            return Err(RemoteError::NotFound(format!("553 {path}: is a directory")));
+        }
+        Ok(Box::new(MemWrite {
+            store: self.handle(),
+            path: path.to_string(),
+            append,
+            data: Vec::new(),
+        }))
+    }
+
+    fn mkdir(&self, path: &str) -> RemoteResult<()> {
+        self.enter(Op::Mkdir)?;
+        let mut nodes = self.inner.nodes.lock().unwrap();
+        if nodes.contains_key(path) || !matches!(nodes.get(parent_of(path)), Some(Node::Dir { .. }))
+        {
+            return Err(RemoteError::NotFound(format!("550 {path}: cannot create")));
+        }
+        nodes.insert(
+            path.to_string(),
+            Node::Dir {
+                mtime: SystemTime::now(),
+            },
+        );
+        Ok(())
+    }
+
+    fn rmdir(&self, path: &str) -> RemoteResult<()> {
+        self.enter(Op::Rmdir)?;
+        let mut nodes = self.inner.nodes.lock().unwrap();
+        let prefix = format!("{path}/");
+        let has_children = nodes
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(p, _)| p.starts_with(&prefix));
+        match nodes.get(path) {
+            Some(Node::Dir { .. }) if !has_children && path != "/" => {
+                nodes.remove(path);
+                Ok(())
+            }
+            _ => Err(RemoteError::NotFound(format!("550 {path}: cannot remove"))),
+        }
+    }
+
+    fn remove(&self, path: &str) -> RemoteResult<()> {
+        self.enter(Op::Remove)?;
+        let mut nodes = self.inner.nodes.lock().unwrap();
+        match nodes.get(path) {
+            Some(Node::File { .. }) | Some(Node::Symlink { .. }) => {
+                nodes.remove(path);
+                Ok(())
+            }
+            _ => Err(RemoteError::NotFound(format!("550 {path}: cannot delete"))),
+        }
+    }
+
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
+        self.enter(Op::Rename)?;
+        let mut nodes = self.inner.nodes.lock().unwrap();
+        let target_ok = matches!(nodes.get(parent_of(to)), Some(Node::Dir { .. }))
+            && !matches!(nodes.get(to), Some(Node::Dir { .. }));
+        if !nodes.contains_key(from) || !target_ok || to.starts_with(&format!("{from}/")) {
+            return Err(RemoteError::NotFound(format!(
+                "550 {from} -> {to}: cannot rename"
+            )));
+        }
+        // Move the node and, for a directory, everything below it.
+        let prefix = format!("{from}/");
+        let moved: Vec<String> = nodes
+            .keys()
+            .filter(|p| p.as_str() == from || p.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for old in moved {
+            let node = nodes.remove(&old).expect("listed above");
+            nodes.insert(format!("{to}{}", &old[from.len()..]), node);
+        }
+        Ok(())
+    }
+}
+
+/// An upload to a `MemStore`: the bytes land when the upload finishes, as on a real server where
+/// they are only safe after the 226.
+struct MemWrite {
+    store: Arc<MemShared>,
+    path: String,
+    append: bool,
+    data: Vec<u8>,
+}
+
+impl std::io::Write for MemWrite {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RemoteWrite for MemWrite {
+    fn finish(self: Box<Self>) -> RemoteResult<()> {
+        self.store.finish_write(&self.path, self.append, self.data)
     }
 }
 
@@ -261,4 +424,62 @@ impl Read for MemRead {
 
 impl RemoteRead for MemRead {
     fn finish(self: Box<Self>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn names(s: &MemStore, dir: &str) -> Vec<String> {
+        s.list(dir).unwrap().into_iter().map(|e| e.name).collect()
+    }
+
+    #[test]
+    fn uploads_land_only_when_finished() {
+        let s = MemStore::new();
+        let mut w = s.open_write("/f", false).unwrap();
+        w.write_all(b"abc").unwrap();
+        assert!(names(&s, "/").is_empty(), "nothing before the 226");
+        w.finish().unwrap();
+        let mut w = s.open_write("/f", true).unwrap();
+        w.write_all(b"def").unwrap();
+        w.finish().unwrap();
+        let mut out = Vec::new();
+        s.open_read("/f", 0).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcdef");
+    }
+
+    #[test]
+    fn a_failed_finish_leaves_the_old_content() {
+        let s = MemStore::new();
+        s.add_file("/f", "old");
+        s.fail_next(Op::FinishWrite, RemoteError::NoSpace("552".into()));
+        let mut w = s.open_write("/f", false).unwrap();
+        w.write_all(b"new").unwrap();
+        assert_eq!(w.finish(), Err(RemoteError::NoSpace("552".into())));
+        let mut out = Vec::new();
+        s.open_read("/f", 0).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"old");
+    }
+
+    #[test]
+    fn namespace_operations_follow_ftp_servers() {
+        let s = MemStore::new();
+        s.mkdir("/d").unwrap();
+        assert!(s.mkdir("/d").is_err());
+        assert!(s.mkdir("/no/parent").is_err());
+        s.add_file("/d/f", "x");
+        assert!(s.rmdir("/d").is_err(), "not empty");
+        s.rename("/d", "/e").unwrap();
+        assert_eq!(names(&s, "/e"), ["f"]);
+        s.add_file("/g", "y");
+        s.rename("/g", "/e/f").unwrap();
+        assert_eq!(names(&s, "/"), ["e"]);
+        s.remove("/e/f").unwrap();
+        assert!(s.remove("/e/f").is_err());
+        s.rmdir("/e").unwrap();
+        assert!(names(&s, "/").is_empty());
+        assert_eq!(s.count(Op::Rename), 2);
+    }
 }

@@ -83,6 +83,13 @@ pub trait RemoteRead: Read + Send {
     fn finish(self: Box<Self>);
 }
 
+/// An upload in progress (`STOR` or `APPE`). Bytes written go to the server's data connection;
+/// `finish` closes it and waits for the server's verdict, which is the only proof the data arrived.
+pub trait RemoteWrite: std::io::Write + Send {
+    /// Ends the upload and returns the server's answer: `Ok` only after its 226.
+    fn finish(self: Box<Self>) -> RemoteResult<()>;
+}
+
 /// The operations the filesystem core needs from a server. Paths are absolute (`/a/b`), `/`-separated,
 /// relative to the mounted root, and already validated (no CR/LF). Implementations are thread-safe and
 /// bound every wait.
@@ -93,6 +100,17 @@ pub trait RemoteStore: Send + Sync + 'static {
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>>;
     /// Checks that the server is reachable and the login works (called once before mounting).
     fn check(&self) -> RemoteResult<()>;
+    /// Starts an upload to `path`: replacing it (`STOR`), or appending to it (`APPE`).
+    fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>>;
+    /// Creates directory `path` (`MKD`).
+    fn mkdir(&self, path: &str) -> RemoteResult<()>;
+    /// Removes the empty directory `path` (`RMD`).
+    fn rmdir(&self, path: &str) -> RemoteResult<()>;
+    /// Deletes the file `path` (`DELE`).
+    fn remove(&self, path: &str) -> RemoteResult<()>;
+    /// Renames `from` to `to` (`RNFR` + `RNTO`); what happens to an existing `to` is the server's
+    /// choice (most replace a file).
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()>;
 }
 
 /// Joins a directory path and a name into an absolute remote path.

@@ -74,46 +74,32 @@ fn exercise(port: u16, user: &str, password: &str, root: &Path, data: &[u8]) {
     }
 }
 
+/// The URLs name the server's login, and the server lists, serves, accepts uploads and refuses a
+/// wrong password (`exercise`).
+fn lists_serves_and_refuses_wrong_password(server: &dyn FtpServer, root: &Path, data: &[u8]) {
+    let (user, port) = (server.user(), server.port());
+    assert_eq!(server.url("/"), format!("ftp://{user}@127.0.0.1:{port}/"));
+    assert_eq!(
+        server.url_with_password("/pub"),
+        format!("ftp://{user}:{}@127.0.0.1:{port}/pub", server.password())
+    );
+    exercise(port, user, server.password(), root, data);
+}
+
 #[test]
 fn vsftpd_lists_serves_and_refuses_wrong_password() {
     let (root, data) = sample_root();
     let server = Vsftpd::start(root.path(), &[]);
-    assert_eq!(
-        server.url("/"),
-        format!("ftp://ftpfstest@127.0.0.1:{}/", server.port)
-    );
-    assert_eq!(
-        server.url_with_password("/pub"),
-        format!("ftp://ftpfstest:ftpfstest-pw@127.0.0.1:{}/pub", server.port)
-    );
-    exercise(
-        server.port,
-        &server.user,
-        &server.password,
-        root.path(),
-        &data,
-    );
+    assert_eq!(server.user, "ftpfstest");
+    lists_serves_and_refuses_wrong_password(&server, root.path(), &data);
 }
 
 #[test]
 fn unftp_lists_serves_and_refuses_wrong_password() {
     let (root, data) = sample_root();
     let server = Unftp::start(root.path());
-    assert_eq!(
-        server.url("/"),
-        format!("ftp://alice@127.0.0.1:{}/", server.port)
-    );
-    assert_eq!(
-        server.url_with_password("/"),
-        format!("ftp://alice:secret@127.0.0.1:{}/", server.port)
-    );
-    exercise(
-        server.port,
-        &server.user,
-        &server.password,
-        root.path(),
-        &data,
-    );
+    assert_eq!(server.user, "alice");
+    lists_serves_and_refuses_wrong_password(&server, root.path(), &data);
 }
 
 #[test]

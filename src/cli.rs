@@ -81,7 +81,6 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.mount.mountpoint = cli.mountpoint;
     cfg.mount.foreground = cli.foreground || cli.debug;
     cfg.debug = cli.debug || cli.verbose;
-    cfg.fs.read_only = cfg.mount.read_only;
     cfg.fs.timeout = cfg.remote.timeout;
     // Keep at least one connection for the reader itself.
     cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(3);
@@ -203,7 +202,7 @@ mod tests {
         assert_eq!(c.fs.attr_timeout, Duration::from_millis(2500));
         assert_eq!(c.fs.cache_size, 64 << 20);
         assert_eq!(c.remote.timeout, Duration::from_secs(5));
-        assert!(c.mount.allow_other && c.mount.read_only && c.fs.read_only);
+        assert!(c.mount.allow_other && c.mount.read_only);
         assert!(!c.mount.foreground);
     }
 

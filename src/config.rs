@@ -85,8 +85,6 @@ pub struct FsConfig {
     pub attr_timeout: Duration,
     /// Bound of the block cache, in bytes.
     pub cache_size: u64,
-    /// Refuse every modification (writes are not implemented yet, so this only changes the errno story).
-    pub read_only: bool,
     /// Owner shown for every file (the mounting user by default).
     pub uid: u32,
     /// Group shown for every file.
@@ -104,7 +102,6 @@ impl Default for FsConfig {
             dir_cache_ttl: Duration::from_secs(30),
             attr_timeout: Duration::from_secs(5),
             cache_size: 128 << 20,
-            read_only: false,
             uid: 0,
             gid: 0,
             timeout: Duration::from_secs(10),

@@ -34,6 +34,7 @@ pub fn check_mountpoint(path: &Path) -> Result<(), String> {
 
 /// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and so in every thread started after it); a dedicated
 /// thread waits for them with sigwait and unmounts, so the session ends and the process exits cleanly.
+/// A signal before the mount exists is only noticed then, which is bounded by the login timeouts.
 fn block_signals() -> libc::sigset_t {
     // SAFETY: sigset manipulation on a local value; pthread_sigmask on the calling thread.
     unsafe {
@@ -49,6 +50,9 @@ fn block_signals() -> libc::sigset_t {
 
 /// Mounts `cfg`'s server and serves it until unmounted. `ready` is told once the mount exists.
 pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
+    // Before any thread exists (the core starts prefetch threads): every thread inherits the mask, so
+    // the signals reach only the sigwait thread below instead of killing the process mid-mount.
+    let sigs = block_signals();
     check_mountpoint(&cfg.mount.mountpoint)?;
     let url = cfg.remote.display_url();
     let store = Arc::new(FtpStore::new(&cfg.remote));
@@ -73,7 +77,6 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     // Enough dispatch threads that reads waiting on the network never block `ls` elsewhere.
     fuse_cfg.n_threads = Some((cfg.remote.max_conns * 2).max(4));
 
-    let sigs = block_signals();
     let mut session =
         fuser::Session::new(FuseAdapter::new(fs), &cfg.mount.mountpoint, &fuse_cfg)
             .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;

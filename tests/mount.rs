@@ -448,3 +448,47 @@ fn vsftpd_ls_lr_costs_one_listing_per_directory_and_a_second_one_none() {
         "the second ls -lR came from the cache"
     );
 }
+
+#[test]
+fn sigterm_unmounts_cleanly() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), "x").unwrap();
+    let server = Vsftpd::start(root.path(), &[]);
+    let mnt = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg(server.url("/"))
+        .arg(mnt.path())
+        .arg("-f")
+        .env("FTPFS_PASSWORD", &server.password)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(mnt.path().join("f"))
+        .ok()
+        .as_deref()
+        != Some("x")
+    {
+        assert!(Instant::now() < deadline, "the mount never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on the pid of a child we own.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ftpfs did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let still = mounts.contains(mnt.path().to_str().unwrap());
+    if still {
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg(mnt.path())
+            .status();
+    }
+    assert!(!still, "SIGTERM left the mount behind");
+    assert!(status.success(), "exit status {status}");
+}

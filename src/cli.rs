@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::{Config, MountConfig};
+use crate::config::Config;
 use crate::credentials;
 
 /// Mount an FTP server as a local folder.
@@ -98,7 +98,6 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         Some((k, v)) => (k, Some(v)),
         None => (opt, None),
     };
-    let mount: &mut MountConfig = &mut cfg.mount;
     match (key, value) {
         ("max_conns", Some(v)) => {
             cfg.remote.max_conns = number(key, v)?;
@@ -115,10 +114,20 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
                 return Err("timeout must be at least 1 second".into());
             }
         }
-        ("allow_other", None) => mount.allow_other = true,
-        ("ro", None) => mount.read_only = true,
-        ("rw", None) => mount.read_only = false,
-        ("max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout", None) => {
+        ("allow_other", None) => cfg.mount.allow_other = true,
+        ("ro", None) => cfg.fs.read_only = true,
+        ("rw", None) => cfg.fs.read_only = false,
+        ("cache_dir", Some(v)) if !v.is_empty() => cfg.fs.cache_dir = v.into(),
+        ("atomic_upload", Some("yes" | "1" | "true")) => cfg.fs.atomic_upload = true,
+        ("atomic_upload", Some("no" | "0" | "false")) => cfg.fs.atomic_upload = false,
+        ("atomic_upload", Some(v)) => {
+            return Err(format!("option atomic_upload: {v:?} is not yes or no"))
+        }
+        (
+            "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
+            | "atomic_upload",
+            _,
+        ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
         }
         ("allow_other" | "ro" | "rw", Some(_)) => {
@@ -202,7 +211,7 @@ mod tests {
         assert_eq!(c.fs.attr_timeout, Duration::from_millis(2500));
         assert_eq!(c.fs.cache_size, 64 << 20);
         assert_eq!(c.remote.timeout, Duration::from_secs(5));
-        assert!(c.mount.allow_other && c.mount.read_only);
+        assert!(c.mount.allow_other && c.fs.read_only);
         assert!(!c.mount.foreground);
     }
 
@@ -212,6 +221,25 @@ mod tests {
         assert_eq!(c.remote.port, 21);
         assert_eq!(c.remote.base_path, "");
         assert_eq!(c.remote.max_conns, 4);
+    }
+
+    #[test]
+    fn write_options() {
+        let c = parse(&[
+            "ftp://h/",
+            "/m",
+            "-o",
+            "cache_dir=/var/spool/x,atomic_upload=no",
+        ])
+        .unwrap();
+        assert_eq!(c.fs.cache_dir, std::path::PathBuf::from("/var/spool/x"));
+        assert!(!c.fs.atomic_upload && !c.fs.read_only);
+        let d = parse(&["ftp://h/", "/m"]).unwrap();
+        assert!(d.fs.atomic_upload);
+        let e = parse(&["ftp://h/", "/m", "-o", "atomic_upload=maybe"]).unwrap_err();
+        assert!(e.contains("atomic_upload"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "cache_dir="]).unwrap_err();
+        assert!(e.contains("cache_dir needs a value"), "{e}");
     }
 
     #[test]

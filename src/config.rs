@@ -94,6 +94,31 @@ pub struct FsConfig {
     /// Threads fetching small files ahead of a reader walking a directory (0: none). Each uses a pool
     /// connection while it works, so this stays below the pool size.
     pub prefetch_workers: usize,
+    /// Refuse every change with EROFS (`-o ro`).
+    pub read_only: bool,
+    /// Where spool files live (data being changed at random offsets, and data that could not be
+    /// uploaded, which is kept there at unmount).
+    pub cache_dir: PathBuf,
+    /// Upload to a hidden temporary name and rename over the target once the server confirmed the
+    /// whole file (`atomic_upload=no`: straight to the target, for servers that forbid renames).
+    pub atomic_upload: bool,
+}
+
+/// The default spool directory: `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a folder in
+/// `/var/tmp` (which survives reboots, unlike `/tmp`, because unsaved data may be kept there).
+pub fn default_cache_dir() -> PathBuf {
+    let from_env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(x) = from_env("XDG_CACHE_HOME") {
+        return x.join("ftpfs");
+    }
+    if let Some(h) = from_env("HOME") {
+        return h.join(".cache").join("ftpfs");
+    }
+    PathBuf::from("/var/tmp/ftpfs")
 }
 
 impl Default for FsConfig {
@@ -106,6 +131,9 @@ impl Default for FsConfig {
             gid: 0,
             timeout: Duration::from_secs(10),
             prefetch_workers: 3,
+            read_only: false,
+            cache_dir: default_cache_dir(),
+            atomic_upload: true,
         }
     }
 }
@@ -119,8 +147,6 @@ pub struct MountConfig {
     pub foreground: bool,
     /// Let other users access the mount (needs `user_allow_other` for non-root mounts).
     pub allow_other: bool,
-    /// Mount read-only.
-    pub read_only: bool,
 }
 
 /// Everything a run of ftpfs needs.

@@ -14,7 +14,7 @@ pub enum FsError {
     NoSpace,
     /// A name the FTP protocol cannot carry (CR or LF), or an otherwise unusable argument.
     InvalidArgument,
-    /// The operation would modify a read-only mount (or writing is not supported yet).
+    /// The operation would modify a read-only mount.
     ReadOnly,
     /// A directory operation on something that is not a directory.
     NotDirectory,
@@ -22,8 +22,18 @@ pub enum FsError {
     IsDirectory,
     /// The object is not a symlink (readlink).
     NotSymlink,
+    /// The name exists already (mkdir, exclusive create, rename with no-replace).
+    Exists,
+    /// The directory is not empty (rmdir, rename over a directory).
+    NotEmpty,
+    /// FTP has no such thing (device nodes, hard links, exchanging renames).
+    NotPermitted,
+    /// The server lacks the command (no MFMT, no SITE CHMOD).
+    Unsupported,
     /// An unknown inode or file handle: the kernel and the core disagree.
     StaleHandle,
+    /// The handle was not opened for this (a write on a read-only handle).
+    BadHandle,
     /// The caller gave up (interrupt).
     Interrupted,
     /// The link or the server failed; the message says how (logged, never shown as errno text).
@@ -44,7 +54,12 @@ impl FsError {
             FsError::NotDirectory => libc::ENOTDIR,
             FsError::IsDirectory => libc::EISDIR,
             FsError::NotSymlink => libc::EINVAL,
+            FsError::Exists => libc::EEXIST,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::NotPermitted => libc::EPERM,
+            FsError::Unsupported => libc::EOPNOTSUPP,
             FsError::StaleHandle => libc::ESTALE,
+            FsError::BadHandle => libc::EBADF,
             FsError::Interrupted => libc::EINTR,
             FsError::Io(_) => libc::EIO,
         }
@@ -66,6 +81,7 @@ impl From<RemoteError> for FsError {
             RemoteError::NoSpace(_) => FsError::NoSpace,
             RemoteError::InvalidName(_) => FsError::InvalidArgument,
             RemoteError::Interrupted => FsError::Interrupted,
+            RemoteError::Unsupported(_) => FsError::Unsupported,
             RemoteError::Connection(m) | RemoteError::Protocol(m) => FsError::Io(m),
         }
     }
@@ -95,6 +111,7 @@ mod tests {
             (RemoteError::Connection("reset".into()), libc::EIO),
             (RemoteError::Protocol("500".into()), libc::EIO),
             (RemoteError::Interrupted, libc::EINTR),
+            (RemoteError::Unsupported("502".into()), libc::EOPNOTSUPP),
         ];
         for (remote, errno) in cases {
             assert_eq!(FsError::from(remote.clone()).errno(), errno, "{remote:?}");

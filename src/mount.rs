@@ -59,7 +59,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     store.check().map_err(|e| format!("{url}: {e}"))?;
     info!("logged in to {url}");
 
-    let fs = FtpFs::new(Arc::clone(&store), cfg.fs.clone());
+    let fs = Arc::new(FtpFs::new(Arc::clone(&store), cfg.fs.clone()));
     let mut fuse_cfg = fuser::Config::default();
     fuse_cfg.mount_options = vec![
         MountOption::FSName(url.clone()),
@@ -67,7 +67,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
         MountOption::NoDev,
         MountOption::NoSuid,
     ];
-    if cfg.mount.read_only {
+    if cfg.fs.read_only {
         fuse_cfg.mount_options.push(MountOption::RO);
     }
     if cfg.mount.allow_other {
@@ -77,9 +77,12 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     // Enough dispatch threads that reads waiting on the network never block `ls` elsewhere.
     fuse_cfg.n_threads = Some((cfg.remote.max_conns * 2).max(4));
 
-    let mut session =
-        fuser::Session::new(FuseAdapter::new(fs), &cfg.mount.mountpoint, &fuse_cfg)
-            .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
+    let mut session = fuser::Session::new(
+        FuseAdapter::new(Arc::clone(&fs)),
+        &cfg.mount.mountpoint,
+        &fuse_cfg,
+    )
+    .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
     let mut unmounter = session.unmount_callable();
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
@@ -96,9 +99,18 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     info!("mounted {url} on {}", cfg.mount.mountpoint.display());
     ready.ready(cfg.debug);
-    session
+    let served = session
         .run()
-        .map_err(|e| format!("serving the mount failed: {e}"))?;
+        .map_err(|e| format!("serving the mount failed: {e}"));
     info!("unmounted {}", cfg.mount.mountpoint.display());
+    // Data whose upload failed gets a last try; what still fails stays in the cache directory.
+    let unsaved = fs.shutdown();
+    served?;
+    if unsaved > 0 {
+        return Err(format!(
+            "{unsaved} file(s) could not be saved on the server; their data is kept in {}",
+            cfg.fs.cache_dir.display()
+        ));
+    }
     Ok(())
 }

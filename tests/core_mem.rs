@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ftpfs::config::FsConfig;
+use ftpfs::error::FsError;
 use ftpfs::fs::inode::ROOT_INO;
-use ftpfs::fs::{DirEntry, DirSink, FtpFs};
+use ftpfs::fs::{DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
 use ftpfs::remote::mem::{MemStore, Op};
 use ftpfs::remote::{EntryKind, RemoteError};
 
@@ -56,7 +57,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn read_all(fs: &FtpFs<MemStore>, ino: u64, chunk: u32) -> Vec<u8> {
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     let mut out = Vec::new();
     loop {
         let d = fs.read(o.fh, out.len() as u64, chunk).unwrap();
@@ -204,7 +205,7 @@ fn odd_sized_reads_and_reads_past_the_end() {
     store.add_file("/f", data.clone());
     let a = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap();
     assert_eq!(read_all(&fs, a.ino, 4097), data);
-    let o = fs.open(a.ino, false).unwrap();
+    let o = fs.open(a.ino, OpenMode::READ).unwrap();
     assert_eq!(
         fs.read(o.fh, 300_000, 10).unwrap().to_vec(),
         &data[300_000..]
@@ -222,7 +223,7 @@ fn random_reads_are_correct_and_a_seek_starts_a_new_stream() {
     let data = pattern(8 << 20, 11);
     store.add_file("/r", data.clone());
     let a = fs.lookup(ROOT_INO, OsStr::new("r")).unwrap();
-    let o = fs.open(a.ino, false).unwrap();
+    let o = fs.open(a.ino, OpenMode::READ).unwrap();
     let mut seed = 12345u64;
     for _ in 0..50 {
         seed ^= seed << 13;
@@ -260,11 +261,11 @@ fn keep_cache_only_while_the_file_is_unchanged() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     store.add_file_with_mtime("/f", "one", t0);
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-    assert!(!fs.open(ino, false).unwrap().keep_cache);
-    assert!(fs.open(ino, false).unwrap().keep_cache);
+    assert!(!fs.open(ino, OpenMode::READ).unwrap().keep_cache);
+    assert!(fs.open(ino, OpenMode::READ).unwrap().keep_cache);
     store.add_file_with_mtime("/f", "two!", t0 + Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(50));
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     assert!(
         !o.keep_cache,
         "changed on the server: the kernel must drop its pages"
@@ -296,11 +297,39 @@ fn names_with_line_breaks_are_refused_before_any_request() {
 }
 
 #[test]
-fn writes_are_refused_as_read_only() {
-    let (store, fs) = setup(cfg());
+fn a_read_only_mount_refuses_every_change() {
+    let (store, fs) = setup(FsConfig {
+        read_only: true,
+        ..cfg()
+    });
     store.add_file("/f", "x");
+    store.add_dir("/d");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-    assert_eq!(fs.open(ino, true).unwrap_err().errno(), libc::EROFS);
+    let rofs = |r: Result<(), FsError>| assert_eq!(r.unwrap_err().errno(), libc::EROFS);
+    rofs(fs.open(ino, OpenMode::WRITE).map(|_| ()));
+    rofs(
+        fs.create(ROOT_INO, OsStr::new("n"), OpenMode::WRITE, false)
+            .map(|_| ()),
+    );
+    rofs(fs.mkdir(ROOT_INO, OsStr::new("m")).map(|_| ()));
+    rofs(fs.unlink(ROOT_INO, OsStr::new("f")));
+    rofs(fs.rmdir(ROOT_INO, OsStr::new("d")));
+    rofs(fs.rename(
+        ROOT_INO,
+        OsStr::new("f"),
+        ROOT_INO,
+        OsStr::new("g"),
+        RenameMode::default(),
+    ));
+    let truncate = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    rofs(fs.setattr(ino, None, truncate).map(|_| ()));
+    assert!(fs.read_only());
+    for op in [Op::OpenWrite, Op::Mkdir, Op::Remove, Op::Rmdir, Op::Rename] {
+        assert_eq!(store.count(op), 0, "{op:?} reached the server");
+    }
 }
 
 #[test]
@@ -315,7 +344,10 @@ fn directory_errors() {
         libc::ENOTDIR
     );
     assert_eq!(fs.opendir(f).unwrap_err().errno(), libc::ENOTDIR);
-    assert_eq!(fs.open(d, false).unwrap_err().errno(), libc::EISDIR);
+    assert_eq!(
+        fs.open(d, OpenMode::READ).unwrap_err().errno(),
+        libc::EISDIR
+    );
     assert_eq!(fs.getattr(987654321).unwrap_err().errno(), libc::ESTALE);
 }
 
@@ -352,7 +384,7 @@ fn a_failed_download_is_retried_once_then_reported() {
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
 
     store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     assert_eq!(fs.read(o.fh, 0, 1000).unwrap().to_vec(), pattern(1000, 5));
     fs.release(o.fh);
 
@@ -361,14 +393,14 @@ fn a_failed_download_is_retried_once_then_reported() {
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
     store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     assert_eq!(fs.read(o.fh, 0, 1000).unwrap_err().errno(), libc::EIO);
 
     let (store, fs) = setup(cfg());
     store.add_file("/f", "x");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     store.fail_next(Op::OpenRead, RemoteError::PermissionDenied("550".into()));
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::EACCES);
 }
 
@@ -427,7 +459,7 @@ fn a_download_that_ends_before_the_listed_size_is_retried_not_taken_as_eof() {
         let (store, fs) = setup(cfg());
         store.add_file("/f", data.clone());
         let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-        let o = fs.open(ino, false).unwrap();
+        let o = fs.open(ino, OpenMode::READ).unwrap();
         store.truncate_next_read(1000);
         let got = fs.read(o.fh, offset, 128 << 10).unwrap().to_vec();
         assert_eq!(got, &data[offset as usize..offset as usize + (128 << 10)]);
@@ -440,7 +472,7 @@ fn a_missing_file_reported_mid_transfer_is_enoent() {
     let (store, fs) = setup(cfg());
     store.add_file("/f", "x");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-    let o = fs.open(ino, false).unwrap();
+    let o = fs.open(ino, OpenMode::READ).unwrap();
     store.remove_externally("/f");
     assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::ENOENT);
 }

@@ -127,6 +127,25 @@ impl BlockCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Drops every block of `path`, or with `tree` of anything below it too: the file changed through
+    /// us, maybe within the same second and at the same size, so its (size, mtime) key cannot tell.
+    pub fn invalidate(&self, path: &str, tree: bool) {
+        let below = format!("{}/", path.trim_end_matches('/'));
+        let mut inner = self.lock();
+        let doomed: Vec<BlockKey> = inner
+            .lru
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| &*k.version.path == path || (tree && k.version.path.starts_with(&below)))
+            .cloned()
+            .collect();
+        for k in doomed {
+            if let Some(b) = inner.lru.pop(&k) {
+                inner.bytes -= b.len() as u64;
+            }
+        }
+    }
+
     /// Block `index` of `version`, if cached.
     pub fn get(&self, version: &FileVersion, index: u64) -> Option<Block> {
         let key = BlockKey {
@@ -253,6 +272,21 @@ mod tests {
         assert!(b.buf.capacity() < 1024, "capacity {}", b.buf.capacity());
         let full = BlockBuf::new(vec![1; BLOCK_SIZE as usize], BLOCK_SIZE as usize);
         assert_eq!(full.len(), BLOCK_SIZE as usize);
+    }
+
+    #[test]
+    fn invalidate_drops_a_path_or_a_tree() {
+        let c = BlockCache::new(1 << 20);
+        for p in ["/d/a", "/d/b", "/e"] {
+            c.insert(&v(p, 10), 0, block(10, 1));
+        }
+        c.invalidate("/d/a", false);
+        assert!(c.get(&v("/d/a", 10), 0).is_none());
+        assert!(c.get(&v("/d/b", 10), 0).is_some());
+        c.invalidate("/d", true);
+        assert!(c.get(&v("/d/b", 10), 0).is_none());
+        assert!(c.get(&v("/e", 10), 0).is_some());
+        assert_eq!(c.bytes(), 10);
     }
 
     #[test]

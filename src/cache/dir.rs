@@ -99,6 +99,34 @@ impl DirCache {
         self.lru.lock().unwrap_or_else(|e| e.into_inner()).pop(path);
     }
 
+    /// Forgets the listings of `path` and of every directory below it (after a directory rename).
+    pub fn invalidate_tree(&self, path: &str) {
+        let below = format!("{}/", path.trim_end_matches('/'));
+        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let doomed: Vec<String> = lru
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.as_str() == path || k.starts_with(&below))
+            .cloned()
+            .collect();
+        for k in doomed {
+            lru.pop(&k);
+        }
+    }
+
+    /// Applies our own change to a cached listing of `path`, keeping its age: after `cp a b`, `ls -l
+    /// b` must show the new size without waiting for the TTL, and without a new listing. A listing
+    /// that is not cached is left alone (the next fetch sees the change).
+    pub fn modify(&self, path: &str, change: impl FnOnce(&mut Vec<RemoteEntry>)) {
+        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((listing, at)) = lru.peek(path) {
+            let mut entries = listing.entries.clone();
+            change(&mut entries);
+            let at = *at;
+            lru.put(path.to_string(), (Arc::new(Listing::new(entries)), at));
+        }
+    }
+
     /// (hits, misses) so far.
     pub fn stats(&self) -> (u64, u64) {
         (
@@ -141,6 +169,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.get("/d").is_none());
         assert_eq!(c.stats(), (1, 1));
+    }
+
+    #[test]
+    fn modify_changes_a_cached_listing_and_keeps_its_age() {
+        let c = DirCache::new(Duration::from_millis(80));
+        c.insert("/d", Arc::new(Listing::new(vec![entry("a")])));
+        std::thread::sleep(Duration::from_millis(50));
+        c.modify("/d", |e| e.push(entry("b")));
+        assert!(c.get("/d").unwrap().get("b").is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            c.get("/d").is_none(),
+            "the change did not make the listing younger"
+        );
+        c.modify("/e", |e| e.push(entry("x")));
+        assert!(c.get("/e").is_none(), "uncached listings stay uncached");
+    }
+
+    #[test]
+    fn invalidate_tree_forgets_below_only() {
+        let c = DirCache::new(Duration::from_secs(60));
+        for p in ["/a", "/a/b", "/a/b/c", "/ab", "/"] {
+            c.insert(p, Arc::new(Listing::default()));
+        }
+        c.invalidate_tree("/a");
+        assert!(c.get("/a").is_none() && c.get("/a/b/c").is_none());
+        assert!(c.get("/ab").is_some() && c.get("/").is_some());
     }
 
     #[test]

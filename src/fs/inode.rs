@@ -91,7 +91,10 @@ impl InodeTable {
             node.lookups = node.lookups.saturating_sub(n);
             if node.lookups == 0 {
                 let node = self.by_ino.remove(&ino).expect("present");
-                self.by_path.remove(&node.path);
+                // The path may belong to another inode by now (this one was unlinked or renamed over).
+                if self.by_path.get(&node.path) == Some(&ino) {
+                    self.by_path.remove(&node.path);
+                }
             }
         }
     }
@@ -105,6 +108,51 @@ impl InodeTable {
         match self.by_ino.get_mut(&ino) {
             Some(n) => n.opened_version.replace(version) == Some(version),
             None => false,
+        }
+    }
+
+    /// `path` is gone from the server (unlinked, or about to be renamed over): the kernel may still
+    /// hold its inode, which must not answer for a new file of the same name.
+    pub fn unlink(&mut self, path: &str) {
+        if let Some(ino) = self.by_path.remove(path) {
+            if let Some(node) = self.by_ino.get_mut(&ino) {
+                node.opened_version = None;
+            }
+        }
+    }
+
+    /// `from` was renamed to `to`: the inode (and, for a directory, every inode below it) keeps its
+    /// number under the new path, as the kernel expects. Whatever `to` was is unlinked first.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        self.unlink(to);
+        let below = format!("{}/", from.trim_end_matches('/'));
+        let moved: Vec<(Arc<str>, u64)> = self
+            .by_path
+            .iter()
+            .filter(|(p, _)| &***p == from || p.starts_with(&below))
+            .map(|(p, &ino)| (Arc::clone(p), ino))
+            .collect();
+        for (old, ino) in moved {
+            self.by_path.remove(&old);
+            let new: Arc<str> = format!("{to}{}", &old[from.len()..]).into();
+            if let Some(target) = self.by_path.get(&new).copied() {
+                // A stale inode of the new name below a directory renamed over: it is gone now.
+                if let Some(n) = self.by_ino.get_mut(&target) {
+                    n.opened_version = None;
+                }
+            }
+            if let Some(node) = self.by_ino.get_mut(&ino) {
+                node.path = Arc::clone(&new);
+                node.opened_version = None;
+            }
+            self.by_path.insert(new, ino);
+        }
+    }
+
+    /// The content of `path` changed through us: the kernel must not keep its cached pages.
+    pub fn changed(&mut self, path: &str) {
+        if let Some(node) = self.by_path.get(path).and_then(|i| self.by_ino.get_mut(i)) {
+            node.opened_version = None;
         }
     }
 
@@ -162,6 +210,41 @@ mod tests {
         for i in 0..10_000 {
             assert!(seen.insert(t.lookup(&format!("/d/f{i}"))));
         }
+    }
+
+    #[test]
+    fn rename_keeps_numbers_for_the_tree_and_unlinks_the_target() {
+        let mut t = InodeTable::new();
+        let d = t.lookup("/d");
+        let f = t.lookup("/d/f");
+        let other = t.lookup("/e");
+        let df = t.lookup("/dx");
+        t.rename("/d", "/e");
+        assert_eq!(t.path(d).as_deref(), Some("/e"));
+        assert_eq!(t.path(f).as_deref(), Some("/e/f"));
+        assert_eq!(t.peek("/e"), d);
+        assert_eq!(t.peek("/e/f"), f);
+        assert_eq!(
+            t.path(df).as_deref(),
+            Some("/dx"),
+            "a sibling with a common prefix stays"
+        );
+        // The inode that was "/e" is unlinked: forgetting it must not drop the renamed one's path.
+        t.forget(other, 1);
+        assert_eq!(t.peek("/e"), d);
+        assert_ne!(t.peek("/d"), d, "the old name is free");
+    }
+
+    #[test]
+    fn unlink_frees_the_name_but_keeps_the_inode_until_forgotten() {
+        let mut t = InodeTable::new();
+        let a = t.lookup("/a");
+        t.unlink("/a");
+        assert!(t.path(a).is_some());
+        let b = t.lookup("/a");
+        assert_ne!(a, b);
+        t.forget(a, 1);
+        assert_eq!(t.peek("/a"), b);
     }
 
     #[test]

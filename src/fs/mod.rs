@@ -3,24 +3,35 @@
 //! (`Attr`, `Opened`, `DirEntry`) and `FsError`s. It holds no fuser reply types and no sockets: all
 //! server traffic goes through a `RemoteStore`, and no lock is held while that traffic happens.
 
+mod files;
 pub mod inode;
+mod namespace;
 pub mod prefetch;
 pub mod read;
+pub mod spool;
+pub mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
+
+use lru::LruCache;
 
 use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
+pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
+pub use namespace::RenameMode;
 use prefetch::Prefetcher;
 use read::FileReader;
 pub use read::ReadData;
+pub use write::OpenMode;
+use write::{is_temp_name, FileState, View};
 
 /// Attributes of a file as the kernel should see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +94,28 @@ struct DirHandle {
     listing: Arc<Listing>,
 }
 
+/// An open file.
+struct Handle<S: RemoteStore> {
+    mode: OpenMode,
+    /// The path at open (readers without a write state; a write state follows renames itself).
+    path: Arc<str>,
+    /// The file's write state, for handles that write (and readers of a file with unsaved data).
+    state: Option<Arc<Mutex<FileState>>>,
+    /// Reads of content the server has go through this, made at the first read.
+    reader: Mutex<Option<FileReader<S>>>,
+}
+
+/// A file with a write state: the state (locked while data moves) and its attributes (never locked
+/// for long, so `ls` does not wait for an upload).
+#[derive(Clone)]
+struct Writing {
+    state: Arc<Mutex<FileState>>,
+    view: Arc<Mutex<View>>,
+}
+
+/// How many modification times set through the mount are remembered (see `with_own_changes`).
+const SET_TIMES: usize = 100_000;
+
 /// The filesystem core over a store `S`.
 pub struct FtpFs<S: RemoteStore> {
     store: Arc<S>,
@@ -90,7 +123,12 @@ pub struct FtpFs<S: RemoteStore> {
     inodes: Mutex<InodeTable>,
     dirs: DirCache,
     blocks: Arc<BlockCache>,
-    files: Mutex<HashMap<u64, Arc<Mutex<FileReader<S>>>>>,
+    files: Mutex<HashMap<u64, Arc<Handle<S>>>>,
+    /// Files being written, or with data the server does not have yet, by path.
+    writing: Mutex<HashMap<String, Writing>>,
+    /// Times we set (MFMT) with the size the file had: LIST shows minutes only, so without this a
+    /// `rsync -t` copy would look changed at once.
+    set_times: Mutex<LruCache<String, (SystemTime, u64)>>,
     dir_handles: Mutex<HashMap<u64, Arc<DirHandle>>>,
     next_fh: AtomicU64,
     prefetch: Prefetcher<S>,
@@ -141,12 +179,21 @@ impl<S: RemoteStore> FtpFs<S> {
             cfg,
             inodes: Mutex::new(InodeTable::new()),
             files: Mutex::new(HashMap::new()),
+            writing: Mutex::new(HashMap::new()),
+            set_times: Mutex::new(LruCache::new(
+                NonZeroUsize::new(SET_TIMES).expect("non-zero"),
+            )),
             dir_handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             listing_fetches: Mutex::new(HashSet::new()),
             listing_fetched: Condvar::new(),
             started: SystemTime::now(),
         }
+    }
+
+    /// Whether every change is refused (`-o ro`).
+    pub fn read_only(&self) -> bool {
+        self.cfg.read_only
     }
 
     /// How long the kernel may cache attributes and names.
@@ -188,7 +235,9 @@ impl<S: RemoteStore> FtpFs<S> {
                     .0;
             }
         }
-        let result = self.store.list(path).map(|entries| {
+        let result = self.store.list(path).map(|mut entries| {
+            // Uploads in progress (ours or another ftpfs's) are not files yet.
+            entries.retain(|e| !is_temp_name(&e.name));
             let listing = Arc::new(Listing::new(entries));
             self.dirs.insert(path, Arc::clone(&listing));
             listing
@@ -235,10 +284,45 @@ impl<S: RemoteStore> FtpFs<S> {
         }
     }
 
-    /// The listing entry for `path` (never the root).
+    /// The entry for `path` (never the root): the listing's, with our own changes that the listing
+    /// may not show yet.
     fn entry(&self, path: &str) -> FsResult<RemoteEntry> {
         let listing = self.listing(parent_of(path))?;
-        listing.get(name_of(path)).cloned().ok_or(FsError::NotFound)
+        self.with_own_changes(path, listing.get(name_of(path)))
+            .ok_or(FsError::NotFound)
+    }
+
+    /// A listing entry as we know it now: a file being written shows its local size and time (or
+    /// exists only here, not yet uploaded); a time we set shows to the second even where LIST
+    /// rounds it, as long as the file did not change since.
+    fn with_own_changes(&self, path: &str, listed: Option<&RemoteEntry>) -> Option<RemoteEntry> {
+        let writing = lock(&self.writing).get(path).map(|w| Arc::clone(&w.view));
+        if let Some(view) = writing {
+            let v = *lock(&view);
+            let mut e = listed.cloned().unwrap_or_else(|| RemoteEntry {
+                name: name_of(path).to_string(),
+                kind: EntryKind::File,
+                size: 0,
+                mtime: v.mtime,
+                perm: None,
+                link_target: None,
+            });
+            if e.kind == EntryKind::File {
+                e.size = v.size;
+                e.mtime = v.mtime;
+            }
+            return Some(e);
+        }
+        let mut e = listed?.clone();
+        if let Some(&(t, size)) = lock(&self.set_times).peek(path) {
+            let rounded_down = e.mtime <= t + Duration::from_secs(1)
+                && t.duration_since(e.mtime)
+                    .is_ok_and(|d| d < Duration::from_secs(366 * 86_400));
+            if e.size == size && rounded_down {
+                e.mtime = t;
+            }
+        }
+        Some(e)
     }
 
     fn attr_of_path(&self, ino: u64, path: &str) -> FsResult<Attr> {
@@ -255,12 +339,11 @@ impl<S: RemoteStore> FtpFs<S> {
         if parent != ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
         }
+        let path = join(&dir, name);
         let entry = self
-            .listing(&dir)?
-            .get(name)
-            .cloned()
+            .with_own_changes(&path, self.listing(&dir)?.get(name))
             .ok_or(FsError::NotFound)?;
-        let ino = lock(&self.inodes).lookup(&join(&dir, name));
+        let ino = lock(&self.inodes).lookup(&path);
         Ok(self.attr_from(ino, &entry))
     }
 
@@ -295,7 +378,36 @@ impl<S: RemoteStore> FtpFs<S> {
         if self.attr_of_path(ino, &path)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
         }
-        let listing = self.listing(&path)?;
+        let mut listing = self.listing(&path)?;
+        // Files created here and not uploaded yet are listed too.
+        let below = if &*path == "/" {
+            "/".to_string()
+        } else {
+            format!("{path}/")
+        };
+        let created: Vec<RemoteEntry> = lock(&self.writing)
+            .iter()
+            .filter_map(|(p, w)| {
+                let name = p.strip_prefix(&below)?;
+                if name.contains('/') || listing.get(name).is_some() {
+                    return None;
+                }
+                let v = *lock(&w.view);
+                Some(RemoteEntry {
+                    name: name.to_string(),
+                    kind: EntryKind::File,
+                    size: v.size,
+                    mtime: v.mtime,
+                    perm: None,
+                    link_target: None,
+                })
+            })
+            .collect();
+        if !created.is_empty() {
+            let mut all = listing.entries().to_vec();
+            all.extend(created);
+            listing = Arc::new(Listing::new(all));
+        }
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.dir_handles).insert(fh, Arc::new(DirHandle { path, ino, listing }));
         Ok(fh)
@@ -352,9 +464,12 @@ impl<S: RemoteStore> FtpFs<S> {
         {
             let path = join(&h.path, &entry.name);
             let ino = lock(&self.inodes).peek(&path);
+            let current = self
+                .with_own_changes(&path, Some(entry))
+                .unwrap_or_else(|| entry.clone());
             let e = DirEntry {
                 name: entry.name.clone(),
-                attr: self.attr_from(ino, entry),
+                attr: self.attr_from(ino, &current),
             };
             if sink.add(&e, i as u64 + 3) {
                 break;
@@ -370,52 +485,114 @@ impl<S: RemoteStore> FtpFs<S> {
         lock(&self.dir_handles).remove(&fh);
     }
 
-    /// Opens a file for reading. `write` is true when the caller asked for write access.
-    pub fn open(&self, ino: u64, write: bool) -> FsResult<Opened> {
+    /// Opens a file. Handles that write share the file's write state (`files.rs`); read-only
+    /// handles read through the block cache, or from the write state while the file has one.
+    pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
         let path = self.path_of(ino)?;
         let attr = self.attr_of_path(ino, &path)?;
         match attr.kind {
             EntryKind::Dir => return Err(FsError::IsDirectory),
             EntryKind::File | EntryKind::Symlink => {}
         }
-        if write {
+        if mode.write && self.cfg.read_only {
             return Err(FsError::ReadOnly);
         }
-        let keep_cache = lock(&self.inodes).opened(ino, (attr.size, attr.mtime));
-        if attr.kind == EntryKind::File {
+        let state = if mode.write {
+            Some(self.writing_state(&path, attr.size, attr.mtime))
+        } else {
+            lock(&self.writing)
+                .get(&*path)
+                .map(|w| Arc::clone(&w.state))
+        };
+        if let Some(st) = &state {
+            lock(st).handles += 1;
+        }
+        // The kernel may keep its cached pages only for a plain reader of an unchanged file.
+        let keep_cache = state.is_none() && lock(&self.inodes).opened(ino, (attr.size, attr.mtime));
+        if state.is_none() && attr.kind == EntryKind::File {
             let dir = parent_of(&path);
             if let Some(listing) = self.dirs.get(dir) {
                 self.prefetch.opened(dir, &listing, name_of(&path));
             }
         }
-        let version = FileVersion {
-            path,
-            size: attr.size,
-            mtime: attr.mtime,
-        };
-        let reader = FileReader::new(
-            Arc::clone(&self.store),
-            Arc::clone(&self.blocks),
-            self.prefetch.in_flight(),
-            version,
-            self.cfg.timeout,
-        );
+        Ok(Opened {
+            fh: self.add_handle(mode, path, state),
+            keep_cache,
+        })
+    }
+
+    fn add_handle(
+        &self,
+        mode: OpenMode,
+        path: Arc<str>,
+        state: Option<Arc<Mutex<FileState>>>,
+    ) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.files).insert(fh, Arc::new(Mutex::new(reader)));
-        Ok(Opened { fh, keep_cache })
+        let h = Handle {
+            mode,
+            path,
+            state,
+            reader: Mutex::new(None),
+        };
+        lock(&self.files).insert(fh, Arc::new(h));
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> FsResult<Arc<Handle<S>>> {
+        lock(&self.files)
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::StaleHandle)
+    }
+
+    /// The write state of `path`, made from what the server has if there is none yet.
+    fn writing_state(&self, path: &str, size: u64, mtime: SystemTime) -> Arc<Mutex<FileState>> {
+        let perm = self.entry(path).ok().and_then(|e| e.perm);
+        let mut writing = lock(&self.writing);
+        let w = writing.entry(path.to_string()).or_insert_with(|| {
+            let mut st = FileState::existing(path, size, mtime);
+            st.keep_mode = perm.map(u32::from);
+            Writing {
+                view: st.view(),
+                state: Arc::new(Mutex::new(st)),
+            }
+        });
+        Arc::clone(&w.state)
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<ReadData> {
-        let reader = lock(&self.files)
-            .get(&fh)
-            .cloned()
-            .ok_or(FsError::StaleHandle)?;
-        let mut reader = lock(&reader);
-        reader.read(offset, size)
+        let h = self.handle(fh)?;
+        let path = match &h.state {
+            Some(st) => {
+                let mut st = lock(st);
+                if let Some(data) = self.uploader().read(&mut st, offset, size)? {
+                    return Ok(ReadData::Owned(data));
+                }
+                Arc::from(st.path.as_str())
+            }
+            None => Arc::clone(&h.path),
+        };
+        let mut reader = lock(&h.reader);
+        if reader.is_none() {
+            *reader = Some(self.reader_for(path)?);
+        }
+        reader.as_mut().expect("set above").read(offset, size)
     }
 
-    pub fn release(&self, fh: u64) {
-        lock(&self.files).remove(&fh);
+    /// A reader of the server's current content of `path`.
+    fn reader_for(&self, path: Arc<str>) -> FsResult<FileReader<S>> {
+        let e = self.entry(&path)?;
+        Ok(FileReader::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.blocks),
+            self.prefetch.in_flight(),
+            FileVersion {
+                path,
+                size: e.size,
+                mtime: e.mtime,
+            },
+            self.cfg.timeout,
+        ))
     }
 
     /// FTP has no portable way to ask for free space: report a large, plausible file system so that

@@ -9,13 +9,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use log::{debug, info};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Mode, Status};
 
-use super::listing::{parse_listing, ListFormat};
+use super::listing::{mdtm_time, parse_listing, ListFormat};
 use super::pool::{ConnectError, Connector, Pool, Pooled};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::config::{RemoteConfig, Secret};
@@ -41,6 +41,9 @@ pub struct Features {
     /// True only for servers known to stay in step: libunftp, for one, answers the second transfer
     /// after a cut-short one with no data and a 226, which would read as an empty file or listing.
     pub reuse_after_cut: bool,
+    /// `MDTM YYYYMMDDHHMMSS path` sets the time (vsftpd's `mdtm_write`). Only trusted for servers that
+    /// are known to mean it: elsewhere the same line asks for the time of a file named "2026… path".
+    pub mdtm_set: bool,
 }
 
 /// Greetings of servers whose data channel stays in step after a download cut short by the client
@@ -165,7 +168,7 @@ impl FtpConnector {
 }
 
 fn detect_features(ftp: &mut Conn) -> Features {
-    let greeting = ftp.get_welcome_msg().unwrap_or_default();
+    let greeting = ftp.get_welcome_msg().unwrap_or_default().to_string();
     let reuse_after_cut = REUSE_AFTER_CUT.iter().any(|s| greeting.contains(s));
     let feat = match ftp.feat() {
         Ok(f) => f,
@@ -173,6 +176,7 @@ fn detect_features(ftp: &mut Conn) -> Features {
             debug!("FEAT failed ({e}); assuming a minimal server");
             return Features {
                 reuse_after_cut,
+                mdtm_set: greeting.contains("vsFTPd"),
                 ..Features::default()
             };
         }
@@ -185,6 +189,7 @@ fn detect_features(ftp: &mut Conn) -> Features {
         utf8: has("UTF8"),
         rest_stream: has("REST"),
         reuse_after_cut,
+        mdtm_set: greeting.contains("vsFTPd"),
     };
     info!("server features: {f:?}");
     if f.utf8 {
@@ -212,6 +217,8 @@ pub struct FtpStore {
     base: String,
     /// Whether `LIST -a` works here; cleared the first time the server rejects it.
     list_a: AtomicBool,
+    /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
+    site_chmod: AtomicBool,
 }
 
 impl FtpStore {
@@ -228,6 +235,7 @@ impl FtpStore {
             pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
             base: cfg.base_path.clone(),
             list_a: AtomicBool::new(true),
+            site_chmod: AtomicBool::new(true),
         }
     }
 
@@ -454,6 +462,67 @@ impl RemoteStore for FtpStore {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
         self.with_retry(false, |ftp| ftp.rename(from.as_str(), to.as_str()))
     }
+
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        let full = self.full_path(path)?;
+        match self.with_retry(true, |ftp| ftp.size(full.as_str())) {
+            Ok(n) => Ok(n as u64),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
+        let full = self.full_path(path)?;
+        let f = self.features();
+        let verb = if f.mfmt {
+            "MFMT"
+        } else if f.mdtm_set {
+            "MDTM"
+        } else {
+            return Err(RemoteError::Unsupported("no MFMT".into()));
+        };
+        let cmd = format!("{verb} {} {full}", mdtm_time(mtime));
+        // Setting a time twice is harmless, so a link failure may be retried.
+        match self.with_retry(true, |ftp| {
+            ftp.custom_command(cmd.as_str(), &[Status::File, Status::CommandOk])
+        }) {
+            Ok(_) => Ok(()),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
+        if !self.site_chmod.load(Ordering::Relaxed) {
+            return Err(RemoteError::Unsupported("SITE CHMOD".into()));
+        }
+        let full = self.full_path(path)?;
+        let cmd = format!("SITE CHMOD {:04o} {full}", mode & 0o7777);
+        match self.with_retry(true, |ftp| {
+            ftp.custom_command(cmd.as_str(), &[Status::CommandOk])
+        }) {
+            Ok(_) => Ok(()),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                if self.site_chmod.swap(false, Ordering::Relaxed) {
+                    info!("the server has no SITE CHMOD ({m}); mode changes are not recorded");
+                }
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// 500/502/504 (and 202, "superfluous"): the server has no such command or parameter.
+fn is_unknown_command(reply: &str) -> bool {
+    ["500", "501", "502", "504", "202"]
+        .iter()
+        .any(|c| reply.starts_with(c))
 }
 
 /// A running `STOR`/`APPE`: the data stream and the control connection it belongs to.

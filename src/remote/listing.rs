@@ -629,6 +629,19 @@ fn utc_seconds(
     Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
 }
 
+/// A time as MFMT and MDTM write it: `YYYYMMDDHHMMSS`, UTC, whole seconds.
+pub fn mdtm_time(time: SystemTime) -> String {
+    let secs = unix_seconds(time);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
 /// Signed seconds since the epoch (times before 1970 are negative).
 fn unix_seconds(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
@@ -656,6 +669,14 @@ mod tests {
 
     fn at(secs: i64) -> SystemTime {
         system_time(secs, 0).expect("test time in range")
+    }
+
+    #[test]
+    fn mdtm_time_round_trips_with_the_mlsd_parser() {
+        assert_eq!(mdtm_time(at(NOW)), "20261201120000");
+        assert_eq!(mdtm_time(at(0)), "19700101000000");
+        let t = at(1_234_567_890);
+        assert_eq!(mlsd_time(&mdtm_time(t)), Some(t));
     }
 
     fn list(line: &str) -> Option<RemoteEntry> {

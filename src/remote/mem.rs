@@ -25,6 +25,11 @@ pub enum Op {
     Rmdir,
     Remove,
     Rename,
+    /// One `write` on an upload's data connection.
+    WriteData,
+    Size,
+    SetMtime,
+    Chmod,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +40,7 @@ enum Node {
     File {
         data: Arc<Vec<u8>>,
         mtime: SystemTime,
+        perm: u16,
     },
     Symlink {
         target: String,
@@ -56,6 +62,9 @@ struct MemShared {
     bytes_read: Arc<AtomicU64>,
     /// The next download ends after this many bytes, as a misbehaving server's would.
     truncate_next: Mutex<Option<usize>>,
+    /// What the server lacks: `MFMT` (times cannot be set) and `SITE CHMOD`.
+    no_mtime: std::sync::atomic::AtomicBool,
+    no_chmod: std::sync::atomic::AtomicBool,
 }
 
 impl MemShared {
@@ -68,21 +77,34 @@ impl MemShared {
         }
     }
 
-    fn finish_write(&self, path: &str, append: bool, data: Vec<u8>) -> RemoteResult<()> {
-        self.enter(Op::FinishWrite)?;
+    /// Stores what an upload delivered. Like a real server, the bytes that arrived stay under the
+    /// name even when the upload then fails (`STOR` truncates first and writes as data comes).
+    fn land(&self, path: &str, append: bool, data: &[u8]) {
         let mut nodes = self.nodes.lock().unwrap();
-        let data = match (append, nodes.get(path)) {
-            (true, Some(Node::File { data: old, .. })) => [old.as_slice(), &data].concat(),
-            _ => data,
+        let (data, perm) = match (append, nodes.get(path)) {
+            (
+                true,
+                Some(Node::File {
+                    data: old, perm, ..
+                }),
+            ) => ([old.as_slice(), data].concat(), *perm),
+            (false, Some(Node::File { perm, .. })) => (data.to_vec(), *perm),
+            _ => (data.to_vec(), 0o644),
         };
         nodes.insert(
             path.to_string(),
             Node::File {
                 data: Arc::new(data),
                 mtime: SystemTime::now(),
+                perm,
             },
         );
-        Ok(())
+    }
+
+    fn finish_write(&self, path: &str, append: bool, data: Vec<u8>) -> RemoteResult<()> {
+        let result = self.enter(Op::FinishWrite);
+        self.land(path, append, &data);
+        result
     }
 }
 
@@ -138,8 +160,29 @@ impl MemStore {
             Node::File {
                 data: Arc::new(data.into()),
                 mtime,
+                perm: 0o644,
             },
         );
+    }
+
+    /// The content of file `path` on the "server", if there is one.
+    pub fn content(&self, path: &str) -> Option<Vec<u8>> {
+        match self.inner.nodes.lock().unwrap().get(path) {
+            Some(Node::File { data, .. }) => Some(data.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Every path on the "server", sorted (temporary upload names included).
+    pub fn paths(&self) -> Vec<String> {
+        self.inner.nodes.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Makes the store behave like a server without `MFMT` (times cannot be set) and without
+    /// `SITE CHMOD`, as libunftp is.
+    pub fn without_mtime_and_chmod(&self) {
+        self.inner.no_mtime.store(true, Ordering::Relaxed);
+        self.inner.no_chmod.store(true, Ordering::Relaxed);
     }
 
     /// Adds a directory, creating parents.
@@ -246,12 +289,12 @@ impl RemoteStore for MemStore {
                         perm: Some(0o755),
                         link_target: None,
                     },
-                    Node::File { data, mtime } => RemoteEntry {
+                    Node::File { data, mtime, perm } => RemoteEntry {
                         name,
                         kind: EntryKind::File,
                         size: data.len() as u64,
                         mtime: *mtime,
-                        perm: Some(0o644),
+                        perm: Some(*perm),
                         link_target: None,
                     },
                     Node::Symlink { target } => RemoteEntry {
@@ -377,10 +420,47 @@ impl RemoteStore for MemStore {
         }
         Ok(())
     }
+
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        self.enter(Op::Size)?;
+        match self.inner.nodes.lock().unwrap().get(path) {
+            Some(Node::File { data, .. }) => Ok(data.len() as u64),
+            _ => Err(RemoteError::NotFound(format!("550 {path}"))),
+        }
+    }
+
+    fn set_mtime(&self, path: &str, t: SystemTime) -> RemoteResult<()> {
+        self.enter(Op::SetMtime)?;
+        if self.inner.no_mtime.load(Ordering::Relaxed) {
+            return Err(RemoteError::Unsupported("500 MFMT".into()));
+        }
+        match self.inner.nodes.lock().unwrap().get_mut(path) {
+            Some(Node::File { mtime, .. }) | Some(Node::Dir { mtime }) => {
+                *mtime = t;
+                Ok(())
+            }
+            _ => Err(RemoteError::NotFound(format!("550 {path}"))),
+        }
+    }
+
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
+        self.enter(Op::Chmod)?;
+        if self.inner.no_chmod.load(Ordering::Relaxed) {
+            return Err(RemoteError::Unsupported("502 SITE CHMOD".into()));
+        }
+        match self.inner.nodes.lock().unwrap().get_mut(path) {
+            Some(Node::File { perm, .. }) => {
+                *perm = (mode & 0o7777) as u16;
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => Err(RemoteError::NotFound(format!("550 {path}"))),
+        }
+    }
 }
 
-/// An upload to a `MemStore`: the bytes land when the upload finishes, as on a real server where
-/// they are only safe after the 226.
+/// An upload to a `MemStore`: the bytes land when the upload finishes or breaks; only a finish
+/// without an error is the server's 226.
 struct MemWrite {
     store: Arc<MemShared>,
     path: String,
@@ -390,6 +470,11 @@ struct MemWrite {
 
 impl std::io::Write for MemWrite {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Err(e) = self.store.enter(Op::WriteData) {
+            // The link broke: what arrived so far stays on the server, as it would on a real one.
+            self.store.land(&self.path, self.append, &self.data);
+            return Err(std::io::Error::other(e));
+        }
         self.data.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -451,16 +536,40 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_finish_leaves_the_old_content() {
+    fn a_failed_upload_leaves_what_arrived_like_a_real_server() {
         let s = MemStore::new();
         s.add_file("/f", "old");
         s.fail_next(Op::FinishWrite, RemoteError::NoSpace("552".into()));
         let mut w = s.open_write("/f", false).unwrap();
-        w.write_all(b"new").unwrap();
+        w.write_all(b"ne").unwrap();
         assert_eq!(w.finish(), Err(RemoteError::NoSpace("552".into())));
-        let mut out = Vec::new();
-        s.open_read("/f", 0).unwrap().read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"old");
+        assert_eq!(s.content("/f").unwrap(), b"ne");
+        let mut w = s.open_write("/g", false).unwrap();
+        w.write_all(b"ab").unwrap();
+        s.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
+        assert!(w.write_all(b"cd").is_err());
+        assert_eq!(s.content("/g").unwrap(), b"ab");
+    }
+
+    #[test]
+    fn size_times_and_modes() {
+        let s = MemStore::new();
+        s.add_file("/f", "abc");
+        assert_eq!(s.size("/f"), Ok(3));
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        s.set_mtime("/f", t).unwrap();
+        s.chmod("/f", 0o600).unwrap();
+        let e = &s.list("/").unwrap()[0];
+        assert_eq!((e.mtime, e.perm), (t, Some(0o600)));
+        s.without_mtime_and_chmod();
+        assert!(matches!(
+            s.set_mtime("/f", t),
+            Err(RemoteError::Unsupported(_))
+        ));
+        assert!(matches!(
+            s.chmod("/f", 0o644),
+            Err(RemoteError::Unsupported(_))
+        ));
     }
 
     #[test]

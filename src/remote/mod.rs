@@ -55,6 +55,8 @@ pub enum RemoteError {
     Protocol(String),
     /// The operation was interrupted (the caller gave up).
     Interrupted,
+    /// The server does not offer this (no MFMT, SITE CHMOD refused, no SIZE).
+    Unsupported(String),
 }
 
 impl fmt::Display for RemoteError {
@@ -68,6 +70,7 @@ impl fmt::Display for RemoteError {
             RemoteError::Connection(m) => write!(f, "connection failed: {m}"),
             RemoteError::Protocol(m) => write!(f, "server error: {m}"),
             RemoteError::Interrupted => write!(f, "interrupted"),
+            RemoteError::Unsupported(m) => write!(f, "not supported by the server: {m}"),
         }
     }
 }
@@ -111,6 +114,13 @@ pub trait RemoteStore: Send + Sync + 'static {
     /// Renames `from` to `to` (`RNFR` + `RNTO`); what happens to an existing `to` is the server's
     /// choice (most replace a file).
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()>;
+    /// The size of file `path` (`SIZE`): the check that an upload landed whole.
+    fn size(&self, path: &str) -> RemoteResult<u64>;
+    /// Sets the modification time of `path` (`MFMT`, or vsftpd's `MDTM time path`);
+    /// `Unsupported` when the server has no way to.
+    fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()>;
+    /// Sets the permission bits of `path` (`SITE CHMOD`); `Unsupported` when the server refuses.
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()>;
 }
 
 /// Joins a directory path and a name into an absolute remote path.

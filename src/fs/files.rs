@@ -1,0 +1,359 @@
+//! The core's file-content operations: create, write, flush/fsync (where uploads happen and their
+//! errors reach the program), release, setattr (truncate, times, mode), and the last attempt at
+//! unmount. The data path itself is `write.rs`; this module wires it to handles and keeps the caches
+//! in step with what we changed.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use log::{debug, info, warn};
+
+use super::write::{is_temp_name, Committed, FileState, OpenMode, Uploader};
+use super::{component, lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
+use crate::error::{FsError, FsResult};
+use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
+
+/// What `setattr` was asked to change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub size: Option<u64>,
+    pub mtime: Option<SystemTime>,
+    pub mode: Option<u32>,
+    /// uid/gid changes: FTP cannot record them; accepted so `cp -a`/`rsync -a` as root carry on.
+    pub owner: bool,
+}
+
+impl<S: RemoteStore> FtpFs<S> {
+    pub(super) fn uploader(&self) -> Uploader<'_, S> {
+        Uploader {
+            store: &self.store,
+            cache_dir: &self.cfg.cache_dir,
+            atomic: self.cfg.atomic_upload,
+        }
+    }
+
+    /// Creates file `name` in `parent` and opens it. The file exists here at once (lookups and
+    /// listings show it) and on the server from its first close or fsync.
+    pub fn create(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        mode: OpenMode,
+        exclusive: bool,
+    ) -> FsResult<(Attr, Opened)> {
+        if self.cfg.read_only {
+            return Err(FsError::ReadOnly);
+        }
+        let name = component(name)?;
+        if is_temp_name(name) {
+            // Such names are hidden from listings: a file under one would vanish.
+            return Err(FsError::InvalidArgument);
+        }
+        let dir = self.path_of(parent)?;
+        if parent != super::ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
+            return Err(FsError::NotDirectory);
+        }
+        let path = join(&dir, name);
+        let listing = self.listing(&dir)?;
+        if let Some(existing) = self.with_own_changes(&path, listing.get(name)) {
+            if exclusive {
+                return Err(FsError::Exists);
+            }
+            if existing.kind == EntryKind::Dir {
+                return Err(FsError::IsDirectory);
+            }
+            // O_CREAT on an existing file (the kernel's negative entry was stale): a plain open.
+            let ino = lock(&self.inodes).lookup(&path);
+            let opened = self.open(ino, mode)?;
+            return Ok((self.getattr(ino)?, opened));
+        }
+        let st = FileState::created(&path);
+        let writing = Writing {
+            view: st.view(),
+            state: Arc::new(Mutex::new(st)),
+        };
+        lock(&writing.state).handles = 1;
+        let state = Arc::clone(&writing.state);
+        lock(&self.writing).insert(path.clone(), writing);
+        let ino = lock(&self.inodes).lookup(&path);
+        let attr = self.getattr(ino)?;
+        let fh = self.add_handle(mode, path.into(), Some(state));
+        Ok((
+            attr,
+            Opened {
+                fh,
+                keep_cache: false,
+            },
+        ))
+    }
+
+    fn write_state(&self, fh: u64) -> FsResult<(OpenMode, Arc<Mutex<FileState>>)> {
+        let h = self.handle(fh)?;
+        match (&h.state, h.mode.write) {
+            (Some(st), true) => Ok((h.mode, Arc::clone(st))),
+            _ => Err(FsError::BadHandle),
+        }
+    }
+
+    /// Writes `data` at `offset`; returns how much was taken (all of it, or an error).
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let (mode, st) = self.write_state(fh)?;
+        let mut st = lock(&st);
+        self.uploader().write(&mut st, mode, offset, data)?;
+        Ok(data.len() as u32)
+    }
+
+    /// A `close()` of the handle: the server confirms the data, or the program hears why not.
+    pub fn flush(&self, fh: u64) -> FsResult<()> {
+        let h = self.handle(fh)?;
+        match &h.state {
+            Some(st) => self.commit(st),
+            None => Ok(()),
+        }
+    }
+
+    /// `fsync()`: the same promise as a close.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        self.flush(fh)
+    }
+
+    fn commit(&self, st: &Arc<Mutex<FileState>>) -> FsResult<()> {
+        let mut st = lock(st);
+        let path = st.path.clone();
+        let done = self.uploader().commit(&mut st);
+        drop(st);
+        match done {
+            Ok(Some(c)) => {
+                self.after_upload(&path, c);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The server now holds `path` as `c` says: listings, blocks and kernel pages follow at once.
+    fn after_upload(&self, path: &str, c: Committed) {
+        let mtime = c.mtime.unwrap_or_else(SystemTime::now);
+        let name = name_of(path).to_string();
+        self.dirs.modify(parent_of(path), |entries| {
+            match entries.iter_mut().find(|e| e.name == name) {
+                Some(e) => {
+                    e.kind = EntryKind::File;
+                    e.size = c.size;
+                    e.mtime = mtime;
+                    if let Some(m) = c.mode {
+                        e.perm = Some((m & 0o7777) as u16);
+                    }
+                }
+                None => entries.push(RemoteEntry {
+                    name: name.clone(),
+                    kind: EntryKind::File,
+                    size: c.size,
+                    mtime,
+                    perm: c.mode.map(|m| (m & 0o7777) as u16),
+                    link_target: None,
+                }),
+            }
+        });
+        self.blocks.invalidate(path, false);
+        lock(&self.inodes).changed(path);
+        let mut times = lock(&self.set_times);
+        match c.mtime {
+            Some(t) => {
+                times.put(path.to_string(), (t, c.size));
+            }
+            None => {
+                times.pop(path);
+            }
+        }
+    }
+
+    /// The kernel closed handle `fh` for good.
+    pub fn release(&self, fh: u64) {
+        let Some(h) = lock(&self.files).remove(&fh) else {
+            return;
+        };
+        let Some(state) = &h.state else {
+            return;
+        };
+        let mut st = lock(state);
+        st.handles = st.handles.saturating_sub(1);
+        if st.handles > 0 {
+            return;
+        }
+        let path = st.path.clone();
+        if st.is_dirty() && !st.unlinked {
+            drop(st);
+            // Normally flush did this already; a handle released without one still uploads.
+            match self.commit(state) {
+                Ok(()) => {}
+                Err(e) => {
+                    warn!("{path}: data not saved yet ({e}); it stays in the spool and is retried at the next close, fsync or unmount");
+                    return;
+                }
+            }
+            st = lock(state);
+            if st.handles > 0 || st.is_dirty() {
+                return;
+            }
+        }
+        drop(st);
+        let mut writing = lock(&self.writing);
+        if writing
+            .get(&path)
+            .is_some_and(|w| Arc::ptr_eq(&w.state, state))
+        {
+            writing.remove(&path);
+        }
+    }
+
+    /// Changes size, times or mode of `ino` (through handle `fh` if the kernel gave one).
+    pub fn setattr(&self, ino: u64, fh: Option<u64>, change: SetAttr) -> FsResult<Attr> {
+        let writes = change.size.is_some() || change.mtime.is_some() || change.mode.is_some();
+        if writes && self.cfg.read_only {
+            return Err(FsError::ReadOnly);
+        }
+        let path = self.path_of(ino)?;
+        if ino != super::ROOT_INO {
+            self.entry(&path)?;
+        }
+        if let Some(size) = change.size {
+            self.truncate(ino, &path, fh, size)?;
+        }
+        if let Some(t) = change.mtime {
+            self.set_mtime(&path, t)?;
+        }
+        if let Some(mode) = change.mode {
+            self.set_mode(&path, mode)?;
+        }
+        if change.owner {
+            debug!("{path}: owner change accepted, not recorded (FTP has no chown)");
+        }
+        self.getattr(ino)
+    }
+
+    fn truncate(&self, ino: u64, path: &str, fh: Option<u64>, size: u64) -> FsResult<()> {
+        let attr = self.getattr(ino)?;
+        if attr.kind == EntryKind::Dir {
+            return Err(FsError::IsDirectory);
+        }
+        let from_handle = fh
+            .and_then(|fh| self.handle(fh).ok())
+            .and_then(|h| h.state.clone());
+        let state = match from_handle {
+            Some(st) => st,
+            None => self.writing_state(path, attr.size, attr.mtime),
+        };
+        let mut st = lock(&state);
+        self.uploader().truncate(&mut st, size)?;
+        let unattended = st.handles == 0;
+        drop(st);
+        if unattended {
+            // truncate(2) on a path with no open file: nobody will close it, so upload now.
+            let result = self.commit(&state);
+            if result.is_ok() {
+                let mut writing = lock(&self.writing);
+                if writing
+                    .get(path)
+                    .is_some_and(|w| Arc::ptr_eq(&w.state, &state) && lock(&w.state).handles == 0)
+                {
+                    writing.remove(path);
+                }
+            }
+            return result;
+        }
+        Ok(())
+    }
+
+    fn set_mtime(&self, path: &str, t: SystemTime) -> FsResult<()> {
+        let writing = lock(&self.writing).get(path).map(|w| Arc::clone(&w.state));
+        if let Some(state) = writing {
+            let mut st = lock(&state);
+            if st.is_dirty() {
+                // `cp -p` sets the time before close: apply it after the upload, or the upload
+                // would overwrite it.
+                st.defer_mtime(t);
+                return Ok(());
+            }
+        }
+        match self.store.set_mtime(path, t) {
+            Ok(()) => {
+                let name = name_of(path).to_string();
+                let mut size = 0;
+                self.dirs.modify(parent_of(path), |entries| {
+                    if let Some(e) = entries.iter_mut().find(|e| e.name == name) {
+                        e.mtime = t;
+                        size = e.size;
+                    }
+                });
+                if size == 0 {
+                    size = self.entry(path).map_or(0, |e| e.size);
+                }
+                lock(&self.set_times).put(path.to_string(), (t, size));
+                Ok(())
+            }
+            Err(RemoteError::Connection(m)) => Err(FsError::Io(m)),
+            Err(e) => {
+                debug!("{path}: time not recorded ({e})");
+                Ok(())
+            }
+        }
+    }
+
+    fn set_mode(&self, path: &str, mode: u32) -> FsResult<()> {
+        let writing = lock(&self.writing).get(path).map(|w| Arc::clone(&w.state));
+        if let Some(state) = writing {
+            let mut st = lock(&state);
+            if st.is_dirty() {
+                st.defer_mode(mode);
+                return Ok(());
+            }
+        }
+        match self.store.chmod(path, mode) {
+            Ok(()) => {
+                let name = name_of(path).to_string();
+                self.dirs.modify(parent_of(path), |entries| {
+                    if let Some(e) = entries.iter_mut().find(|e| e.name == name) {
+                        e.perm = Some((mode & 0o7777) as u16);
+                    }
+                });
+                Ok(())
+            }
+            Err(RemoteError::Connection(m)) => Err(FsError::Io(m)),
+            Err(e) => {
+                debug!("{path}: mode not recorded ({e})");
+                Ok(())
+            }
+        }
+    }
+
+    /// At unmount: one last upload of everything unsaved; what still fails is kept in the cache
+    /// directory and named in the log. Returns how many files could not be saved.
+    pub fn shutdown(&self) -> usize {
+        let pending: Vec<(String, Writing)> = lock(&self.writing)
+            .iter()
+            .map(|(p, w)| (p.clone(), w.clone()))
+            .collect();
+        let mut unsaved = 0;
+        for (path, w) in pending {
+            if !lock(&w.state).is_dirty() {
+                continue;
+            }
+            match self.commit(&w.state) {
+                Ok(()) => info!("{path}: saved at unmount"),
+                Err(e) => {
+                    unsaved += 1;
+                    match lock(&w.state).abandon() {
+                        Some(kept) => warn!(
+                            "{path}: NOT saved on the server ({e}); the data is kept in {}",
+                            kept.display()
+                        ),
+                        None => warn!("{path}: NOT saved on the server ({e})"),
+                    }
+                }
+            }
+        }
+        unsaved
+    }
+}

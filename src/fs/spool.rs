@@ -1,0 +1,128 @@
+//! `Spool`: the local copy of a file that is being changed in a way FTP cannot stream (writes at
+//! random offsets, `O_RDWR`, truncation to a non-zero size). It lives in the cache directory as an
+//! unnamed-until-kept temporary file; the whole of it is uploaded when the file is closed or synced.
+//! If the data can never be uploaded, `keep` moves it to a name that says which remote file it is,
+//! so that nothing a program wrote is ever deleted by ftpfs.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A spool file and the size of the content it holds.
+pub struct Spool {
+    file: NamedTempFile,
+    len: u64,
+}
+
+impl Spool {
+    /// A new, empty spool in `dir` (created if missing, readable by the owner only).
+    pub fn new(dir: &Path) -> io::Result<Spool> {
+        // Private: spools hold other people's file contents when the mount has allow_other.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let file = tempfile::Builder::new().prefix("spool-").tempfile_in(dir)?;
+        Ok(Spool { file, len: 0 })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes `data` at `offset`; a gap before it reads as zeros.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.file.as_file().write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
+        Ok(())
+    }
+
+    /// Up to `size` bytes from `offset` (fewer at the end of the content).
+    pub fn read_at(&self, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+        let end = self.len.min(offset.saturating_add(u64::from(size)));
+        let mut buf = vec![0; end.saturating_sub(offset) as usize];
+        self.file.as_file().read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    /// Shrinks or extends (with zeros) the content to `len` bytes.
+    pub fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.file.as_file().set_len(len)?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// The whole content from the start, for an upload.
+    pub fn reader(&self) -> io::Result<impl Read + '_> {
+        let mut f: &File = self.file.as_file();
+        f.seek(SeekFrom::Start(0))?;
+        Ok(f.take(self.len))
+    }
+
+    /// Keeps the spool on disk under a name derived from `remote_path` and returns that name: the
+    /// last resort for data that could not be uploaded.
+    pub fn keep(self, remote_path: &str) -> io::Result<PathBuf> {
+        let dir = self
+            .file
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let flat: String = remote_path
+            .trim_start_matches('/')
+            .chars()
+            .map(|c| if c == '/' { '%' } else { c })
+            .collect();
+        let name = dir.join(format!("unsaved-{stamp}-{flat}"));
+        self.file.persist_noclobber(&name).map_err(|e| e.error)?;
+        Ok(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_reads_holes_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::new(&dir.path().join("sub")).unwrap();
+        assert!(s.is_empty());
+        s.write_at(4, b"abc").unwrap();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s.read_at(0, 100).unwrap(), b"\0\0\0\0abc");
+        assert_eq!(s.read_at(5, 1).unwrap(), b"b");
+        assert!(s.read_at(9, 10).unwrap().is_empty());
+        s.set_len(5).unwrap();
+        assert_eq!(s.read_at(0, 100).unwrap(), b"\0\0\0\0a");
+        s.set_len(6).unwrap();
+        let mut all = Vec::new();
+        s.reader().unwrap().read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"\0\0\0\0a\0");
+    }
+
+    #[test]
+    fn keep_leaves_the_data_under_a_telling_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::new(dir.path()).unwrap();
+        s.write_at(0, b"precious").unwrap();
+        let kept = s.keep("/a/b.txt").unwrap();
+        assert!(kept
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("a%b.txt"));
+        assert_eq!(std::fs::read(kept).unwrap(), b"precious");
+    }
+}

@@ -1,0 +1,731 @@
+//! The write path of one file: `FileState` holds what a program wrote that the server does not have
+//! yet, and `Uploader` moves it there with no silent loss.
+//!
+//! A file written from offset 0 onwards (new, or truncated to 0) is streamed to `STOR` as the program
+//! writes; a write-only program continuing at the end of an existing file streams to `APPE`. Any
+//! other pattern (a seek back, `O_RDWR`, truncation to a non-zero size) moves the content into a
+//! `Spool` seeded from the server, uploaded whole when the file is closed or synced. By default an
+//! upload goes to a hidden temporary name in the same directory and is renamed over the target only
+//! after the server's 226 and a size check, so a failed upload never leaves a truncated file under
+//! the real name. A spool whose upload failed stays dirty and is uploaded again at the next
+//! close/fsync; nothing here deletes data a program wrote.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use log::{debug, warn};
+
+use super::spool::Spool;
+use crate::error::{FsError, FsResult};
+use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
+
+/// Names that start with this are ftpfs's uploads in progress: never shown, never accepted from a
+/// program.
+pub const TEMP_PREFIX: &str = ".~ftpfs.";
+
+/// Whether `name` is one of ftpfs's temporary upload names.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+/// A fresh temporary name beside `path` (same directory, so the final rename stays on one file
+/// system of the server), at most 255 bytes.
+pub fn temp_path(path: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (dir, name) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    };
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tag = (u64::from(std::process::id()) << 32 | u64::from(nanos))
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut short = name;
+    let room = 255 - TEMP_PREFIX.len() - 17;
+    while short.len() > room {
+        let mut cut = room.min(short.len() - 1);
+        while !short.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        short = &short[..cut];
+    }
+    format!("{dir}/{TEMP_PREFIX}{tag:016x}.{short}")
+}
+
+/// How a file handle was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenMode {
+    pub read: bool,
+    pub write: bool,
+    pub append: bool,
+}
+
+impl OpenMode {
+    pub const READ: OpenMode = OpenMode {
+        read: true,
+        write: false,
+        append: false,
+    };
+    pub const WRITE: OpenMode = OpenMode {
+        read: false,
+        write: true,
+        append: false,
+    };
+    pub const READ_WRITE: OpenMode = OpenMode {
+        read: true,
+        write: true,
+        append: false,
+    };
+    pub const APPEND: OpenMode = OpenMode {
+        read: false,
+        write: true,
+        append: true,
+    };
+}
+
+/// An upload in progress.
+struct Upload {
+    writer: Box<dyn RemoteWrite>,
+    /// Where the bytes go: a temporary name, or the target itself (`APPE`, `atomic_upload=no`).
+    dest: String,
+    /// The file's size on the server before an `APPE`; 0 for `STOR`.
+    base: u64,
+    sent: u64,
+    append: bool,
+}
+
+impl Upload {
+    fn end(&self) -> u64 {
+        self.base + self.sent
+    }
+}
+
+/// Where the current content of a file is.
+enum Body {
+    /// On the server, unchanged by us.
+    Remote,
+    /// Empty, and the server does not know yet (a new file, or one truncated to 0).
+    Empty,
+    /// Being streamed to the server: the content is exactly what was sent so far.
+    Stream(Upload),
+    /// In a local spool; `dirty` until the server confirmed an upload of it.
+    Spool { spool: Spool, dirty: bool },
+}
+
+/// What the kernel should see of a file being written, readable without waiting for an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub size: u64,
+    pub mtime: SystemTime,
+}
+
+/// The write state of one file, shared by all its open handles.
+pub struct FileState {
+    /// The file's path (follows renames).
+    pub path: String,
+    body: Body,
+    size: u64,
+    mtime: SystemTime,
+    /// The server has a file under `path` (false for a file created here and not yet uploaded).
+    pub on_server: bool,
+    /// Unlinked or renamed over: keep serving open handles, upload nothing.
+    pub unlinked: bool,
+    /// Attributes set while the data was not yet on the server, applied after the upload.
+    pending_mtime: Option<SystemTime>,
+    pending_mode: Option<u32>,
+    /// The mode the file had on the server: an atomic upload replaces the file with a new one that
+    /// has the server's default mode, so this is set again afterwards (an edited script stays
+    /// executable).
+    pub keep_mode: Option<u32>,
+    /// Open handles on this state.
+    pub handles: usize,
+    /// A streamed upload broke: its data is gone, and the next flush must say so.
+    failed: Option<FsError>,
+    view: Arc<Mutex<View>>,
+}
+
+/// What an upload changed on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub size: u64,
+    /// The modification time set after the upload, if the server took one.
+    pub mtime: Option<SystemTime>,
+    /// The mode set after the upload, if the server took one.
+    pub mode: Option<u32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A local I/O error on the spool: a full cache disk is ENOSPC, anything else EIO.
+fn local(e: std::io::Error) -> FsError {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        FsError::NoSpace
+    } else {
+        FsError::Io(format!("spool: {e}"))
+    }
+}
+
+/// An error from writing to an upload's data connection: the server's own reason when the store
+/// carried one, else a link failure.
+fn remote_io(e: std::io::Error) -> FsError {
+    match e.get_ref().and_then(|r| r.downcast_ref::<RemoteError>()) {
+        Some(r) => FsError::from(r.clone()),
+        None => FsError::Io(format!("upload: {e}")),
+    }
+}
+
+impl FileState {
+    /// The state of a file the server has, `size` bytes modified at `mtime`.
+    pub fn existing(path: &str, size: u64, mtime: SystemTime) -> FileState {
+        FileState::with(path, Body::Remote, size, mtime, true)
+    }
+
+    /// A file created here: empty and not on the server yet.
+    pub fn created(path: &str) -> FileState {
+        FileState::with(path, Body::Empty, 0, SystemTime::now(), false)
+    }
+
+    fn with(path: &str, body: Body, size: u64, mtime: SystemTime, on_server: bool) -> FileState {
+        FileState {
+            path: path.to_string(),
+            body,
+            size,
+            mtime,
+            on_server,
+            unlinked: false,
+            pending_mtime: None,
+            pending_mode: None,
+            keep_mode: None,
+            handles: 0,
+            failed: None,
+            view: Arc::new(Mutex::new(View { size, mtime })),
+        }
+    }
+
+    /// The attributes as seen from outside, shared so `getattr` never waits for an upload.
+    pub fn view(&self) -> Arc<Mutex<View>> {
+        Arc::clone(&self.view)
+    }
+
+    fn publish(&mut self) {
+        *lock(&self.view) = View {
+            size: self.size,
+            mtime: self.mtime,
+        };
+    }
+
+    fn touched(&mut self) {
+        self.mtime = self.pending_mtime.unwrap_or_else(SystemTime::now);
+        self.publish();
+    }
+
+    /// True while the server lacks something a program wrote (or must still hear of a failure).
+    pub fn is_dirty(&self) -> bool {
+        self.failed.is_some()
+            || match &self.body {
+                Body::Remote => false,
+                Body::Empty | Body::Stream(_) => true,
+                Body::Spool { dirty, .. } => *dirty,
+            }
+    }
+
+    /// Records a time to set; applied after the upload if data is still on its way.
+    pub fn defer_mtime(&mut self, t: SystemTime) {
+        self.pending_mtime = Some(t);
+        self.mtime = t;
+        self.publish();
+    }
+
+    /// Records a mode to set after the upload.
+    pub fn defer_mode(&mut self, mode: u32) {
+        self.pending_mode = Some(mode);
+    }
+
+    /// Keeps a dirty spool on disk for good (at unmount, when it could not be uploaded).
+    pub fn abandon(&mut self) -> Option<std::path::PathBuf> {
+        match std::mem::replace(&mut self.body, Body::Remote) {
+            Body::Spool { spool, dirty: true } => match spool.keep(&self.path) {
+                Ok(kept) => Some(kept),
+                Err(e) => {
+                    warn!("could not keep the unsaved data of {}: {e}", self.path);
+                    None
+                }
+            },
+            other => {
+                self.body = other;
+                None
+            }
+        }
+    }
+}
+
+/// Moves data between file states and the server.
+pub struct Uploader<'a, S: RemoteStore> {
+    pub store: &'a S,
+    pub cache_dir: &'a Path,
+    /// Upload to a temporary name and rename (the default), or straight to the target.
+    pub atomic: bool,
+}
+
+impl<S: RemoteStore> Uploader<'_, S> {
+    /// Writes `data` at `offset` for a handle opened as `mode`.
+    pub fn write(
+        &self,
+        st: &mut FileState,
+        mode: OpenMode,
+        offset: u64,
+        data: &[u8],
+    ) -> FsResult<()> {
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        enum Step {
+            Stream { append: bool },
+            ToSpool,
+            Seed,
+            Go,
+        }
+        // Only a write-only handle streams: one that may read back needs the content at hand.
+        let streams = !mode.read;
+        let step = match &st.body {
+            Body::Empty if streams => Step::Stream { append: false },
+            Body::Remote if streams && offset == 0 && st.size == 0 => {
+                Step::Stream { append: false }
+            }
+            Body::Remote if streams && offset == st.size => Step::Stream { append: true },
+            Body::Remote | Body::Empty => Step::Seed,
+            Body::Stream(up) if offset < up.end() => Step::ToSpool,
+            Body::Stream(_) | Body::Spool { .. } => Step::Go,
+        };
+        match step {
+            Step::Stream { append } => self.start_stream(st, append)?,
+            Step::ToSpool => self.stream_to_spool(st)?,
+            Step::Seed => self.seed_spool(st)?,
+            Step::Go => {}
+        }
+        match &mut st.body {
+            Body::Stream(up) => {
+                if offset > up.end() {
+                    let gap = offset - up.end();
+                    self.send(st, Bytes::Zeros(gap))?;
+                }
+                self.send(st, Bytes::Data(data))?;
+            }
+            Body::Spool { spool, dirty } => {
+                spool.write_at(offset, data).map_err(local)?;
+                *dirty = true;
+            }
+            Body::Remote | Body::Empty => unreachable!("a stream or a spool was set up above"),
+        }
+        st.size = st.size.max(offset + data.len() as u64);
+        st.touched();
+        Ok(())
+    }
+
+    /// Sets the file's size to `len` (truncate or extend with zeros).
+    pub fn truncate(&self, st: &mut FileState, len: u64) -> FsResult<()> {
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        match &st.body {
+            _ if len == st.size && !matches!(st.body, Body::Spool { .. }) => {}
+            Body::Remote | Body::Stream(_) if len == 0 => {
+                self.drop_stream(st);
+                st.body = Body::Empty;
+            }
+            Body::Stream(up) if len > up.end() => {
+                let gap = len - up.end();
+                self.send(st, Bytes::Zeros(gap))?;
+            }
+            Body::Empty if len == 0 => {}
+            _ => {
+                match st.body {
+                    Body::Stream(_) => self.stream_to_spool(st)?,
+                    Body::Remote | Body::Empty => self.seed_spool(st)?,
+                    Body::Spool { .. } => {}
+                }
+                if let Body::Spool { spool, dirty } = &mut st.body {
+                    spool.set_len(len).map_err(local)?;
+                    *dirty = true;
+                }
+            }
+        }
+        st.size = len;
+        st.touched();
+        Ok(())
+    }
+
+    /// Reads from the local content; `None` means the server has it (read through the block cache).
+    pub fn read(&self, st: &mut FileState, offset: u64, size: u32) -> FsResult<Option<Vec<u8>>> {
+        if matches!(st.body, Body::Stream(_)) {
+            self.stream_to_spool(st)?;
+        }
+        match &st.body {
+            Body::Remote => Ok(None),
+            Body::Empty => Ok(Some(Vec::new())),
+            Body::Spool { spool, .. } => spool.read_at(offset, size).map(Some).map_err(local),
+            Body::Stream(_) => unreachable!("turned into a spool above"),
+        }
+    }
+
+    /// Makes the server hold what was written (close, fsync, unmount). Returns what changed there,
+    /// or `None` if nothing had to be sent. On error the data stays (spool) for the next attempt.
+    pub fn commit(&self, st: &mut FileState) -> FsResult<Option<Committed>> {
+        if let Some(e) = st.failed.take() {
+            return Err(e);
+        }
+        if st.unlinked {
+            self.drop_stream(st);
+            return Ok(None);
+        }
+        let replaces = self.atomic
+            && st.on_server
+            && !matches!(&st.body, Body::Stream(up) if up.append)
+            && st.is_dirty();
+        if replaces && st.pending_mode.is_none() {
+            st.pending_mode = st.keep_mode;
+        }
+        match std::mem::replace(&mut st.body, Body::Remote) {
+            Body::Remote => return Ok(None),
+            Body::Empty => {
+                if let Err(e) = self.upload(&st.path, &mut std::io::empty(), 0) {
+                    st.body = Body::Empty;
+                    return Err(e);
+                }
+            }
+            Body::Stream(up) => {
+                self.finish_stream(st, up)?;
+            }
+            Body::Spool { spool, dirty } => {
+                if dirty {
+                    let result = spool
+                        .reader()
+                        .map_err(local)
+                        .and_then(|mut r| self.upload(&st.path, &mut r, spool.len()));
+                    let ok = result.is_ok();
+                    st.body = Body::Spool { spool, dirty: !ok };
+                    result?;
+                } else {
+                    st.body = Body::Spool { spool, dirty };
+                    return Ok(None);
+                }
+            }
+        }
+        st.on_server = true;
+        Ok(Some(self.apply_pending(st)))
+    }
+
+    /// Sets the attributes that waited for the data. The server may lack the commands; then the
+    /// change is not recorded, as the README says.
+    fn apply_pending(&self, st: &mut FileState) -> Committed {
+        let mut done = Committed {
+            size: st.size,
+            mtime: None,
+            mode: None,
+        };
+        if let Some(mode) = st.pending_mode.take() {
+            match self.store.chmod(&st.path, mode) {
+                Ok(()) => done.mode = Some(mode),
+                Err(e) => debug!("mode of {} not recorded: {e}", st.path),
+            }
+        }
+        if let Some(t) = st.pending_mtime.take() {
+            match self.store.set_mtime(&st.path, t) {
+                Ok(()) => done.mtime = Some(t),
+                Err(e) => debug!("time of {} not recorded: {e}", st.path),
+            }
+        }
+        done
+    }
+
+    fn start_stream(&self, st: &mut FileState, append: bool) -> FsResult<()> {
+        let dest = if append || !self.atomic {
+            st.path.clone()
+        } else {
+            temp_path(&st.path)
+        };
+        let writer = match self.store.open_write(&dest, append) {
+            Ok(w) => w,
+            Err(e) => {
+                // Like a break mid-stream: this session's changes are lost, and the close says so
+                // (rather than uploading the truncated file that was the starting point).
+                let e = FsError::from(e);
+                self.broken(st, dest, append, e.clone());
+                return Err(e);
+            }
+        };
+        st.body = Body::Stream(Upload {
+            writer,
+            dest,
+            base: if append { st.size } else { 0 },
+            sent: 0,
+            append,
+        });
+        Ok(())
+    }
+
+    /// Sends bytes on the stream; a failure ends the upload, and its data is gone (it was streamed,
+    /// never spooled): the error goes to this write and to the next flush.
+    fn send(&self, st: &mut FileState, data: Bytes<'_>) -> FsResult<()> {
+        let Body::Stream(up) = &mut st.body else {
+            unreachable!("send is only called on a stream")
+        };
+        let mut result = Ok(());
+        data.each(&mut |chunk| {
+            if result.is_ok() {
+                result = up.writer.write_all(chunk).map_err(remote_io);
+                if result.is_ok() {
+                    up.sent += chunk.len() as u64;
+                }
+            }
+        });
+        if let Err(e) = result {
+            let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Remote) else {
+                unreachable!()
+            };
+            // The server's closing reply often says why (452/552: no room): prefer its reason.
+            let verdict = up.writer.finish().err().map(FsError::from);
+            let e = match verdict {
+                Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
+                _ => e,
+            };
+            self.broken(st, up.dest, up.append, e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// After a broken stream: remove the partial temporary file, remember the failure.
+    fn broken(&self, st: &mut FileState, dest: String, append: bool, e: FsError) {
+        warn!("upload of {} failed: {e}", st.path);
+        if dest != st.path {
+            let _ = self.store.remove(&dest);
+        }
+        // What the server has is unchanged (or, after APPE, unknown): nothing here is left to
+        // upload. A new file that never reached the server vanishes when its handles close.
+        let _ = append;
+        st.body = Body::Remote;
+        st.failed = Some(e);
+    }
+
+    /// Abandons a stream in progress (the file was truncated to 0 or unlinked).
+    fn drop_stream(&self, st: &mut FileState) {
+        if !matches!(st.body, Body::Stream(_)) {
+            return;
+        }
+        if let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Empty) {
+            let _ = up.writer.finish();
+            if up.dest != st.path {
+                let _ = self.store.remove(&up.dest);
+            }
+        }
+    }
+
+    /// Ends a stream: the server's 226, the size check, the rename over the target.
+    fn finish_stream(&self, st: &mut FileState, up: Upload) -> FsResult<()> {
+        let expected = up.end();
+        let (dest, append) = (up.dest.clone(), up.append);
+        let result = up
+            .writer
+            .finish()
+            .map_err(FsError::from)
+            .and_then(|()| self.verify(&dest, expected))
+            .and_then(|()| self.place(&dest, &st.path));
+        if let Err(e) = result {
+            // Streamed data is not kept locally: report it now, the data is gone.
+            let e2 = e.clone();
+            self.broken(st, dest, append, e2);
+            st.failed = None;
+            return Err(e);
+        }
+        st.size = expected;
+        Ok(())
+    }
+
+    /// Turns a stream into a spool (a seek back, a read, a shrink): the upload so far is finished
+    /// and downloaded into a spool; the target is left alone.
+    fn stream_to_spool(&self, st: &mut FileState) -> FsResult<()> {
+        let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Remote) else {
+            return Ok(());
+        };
+        let expected = up.end();
+        let (dest, append) = (up.dest.clone(), up.append);
+        let result = up
+            .writer
+            .finish()
+            .map_err(FsError::from)
+            .and_then(|()| self.verify(&dest, expected))
+            .and_then(|()| self.download(&dest, expected));
+        match result {
+            Ok(spool) => {
+                if dest != st.path {
+                    let _ = self.store.remove(&dest);
+                } else {
+                    st.on_server = true;
+                }
+                st.body = Body::Spool { spool, dirty: true };
+                Ok(())
+            }
+            Err(e) => {
+                self.broken(st, dest, append, e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Brings the server's content into a new spool, so it can be changed anywhere.
+    fn seed_spool(&self, st: &mut FileState) -> FsResult<()> {
+        let spool = match st.body {
+            Body::Remote if st.on_server && st.size > 0 => self.download(&st.path, st.size)?,
+            _ => Spool::new(self.cache_dir).map_err(local)?,
+        };
+        let dirty = !matches!(st.body, Body::Remote);
+        st.body = Body::Spool { spool, dirty };
+        Ok(())
+    }
+
+    fn download(&self, path: &str, size: u64) -> FsResult<Spool> {
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            match self.try_download(path, size) {
+                Err(FsError::Io(m)) if tries > 0 => debug!("download of {path} again: {m}"),
+                other => return other,
+            }
+        }
+    }
+
+    fn try_download(&self, path: &str, size: u64) -> FsResult<Spool> {
+        let mut spool = Spool::new(self.cache_dir).map_err(local)?;
+        let mut remote = self.store.open_read(path, 0)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        loop {
+            let n = match remote.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => return Err(remote_io(e)),
+            };
+            if n == 0 {
+                break;
+            }
+            spool.write_at(at, &buf[..n]).map_err(local)?;
+            at += n as u64;
+        }
+        remote.finish();
+        if at != size {
+            return Err(FsError::Io(format!(
+                "{path}: the server sent {at} bytes of {size}"
+            )));
+        }
+        Ok(spool)
+    }
+
+    /// Uploads `len` bytes from `src` to `target`, through a temporary name unless told otherwise.
+    fn upload(&self, target: &str, src: &mut dyn Read, len: u64) -> FsResult<()> {
+        let dest = if self.atomic {
+            temp_path(target)
+        } else {
+            target.to_string()
+        };
+        let result = (|| {
+            let mut w = self.store.open_write(&dest, false)?;
+            let copied = std::io::copy(src, &mut w).map_err(remote_io);
+            if let Err(e) = copied {
+                let verdict = w.finish().err().map(FsError::from);
+                return Err(match verdict {
+                    Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
+                    _ => e,
+                });
+            }
+            w.finish()?;
+            self.verify(&dest, len)?;
+            self.place(&dest, target)
+        })();
+        if let Err(e) = &result {
+            warn!("upload of {target} failed: {e}");
+            if dest != target {
+                let _ = self.store.remove(&dest);
+            }
+        }
+        result
+    }
+
+    /// Checks that the server holds exactly `len` bytes under `path` (where it can tell).
+    fn verify(&self, path: &str, len: u64) -> FsResult<()> {
+        match self.store.size(path) {
+            Ok(n) if n == len => Ok(()),
+            Ok(n) => Err(FsError::Io(format!(
+                "{path}: the server holds {n} bytes of {len}"
+            ))),
+            Err(RemoteError::Unsupported(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renames an uploaded temporary file over its target. A server that will not rename over an
+    /// existing file gets the target removed first.
+    fn place(&self, dest: &str, target: &str) -> FsResult<()> {
+        if dest == target {
+            return Ok(());
+        }
+        match self.store.rename(dest, target) {
+            Ok(()) => Ok(()),
+            Err(RemoteError::NotFound(m) | RemoteError::PermissionDenied(m)) => {
+                debug!("rename over {target} refused ({m}); removing it first");
+                let _ = self.store.remove(target);
+                Ok(self.store.rename(dest, target)?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Bytes to send: a program's data, or a run of zeros (a hole before a write).
+#[derive(Clone, Copy)]
+enum Bytes<'a> {
+    Data(&'a [u8]),
+    Zeros(u64),
+}
+
+impl Bytes<'_> {
+    fn each(self, f: &mut dyn FnMut(&[u8])) {
+        match self {
+            Bytes::Data(d) => f(d),
+            Bytes::Zeros(mut left) => {
+                let block = [0u8; 64 << 10];
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    f(&block[..n]);
+                    left -= n as u64;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_hidden_unique_and_short_enough() {
+        let a = temp_path("/d/file.txt");
+        let b = temp_path("/d/file.txt");
+        assert_ne!(a, b);
+        assert!(a.starts_with("/d/.~ftpfs."));
+        assert!(a.ends_with(".file.txt"));
+        assert!(is_temp_name(a.rsplit('/').next().unwrap()));
+        let long = format!("/{}", "é".repeat(127));
+        let t = temp_path(&long);
+        assert!(t.len() - 1 <= 255, "{}", t.len());
+        assert!(temp_path("/x").starts_with("/.~ftpfs."));
+    }
+}

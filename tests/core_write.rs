@@ -1,0 +1,699 @@
+//! Layer 2, the write path: the filesystem core over the in-memory store. Streamed and spooled
+//! uploads, truncation, renames, the errno of each refusal, and failures injected at every step of
+//! an upload (the data survives, close reports the error, a retry succeeds).
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ftpfs::config::FsConfig;
+use ftpfs::fs::inode::ROOT_INO;
+use ftpfs::fs::{DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
+use ftpfs::remote::mem::{MemStore, Op};
+use ftpfs::remote::{RemoteError, RemoteStore};
+
+struct Setup {
+    store: Arc<MemStore>,
+    fs: FtpFs<MemStore>,
+    cache: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    setup_with(|_| {})
+}
+
+fn setup_with(f: impl FnOnce(&mut FsConfig)) -> Setup {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = FsConfig {
+        dir_cache_ttl: Duration::from_secs(60),
+        timeout: Duration::from_secs(2),
+        cache_dir: cache.path().join("spool"),
+        ..FsConfig::default()
+    };
+    f(&mut cfg);
+    let store = Arc::new(MemStore::new());
+    let fs = FtpFs::new(Arc::clone(&store), cfg);
+    Setup { store, fs, cache }
+}
+
+fn name(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn ino(fs: &FtpFs<MemStore>, path: &str) -> u64 {
+    let mut ino = ROOT_INO;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        ino = fs.lookup(ino, name(part)).unwrap().ino;
+    }
+    ino
+}
+
+struct Collect(Vec<String>);
+impl DirSink for Collect {
+    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
+        self.0.push(e.name.clone());
+        false
+    }
+}
+
+fn ls(fs: &FtpFs<MemStore>, dir: u64) -> Vec<String> {
+    let fh = fs.opendir(dir).unwrap();
+    let mut c = Collect(Vec::new());
+    fs.readdir(fh, 2, false, &mut c).unwrap();
+    fs.releasedir(fh);
+    c.0.sort();
+    c.0
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8 ^ seed)
+        .collect()
+}
+
+/// No upload in progress and no temporary name is left on the server.
+fn no_temp_files(store: &MemStore) {
+    let left: Vec<String> = store
+        .paths()
+        .into_iter()
+        .filter(|p| p.contains(".~ftpfs."))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+fn write_all(fs: &FtpFs<MemStore>, fh: u64, mut off: u64, data: &[u8], chunk: usize) {
+    for c in data.chunks(chunk) {
+        assert_eq!(fs.write(fh, off, c).unwrap() as usize, c.len());
+        off += c.len() as u64;
+    }
+}
+
+fn read_back(fs: &FtpFs<MemStore>, fh: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < len {
+        let d = fs.read(fh, out.len() as u64, 65536).unwrap();
+        if d.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&d);
+    }
+    out
+}
+
+#[test]
+fn a_new_file_streams_and_lands_under_its_name_only_when_complete() {
+    let Setup { store, fs, .. } = setup();
+    store.add_dir("/d");
+    let d = ino(&fs, "/d");
+    let (attr, o) = fs.create(d, name("f.bin"), OpenMode::WRITE, true).unwrap();
+    let lists = store.count(Op::List);
+    assert_eq!(attr.size, 0);
+    let data = pattern(3 << 20, 1);
+    write_all(&fs, o.fh, 0, &data, 128 << 10);
+    // Written but not closed: the name shows the local size; the server has nothing under it.
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, data.len() as u64);
+    assert_eq!(ls(&fs, d), ["f.bin"]);
+    assert!(store.content("/d/f.bin").is_none());
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.content("/d/f.bin").unwrap(), data);
+    fs.release(o.fh);
+    no_temp_files(&store);
+    // One STOR to a temporary name, its size checked, one rename over the target.
+    assert_eq!(store.count(Op::OpenWrite), 1);
+    assert_eq!(store.count(Op::Size), 1);
+    assert_eq!(store.count(Op::Rename), 1);
+    // `ls -l` afterwards shows the size from our own change, without a new listing.
+    assert_eq!(fs.lookup(d, name("f.bin")).unwrap().size, data.len() as u64);
+    assert_eq!(store.count(Op::List), lists);
+}
+
+#[test]
+fn o_rdwr_random_writes_go_through_a_spool_and_upload_whole() {
+    let Setup { store, fs, .. } = setup();
+    let mut model = pattern(1 << 20, 2);
+    store.add_file("/big", model.clone());
+    let f = ino(&fs, "/big");
+    let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+    let mut x = 12345u64;
+    for i in 0..64u8 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let off = (x >> 33) % (model.len() as u64 - 4096);
+        let chunk = vec![i; 4096];
+        fs.write(o.fh, off, &chunk).unwrap();
+        model[off as usize..off as usize + 4096].copy_from_slice(&chunk);
+    }
+    // Read back before the upload: from the spool.
+    assert_eq!(read_back(&fs, o.fh, model.len()), model);
+    assert_eq!(
+        store.count(Op::OpenWrite),
+        0,
+        "nothing uploaded before close"
+    );
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/big").unwrap(), model);
+    assert_eq!(store.count(Op::OpenRead), 1, "seeded with one download");
+    assert_eq!(store.count(Op::OpenWrite), 1, "uploaded once");
+    no_temp_files(&store);
+}
+
+#[test]
+fn a_seek_back_while_streaming_moves_to_a_spool() {
+    let Setup { store, fs, .. } = setup();
+    let (_, o) = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"hello world").unwrap();
+    fs.write(o.fh, 0, b"J").unwrap();
+    fs.write(o.fh, 20, b"!").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    let mut want = b"Jello world".to_vec();
+    want.resize(20, 0);
+    want.push(b'!');
+    assert_eq!(store.content("/f").unwrap(), want);
+    no_temp_files(&store);
+}
+
+#[test]
+fn a_forward_gap_while_streaming_is_sent_as_zeros() {
+    let Setup { store, fs, .. } = setup();
+    let (_, o) = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"ab").unwrap();
+    fs.write(o.fh, 5, b"cd").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"ab\0\0\0cd");
+    assert_eq!(store.count(Op::OpenRead), 0, "still one stream, no spool");
+}
+
+#[test]
+fn truncate_shrinks_and_extends_with_and_without_a_handle() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/f", "0123456789");
+    let f = ino(&fs, "/f");
+    let to = |size| SetAttr {
+        size: Some(size),
+        ..SetAttr::default()
+    };
+    // truncate(2) on the path: takes effect on the server at once.
+    assert_eq!(fs.setattr(f, None, to(4)).unwrap().size, 4);
+    assert_eq!(store.content("/f").unwrap(), b"0123");
+    assert_eq!(fs.setattr(f, None, to(6)).unwrap().size, 6);
+    assert_eq!(store.content("/f").unwrap(), b"0123\0\0");
+    // ftruncate(2) on an open file: at its close.
+    let o = fs.open(f, OpenMode::WRITE).unwrap();
+    fs.setattr(f, Some(o.fh), to(0)).unwrap();
+    fs.write(o.fh, 0, b"new").unwrap();
+    assert_eq!(store.content("/f").unwrap(), b"0123\0\0");
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"new");
+    assert_eq!(fs.getattr(f).unwrap().size, 3);
+    no_temp_files(&store);
+}
+
+#[test]
+fn o_trunc_with_nothing_written_empties_the_file() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/f", "old content");
+    let f = ino(&fs, "/f");
+    let o = fs.open(f, OpenMode::WRITE).unwrap();
+    let zero = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(f, Some(o.fh), zero).unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"");
+}
+
+#[test]
+fn appends_use_appe_without_downloading() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/log", "line1\n");
+    let f = ino(&fs, "/log");
+    let o = fs.open(f, OpenMode::APPEND).unwrap();
+    fs.write(o.fh, 6, b"line2\n").unwrap();
+    fs.write(o.fh, 12, b"line3\n").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/log").unwrap(), b"line1\nline2\nline3\n");
+    assert_eq!(store.count(Op::OpenRead), 0);
+    assert_eq!(store.count(Op::Rename), 0, "APPE goes to the file itself");
+}
+
+#[test]
+fn fsync_then_more_writes_continue_with_appe() {
+    let Setup { store, fs, .. } = setup();
+    let (_, o) = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"abc").unwrap();
+    fs.fsync(o.fh).unwrap();
+    assert_eq!(
+        store.content("/f").unwrap(),
+        b"abc",
+        "fsync put the data there"
+    );
+    fs.write(o.fh, 3, b"def").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"abcdef");
+}
+
+#[test]
+fn rename_over_a_file_and_of_a_directory_with_open_names() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/a", "A");
+    store.add_file("/b", "B");
+    store.add_file("/d/x", "X");
+    let x = ino(&fs, "/d/x");
+    fs.rename(
+        ROOT_INO,
+        name("a"),
+        ROOT_INO,
+        name("b"),
+        RenameMode::default(),
+    )
+    .unwrap();
+    assert_eq!(store.content("/b").unwrap(), b"A");
+    assert!(store.content("/a").is_none());
+    assert_eq!(ls(&fs, ROOT_INO), ["b", "d"]);
+    fs.rename(
+        ROOT_INO,
+        name("d"),
+        ROOT_INO,
+        name("e"),
+        RenameMode::default(),
+    )
+    .unwrap();
+    // The kernel's inode for /d/x now answers as /e/x.
+    assert_eq!(fs.getattr(x).unwrap().size, 1);
+    assert_eq!(ino(&fs, "/e/x"), x);
+    assert_eq!(ls(&fs, ROOT_INO), ["b", "e"]);
+    let noreplace = RenameMode {
+        no_replace: true,
+        ..RenameMode::default()
+    };
+    store.add_file("/c", "C");
+    assert_eq!(
+        fs.rename(ROOT_INO, name("b"), ROOT_INO, name("c"), noreplace)
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+}
+
+#[test]
+fn rename_over_a_directory_follows_posix() {
+    let Setup { store, fs, .. } = setup();
+    store.add_dir("/src");
+    store.add_dir("/empty");
+    store.add_file("/full/f", "x");
+    store.add_file("/file", "x");
+    let r = |a: &str, b: &str| {
+        fs.rename(ROOT_INO, name(a), ROOT_INO, name(b), RenameMode::default())
+            .map_err(|e| e.errno())
+    };
+    assert_eq!(r("src", "full"), Err(libc::ENOTEMPTY));
+    assert_eq!(r("src", "file"), Err(libc::ENOTDIR));
+    assert_eq!(r("file", "empty"), Err(libc::EISDIR));
+    assert_eq!(r("src", "src/sub"), Err(libc::EINVAL));
+    assert_eq!(r("nothing", "x"), Err(libc::ENOENT));
+    assert_eq!(r("src", "empty"), Ok(()));
+    assert_eq!(ls(&fs, ROOT_INO), ["empty", "file", "full"]);
+}
+
+#[test]
+fn namespace_errors_come_from_the_listings() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/d/f", "x");
+    store.add_dir("/e");
+    let err = |r: Result<(), ftpfs::error::FsError>| r.unwrap_err().errno();
+    assert_eq!(err(fs.mkdir(ROOT_INO, name("d")).map(|_| ())), libc::EEXIST);
+    assert_eq!(store.count(Op::Mkdir), 0, "decided from the listing");
+    assert_eq!(err(fs.rmdir(ROOT_INO, name("d"))), libc::ENOTEMPTY);
+    assert_eq!(err(fs.rmdir(ROOT_INO, name("nope"))), libc::ENOENT);
+    assert_eq!(err(fs.unlink(ROOT_INO, name("nope"))), libc::ENOENT);
+    assert_eq!(err(fs.unlink(ROOT_INO, name("e"))), libc::EISDIR);
+    let d = ino(&fs, "/d");
+    assert_eq!(err(fs.rmdir(d, name("f"))), libc::ENOTDIR);
+    // A 550 for a reason the listing cannot explain: permission.
+    store.fail_next(Op::Mkdir, RemoteError::NotFound("550 no".into()));
+    assert_eq!(
+        err(fs.mkdir(ROOT_INO, name("new")).map(|_| ())),
+        libc::EACCES
+    );
+    // The server says the directory is not empty though our cached listing is stale and empty.
+    fs.mkdir(ROOT_INO, name("g")).unwrap();
+    store.add_file("/g/h", "x");
+    assert_eq!(err(fs.rmdir(ROOT_INO, name("g"))), libc::ENOTEMPTY);
+    fs.unlink(d, name("f")).unwrap();
+    fs.rmdir(ROOT_INO, name("d")).unwrap();
+    assert!(store.paths().iter().all(|p| !p.starts_with("/d")));
+}
+
+#[test]
+fn names_with_line_breaks_are_refused_before_anything_is_sent() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/f", "x");
+    let before: u64 = [Op::OpenWrite, Op::Mkdir, Op::Rename, Op::Remove]
+        .iter()
+        .map(|&op| store.count(op))
+        .sum();
+    for bad in ["a\rb", "a\nb", "x\r\nDELE f"] {
+        let n = name(bad);
+        assert_eq!(
+            fs.create(ROOT_INO, n, OpenMode::WRITE, true)
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+        assert_eq!(fs.mkdir(ROOT_INO, n).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(
+            fs.rename(ROOT_INO, name("f"), ROOT_INO, n, RenameMode::default())
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+    }
+    let after: u64 = [Op::OpenWrite, Op::Mkdir, Op::Rename, Op::Remove]
+        .iter()
+        .map(|&op| store.count(op))
+        .sum();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn temporary_upload_names_never_show() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/.~ftpfs.0123456789abcdef.f", "partial");
+    store.add_file("/f", "x");
+    assert_eq!(ls(&fs, ROOT_INO), ["f"]);
+    assert_eq!(
+        fs.lookup(ROOT_INO, name(".~ftpfs.0123456789abcdef.f"))
+            .unwrap_err()
+            .errno(),
+        libc::ENOENT
+    );
+    assert_eq!(
+        fs.create(ROOT_INO, name(".~ftpfs.x"), OpenMode::WRITE, true)
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+}
+
+/// Fails one step of a spooled upload; the program hears the right errno at close, the server
+/// keeps the old file whole, no temporary file is left, and the next close uploads the data.
+#[test]
+fn every_step_of_a_spooled_upload_can_fail_without_losing_data() {
+    let steps = [
+        (
+            Op::OpenWrite,
+            RemoteError::Connection("reset".into()),
+            libc::EIO,
+        ),
+        (
+            Op::WriteData,
+            RemoteError::Connection("reset".into()),
+            libc::EIO,
+        ),
+        (
+            Op::FinishWrite,
+            RemoteError::NoSpace("552 full".into()),
+            libc::ENOSPC,
+        ),
+        (
+            Op::FinishWrite,
+            RemoteError::PermissionDenied("553".into()),
+            libc::EACCES,
+        ),
+        (
+            Op::Size,
+            RemoteError::Connection("timed out".into()),
+            libc::EIO,
+        ),
+        (
+            Op::Rename,
+            RemoteError::Connection("reset".into()),
+            libc::EIO,
+        ),
+    ];
+    for (op, err, errno) in steps {
+        let Setup { store, fs, .. } = setup();
+        store.add_file("/f", "old content");
+        let f = ino(&fs, "/f");
+        let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+        fs.write(o.fh, 4, b"NEW").unwrap();
+        store.fail_next(op, err.clone());
+        assert_eq!(fs.flush(o.fh).unwrap_err().errno(), errno, "{op:?}");
+        assert_eq!(store.content("/f").unwrap(), b"old content", "{op:?}");
+        no_temp_files(&store);
+        // The data is still there: read back, and uploaded by the next close.
+        assert_eq!(read_back(&fs, o.fh, 100), b"old NEWtent", "{op:?}");
+        fs.flush(o.fh).unwrap();
+        assert_eq!(store.content("/f").unwrap(), b"old NEWtent", "{op:?}");
+        fs.release(o.fh);
+        no_temp_files(&store);
+    }
+}
+
+/// A streamed upload keeps no local copy: its failure is reported (at the write or the close), the
+/// real name is untouched, and no partial file is left.
+#[test]
+fn a_failed_stream_is_reported_and_leaves_nothing_partial() {
+    for op in [
+        Op::OpenWrite,
+        Op::WriteData,
+        Op::FinishWrite,
+        Op::Size,
+        Op::Rename,
+    ] {
+        let Setup { store, fs, .. } = setup();
+        store.add_file("/f", "old");
+        let f = ino(&fs, "/f");
+        let o = fs.open(f, OpenMode::WRITE).unwrap();
+        let zero = SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        };
+        fs.setattr(f, Some(o.fh), zero).unwrap();
+        store.fail_next(op, RemoteError::NoSpace("552 full".into()));
+        let at_write = fs
+            .write(o.fh, 0, b"first")
+            .err()
+            .or_else(|| fs.write(o.fh, 5, b"second").err());
+        let at_close = fs.flush(o.fh).err();
+        let e = at_write
+            .or(at_close)
+            .unwrap_or_else(|| panic!("{op:?}: no error"));
+        assert_eq!(e.errno(), libc::ENOSPC, "{op:?}");
+        fs.release(o.fh);
+        assert_eq!(store.content("/f").unwrap(), b"old", "{op:?}");
+        no_temp_files(&store);
+    }
+}
+
+#[test]
+fn a_new_file_whose_upload_failed_disappears_after_close() {
+    let Setup { store, fs, .. } = setup();
+    let (_, o) = fs
+        .create(ROOT_INO, name("n"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"abc").unwrap();
+    store.fail_next(Op::FinishWrite, RemoteError::NoSpace("552".into()));
+    assert_eq!(fs.flush(o.fh).unwrap_err().errno(), libc::ENOSPC);
+    fs.release(o.fh);
+    assert!(ls(&fs, ROOT_INO).is_empty());
+    assert!(
+        store.paths().iter().all(|p| p == "/"),
+        "{:?}",
+        store.paths()
+    );
+}
+
+#[test]
+fn unsaved_data_is_retried_after_release_and_kept_at_unmount() {
+    let Setup { store, fs, cache } = setup();
+    store.add_file("/f", "0123456789");
+    let f = ino(&fs, "/f");
+    let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+    fs.write(o.fh, 0, b"AB").unwrap();
+    for _ in 0..2 {
+        store.fail_next(Op::FinishWrite, RemoteError::Connection("reset".into()));
+    }
+    assert!(fs.flush(o.fh).is_err());
+    fs.release(o.fh); // its own retry fails too
+    assert_eq!(fs.getattr(f).unwrap().size, 10);
+    // Reopened later: the unsaved data is what a reader sees, and the next close saves it.
+    let o = fs.open(f, OpenMode::READ).unwrap();
+    assert_eq!(read_back(&fs, o.fh, 10), b"AB23456789");
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"AB23456789");
+
+    // Data that can never be uploaded survives the unmount in the cache directory.
+    let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+    fs.write(o.fh, 0, b"XY").unwrap();
+    for _ in 0..3 {
+        store.fail_next(Op::OpenWrite, RemoteError::Connection("down".into()));
+    }
+    assert!(fs.flush(o.fh).is_err());
+    fs.release(o.fh);
+    assert_eq!(fs.shutdown(), 1);
+    let kept: Vec<_> = std::fs::read_dir(cache.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("unsaved-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), b"XY23456789");
+}
+
+#[test]
+fn times_set_before_close_land_after_the_upload() {
+    let Setup { store, fs, .. } = setup();
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let (a, o) = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"data").unwrap();
+    let set_t = SetAttr {
+        mtime: Some(t),
+        mode: Some(0o600),
+        ..SetAttr::default()
+    };
+    assert_eq!(fs.setattr(a.ino, Some(o.fh), set_t).unwrap().mtime, t);
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    let e = store
+        .list("/")
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == "f")
+        .unwrap();
+    assert_eq!((e.mtime, e.perm), (t, Some(0o600)));
+    assert_eq!(fs.getattr(a.ino).unwrap().mtime, t);
+    // On a clean file: at once.
+    let t2 = t + Duration::from_secs(60);
+    let set_t2 = SetAttr {
+        mtime: Some(t2),
+        ..SetAttr::default()
+    };
+    fs.setattr(a.ino, None, set_t2).unwrap();
+    let e = store
+        .list("/")
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == "f")
+        .unwrap();
+    assert_eq!(e.mtime, t2);
+}
+
+#[test]
+fn a_server_without_mfmt_or_chmod_accepts_and_does_not_record() {
+    let Setup { store, fs, .. } = setup();
+    store.without_mtime_and_chmod();
+    store.add_file("/f", "x");
+    let f = ino(&fs, "/f");
+    let before = fs.getattr(f).unwrap();
+    let change = SetAttr {
+        mtime: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
+        mode: Some(0o700),
+        owner: true,
+        ..SetAttr::default()
+    };
+    let after = fs.setattr(f, None, change).unwrap();
+    assert_eq!((after.mtime, after.perm), (before.mtime, before.perm));
+}
+
+#[test]
+fn overwriting_a_file_keeps_its_mode() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/script", "#!/bin/sh\n");
+    store.chmod("/script", 0o755).unwrap();
+    let f = ino(&fs, "/script");
+    let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+    fs.write(o.fh, 10, b"echo hi\n").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    let e = store
+        .list("/")
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == "script")
+        .unwrap();
+    assert_eq!(e.perm, Some(0o755));
+    assert_eq!(store.content("/script").unwrap(), b"#!/bin/sh\necho hi\n");
+}
+
+#[test]
+fn atomic_upload_no_writes_straight_to_the_target() {
+    let Setup { store, fs, .. } = setup_with(|c| c.atomic_upload = false);
+    let (_, o) = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"abc").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"abc");
+    assert_eq!(store.count(Op::Rename), 0);
+}
+
+#[test]
+fn unlink_of_an_open_new_file_uploads_nothing() {
+    let Setup { store, fs, .. } = setup();
+    let (_, o) = fs
+        .create(ROOT_INO, name("tmp"), OpenMode::READ_WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"scratch").unwrap();
+    fs.unlink(ROOT_INO, name("tmp")).unwrap();
+    assert_eq!(
+        read_back(&fs, o.fh, 7),
+        b"scratch",
+        "the open handle still reads"
+    );
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.count(Op::OpenWrite), 0);
+    assert!(ls(&fs, ROOT_INO).is_empty());
+}
+
+#[test]
+fn an_editor_save_writes_a_temp_file_then_renames_it_over() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/notes.txt", "old");
+    ino(&fs, "/notes.txt");
+    let (_, o) = fs
+        .create(ROOT_INO, name(".notes.txt.swp"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"new text").unwrap();
+    fs.fsync(o.fh).unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    fs.rename(
+        ROOT_INO,
+        name(".notes.txt.swp"),
+        ROOT_INO,
+        name("notes.txt"),
+        RenameMode::default(),
+    )
+    .unwrap();
+    assert_eq!(store.content("/notes.txt").unwrap(), b"new text");
+    assert_eq!(ls(&fs, ROOT_INO), ["notes.txt"]);
+    let f = ino(&fs, "/notes.txt");
+    let o = fs.open(f, OpenMode::READ).unwrap();
+    assert_eq!(read_back(&fs, o.fh, 100), b"new text");
+    fs.release(o.fh);
+}

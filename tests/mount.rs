@@ -4,122 +4,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::mount::{run_ftpfs, sh, walk, Mounted, BIN};
 use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ftpfs");
-
-/// A live mount; unmounted on drop.
-struct Mounted {
-    dir: tempfile::TempDir,
-}
-
-impl Mounted {
-    fn new(url: &str, password: &str, opts: &str) -> Mounted {
-        assert!(
-            Path::new("/dev/fuse").exists(),
-            "/dev/fuse is missing: kernel mount tests cannot run"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_ftpfs(url, dir.path(), password, opts);
-        assert!(
-            out.status.success(),
-            "ftpfs failed to mount: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let m = Mounted { dir };
-        assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
-        m
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn mounts_line(&self) -> Option<String> {
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-        let me = self.path().to_str().unwrap().to_string();
-        mounts
-            .lines()
-            .find(|l| l.split(' ').nth(1) == Some(me.as_str()))
-            .map(str::to_string)
-    }
-
-    fn is_mounted(&self) -> bool {
-        self.mounts_line().is_some()
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            if !self.is_mounted() {
-                return;
-            }
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(self.path())
-                .output();
-            if !self.is_mounted() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("fusermount3")
-            .args(["-u", "-z"])
-            .arg(self.path())
-            .output();
-    }
-}
-
-fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.arg(url).arg(mnt).env("FTPFS_PASSWORD", password);
-    if !opts.is_empty() {
-        cmd.args(["-o", opts]);
-    }
-    cmd.output().unwrap()
-}
-
-fn sh(cmd: &str, cwd: &Path) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// relative path → (is_dir, size) for a whole tree.
-fn walk(root: &Path) -> BTreeMap<PathBuf, (bool, u64)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            let m = std::fs::symlink_metadata(e.path()).unwrap();
-            let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
-            if m.is_dir() {
-                stack.push(e.path());
-                out.insert(rel, (true, 0));
-            } else {
-                out.insert(rel, (false, m.len()));
-            }
-        }
-    }
-    out
-}
 
 /// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
 fn big_tree() -> tempfile::TempDir {

@@ -300,7 +300,10 @@ impl<S: RemoteStore> Uploader<'_, S> {
             Body::Remote if streams && offset == 0 && st.size == 0 => {
                 Step::Stream { append: false }
             }
-            Body::Remote if streams && offset == st.size => Step::Stream { append: true },
+            // APPE only onto a file the server has (never to re-create one whose upload broke).
+            Body::Remote if streams && st.on_server && offset == st.size => {
+                Step::Stream { append: true }
+            }
             Body::Remote | Body::Empty => Step::Seed,
             Body::Stream(up) if offset < up.end() => Step::ToSpool,
             Body::Stream(_) | Body::Spool { .. } => Step::Go,

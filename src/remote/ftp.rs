@@ -41,9 +41,6 @@ pub struct Features {
     /// True only for servers known to stay in step: libunftp, for one, answers the second transfer
     /// after a cut-short one with no data and a 226, which would read as an empty file or listing.
     pub reuse_after_cut: bool,
-    /// `MDTM YYYYMMDDHHMMSS path` sets the time (vsftpd's `mdtm_write`). Only trusted for servers that
-    /// are known to mean it: elsewhere the same line asks for the time of a file named "2026… path".
-    pub mdtm_set: bool,
 }
 
 /// Greetings of servers whose data channel stays in step after a download cut short by the client
@@ -176,7 +173,6 @@ fn detect_features(ftp: &mut Conn) -> Features {
             debug!("FEAT failed ({e}); assuming a minimal server");
             return Features {
                 reuse_after_cut,
-                mdtm_set: greeting.contains("vsFTPd"),
                 ..Features::default()
             };
         }
@@ -189,7 +185,6 @@ fn detect_features(ftp: &mut Conn) -> Features {
         utf8: has("UTF8"),
         rest_stream: has("REST"),
         reuse_after_cut,
-        mdtm_set: greeting.contains("vsFTPd"),
     };
     info!("server features: {f:?}");
     if f.utf8 {
@@ -219,6 +214,10 @@ pub struct FtpStore {
     list_a: AtomicBool,
     /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
     site_chmod: AtomicBool,
+    /// Whether `MDTM YYYYMMDDHHMMSS path` may set a time (vsftpd, Pure-FTPd: servers without MFMT);
+    /// cleared when the server rejects the form. Where it is not understood it asks for the time of
+    /// a file named "YYYYMMDDHHMMSS path", which does not exist: a harmless 550.
+    mdtm_set: AtomicBool,
 }
 
 impl FtpStore {
@@ -236,6 +235,7 @@ impl FtpStore {
             base: cfg.base_path.clone(),
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
+            mdtm_set: AtomicBool::new(true),
         }
     }
 
@@ -476,10 +476,9 @@ impl RemoteStore for FtpStore {
 
     fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        let f = self.features();
-        let verb = if f.mfmt {
+        let verb = if self.features().mfmt {
             "MFMT"
-        } else if f.mdtm_set {
+        } else if self.mdtm_set.load(Ordering::Relaxed) {
             "MDTM"
         } else {
             return Err(RemoteError::Unsupported("no MFMT".into()));
@@ -491,6 +490,9 @@ impl RemoteStore for FtpStore {
         }) {
             Ok(_) => Ok(()),
             Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                if verb == "MDTM" && self.mdtm_set.swap(false, Ordering::Relaxed) {
+                    info!("the server has neither MFMT nor MDTM-set ({m}); times are not recorded");
+                }
                 Err(RemoteError::Unsupported(m))
             }
             Err(e) => Err(e),

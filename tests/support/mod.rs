@@ -5,6 +5,7 @@
 //! subset, hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod mount;
 pub mod unftp;
 pub mod vsftpd;
 

@@ -1,0 +1,384 @@
+//! Layer 4, writing: the real binary mounted against vsftpd and libunftp, driven with `std::fs` and
+//! shell tools (cp, rsync, truncate, >>, fsx), with every result checked on the server's disk.
+
+mod support;
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use support::mount::{sh, walk, Mounted};
+use support::{make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer, XorShift};
+
+/// A server of each kind over a fresh root, and a spool directory for the mount.
+struct Site {
+    root: tempfile::TempDir,
+    cache: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site {
+            root: tempfile::tempdir().unwrap(),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn opts(&self, extra: &str) -> String {
+        let base = format!("cache_dir={}", self.cache.path().display());
+        if extra.is_empty() {
+            base
+        } else {
+            format!("{base},{extra}")
+        }
+    }
+}
+
+/// Runs `body` against vsftpd and against libunftp, each with a fresh root and mount.
+fn on_both_servers(body: impl Fn(&Path, &Path)) {
+    {
+        let site = Site::new();
+        let server = Vsftpd::start(site.root.path(), &[]);
+        let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
+        body(m.path(), site.root.path());
+    }
+    {
+        let site = Site::new();
+        let server = Unftp::start(site.root.path());
+        let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
+        body(m.path(), site.root.path());
+    }
+}
+
+/// relative path → sha256 of every file below `root`.
+fn digests(root: &Path) -> Vec<(PathBuf, bool, u64, String)> {
+    walk(root)
+        .into_iter()
+        .map(|(rel, (is_dir, size))| {
+            let sum = if is_dir {
+                String::new()
+            } else {
+                sha256_file(&root.join(&rel))
+            };
+            (rel, is_dir, size, sum)
+        })
+        .collect()
+}
+
+fn no_temp_files(root: &Path) {
+    let left: Vec<PathBuf> = walk(root)
+        .into_keys()
+        .filter(|p| p.to_string_lossy().contains(".~ftpfs."))
+        .collect();
+    assert!(left.is_empty(), "temporary upload files left: {left:?}");
+}
+
+#[test]
+fn a_tree_of_1000_files_copies_in_and_out_intact() {
+    let src = tempfile::tempdir().unwrap();
+    make_tree(&src.path().join("t"), 10, 100, 11);
+    let want = digests(&src.path().join("t"));
+    on_both_servers(|mnt, root| {
+        sh(
+            &format!("cp -r {}/t {}/t", src.path().display(), mnt.display()),
+            mnt,
+        );
+        assert_eq!(digests(&root.join("t")), want, "server disk after cp in");
+        no_temp_files(root);
+        let out = tempfile::tempdir().unwrap();
+        sh(
+            &format!("cp -r {}/t {}/t", mnt.display(), out.path().display()),
+            mnt,
+        );
+        assert_eq!(digests(&out.path().join("t")), want, "copied back out");
+        // ls -l right after the copy shows the sizes (from our own changes, not a stale listing).
+        assert_eq!(walk(&mnt.join("t")), walk(&src.path().join("t")));
+    });
+}
+
+#[test]
+fn rsync_a_second_run_transfers_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    make_tree(&src.path().join("r"), 5, 40, 12);
+    // Times with seconds, which vsftpd's LIST rounds to the minute: the second run must still see
+    // them equal.
+    sh(
+        "find r -type f -exec touch -d '2026-09-01 10:20:33 UTC' {} +",
+        src.path(),
+    );
+    let site = Site::new();
+    let server = Vsftpd::start(site.root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
+    let rsync = || {
+        sh(
+            &format!(
+                "rsync -a --stats {}/r/ {}/r/",
+                src.path().display(),
+                m.path().display()
+            ),
+            m.path(),
+        )
+    };
+    let first = rsync();
+    assert!(
+        first.contains("Number of regular files transferred: 200"),
+        "{first}"
+    );
+    assert_eq!(
+        digests(&site.root.path().join("r")),
+        digests(&src.path().join("r"))
+    );
+    let second = rsync();
+    assert!(
+        second.contains("Number of regular files transferred: 0"),
+        "the second rsync copied again:\n{second}"
+    );
+    // The times rsync set are on the server's disk (vsftpd's MDTM-set), to the second.
+    let rel = Path::new("r/d000/f0000.txt");
+    let here = std::fs::metadata(src.path().join(rel)).unwrap().mtime();
+    let there = std::fs::metadata(site.root.path().join(rel))
+        .unwrap()
+        .mtime();
+    assert_eq!(here, there);
+    no_temp_files(site.root.path());
+}
+
+#[test]
+fn an_editor_save_replaces_the_file_atomically() {
+    on_both_servers(|mnt, root| {
+        std::fs::write(mnt.join("notes.txt"), "first version\n").unwrap();
+        // What vim and many editors do: write a temp file, fsync it, rename it over the original.
+        let tmp = mnt.join(".notes.txt.tmp");
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(b"second version, longer\n").unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        std::fs::rename(&tmp, mnt.join("notes.txt")).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("notes.txt")).unwrap(),
+            b"second version, longer\n"
+        );
+        assert!(!root.join(".notes.txt.tmp").exists());
+        assert_eq!(
+            std::fs::read_to_string(mnt.join("notes.txt")).unwrap(),
+            "second version, longer\n"
+        );
+        let names: Vec<String> = std::fs::read_dir(mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["notes.txt"]);
+        no_temp_files(root);
+    });
+}
+
+#[test]
+fn o_rdwr_random_writes_read_back_and_land_on_the_server() {
+    on_both_servers(|mnt, root| {
+        let mut model = vec![0u8; 4 << 20];
+        XorShift::new(5).fill(&mut model);
+        std::fs::write(mnt.join("db.bin"), &model).unwrap();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(mnt.join("db.bin"))
+            .unwrap();
+        let mut rng = XorShift::new(6);
+        for i in 0..200u32 {
+            let off = rng.next_u64() % (model.len() as u64 + 8192);
+            let chunk = vec![(i % 251) as u8; 4096];
+            f.write_all_at(&chunk, off).unwrap();
+            let end = off as usize + chunk.len();
+            if end > model.len() {
+                model.resize(end, 0);
+            }
+            model[off as usize..end].copy_from_slice(&chunk);
+        }
+        let mut back = vec![0u8; model.len()];
+        f.read_exact_at(&mut back, 0).unwrap();
+        assert!(back == model, "read back before close differs");
+        drop(f);
+        assert!(std::fs::read(root.join("db.bin")).unwrap() == model);
+        no_temp_files(root);
+    });
+}
+
+#[test]
+fn appends_truncates_and_namespace_errors() {
+    on_both_servers(|mnt, root| {
+        sh("echo one > log; echo two >> log; echo three >> log", mnt);
+        assert_eq!(
+            std::fs::read(root.join("log")).unwrap(),
+            b"one\ntwo\nthree\n"
+        );
+        sh("truncate -s 5 log", mnt);
+        assert_eq!(std::fs::read(root.join("log")).unwrap(), b"one\nt");
+        sh("truncate -s 8 log", mnt);
+        assert_eq!(std::fs::read(root.join("log")).unwrap(), b"one\nt\0\0\0");
+        assert_eq!(std::fs::metadata(mnt.join("log")).unwrap().len(), 8);
+        // ftruncate on an open file, then writes.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(mnt.join("log"))
+            .unwrap();
+        f.set_len(2).unwrap();
+        f.seek(SeekFrom::End(0)).unwrap();
+        f.write_all(b"!").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(root.join("log")).unwrap(), b"on!");
+
+        std::fs::create_dir(mnt.join("d")).unwrap();
+        std::fs::write(mnt.join("d/f"), "x").unwrap();
+        let kind = |r: std::io::Result<()>| r.unwrap_err().raw_os_error();
+        assert_eq!(kind(std::fs::create_dir(mnt.join("d"))), Some(libc::EEXIST));
+        assert_eq!(
+            kind(std::fs::remove_dir(mnt.join("d"))),
+            Some(libc::ENOTEMPTY)
+        );
+        assert_eq!(
+            kind(std::fs::remove_file(mnt.join("nope"))),
+            Some(libc::ENOENT)
+        );
+        assert_eq!(
+            kind(std::fs::write(mnt.join("a\nb"), "x")),
+            Some(libc::EINVAL)
+        );
+        sh("mv d e && mv log e/ && rm e/f && ls e", mnt);
+        assert!(root.join("e/log").exists() && !root.join("d").exists());
+        sh("rm -r e", mnt);
+        assert_eq!(std::fs::read_dir(root).unwrap().count(), 0);
+    });
+}
+
+#[test]
+fn times_and_modes_reach_the_server() {
+    let site = Site::new();
+    let server = Vsftpd::start(site.root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("s"), "data").unwrap();
+    sh("touch -d '2020-01-02 03:04:05 UTC' s", src.path());
+    sh(&format!("cp -p {}/s s", src.path().display()), m.path());
+    let disk = std::fs::metadata(site.root.path().join("s")).unwrap();
+    assert_eq!(disk.mtime(), 1_577_934_245, "cp -p kept the time");
+    assert_eq!(
+        std::fs::metadata(m.path().join("s")).unwrap().mtime(),
+        1_577_934_245
+    );
+    sh("chmod 640 s", m.path());
+    let mode = std::fs::metadata(site.root.path().join("s"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    sh("touch -d '2021-05-06 07:08:09 UTC' s", m.path());
+    let disk = std::fs::metadata(site.root.path().join("s")).unwrap();
+    assert_eq!(disk.mtime(), 1_620_284_889, "touch -d set the time");
+}
+
+/// fsx (cargo install fsx) checks every byte after random reads, writes, mmap reads and writes,
+/// truncations, fsyncs and close/reopen cycles. `tests/fsx.toml` says which operations run.
+#[test]
+fn fsx_runs_10000_operations_without_a_failure() {
+    let fsx = std::env::var("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin/fsx"))
+        .unwrap();
+    assert!(
+        fsx.exists(),
+        "fsx is not installed ({}): scripts/test.sh runs `cargo install fsx`",
+        fsx.display()
+    );
+    let site = Site::new();
+    let server = Vsftpd::start(site.root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
+    let artifacts = tempfile::tempdir().unwrap();
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fsx.toml");
+    let out = Command::new(&fsx)
+        .args(["-N", "10000", "-S", "20261122", "-f"])
+        .arg(&conf)
+        .arg("-P")
+        .arg(artifacts.path())
+        .arg(m.path().join("fsx.bin"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("All operations completed A-OK"),
+        "fsx failed:\n{}",
+        text.lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// The server's root is a 16 MiB tmpfs; a 32 MiB file cannot fit. The program must get an error
+/// (at write, fsync or close) and the server must not keep a partial file under the name.
+#[test]
+fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
+    struct Tmpfs(tempfile::TempDir);
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0.path()).status();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot mount a tmpfs for the disk-full test");
+    let tmpfs = Tmpfs(dir);
+    let cache = tempfile::tempdir().unwrap();
+    let server = Vsftpd::start(tmpfs.0.path(), &[]);
+    let m = Mounted::new(
+        &server.url("/"),
+        server.password(),
+        &format!("cache_dir={}", cache.path().display()),
+    );
+    let mut data = vec![0u8; 32 << 20];
+    XorShift::new(3).fill(&mut data);
+    let started = Instant::now();
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(m.path().join("big.bin"))?;
+        for chunk in data.chunks(1 << 20) {
+            f.write_all(chunk)?;
+        }
+        f.sync_all()?;
+        drop(f);
+        Ok(())
+    })();
+    let err = result.expect_err("writing 32 MiB to a 16 MiB server succeeded");
+    eprintln!("disk full: {err} after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let leftover: Vec<_> = std::fs::read_dir(tmpfs.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftover.is_empty(),
+        "files left on the full server: {leftover:?}"
+    );
+    assert!(
+        !m.path().join("big.bin").exists(),
+        "the mount still shows big.bin"
+    );
+    // The mount still works once there is room.
+    std::fs::write(m.path().join("small"), "fits").unwrap();
+    assert_eq!(
+        std::fs::read(tmpfs.0.path().join("small")).unwrap(),
+        b"fits"
+    );
+    let _ = SystemTime::now();
+    let mut s = String::new();
+    std::fs::File::open(m.path().join("small"))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "fits");
+}

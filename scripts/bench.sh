@@ -30,6 +30,16 @@
 #                       xargs cat | sha256sum, compared with the manifest); raw = `lftp mirror`
 #                       of the tree to local disk (timed, then every file checked, then deleted).
 #   peak RSS            MiB, VmHWM of the ftpfs daemon after the seq reads; rclone's for reference.
+#   Writes (scripts/bench/writes.py; each timed until the server's disk shows the result, and
+#   checked there; on a fresh mount per column, into a scratch folder of the server):
+#   seq write           MB/s copying the big file (from the local page cache) into the mount in
+#                       1 MiB writes, until close returned and the server holds every byte (its
+#                       SHA-256 is then checked, untimed); raw = curl -T of the same file.
+#   create 4K files     files/s creating 1,000 files of 4 KiB (open, write, close each).
+#   O_RDWR 256x4K       seconds for 256 random 4 KiB pwrites into a 64 MiB file opened O_RDWR, until
+#                       the server's copy has all of them. rclone needs --vfs-cache-mode writes for
+#                       this (with "off" it refuses O_RDWR): its column is measured that way here.
+#   mkdir+rmdir, unlink seconds for mkdir then rmdir of 200 directories; unlink of the 1,000 files.
 #   local               the same workloads on the server's own disk (what the FTP server reads).
 #
 # How to read the table: one row per workload; the unit says whether higher (MB/s, reads/s,
@@ -102,11 +112,14 @@ if ((QUICK)); then
   BIG_MIB=64 NDIRS=10 NFILES=100 RAND_N=500
   WORK=${WORK:-/var/tmp/ftpfs-bench-quick}
   CAP_SEQ=60 CAP_RAND=60 RCLONE_RAND_SECS=15 CAP_LS=60 CAP_SMALL=90
+  W_SMALL=200 W_DIRS=50 W_RDWR_MIB=16 CAP_WRITE=90
 else
   BIG_MIB=1024 NDIRS=100 NFILES=100 RAND_N=2000
   WORK=${WORK:-/var/tmp/ftpfs-bench}
   CAP_SEQ=120 CAP_RAND=120 RCLONE_RAND_SECS=45 CAP_LS=60 CAP_SMALL=180
+  W_SMALL=1000 W_DIRS=200 W_RDWR_MIB=64 CAP_WRITE=180
 fi
+W_RDWR_N=256
 TREE_SEED=1
 RAND_SEED=20240611
 BIG_BYTES=$((BIG_MIB << 20))
@@ -150,7 +163,7 @@ cleanup() {
     wait "$VSFTPD_PID" 2>/dev/null
   fi
   ((POLICY_RC_CREATED)) && rm -f /usr/sbin/policy-rc.d
-  rm -rf "$WORK/mirror-tmp" 2>/dev/null
+  rm -rf "$WORK/mirror-tmp" "$DATA"/wbench-* "$WORK/local-w" 2>/dev/null
   if [ -n "$RUN" ] && [ -d "$RUN" ]; then
     local busy=0
     for m in "${MOUNTS[@]}"; do mountpoint -q "$m" 2>/dev/null && busy=1; done
@@ -382,8 +395,8 @@ mount_ftpfs() {
   PIDS+=("$MNT_PID")
 }
 RCLONE_PASS_OBSCURED=""
-mount_rclone() {
-  local tag=$1
+mount_rclone() { # TAG [VFS_CACHE_MODE]
+  local tag=$1 mode=${2:-off}
   MNT=$RUN/mnt-rclone-$tag
   mkdir "$MNT"
   MOUNTS+=("$MNT")
@@ -392,7 +405,8 @@ mount_rclone() {
   env RCLONE_CONFIG_BENCHFTP_TYPE=ftp RCLONE_CONFIG_BENCHFTP_HOST=127.0.0.1 \
     RCLONE_CONFIG_BENCHFTP_PORT="$PORT" RCLONE_CONFIG_BENCHFTP_USER="$FTP_USER" \
     RCLONE_CONFIG_BENCHFTP_PASS="$RCLONE_PASS_OBSCURED" \
-    setsid rclone --config "$RUN/rclone.conf" mount benchftp: "$MNT" --vfs-cache-mode off \
+    setsid rclone --config "$RUN/rclone.conf" mount benchftp: "$MNT" --vfs-cache-mode "$mode" \
+    --cache-dir "$RUN/rclone-cache" \
     >"$RUN/rclone-$tag.log" 2>&1 &
   MNT_PID=$!
   PIDS+=("$MNT_PID")
@@ -404,7 +418,7 @@ mount_rclone() {
   cat "$RUN/rclone-$tag.log" >&2
   die "rclone mount did not come up on $MNT"
 }
-mount_fs() { if [ "$1" = ftpfs ]; then mount_ftpfs "$2"; else mount_rclone "$2"; fi; }
+mount_fs() { if [ "$1" = ftpfs ]; then mount_ftpfs "$2"; else mount_rclone "$2" "${3:-off}"; fi; }
 umount_fs() {
   if mountpoint -q "$MNT"; then
     fusermount3 -u "$MNT" 2>/dev/null || { sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
@@ -498,6 +512,67 @@ read_small() { # COL DIR
   log "[$col] small files: $TREE_FILES files in ${T_SECS}s = $rate files/s (sha256 ok)"
 }
 
+# write_work COL DIR SERVERDIR: the write rows; DIR is where COL sees SERVERDIR (the same for local).
+write_work() {
+  local col=$1 dir=$2 sdir=$3 line got secs
+  wrow() { # ROW WHAT UNIT-FROM-LINE: records secs or a rate from writes.py's line
+    local row=$1 what=$2 kind=$3 ops
+    line=$(cat "$RUN/out")
+    outcome "$col" "$row" "$what" || return 1
+    secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
+    ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")
+    case $kind in
+      mbs) RES["$row $col"]=$(awk -v b="$BIG_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }') ;;
+      rate) RES["$row $col"]=$(awk -v n="$ops" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') ;;
+      secs) RES["$row $col"]=$secs ;;
+    esac
+    log "[$col] $what: $line -> ${RES["$row $col"]}"
+  }
+  server_warm_big
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" seq "$dir/big.out" "$sdir/big.out" "$DATA/big.bin"
+  if wrow seq_write "sequential write of big.bin" mbs; then
+    got=$(timeout "$CAP_SEQ" python3 "$HELPERS/sha256.py" "$sdir/big.out" || true)
+    [ "${got%% *}" = "$BIG_SHA" ] || { fail "$col: the written big.out has sha256 ${got%% *} on the server's disk"; RES["seq_write $col"]=BAD; }
+  fi
+  rm -f "$dir/big.out"
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" small "$dir/small" "$sdir/small" "$W_SMALL" 4096
+  wrow create "create $W_SMALL 4 KiB files" rate || true
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" unlink "$dir/small" "$sdir/small"
+  wrow unlink "unlink $W_SMALL files" secs || true
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" dirs "$dir/dirs" "$sdir/dirs" "$W_DIRS"
+  wrow dirs "mkdir+rmdir $W_DIRS dirs" secs || true
+}
+# The O_RDWR row: a fresh W_RDWR_MIB file on the server, written through DIR.
+rdwr_work() { # COL DIR SERVERDIR
+  local col=$1 dir=$2 sdir=$3
+  head -c $((W_RDWR_MIB << 20)) "$DATA/big.bin" >"$sdir/rdwr.bin"
+  chown "$FTP_USER:" "$sdir/rdwr.bin"
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" rdwr "$dir/rdwr.bin" "$sdir/rdwr.bin" "$W_RDWR_N" 7
+  line=$(cat "$RUN/out")
+  if outcome "$col" rdwr "O_RDWR random writes"; then
+    RES["rdwr $col"]=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
+    log "[$col] O_RDWR $W_RDWR_N random 4 KiB writes into $W_RDWR_MIB MiB: $line"
+  fi
+}
+scratch() { # COL: a fresh scratch folder on the server, owned by the FTP user
+  local sdir=$DATA/wbench-$1
+  rm -rf "$sdir"
+  mkdir -p "$sdir/small" "$sdir/dirs"
+  chown -R "$FTP_USER:" "$sdir"
+}
+
+bench_writes() { # ftpfs | rclone
+  local col=$1
+  scratch "$col"
+  mount_fs "$col" write
+  write_work "$col" "$MNT/wbench-$col" "$DATA/wbench-$col"
+  umount_fs
+  if [ "$col" = rclone ]; then mount_fs rclone rdwr writes; else mount_fs ftpfs rdwr; fi
+  rdwr_work "$col" "$MNT/wbench-$col" "$DATA/wbench-$col"
+  umount_fs
+  rm -rf "$DATA/wbench-$col"
+}
+
 bench_mount() { # ftpfs | rclone
   local col=$1 rss
   log "== $col"
@@ -587,6 +662,17 @@ bench_raw() {
     fi
   fi
   rm -rf "$mir"
+
+  scratch raw
+  server_warm_big
+  timed "$CAP_WRITE" "$RUN/out" curl -sS -u "$FTP_USER:$FTP_PASS" -T "$DATA/big.bin" "ftp://127.0.0.1:$PORT/wbench-raw/big.out"
+  if outcome raw seq_write "curl -T of big.bin"; then
+    RES["seq_write raw"]=$(awk -v b="$BIG_BYTES" -v s="$T_SECS" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+    got=$(python3 "$HELPERS/sha256.py" "$DATA/wbench-raw/big.out")
+    [ "${got%% *}" = "$BIG_SHA" ] || { fail "raw: curl -T wrote sha256 ${got%% *}"; RES["seq_write raw"]=BAD; }
+    log "[raw] curl -T: $BIG_BYTES bytes in ${T_SECS}s = ${RES["seq_write raw"]} MB/s"
+  fi
+  rm -rf "$DATA/wbench-raw"
 }
 
 bench_local() {
@@ -595,6 +681,11 @@ bench_local() {
   rand_reads local "$DATA/big.bin"
   list_tree local "$DATA"
   read_small local "$DATA"
+  rm -rf "$WORK/local-w"
+  mkdir -p "$WORK/local-w/small" "$WORK/local-w/dirs"
+  write_work local "$WORK/local-w" "$WORK/local-w"
+  rdwr_work local "$WORK/local-w" "$WORK/local-w"
+  rm -rf "$WORK/local-w"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -602,8 +693,8 @@ T_START=$(now)
 log "sizes: big.bin $BIG_MIB MiB, tree $TREE_FILES files in $NDIRS dirs, $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}"
 if run_col raw; then bench_raw; fi
 bench_local
-if run_col ftpfs; then bench_mount ftpfs; fi
-if run_col rclone; then bench_mount rclone; fi
+if run_col ftpfs; then bench_mount ftpfs; bench_writes ftpfs; fi
+if run_col rclone; then bench_mount rclone; bench_writes rclone; fi
 T_TOTAL=$(awk -v a="$T_START" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
 
 # ---------------------------------------------------------------------------------------------
@@ -633,6 +724,9 @@ verdict() {
     ls_cold) base=${RES["$row raw"]:-} cond="f <= 1.2 * b" ;;
     ls_warm) base=${RES["$row local"]:-} cond="f <= 2 * b" ;;
     rss) base=$((CACHE_MIB + 64)) cond="f < b" ;;
+    seq_write) base=${RES["$row raw"]:-} cond="f >= 0.8 * b" ;;
+    create) base=${RES["$row rclone"]:-} cond="f >= b" ;;
+    rdwr | dirs | unlink) base=${RES["$row rclone"]:-} cond="f <= b" ;;
   esac
   if isnum "$f" && isnum "$base"; then
     v=$(awk -v f="$f" -v b="$base" "BEGIN { print ($cond) ? \"PASS\" : \"MISS\" }")
@@ -643,7 +737,7 @@ verdict() {
   if [ "$row" = ls_warm ] && [ "$v" != - ]; then v="$v ($(ratio ls_warm ftpfs local) local)"; fi
   VERDICT[$row]=$v
 }
-for r in seq_cold seq_warm rand ls_cold ls_warm small rss; do verdict "$r"; done
+for r in seq_cold seq_warm rand ls_cold ls_warm small rss seq_write create rdwr dirs unlink; do verdict "$r"; done
 table() {
   local fmtline='%-17s %-8s %9s %9s %9s %-13s %9s %9s %12s  %-18s %s\n'
   # shellcheck disable=SC2059  # the format is a variable on purpose
@@ -662,13 +756,18 @@ ls_cold|ls -lR cold|s|3|lftp find -l|<= 1.2x raw
 ls_warm|ls -lR warm|s|3|lftp find -l|<= 2x local
 small|small files|files/s|0|lftp mirror|>= 1x raw
 rss|peak RSS|MiB|0|-|< $((CACHE_MIB + 64)) MiB
+seq_write|seq write|MB/s|0|curl -T|>= 0.8x raw
+create|create 4K files|files/s|0|-|>= 1x rclone
+rdwr|O_RDWR ${W_RDWR_N}x4K|s|3|-|<= rclone writes
+dirs|mkdir+rmdir ${W_DIRS}|s|3|-|<= 1x rclone
+unlink|unlink ${W_SMALL}|s|3|-|<= 1x rclone
 EOF
 }
 
 {
   echo
   echo "ftpfs benchmark, $(date '+%F %T'), $(uname -r), $(nproc) cores; ftpfs $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
-  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off; vsftpd on 127.0.0.1"
+  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1"
   echo "higher is better for MB/s, reads/s, files/s; lower for s and MiB. 'local' is the server's own disk."
   echo
   table

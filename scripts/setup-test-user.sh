@@ -26,11 +26,20 @@ fi
 exec 9>/run/lock/ftpfs-setup-test-user.lock
 flock 9
 
+# vsftpd changes into the user's home directory before it moves on to local_root and chroots
+# there ("500 OOPS: cannot change directory:/home/..." when the home is missing), so the home must
+# exist; it stays empty and root's.
+USER_HOME=/var/lib/$USER_NAME
 if ! getent passwd "$USER_NAME" >/dev/null; then
-  # -M: no home directory (vsftpd goes to local_root). bash is a valid shell for pam_unix and
-  # listed in /etc/shells, should some other PAM stack check that.
-  useradd --system -M -s /bin/bash "$USER_NAME"
+  # bash is a valid shell for pam_unix and listed in /etc/shells, should some other PAM stack
+  # check that.
+  useradd --system -M -d "$USER_HOME" -s /bin/bash "$USER_NAME"
 fi
+home=$(getent passwd "$USER_NAME" | cut -d: -f6)
+if [ "$home" != "$USER_HOME" ]; then
+  usermod -d "$USER_HOME" "$USER_NAME"
+fi
+mkdir -p "$USER_HOME"
 
 shell=$(getent passwd "$USER_NAME" | cut -d: -f7)
 case "$shell" in

@@ -382,3 +382,41 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
         .unwrap();
     assert_eq!(s, "fits");
 }
+
+#[test]
+fn a_read_only_mount_refuses_writes_and_sends_nothing() {
+    let site = Site::new();
+    std::fs::write(site.root.path().join("f"), "x").unwrap();
+    let server = Unftp::start(site.root.path());
+    let m = Mounted::new(&server.url("/"), server.password(), &site.opts("ro"));
+    for cmd in [
+        "touch new",
+        "echo y > f",
+        "mkdir d",
+        "rm f",
+        "mv f g",
+        "truncate -s 0 f",
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(m.path())
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "`{cmd}` succeeded on a read-only mount"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Read-only"),
+            "`{cmd}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names: Vec<_> = std::fs::read_dir(site.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["f"]);
+    assert_eq!(std::fs::read(site.root.path().join("f")).unwrap(), b"x");
+}

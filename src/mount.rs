@@ -99,6 +99,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     info!("mounted {url} on {}", cfg.mount.mountpoint.display());
     ready.ready(cfg.debug);
+    store.warm_up();
     let served = session
         .run()
         .map_err(|e| format!("serving the mount failed: {e}"));

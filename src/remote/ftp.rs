@@ -209,6 +209,7 @@ impl Connector for FtpConnector {
 /// The FTP server behind the mount.
 pub struct FtpStore {
     pool: Arc<Pool<FtpConnector>>,
+    max_conns: usize,
     base: String,
     /// Whether `LIST -a` works here; cleared the first time the server rejects it.
     list_a: AtomicBool,
@@ -232,6 +233,7 @@ impl FtpStore {
         };
         FtpStore {
             pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
+            max_conns: cfg.max_conns,
             base: cfg.base_path.clone(),
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
@@ -247,6 +249,11 @@ impl FtpStore {
             .get()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Logs in the rest of the pool in the background (see `Pool::warm_up`).
+    pub fn warm_up(&self) {
+        self.pool.warm_up(self.max_conns);
     }
 
     /// The pool's current connection bound.

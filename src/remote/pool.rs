@@ -42,6 +42,21 @@ struct State<C> {
     limit: usize,
 }
 
+impl<C> State<C> {
+    /// The server refused one more connection than we hold: its limit is what we hold, so keep to
+    /// it from now on (logged once, when it changes).
+    fn learn_limit(&mut self, msg: &str) {
+        if self.open < self.limit {
+            self.limit = self.open;
+            info!(
+                "server refused connection {} ({msg}): using at most {} connections",
+                self.open + 1,
+                self.limit
+            );
+        }
+    }
+}
+
 /// A pool of at most `max` connections made by `C`.
 pub struct Pool<C: Connector> {
     connector: C,
@@ -106,17 +121,7 @@ impl<C: Connector> Pool<C> {
                         st = self.lock();
                         st.open -= 1;
                         match e {
-                            ConnectError::TooMany(msg) if st.open > 0 => {
-                                // The server's limit is what we already hold: keep to it from now on.
-                                if st.open < st.limit {
-                                    st.limit = st.open;
-                                    info!(
-                                        "server refused connection {} ({msg}): using at most {} connections",
-                                        st.open + 1,
-                                        st.limit
-                                    );
-                                }
-                            }
+                            ConnectError::TooMany(msg) if st.open > 0 => st.learn_limit(&msg),
                             ConnectError::TooMany(msg) => {
                                 return Err(RemoteError::Connection(format!(
                                     "server refused the connection: {msg}"
@@ -170,6 +175,45 @@ impl<C: Connector> Pool<C> {
         st.open -= n;
         drop(st);
         self.freed.notify_all();
+    }
+
+    /// Opens connections on a background thread, one at a time, until `n` exist (at most the limit),
+    /// so that the first burst of parallel work finds them logged in: a login costs a password check
+    /// on the server (tens of milliseconds with PAM), and on demand it would be paid inside the first
+    /// reads. Stops at the first failure; a `421` lowers the limit as in `get`.
+    pub fn warm_up(self: &Arc<Self>, n: usize) {
+        let pool = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-warm-up".into())
+            .spawn(move || loop {
+                let mut st = pool.lock();
+                if st.open >= n.min(st.limit) {
+                    return;
+                }
+                st.open += 1;
+                drop(st);
+                let made = pool.connector.connect();
+                let mut st = pool.lock();
+                match made {
+                    Ok(conn) => {
+                        st.idle.push((conn, Instant::now()));
+                        drop(st);
+                        pool.freed.notify_one();
+                    }
+                    Err(e) => {
+                        st.open -= 1;
+                        if let ConnectError::TooMany(msg) = &e {
+                            if st.open > 0 {
+                                st.learn_limit(msg);
+                            }
+                        }
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            info!("no warm-up thread ({e}); connections open on demand");
+        }
     }
 
     /// Connections currently open (idle or lent out).
@@ -322,6 +366,27 @@ mod tests {
         drop(a);
         assert!(p.get().is_ok());
         drop(b);
+    }
+
+    #[test]
+    fn warm_up_opens_connections_ahead_of_demand_up_to_the_server_limit() {
+        let p = pool(6, 3, 100);
+        p.warm_up(6);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while p.lock().idle.len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(p.lock().idle.len(), 3);
+        assert_eq!(
+            p.limit(),
+            3,
+            "the fourth connect was refused: the limit is learned"
+        );
+        assert_eq!(p.connector().made.load(Ordering::SeqCst), 3);
+        // Borrowing now takes a warm connection instead of making one.
+        let held: Vec<_> = (0..3).map(|_| p.get().unwrap()).collect();
+        assert_eq!(p.connector().made.load(Ordering::SeqCst), 3);
+        drop(held);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Mode, Status};
 
 use super::listing::{mdtm_time, parse_listing, ListFormat};
+use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Pool, Pooled};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::config::{RemoteConfig, Secret};
@@ -437,7 +438,7 @@ impl RemoteStore for FtpStore {
         };
         match started {
             Ok(stream) => Ok(Box::new(FtpWrite {
-                stream: Some(stream),
+                stream: Some(Pipelined::new(stream)),
                 conn,
             })),
             Err(e) => {
@@ -534,9 +535,10 @@ fn is_unknown_command(reply: &str) -> bool {
         .any(|c| reply.starts_with(c))
 }
 
-/// A running `STOR`/`APPE`: the data stream and the control connection it belongs to.
+/// A running `STOR`/`APPE`: the data stream (sent on by a thread of its own, so the next chunk
+/// can come from the kernel meanwhile) and the control connection it belongs to.
 struct FtpWrite {
-    stream: Option<Transfer>,
+    stream: Option<Pipelined<Transfer>>,
     conn: Pooled<FtpConnector>,
 }
 
@@ -559,14 +561,24 @@ impl std::io::Write for FtpWrite {
 
 impl RemoteWrite for FtpWrite {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        let stream = self.stream.take().expect("finish is called once");
-        stream.finish().map_err(|e| {
+        let (stream, sent) = self.stream.take().expect("finish is called once").finish();
+        if sent.is_err() {
+            self.conn.mark_broken();
+        }
+        // The server's closing reply is read even after a failed send: it often says why
+        // (452/552: no room), which is the error the program should see.
+        let verdict = stream.finish().map_err(|e| {
             let (err, broken) = classify(e);
             if broken {
                 self.conn.mark_broken();
             }
             err
-        })
+        });
+        match (sent, verdict) {
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(())) => Err(RemoteError::Connection(format!("upload: {}", io_text(&e)))),
+            (Ok(()), Ok(())) => Ok(()),
+        }
     }
 }
 

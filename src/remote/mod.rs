@@ -6,6 +6,7 @@
 pub mod ftp;
 pub mod listing;
 pub mod mem;
+pub mod pipeline;
 pub mod pool;
 
 use std::fmt;

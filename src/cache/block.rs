@@ -14,71 +14,146 @@ use lru::LruCache;
 /// little more than it asked for.
 pub const BLOCK_SIZE: u64 = 128 << 10;
 
-/// A block of file content, shared without copying between the cache, a stream's queue and replies.
-pub type Block = Arc<BlockBuf>;
+/// Blocks a download stream reads into one buffer at most (1 MiB). The kernel's read-ahead requests
+/// are 128 KiB but not aligned to blocks (the first ones are 16, 32 and 64 KiB), so most of them
+/// span two blocks; when both lie in one buffer the reply is a single slice of it, and only the
+/// requests that cross from one buffer into the next are gathered by copying (one in eight).
+pub const SEGMENT_BLOCKS: usize = 8;
 
-/// Spare block buffers kept for reuse: 8 MiB. Recycling spares the fetch thread a fresh allocation
-/// per block, with its page faults and zeroing, which showed up as a sixth of its time in profiles.
-const SPARE_BUFFERS: usize = 64;
+const SEGMENT_BYTES: usize = SEGMENT_BLOCKS * BLOCK_SIZE as usize;
 
-static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Spare buffers kept for reuse, of one block and of a whole segment: 8 MiB of each at most.
+/// Recycling spares the fetch thread a fresh allocation per buffer, with its page faults and
+/// zeroing, which showed up as a sixth of its time in profiles.
+const SPARE_BLOCKS: usize = 64;
+const SPARE_SEGMENTS: usize = 8;
 
-/// The bytes of one block. Full-size buffers go back to a small free list when the last reference
-/// is dropped.
-pub struct BlockBuf {
+/// The free lists: one-block buffers, then segment buffers.
+struct Spares {
+    blocks: Vec<Vec<u8>>,
+    segments: Vec<Vec<u8>>,
+}
+
+static SPARES: Mutex<Spares> = Mutex::new(Spares {
+    blocks: Vec::new(),
+    segments: Vec::new(),
+});
+
+/// Memory holding one or more consecutive blocks of a file: filled once by the thread that read
+/// it, then shared read-only by its blocks. Buffers of a spare size go back to the free lists when
+/// the last block is dropped.
+struct Segment {
     buf: Vec<u8>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.buf));
+    }
+}
+
+/// A block of file content: a range of a segment, shared without copying between the cache, a
+/// stream's queue and replies.
+#[derive(Clone)]
+pub struct Block {
+    seg: Arc<Segment>,
+    start: usize,
     len: usize,
 }
 
-impl BlockBuf {
-    /// A `BLOCK_SIZE` buffer to read into (its old contents are to be overwritten).
-    pub fn spare() -> Vec<u8> {
-        SPARES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_else(|| vec![0u8; BLOCK_SIZE as usize])
+impl Block {
+    /// A buffer to read `blocks` blocks into (its old contents are to be overwritten).
+    pub fn buffer(blocks: usize) -> Vec<u8> {
+        let bytes = blocks * BLOCK_SIZE as usize;
+        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        let list = match bytes {
+            SEGMENT_BYTES => &mut spares.segments,
+            b if b == BLOCK_SIZE as usize => &mut spares.blocks,
+            _ => return vec![0u8; bytes],
+        };
+        list.pop().unwrap_or_else(|| vec![0u8; bytes])
     }
 
-    /// The first `len` bytes of `buf`. A short block (a small file, a file's tail) is copied into a
-    /// buffer of its own size and the big buffer recycled: the cache counts bytes by `len`, so keeping
-    /// a 128 KiB buffer for a 2 KiB file would make its real memory use many times its bound.
-    pub fn new(mut buf: Vec<u8>, len: usize) -> Block {
+    /// The first `len` bytes of `buf` as blocks of `BLOCK_SIZE` (the last one shorter if `len` is
+    /// not a multiple). Bytes that fill less than half the buffer (a small file, a file's tail)
+    /// are copied into a buffer of their own size and the big one recycled: the cache counts bytes
+    /// by length, so keeping a 1 MiB buffer for a 2 KiB file would make its real memory use many
+    /// times its bound.
+    pub fn split(mut buf: Vec<u8>, len: usize) -> Vec<Block> {
         assert!(len <= buf.len());
         if len < buf.len() / 2 {
             let small = buf[..len].to_vec();
             recycle(std::mem::replace(&mut buf, small));
         }
-        Arc::new(BlockBuf { buf, len })
+        let seg = Arc::new(Segment { buf });
+        (0..len)
+            .step_by(BLOCK_SIZE as usize)
+            .map(|start| Block {
+                seg: Arc::clone(&seg),
+                start,
+                len: (len - start).min(BLOCK_SIZE as usize),
+            })
+            .collect()
+    }
+
+    /// The first `len` bytes of `buf` as one block (at most `BLOCK_SIZE`; an empty file gives an
+    /// empty block).
+    pub fn single(buf: Vec<u8>, len: usize) -> Block {
+        assert!(len <= BLOCK_SIZE as usize);
+        Block::split(buf, len).pop().unwrap_or_else(|| Block {
+            seg: Arc::new(Segment { buf: Vec::new() }),
+            start: 0,
+            len: 0,
+        })
+    }
+
+    /// The bytes of `parts` (each a range of a block) as one slice, without copying, when they lie
+    /// back to back in one segment.
+    pub fn joined(
+        parts: &[(Block, std::ops::Range<usize>)],
+    ) -> Option<(Block, std::ops::Range<usize>)> {
+        let (first, first_range) = parts.first()?;
+        let begin = first.start + first_range.start;
+        let mut end = begin;
+        for (b, r) in parts {
+            if !Arc::ptr_eq(&b.seg, &first.seg) || b.start + r.start != end {
+                return None;
+            }
+            end = b.start + r.end;
+        }
+        let whole = Block {
+            seg: Arc::clone(&first.seg),
+            start: begin,
+            len: end - begin,
+        };
+        let len = whole.len;
+        Some((whole, 0..len))
     }
 }
 
-impl std::ops::Deref for BlockBuf {
+impl std::ops::Deref for Block {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.seg.buf[self.start..self.start + self.len]
     }
 }
 
-impl std::fmt::Debug for BlockBuf {
+impl std::fmt::Debug for Block {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlockBuf({} bytes)", self.len)
+        write!(f, "Block({} bytes)", self.len)
     }
 }
 
-/// Keeps a full-size buffer for reuse, up to `SPARE_BUFFERS` of them.
+/// Keeps a buffer of a spare size for reuse, up to the limit of its list.
 fn recycle(buf: Vec<u8>) {
-    if buf.len() == BLOCK_SIZE as usize {
-        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
-        if spares.len() < SPARE_BUFFERS {
-            spares.push(buf);
-        }
-    }
-}
-
-impl Drop for BlockBuf {
-    fn drop(&mut self) {
-        recycle(std::mem::take(&mut self.buf));
+    let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+    let (list, limit) = match buf.len() {
+        SEGMENT_BYTES => (&mut spares.segments, SPARE_SEGMENTS),
+        b if b == BLOCK_SIZE as usize => (&mut spares.blocks, SPARE_BLOCKS),
+        _ => return,
+    };
+    if list.len() < limit {
+        list.push(buf);
     }
 }
 
@@ -225,7 +300,7 @@ mod tests {
     }
 
     fn block(len: usize, fill: u8) -> Block {
-        BlockBuf::new(vec![fill; len], len)
+        Block::single(vec![fill; len], len)
     }
 
     #[test]
@@ -267,11 +342,42 @@ mod tests {
 
     #[test]
     fn a_short_block_holds_only_its_own_bytes() {
-        let b = BlockBuf::new(BlockBuf::spare(), 10);
+        let b = Block::single(Block::buffer(1), 10);
         assert_eq!(b.len(), 10);
-        assert!(b.buf.capacity() < 1024, "capacity {}", b.buf.capacity());
-        let full = BlockBuf::new(vec![1; BLOCK_SIZE as usize], BLOCK_SIZE as usize);
+        assert!(
+            b.seg.buf.capacity() < 1024,
+            "capacity {}",
+            b.seg.buf.capacity()
+        );
+        let full = Block::single(vec![1; BLOCK_SIZE as usize], BLOCK_SIZE as usize);
         assert_eq!(full.len(), BLOCK_SIZE as usize);
+    }
+
+    #[test]
+    fn a_segment_splits_into_blocks_and_neighbours_join_without_a_copy() {
+        let mut buf = Block::buffer(SEGMENT_BLOCKS);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i / 1000) as u8;
+        }
+        let want = buf.clone();
+        let len = 3 * BLOCK_SIZE as usize + 5;
+        let blocks = Block::split(buf, len);
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(blocks[3].len(), 5);
+        let bs = BLOCK_SIZE as usize;
+        // A read from the middle of block 0 to the middle of block 2: one slice of the segment.
+        let parts = vec![
+            (blocks[0].clone(), 100..bs),
+            (blocks[1].clone(), 0..bs),
+            (blocks[2].clone(), 0..7),
+        ];
+        let (whole, range) = Block::joined(&parts).unwrap();
+        assert_eq!(whole.as_ptr(), blocks[0][100..].as_ptr(), "no copy");
+        assert_eq!(&whole[range], &want[100..2 * bs + 7]);
+        // Blocks of different segments, or with a gap, do not join.
+        let other = Block::single(vec![0; 10], 10);
+        assert!(Block::joined(&[(blocks[3].clone(), 0..5), (other, 0..10)]).is_none());
+        assert!(Block::joined(&[(blocks[0].clone(), 0..10), (blocks[1].clone(), 5..10)]).is_none());
     }
 
     #[test]

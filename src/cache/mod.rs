@@ -5,5 +5,5 @@
 pub mod block;
 pub mod dir;
 
-pub use block::{Block, BlockBuf, BlockCache, FileVersion, BLOCK_SIZE};
+pub use block::{Block, BlockCache, FileVersion, BLOCK_SIZE, SEGMENT_BLOCKS};
 pub use dir::{DirCache, Listing};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 use lru::LruCache;
 
-use crate::cache::{BlockBuf, BlockCache, FileVersion, Listing, BLOCK_SIZE};
+use crate::cache::{Block, BlockCache, FileVersion, Listing, BLOCK_SIZE};
 use crate::remote::{join, EntryKind, RemoteStore};
 
 /// How many files ahead of the reader are fetched. Eight keeps three connections busy on a
@@ -189,7 +189,7 @@ fn fetch_small<S: RemoteStore>(inner: &Inner<S>, version: &FileVersion) {
             return;
         }
     };
-    let mut buf = BlockBuf::spare();
+    let mut buf = Block::buffer(1);
     let mut n = 0;
     let result = loop {
         match remote.read(&mut buf[n..]) {
@@ -207,7 +207,7 @@ fn fetch_small<S: RemoteStore>(inner: &Inner<S>, version: &FileVersion) {
     match result {
         // Only a complete file is cached: the listing's size must match what arrived.
         Ok(()) if n as u64 == version.size => {
-            inner.cache.insert(version, 0, BlockBuf::new(buf, n));
+            inner.cache.insert(version, 0, Block::single(buf, n));
             if n == BLOCK_SIZE as usize {
                 remote.finish();
             }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::prefetch::InFlight;
-use crate::cache::{Block, BlockBuf, BlockCache, FileVersion, BLOCK_SIZE};
+use crate::cache::{Block, BlockCache, FileVersion, BLOCK_SIZE, SEGMENT_BLOCKS};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteError, RemoteRead, RemoteStore};
 
@@ -121,14 +121,20 @@ fn fetch<S: RemoteStore + ?Sized>(
 ) {
     let mut remote: Option<Box<dyn RemoteRead>> = None;
     let mut index = start;
+    // Buffers grow from one block (the reader is waiting for the first) to a whole segment.
+    let mut segment = 1;
     loop {
-        {
+        let blocks = {
             let mut st = shared.lock();
             loop {
                 if st.stop {
                     break;
                 }
-                if index < st.want_until {
+                // Read a whole buffer's worth once the window has room for it, or whatever there
+                // is room for when the reader is waiting for this very block. (Reading one block
+                // each time the window moves by one would cut the stream into single blocks.)
+                let room = st.want_until.saturating_sub(index);
+                if room >= segment as u64 || (room > 0 && st.reader_at >= index) {
                     break;
                 }
                 let idle = st.last_demand.map(|t| t.elapsed()).unwrap_or_default();
@@ -146,7 +152,9 @@ fn fetch<S: RemoteStore + ?Sized>(
             if st.stop {
                 break;
             }
-        }
+            segment.min((st.want_until - index) as usize)
+        };
+        segment = (segment * 2).min(SEGMENT_BLOCKS);
         if remote.is_none() {
             match store.open_read(&version.path, index * BLOCK_SIZE) {
                 Ok(r) => remote = Some(r),
@@ -158,21 +166,24 @@ fn fetch<S: RemoteStore + ?Sized>(
             }
         }
         let r = remote.as_mut().expect("opened above");
-        let mut buf = BlockBuf::spare();
+        let mut buf = Block::buffer(blocks);
+        let wanted = buf.len();
         let result = read_full(r, &mut buf);
         let mut st = shared.lock();
         match result {
-            Ok(n) if (n as u64) < BLOCK_SIZE && index * BLOCK_SIZE + (n as u64) < version.size => {
+            Ok(n) if n < wanted && index * BLOCK_SIZE + (n as u64) < version.size => {
                 st.error = Some(ended_early(version, index * BLOCK_SIZE + n as u64));
                 drop(st);
                 shared.changed.notify_all();
                 return;
             }
             Ok(n) => {
-                let eof = (n as u64) < BLOCK_SIZE;
-                let block = BlockBuf::new(buf, n);
-                cache.insert(version, index, Arc::clone(&block));
-                st.queue.push_back((index, block));
+                let eof = n < wanted;
+                for block in Block::split(buf, n) {
+                    cache.insert(version, index, block.clone());
+                    st.queue.push_back((index, block));
+                    index += 1;
+                }
                 while st
                     .queue
                     .front()
@@ -180,7 +191,6 @@ fn fetch<S: RemoteStore + ?Sized>(
                 {
                     st.queue.pop_front();
                 }
-                index += 1;
                 st.next = index;
                 st.eof = eof;
                 drop(st);
@@ -382,12 +392,28 @@ impl<S: RemoteStore> FileReader<S> {
                 break;
             }
         }
-        // The usual case, a read inside one block, is answered from the block itself without a copy.
+        // The usual cases, a read inside one block or across blocks read into one buffer, are
+        // answered from the buffer itself without a copy.
         if parts.len() == 1 {
             let (b, r) = parts.pop().expect("one part");
             return Ok(ReadData::Slice(b, r));
         }
-        let mut out = Vec::with_capacity((pos - offset) as usize);
+        if let Some((b, r)) = Block::joined(&parts) {
+            return Ok(ReadData::Slice(b, r));
+        }
+        let total = (pos - offset) as usize;
+        if total <= BLOCK_SIZE as usize {
+            // Gathered into a recycled block buffer: a fresh 128 KiB allocation is an mmap and
+            // 32 page faults each time.
+            let mut buf = Block::buffer(1);
+            let mut at = 0;
+            for (b, r) in parts {
+                buf[at..at + r.len()].copy_from_slice(&b[r.clone()]);
+                at += r.len();
+            }
+            return Ok(ReadData::Slice(Block::single(buf, total), 0..total));
+        }
+        let mut out = Vec::with_capacity(total);
         for (b, r) in parts {
             out.extend_from_slice(&b[r]);
         }
@@ -466,7 +492,7 @@ impl<S: RemoteStore> FileReader<S> {
         st.queue
             .iter()
             .find(|(i, _)| *i == index)
-            .map(|(_, b)| Arc::clone(b))
+            .map(|(_, b)| b.clone())
     }
 
     /// Moves the stream's window along after the reader took `index`.
@@ -511,7 +537,7 @@ impl<S: RemoteStore> FileReader<S> {
         let mut st = stream.shared.lock();
         loop {
             if let Some((_, b)) = st.queue.iter().find(|(i, _)| *i == index) {
-                return Ok(Fetched::Block(Arc::clone(b)));
+                return Ok(Fetched::Block(b.clone()));
             }
             if let Some(e) = &st.error {
                 return Err(e.clone());

@@ -1,7 +1,7 @@
 //! Going to the background the way mount(8) and fstab expect: the process forks before any thread
 //! exists; the parent waits on a pipe and exits 0 only when the child says the mount is ready, or
 //! prints the child's one-line error and exits 1. The child detaches (new session, cwd `/`, standard
-//! streams to /dev/null once mounted) and serves the mount.
+//! streams to /dev/null once mounted, logging to syslog) and serves the mount.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -22,6 +22,9 @@ impl Readiness {
     pub fn ready(&mut self, keep_stderr: bool) {
         if let Some(mut p) = self.pipe.take() {
             let _ = p.write_all(b"\0");
+            if !keep_stderr {
+                crate::logging::to_syslog();
+            }
             redirect_to_null(keep_stderr);
         }
     }

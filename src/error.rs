@@ -36,6 +36,8 @@ pub enum FsError {
     BadHandle,
     /// The caller gave up (interrupt).
     Interrupted,
+    /// No such extended attribute.
+    NoAttribute,
     /// The link or the server failed; the message says how (logged, never shown as errno text).
     Io(String),
 }
@@ -61,7 +63,30 @@ impl FsError {
             FsError::StaleHandle => libc::ESTALE,
             FsError::BadHandle => libc::EBADF,
             FsError::Interrupted => libc::EINTR,
+            FsError::NoAttribute => libc::ENODATA,
             FsError::Io(_) => libc::EIO,
+        }
+    }
+
+    /// The errno's symbolic name, for statistics.
+    pub fn errno_name(&self) -> &'static str {
+        match self.errno() {
+            libc::ENOENT => "ENOENT",
+            libc::EACCES => "EACCES",
+            libc::ENOSPC => "ENOSPC",
+            libc::EINVAL => "EINVAL",
+            libc::EROFS => "EROFS",
+            libc::ENOTDIR => "ENOTDIR",
+            libc::EISDIR => "EISDIR",
+            libc::EEXIST => "EEXIST",
+            libc::ENOTEMPTY => "ENOTEMPTY",
+            libc::EPERM => "EPERM",
+            libc::EOPNOTSUPP => "EOPNOTSUPP",
+            libc::ESTALE => "ESTALE",
+            libc::EBADF => "EBADF",
+            libc::EINTR => "EINTR",
+            libc::ENODATA => "ENODATA",
+            _ => "EIO",
         }
     }
 
@@ -115,6 +140,18 @@ mod tests {
         ];
         for (remote, errno) in cases {
             assert_eq!(FsError::from(remote.clone()).errno(), errno, "{remote:?}");
+        }
+    }
+
+    #[test]
+    fn errno_names_match_their_numbers() {
+        for (e, name) in [
+            (FsError::NotFound, "ENOENT"),
+            (FsError::NotSymlink, "EINVAL"),
+            (FsError::NotEmpty, "ENOTEMPTY"),
+            (FsError::Io("x".into()), "EIO"),
+        ] {
+            assert_eq!(e.errno_name(), name);
         }
     }
 

@@ -11,7 +11,7 @@ use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use log::{debug, warn};
 
@@ -29,6 +29,29 @@ impl<S: RemoteStore> FuseAdapter<S> {
     pub fn new(fs: Arc<FtpFs<S>>) -> Self {
         FuseAdapter { fs }
     }
+
+    /// The errno for a failed request, logged as loudly as it deserves and counted.
+    fn errno(&self, op: &str, e: &FsError) -> Errno {
+        if e.is_noteworthy() {
+            warn!("{op}: {e}");
+        } else {
+            debug!("{op}: {e}");
+        }
+        self.fs.note_error(e);
+        Errno::from_i32(e.errno())
+    }
+}
+
+/// Answers an extended attribute request: its size when asked with size 0, else the bytes, or
+/// ERANGE when they do not fit the caller's buffer.
+fn xattr_reply(value: &[u8], size: u32, reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if value.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(value);
+    }
 }
 
 fn open_mode(flags: i32) -> OpenMode {
@@ -45,15 +68,6 @@ fn system_time(t: TimeOrNow) -> SystemTime {
         TimeOrNow::SpecificTime(t) => t,
         TimeOrNow::Now => SystemTime::now(),
     }
-}
-
-fn errno(op: &str, e: &FsError) -> Errno {
-    if e.is_noteworthy() {
-        warn!("{op}: {e}");
-    } else {
-        debug!("{op}: {e}");
-    }
-    Errno::from_i32(e.errno())
 }
 
 fn file_attr(a: &Attr) -> FileAttr {
@@ -111,10 +125,14 @@ impl DirSink for Plus {
 impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Parallel lookups and readdirs in one directory; readdirplus so `ls -l` needs no per-file
-        // round trip. Failure just means an older kernel: carry on without.
+        // round trip. KILLPRIV_V2 says we clear set-id bits on writes ourselves: without it the
+        // kernel asks for `security.capability` (a getxattr round trip) before every write; the
+        // mount is nosuid, so set-id bits of remote files never take effect here anyway. Failure
+        // just means an older kernel: carry on without.
         let wanted = InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO;
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2;
         if let Err(missing) = config.add_capabilities(wanted) {
             debug!("kernel lacks capabilities {missing:?}");
         }
@@ -124,7 +142,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name) {
             Ok(a) => reply.entry(&self.fs.attr_ttl(), &file_attr(&a), GEN),
-            Err(e) => reply.error(errno("lookup", &e)),
+            Err(e) => reply.error(self.errno("lookup", &e)),
         }
     }
 
@@ -135,14 +153,14 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino.0) {
             Ok(a) => reply.attr(&self.fs.attr_ttl(), &file_attr(&a)),
-            Err(e) => reply.error(errno("getattr", &e)),
+            Err(e) => reply.error(self.errno("getattr", &e)),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.fs.readlink(ino.0) {
             Ok(t) => reply.data(t.as_bytes()),
-            Err(e) => reply.error(errno("readlink", &e)),
+            Err(e) => reply.error(self.errno("readlink", &e)),
         }
     }
 
@@ -156,7 +174,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
                 };
                 reply.opened(FileHandle(o.fh), f)
             }
-            Err(e) => reply.error(errno("open", &e)),
+            Err(e) => reply.error(self.errno("open", &e)),
         }
     }
 
@@ -173,7 +191,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     ) {
         match self.fs.read(fh.0, offset, size) {
             Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno("read", &e)),
+            Err(e) => reply.error(self.errno("read", &e)),
         }
     }
 
@@ -201,7 +219,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     ) {
         match self.fs.flush(fh.0) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("flush", &e)),
+            Err(e) => reply.error(self.errno("flush", &e)),
         }
     }
 
@@ -215,14 +233,14 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     ) {
         match self.fs.fsync(fh.0) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("fsync", &e)),
+            Err(e) => reply.error(self.errno("fsync", &e)),
         }
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.fs.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno("opendir", &e)),
+            Err(e) => reply.error(self.errno("opendir", &e)),
         }
     }
 
@@ -237,7 +255,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let mut sink = Plain(reply);
         match self.fs.readdir(fh.0, offset, false, &mut sink) {
             Ok(()) => sink.0.ok(),
-            Err(e) => sink.0.error(errno("readdir", &e)),
+            Err(e) => sink.0.error(self.errno("readdir", &e)),
         }
     }
 
@@ -252,7 +270,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let mut sink = Plus(reply, self.fs.attr_ttl());
         match self.fs.readdir(fh.0, offset, true, &mut sink) {
             Ok(()) => sink.0.ok(),
-            Err(e) => sink.0.error(errno("readdirplus", &e)),
+            Err(e) => sink.0.error(self.errno("readdirplus", &e)),
         }
     }
 
@@ -275,13 +293,24 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         );
     }
 
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        match self.fs.xattr(ino.0, name) {
+            Ok(value) => xattr_reply(&value, size, reply),
+            Err(e) => reply.error(self.errno("getxattr", &e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        xattr_reply(&self.fs.xattr_names(ino.0), size, reply);
+    }
+
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         if mask.contains(AccessFlags::W_OK) && self.fs.read_only() {
             return reply.error(Errno::EROFS);
         }
         match self.fs.getattr(ino.0) {
             Ok(_) => reply.ok(),
-            Err(e) => reply.error(errno("access", &e)),
+            Err(e) => reply.error(self.errno("access", &e)),
         }
     }
 
@@ -311,7 +340,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         };
         match self.fs.setattr(ino.0, fh.map(|f| f.0), change) {
             Ok(a) => reply.attr(&self.fs.attr_ttl(), &file_attr(&a)),
-            Err(e) => reply.error(errno("setattr", &e)),
+            Err(e) => reply.error(self.errno("setattr", &e)),
         }
     }
 
@@ -334,7 +363,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
                 FileHandle(o.fh),
                 FopenFlags::empty(),
             ),
-            Err(e) => reply.error(errno("create", &e)),
+            Err(e) => reply.error(self.errno("create", &e)),
         }
     }
 
@@ -352,7 +381,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     ) {
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
-            Err(e) => reply.error(errno("write", &e)),
+            Err(e) => reply.error(self.errno("write", &e)),
         }
     }
 
@@ -367,21 +396,21 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     ) {
         match self.fs.mkdir(parent.0, name) {
             Ok(a) => reply.entry(&self.fs.attr_ttl(), &file_attr(&a), GEN),
-            Err(e) => reply.error(errno("mkdir", &e)),
+            Err(e) => reply.error(self.errno("mkdir", &e)),
         }
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         match self.fs.unlink(parent.0, name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("unlink", &e)),
+            Err(e) => reply.error(self.errno("unlink", &e)),
         }
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         match self.fs.rmdir(parent.0, name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("rmdir", &e)),
+            Err(e) => reply.error(self.errno("rmdir", &e)),
         }
     }
 
@@ -401,7 +430,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         };
         match self.fs.rename(parent.0, name, newparent.0, newname, mode) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("rename", &e)),
+            Err(e) => reply.error(self.errno("rename", &e)),
         }
     }
 

@@ -1,7 +1,7 @@
 //! ftpfs: mount an FTP server as a local folder. The layers, top to bottom: `cli` (arguments →
 //! `config`), `mount`/`daemon` (process life), `fuse` (the thin kernel adapter), `fs` (the filesystem
 //! core), `cache` (listings and blocks), `remote` (the `RemoteStore` trait, the FTP store and its
-//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno.
+//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno; `stats` counts what the mount did.
 
 pub mod cache;
 pub mod cli;
@@ -11,5 +11,7 @@ pub mod daemon;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod logging;
 pub mod mount;
 pub mod remote;
+pub mod stats;

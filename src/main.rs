@@ -1,26 +1,10 @@
-//! The `ftpfs` command: parse arguments, set up logging (never below suppaftp's debug level, whose
-//! trace level would print the password), go to the background once the mount is ready, serve.
+//! The `ftpfs` command: parse arguments, set up logging (`logging`), go to the background once the
+//! mount is ready, serve.
 
 use clap::Parser;
 
 use ftpfs::cli::{config_from, Cli};
 use ftpfs::daemon::{self, Readiness};
-
-fn init_logging(debug: bool) {
-    let default = if debug { "ftpfs=debug,info" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        // suppaftp logs every command at trace level, PASS included: cap it, whatever RUST_LOG says.
-        .filter_module(
-            "suppaftp",
-            if debug {
-                log::LevelFilter::Debug
-            } else {
-                log::LevelFilter::Warn
-            },
-        )
-        .format_timestamp_millis()
-        .init();
-}
 
 fn main() {
     let cli = Cli::parse();
@@ -31,7 +15,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    init_logging(cfg.debug);
+    ftpfs::logging::init(cfg.debug);
     if let Err(m) = ftpfs::mount::check_mountpoint(&cfg.mount.mountpoint) {
         eprintln!("ftpfs: {m}");
         std::process::exit(1);

@@ -104,6 +104,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
         .run()
         .map_err(|e| format!("serving the mount failed: {e}"));
     info!("unmounted {}", cfg.mount.mountpoint.display());
+    info!("statistics of {url}:\n{}", fs.report().render().trim_end());
     // Data whose upload failed gets a last try; what still fails stays in the cache directory.
     let unsaved = fs.shutdown();
     served?;

@@ -11,7 +11,7 @@ pub mod read;
 pub mod spool;
 pub mod write;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,7 @@ use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
+use crate::stats::{HitRate, Report};
 pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
 pub use namespace::RenameMode;
@@ -113,6 +114,9 @@ struct Writing {
     view: Arc<Mutex<View>>,
 }
 
+/// The extended attribute of the root that holds the statistics (`getfattr -n user.ftpfs.stats`).
+pub const STATS_XATTR: &str = "user.ftpfs.stats";
+
 /// How many modification times set through the mount are remembered (see `with_own_changes`).
 const SET_TIMES: usize = 100_000;
 
@@ -137,6 +141,8 @@ pub struct FtpFs<S: RemoteStore> {
     listing_fetched: Condvar,
     /// When the mount started: the root's mtime (FTP gives none for the mounted directory itself).
     started: SystemTime,
+    /// Errors returned to programs, by errno name.
+    errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,6 +194,7 @@ impl<S: RemoteStore> FtpFs<S> {
             listing_fetches: Mutex::new(HashSet::new()),
             listing_fetched: Condvar::new(),
             started: SystemTime::now(),
+            errors: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -208,6 +215,53 @@ impl<S: RemoteStore> FtpFs<S> {
     /// (hits, misses) of the listing cache and of the block cache.
     pub fn cache_stats(&self) -> ((u64, u64), (u64, u64)) {
         (self.dirs.stats(), self.blocks.stats())
+    }
+
+    /// Counts an error returned to a program (the adapter calls this for every failed request).
+    pub fn note_error(&self, e: &FsError) {
+        // "No such attribute" answers the kernel's routine probes (security labels): not a failure.
+        if *e != FsError::NoAttribute {
+            *lock(&self.errors).entry(e.errno_name()).or_default() += 1;
+        }
+    }
+
+    /// The extended attribute `name` of `ino`: only the root has one, the statistics.
+    pub fn xattr(&self, ino: u64, name: &OsStr) -> FsResult<Vec<u8>> {
+        if ino == ROOT_INO && name == STATS_XATTR {
+            return Ok(self.report().render().into_bytes());
+        }
+        Err(FsError::NoAttribute)
+    }
+
+    /// The names of `ino`'s extended attributes, each followed by a NUL.
+    pub fn xattr_names(&self, ino: u64) -> Vec<u8> {
+        if ino == ROOT_INO {
+            format!("{STATS_XATTR}\0").into_bytes()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Everything the mount can tell about itself now.
+    pub fn report(&self) -> Report {
+        let rate = |(hits, misses)| HitRate { hits, misses };
+        let states: Vec<_> = lock(&self.writing)
+            .values()
+            .map(|w| Arc::clone(&w.state))
+            .collect();
+        // A state locked right now is moving data to the server: pending too.
+        let uploads_pending = states
+            .iter()
+            .filter(|st| st.try_lock().map_or(true, |st| st.is_dirty()))
+            .count();
+        Report {
+            store: self.store.stats(),
+            listings: rate(self.dirs.stats()),
+            blocks: rate(self.blocks.stats()),
+            block_bytes: (self.blocks.bytes(), self.cfg.cache_size),
+            uploads_pending,
+            errors: lock(&self.errors).iter().map(|(k, n)| (*k, *n)).collect(),
+        }
     }
 
     fn path_of(&self, ino: u64) -> FsResult<Arc<str>> {

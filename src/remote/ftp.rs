@@ -20,6 +20,7 @@ use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Pool, Pooled};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::config::{RemoteConfig, Secret};
+use crate::stats::{Command, StoreStats, Traffic};
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
 /// seconds on an established TCP connection is not going to; the mount must fail fast then.
@@ -63,6 +64,8 @@ pub struct FtpConnector {
     password: Secret,
     timeout: Duration,
     features: OnceLock<Features>,
+    /// What this mount sent and received, for the statistics.
+    traffic: Arc<Traffic>,
 }
 
 type Conn = FtpStream;
@@ -100,6 +103,7 @@ impl FtpConnector {
 
     fn login(&self) -> Result<Conn, ConnectError> {
         let socket = self.open_socket().map_err(ConnectError::Failed)?;
+        self.traffic.command(Command::Login);
         let t = self.handshake_timeout();
         socket
             .set_read_timeout(Some(t))
@@ -203,6 +207,7 @@ impl Connector for FtpConnector {
     }
 
     fn is_alive(&self, conn: &mut Conn) -> bool {
+        self.traffic.command(Command::Noop);
         conn.noop().is_ok()
     }
 }
@@ -231,6 +236,7 @@ impl FtpStore {
             password: cfg.password.clone(),
             timeout: cfg.timeout,
             features: OnceLock::new(),
+            traffic: Arc::default(),
         };
         FtpStore {
             pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
@@ -257,6 +263,10 @@ impl FtpStore {
         self.pool.warm_up(self.max_conns);
     }
 
+    fn traffic(&self) -> &Arc<Traffic> {
+        &self.pool.connector().traffic
+    }
+
     /// The pool's current connection bound.
     pub fn pool_limit(&self) -> usize {
         self.pool.limit()
@@ -277,6 +287,7 @@ impl FtpStore {
     /// too, and an idempotent `op` is tried once more on a fresh connection.
     fn with_retry<T>(
         &self,
+        command: Command,
         idempotent: bool,
         mut op: impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
     ) -> RemoteResult<T> {
@@ -284,6 +295,7 @@ impl FtpStore {
         loop {
             tries -= 1;
             let mut conn = self.pool.get()?;
+            self.traffic().command(command);
             match op(&mut conn) {
                 Ok(v) => return Ok(v),
                 Err(e) => {
@@ -304,10 +316,16 @@ impl FtpStore {
     }
 
     fn fetch_listing(&self, cmd: &str) -> RemoteResult<Vec<String>> {
-        self.with_retry(true, |ftp| {
+        let command = if cmd.starts_with("MLSD") {
+            Command::Mlsd
+        } else {
+            Command::List
+        };
+        let traffic = self.traffic();
+        self.with_retry(command, true, |ftp| {
             let (_, mut stream) =
                 ftp.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
-            let lines = read_listing(&mut stream);
+            let lines = read_listing(&mut stream, traffic);
             // Always read the closing reply, so the control connection stays in step.
             let done = stream.finish();
             let lines = lines?;
@@ -328,7 +346,7 @@ impl FtpStore {
 }
 
 /// Reads a listing's lines with a bound on the total size and on each line.
-fn read_listing(stream: &mut Transfer) -> Result<Vec<String>, FtpError> {
+fn read_listing(stream: &mut Transfer, traffic: &Traffic) -> Result<Vec<String>, FtpError> {
     let too_big = || {
         FtpError::ConnectionError(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -349,6 +367,7 @@ fn read_listing(stream: &mut Transfer) -> Result<Vec<String>, FtpError> {
             break;
         }
         total += n as u64;
+        traffic.read(n);
         if total > MAX_LISTING_BYTES {
             return Err(too_big());
         }
@@ -391,6 +410,7 @@ impl RemoteStore for FtpStore {
         loop {
             tries -= 1;
             let mut conn = self.pool.get()?;
+            self.traffic().command(Command::Retr);
             let started = (|| {
                 if offset > 0 {
                     conn.resume_transfer(offset as usize)?;
@@ -402,6 +422,7 @@ impl RemoteStore for FtpStore {
                     return Ok(Box::new(FtpRead {
                         stream: Some(stream),
                         conn: Some(conn),
+                        traffic: Arc::clone(self.traffic()),
                         reuse_after_cut: self.features().reuse_after_cut,
                     }))
                 }
@@ -431,6 +452,8 @@ impl RemoteStore for FtpStore {
         let full = self.full_path(path)?;
         // Starting an upload is not retried: the caller decides, holding the data.
         let mut conn = self.pool.get()?;
+        self.traffic()
+            .command(if append { Command::Appe } else { Command::Stor });
         let started = if append {
             conn.append_with_stream(full.as_str())
         } else {
@@ -440,6 +463,7 @@ impl RemoteStore for FtpStore {
             Ok(stream) => Ok(Box::new(FtpWrite {
                 stream: Some(Pipelined::new(stream)),
                 conn,
+                traffic: Arc::clone(self.traffic()),
             })),
             Err(e) => {
                 let (err, broken) = classify(e);
@@ -453,27 +477,29 @@ impl RemoteStore for FtpStore {
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.mkdir(full.as_str()))
+        self.with_retry(Command::Mkd, false, |ftp| ftp.mkdir(full.as_str()))
     }
 
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.rmdir(full.as_str()))
+        self.with_retry(Command::Rmd, false, |ftp| ftp.rmdir(full.as_str()))
     }
 
     fn remove(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.rm(full.as_str()))
+        self.with_retry(Command::Dele, false, |ftp| ftp.rm(full.as_str()))
     }
 
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
-        self.with_retry(false, |ftp| ftp.rename(from.as_str(), to.as_str()))
+        self.with_retry(Command::Rename, false, |ftp| {
+            ftp.rename(from.as_str(), to.as_str())
+        })
     }
 
     fn size(&self, path: &str) -> RemoteResult<u64> {
         let full = self.full_path(path)?;
-        match self.with_retry(true, |ftp| ftp.size(full.as_str())) {
+        match self.with_retry(Command::Size, true, |ftp| ftp.size(full.as_str())) {
             Ok(n) => Ok(n as u64),
             Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
                 Err(RemoteError::Unsupported(m))
@@ -493,7 +519,7 @@ impl RemoteStore for FtpStore {
         };
         let cmd = format!("{verb} {} {full}", mdtm_time(mtime));
         // Setting a time twice is harmless, so a link failure may be retried.
-        match self.with_retry(true, |ftp| {
+        match self.with_retry(Command::SetTime, true, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::File, Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -513,7 +539,7 @@ impl RemoteStore for FtpStore {
         }
         let full = self.full_path(path)?;
         let cmd = format!("SITE CHMOD {:04o} {full}", mode & 0o7777);
-        match self.with_retry(true, |ftp| {
+        match self.with_retry(Command::Chmod, true, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -524,6 +550,15 @@ impl RemoteStore for FtpStore {
                 Err(RemoteError::Unsupported(m))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            connections: self.pool.open_count(),
+            connection_limit: self.pool.limit(),
+            max_conns: self.max_conns,
+            ..self.traffic().snapshot()
         }
     }
 }
@@ -540,6 +575,7 @@ fn is_unknown_command(reply: &str) -> bool {
 struct FtpWrite {
     stream: Option<Pipelined<Transfer>>,
     conn: Pooled<FtpConnector>,
+    traffic: Arc<Traffic>,
 }
 
 impl std::io::Write for FtpWrite {
@@ -548,7 +584,9 @@ impl std::io::Write for FtpWrite {
             .stream
             .as_mut()
             .ok_or_else(|| std::io::Error::other("upload already finished"))?;
-        stream.write(buf).inspect_err(|_| self.conn.mark_broken())
+        let n = stream.write(buf).inspect_err(|_| self.conn.mark_broken())?;
+        self.traffic.written(n);
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -596,6 +634,7 @@ impl Drop for FtpWrite {
 struct FtpRead {
     stream: Option<Transfer>,
     conn: Option<Pooled<FtpConnector>>,
+    traffic: Arc<Traffic>,
     reuse_after_cut: bool,
 }
 
@@ -627,7 +666,10 @@ impl Read for FtpRead {
                     Err(e) => Err(self.fail(e)),
                 }
             }
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.traffic.read(n);
+                Ok(n)
+            }
             Err(e) => {
                 self.stream = None;
                 if let Some(c) = self.conn.as_mut() {

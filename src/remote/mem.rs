@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::stats::StoreStats;
+
 use super::{
     EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
 };
@@ -60,6 +62,7 @@ struct MemShared {
     counts: Mutex<HashMap<Op, u64>>,
     failures: Mutex<HashMap<Op, Vec<RemoteError>>>,
     bytes_read: Arc<AtomicU64>,
+    bytes_written: AtomicU64,
     /// The next download ends after this many bytes, as a misbehaving server's would.
     truncate_next: Mutex<Option<usize>>,
     /// What the server lacks: `MFMT` (times cannot be set) and `SITE CHMOD`.
@@ -457,6 +460,31 @@ impl RemoteStore for MemStore {
             None => Err(RemoteError::NotFound(format!("550 {path}"))),
         }
     }
+
+    /// The counts under the FTP commands a real server would have seen.
+    fn stats(&self) -> StoreStats {
+        let names = [
+            (Op::Check, "LOGIN"),
+            (Op::List, "LIST"),
+            (Op::OpenRead, "RETR"),
+            (Op::OpenWrite, "STOR"),
+            (Op::Mkdir, "MKD"),
+            (Op::Rmdir, "RMD"),
+            (Op::Remove, "DELE"),
+            (Op::Rename, "RNFR/RNTO"),
+            (Op::Size, "SIZE"),
+            (Op::SetMtime, "MFMT"),
+            (Op::Chmod, "SITE CHMOD"),
+        ];
+        StoreStats {
+            commands: names.iter().map(|&(op, n)| (n, self.count(op))).collect(),
+            bytes_read: self.bytes_read(),
+            bytes_written: self.inner.bytes_written.load(Ordering::Relaxed),
+            connections: 1,
+            connection_limit: 1,
+            max_conns: 1,
+        }
+    }
 }
 
 /// An upload to a `MemStore`: the bytes land when the upload finishes or breaks; only a finish
@@ -476,6 +504,9 @@ impl std::io::Write for MemWrite {
             return Err(std::io::Error::other(e));
         }
         self.data.extend_from_slice(buf);
+        self.store
+            .bytes_written
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -13,6 +13,8 @@ use std::fmt;
 use std::io::Read;
 use std::time::SystemTime;
 
+use crate::stats::StoreStats;
+
 /// What kind of object a listing line describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -122,6 +124,8 @@ pub trait RemoteStore: Send + Sync + 'static {
     fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()>;
     /// Sets the permission bits of `path` (`SITE CHMOD`); `Unsupported` when the server refuses.
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()>;
+    /// What the store sent and received so far, and its connections.
+    fn stats(&self) -> StoreStats;
 }
 
 /// Joins a directory path and a name into an absolute remote path.

@@ -247,11 +247,22 @@ impl<S: RemoteStore> FtpFs<S> {
         Ok(result?)
     }
 
+    /// The mode shown for a `kind` whose listing said `listed`: `file_mode`/`dir_mode` when set,
+    /// else the listed mode (0644/0755 without one) less `umask`. Symlinks always show 0777: the
+    /// kernel never checks a symlink's own mode.
+    fn shown_perm(&self, kind: EntryKind, listed: Option<u16>) -> u16 {
+        let (fixed, default) = match kind {
+            EntryKind::Dir => (self.cfg.dir_mode, 0o755),
+            EntryKind::File => (self.cfg.file_mode, 0o644),
+            EntryKind::Symlink => return 0o777,
+        };
+        fixed.unwrap_or(listed.unwrap_or(default) & !self.cfg.umask)
+    }
+
     fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {
-        let (default_perm, nlink) = match e.kind {
-            EntryKind::Dir => (0o755, 2),
-            EntryKind::File => (0o644, 1),
-            EntryKind::Symlink => (0o777, 1),
+        let nlink = match e.kind {
+            EntryKind::Dir => 2,
+            EntryKind::File | EntryKind::Symlink => 1,
         };
         let size = match e.kind {
             EntryKind::Symlink => e.link_target.as_ref().map_or(e.size, |t| t.len() as u64),
@@ -262,7 +273,7 @@ impl<S: RemoteStore> FtpFs<S> {
             kind: e.kind,
             size,
             mtime: e.mtime,
-            perm: e.perm.unwrap_or(default_perm),
+            perm: self.shown_perm(e.kind, e.perm),
             nlink,
             uid: self.cfg.uid,
             gid: self.cfg.gid,
@@ -276,7 +287,7 @@ impl<S: RemoteStore> FtpFs<S> {
             kind: EntryKind::Dir,
             size: 0,
             mtime: self.started,
-            perm: 0o755,
+            perm: self.shown_perm(EntryKind::Dir, None),
             nlink: 2,
             uid: self.cfg.uid,
             gid: self.cfg.gid,

@@ -163,7 +163,7 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
 
 /// Options that only concern mount(8), fstab or systemd, accepted and ignored; mount.fuse3 also
 /// adds `dev`/`suid` on its own. ftpfs always mounts `nodev,nosuid` and keeps no access times.
-const IGNORED_OPTIONS: &[&str] = &[
+pub const IGNORED_OPTIONS: &[&str] = &[
     "auto",
     "noauto",
     "user",
@@ -270,6 +270,14 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.mount.mountpoint = cli.mountpoint;
     cfg.mount.foreground = cli.foreground || cli.debug;
     cfg.mount.default_permissions = p.default_permissions.unwrap_or(cfg.mount.allow_other);
+    if cfg.mount.fuse_fd.is_some() && cfg.mount.allow_other && p.default_permissions.is_none() {
+        // mount.fuse3 made the mount with exactly the options written, so the implied
+        // default_permissions would be missing: every user would get the mounting user's rights.
+        return Err("with a /dev/fd mountpoint (mount.fuse3 -o drop_privileges) and allow_other, \
+             write default_permissions (or no_default_permissions) in the options: mount.fuse3 \
+             made the mount and applies only the options written; umount it and mount again"
+            .into());
+    }
     cfg.debug = cli.debug || cli.verbose;
     cfg.fs.timeout = cfg.remote.timeout;
     // Keep at least one connection for the reader itself.
@@ -612,6 +620,12 @@ mod tests {
         for other in ["/mnt/x", "/dev/fd/", "/dev/fd/7x", "/dev/fd/+7"] {
             assert_eq!(parse(&["ftp://h/", other]).unwrap().mount.fuse_fd, None);
         }
+        // mount.fuse3 applied the options itself: allow_other needs an explicit choice.
+        let e = parse(&["ftp://h/", "/dev/fd/7", "-o", "allow_other"]).unwrap_err();
+        assert!(e.contains("default_permissions"), "{e}");
+        let c = parse(&["ftp://h/", "/dev/fd/7", "-o", "allow_other,default_permissions"]).unwrap();
+        assert!(c.mount.default_permissions);
+        assert!(parse(&["ftp://h/", "/mnt/x", "-o", "allow_other"]).is_ok());
     }
 
     #[test]

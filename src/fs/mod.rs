@@ -248,15 +248,17 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     /// The mode shown for a `kind` whose listing said `listed`: `file_mode`/`dir_mode` when set,
-    /// else the listed mode (0644/0755 without one) less `umask`. Symlinks always show 0777: the
-    /// kernel never checks a symlink's own mode.
+    /// else the listed mode (0644/0755 without one) less `umask`. A listed mode never keeps its
+    /// setuid/setgid bits: the server must not hand out setuid programs, even on a mount that
+    /// mount.fuse3 made without `nosuid` (drop_privileges). Symlinks always show 0777: the kernel
+    /// never checks a symlink's own mode.
     fn shown_perm(&self, kind: EntryKind, listed: Option<u16>) -> u16 {
         let (fixed, default) = match kind {
             EntryKind::Dir => (self.cfg.dir_mode, 0o755),
             EntryKind::File => (self.cfg.file_mode, 0o644),
             EntryKind::Symlink => return 0o777,
         };
-        fixed.unwrap_or(listed.unwrap_or(default) & !self.cfg.umask)
+        fixed.unwrap_or(listed.unwrap_or(default) & 0o1777 & !self.cfg.umask)
     }
 
     fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {

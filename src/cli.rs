@@ -39,7 +39,8 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-const LONG_ABOUT: &str = "Mount an FTP server as a local folder. ftpfs logs in, mounts, and returns \
+const LONG_ABOUT: &str =
+    "Mount an FTP server as a local folder. ftpfs logs in, mounts, and returns \
 once the mount is ready (exit 0), or prints one line naming the cause and exits 1. It also runs as \
 mount(8)'s helper: `mount -t fuse.ftpfs ftp://user@host/dir /mnt/x -o OPTIONS` and fstab lines of \
 type fuse.ftpfs go through mount.fuse3, which runs `ftpfs SOURCE MOUNTPOINT -o OPTIONS`. Unmount \
@@ -73,7 +74,8 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "dir_cache_ttl=SECS",
         default: "30",
-        meaning: "how long a directory listing is trusted; changes made by others show up after this",
+        meaning:
+            "how long a directory listing is trusted; changes made by others show up after this",
     },
     OptionDoc {
         name: "attr_timeout=SECS",
@@ -193,7 +195,8 @@ fn is_ignored(key: &str) -> bool {
 
 /// The MOUNT OPTIONS text of `--help`.
 fn options_help() -> String {
-    let mut s = String::from("MOUNT OPTIONS (-o opt1,opt2=value; an unknown option is an error):\n");
+    let mut s =
+        String::from("MOUNT OPTIONS (-o opt1,opt2=value; an unknown option is an error):\n");
     for o in MOUNT_OPTIONS {
         s.push_str(&format!(
             "  {}\n      {} (default: {})\n",
@@ -273,10 +276,12 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     if cfg.mount.fuse_fd.is_some() && cfg.mount.allow_other && p.default_permissions.is_none() {
         // mount.fuse3 made the mount with exactly the options written, so the implied
         // default_permissions would be missing: every user would get the mounting user's rights.
-        return Err("with a /dev/fd mountpoint (mount.fuse3 -o drop_privileges) and allow_other, \
+        return Err(
+            "with a /dev/fd mountpoint (mount.fuse3 -o drop_privileges) and allow_other, \
              write default_permissions (or no_default_permissions) in the options: mount.fuse3 \
              made the mount and applies only the options written; umount it and mount again"
-            .into());
+                .into(),
+        );
     }
     cfg.debug = cli.debug || cli.verbose;
     cfg.fs.timeout = cfg.remote.timeout;
@@ -364,8 +369,13 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
             return Err(format!("option {key} needs a value ({key}=...)"))
         }
         (
-            "allow_other" | "default_permissions" | "no_default_permissions" | "ro" | "rw"
-            | "exec" | "noexec",
+            "allow_other"
+            | "default_permissions"
+            | "no_default_permissions"
+            | "ro"
+            | "rw"
+            | "exec"
+            | "noexec",
             Some(_),
         ) => return Err(format!("option {key} takes no value")),
         _ => return Err(format!("unknown option: {key}")),
@@ -575,7 +585,13 @@ mod tests {
         assert!(e.contains("no user named"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "gid=no-such-group-ftpfs"]).unwrap_err();
         assert!(e.contains("no group named"), "{e}");
-        for bad in ["umask=999", "umask=1000", "file_mode=rw", "dir_mode=", "file_mode=17777"] {
+        for bad in [
+            "umask=999",
+            "umask=1000",
+            "file_mode=rw",
+            "dir_mode=",
+            "file_mode=17777",
+        ] {
             assert!(parse(&["ftp://h/", "/m", "-o", bad]).is_err(), "{bad}");
         }
     }
@@ -601,7 +617,8 @@ mod tests {
         use std::io::Write;
         use std::os::unix::fs::PermissionsExt;
         let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(b"username=carol\npassword=from-file\n").unwrap();
+        f.write_all(b"username=carol\npassword=from-file\n")
+            .unwrap();
         let path = f.path().to_str().unwrap().to_string();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = parse(&["ftp://h/", "/m", "-o", &format!("credentials={path}")]).unwrap();
@@ -623,7 +640,13 @@ mod tests {
         // mount.fuse3 applied the options itself: allow_other needs an explicit choice.
         let e = parse(&["ftp://h/", "/dev/fd/7", "-o", "allow_other"]).unwrap_err();
         assert!(e.contains("default_permissions"), "{e}");
-        let c = parse(&["ftp://h/", "/dev/fd/7", "-o", "allow_other,default_permissions"]).unwrap();
+        let c = parse(&[
+            "ftp://h/",
+            "/dev/fd/7",
+            "-o",
+            "allow_other,default_permissions",
+        ])
+        .unwrap();
         assert!(c.mount.default_permissions);
         assert!(parse(&["ftp://h/", "/mnt/x", "-o", "allow_other"]).is_ok());
     }

@@ -41,7 +41,10 @@ pub fn resolve(s: Sources) -> Result<(String, Secret), String> {
             "the password is in the URL: other users can see it in the process list (ps); \
              prefer -o credentials=FILE, FTPFS_PASSWORD or ~/.netrc"
         );
-        return Ok((s.url_user.unwrap_or("anonymous").to_string(), Secret::new(p)));
+        return Ok((
+            s.url_user.unwrap_or("anonymous").to_string(),
+            Secret::new(p),
+        ));
     }
     let mut user = s.url_user.map(str::to_string);
     if let Some(path) = s.credentials_file {
@@ -167,8 +170,14 @@ pub fn parse_credentials(text: &str) -> Result<CredentialsFile, String> {
             }
         }
     }
-    if out.username.as_deref().is_some_and(|u| u.contains(['\r', '\n', '\0']))
-        || out.password.as_ref().is_some_and(|p| p.expose().contains('\0'))
+    if out
+        .username
+        .as_deref()
+        .is_some_and(|u| u.contains(['\r', '\n', '\0']))
+        || out
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().contains('\0'))
     {
         return Err("a value contains a control character".into());
     }
@@ -245,7 +254,10 @@ mod tests {
 
     #[test]
     fn credentials_file_comes_before_environment_and_netrc() {
-        let creds = file_with("# for the backup box\nusername=bob\npassword=fromfile\n", 0o600);
+        let creds = file_with(
+            "# for the backup box\nusername=bob\npassword=fromfile\n",
+            0o600,
+        );
         let n = netrc("machine h login bob password fromnetrc\n");
         let got = login(Sources {
             host: "h",

@@ -78,9 +78,18 @@ fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
     };
     // nodev and nosuid always, whatever mount.fuse3 adds: the server decides the modes shown, and
     // must not be able to hand out setuid programs or device nodes.
+    // The type shows as fuse.ftpfs (findmnt -t, mount -a's check of what is mounted). fuser drops
+    // its Subtype option when it calls mount(2) itself (as root), so root passes the kernel's own
+    // `subtype=` parameter; without root, fusermount3 takes Subtype.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let subtype = if unsafe { libc::geteuid() } == 0 {
+        MountOption::CUSTOM("subtype=ftpfs".into())
+    } else {
+        MountOption::Subtype("ftpfs".into())
+    };
     fuse_cfg.mount_options = vec![
         MountOption::FSName(fsname.to_string()),
-        MountOption::Subtype("ftpfs".into()),
+        subtype,
         MountOption::NoDev,
         MountOption::NoSuid,
     ];

@@ -42,17 +42,11 @@ fn attr(fs: &FtpFs<MemStore>, name: &str) -> Attr {
 }
 
 fn modes(fs: &FtpFs<MemStore>) -> Vec<(String, u16)> {
-    [
-        "private.txt",
-        "setuid.bin",
-        "plain.txt",
-        "dir",
-        "link",
-    ]
-    .iter()
-    .map(|n| (n.to_string(), attr(fs, n).perm))
-    .chain([("/".to_string(), fs.getattr(ROOT_INO).unwrap().perm)])
-    .collect()
+    ["private.txt", "setuid.bin", "plain.txt", "dir", "link"]
+        .iter()
+        .map(|n| (n.to_string(), attr(fs, n).perm))
+        .chain([("/".to_string(), fs.getattr(ROOT_INO).unwrap().perm)])
+        .collect()
 }
 
 fn expect(list: &[(&str, u16)]) -> Vec<(String, u16)> {

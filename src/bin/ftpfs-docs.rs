@@ -145,11 +145,20 @@ mod tests {
     #[test]
     fn the_man_page_lists_every_option_and_the_credentials_format() {
         let page = String::from_utf8(man_page().unwrap()).unwrap();
-        assert!(page.starts_with(".ie") || page.contains(".TH ftpfs 1"), "{page}");
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH ftpfs 1"),
+            "{page}"
+        );
         for o in MOUNT_OPTIONS {
             assert!(page.contains(o.name), "man page lacks {}", o.name);
         }
-        for needed in ["MOUNT OPTIONS", "PASSWORD", "chmod 600", "fuse.ftpfs", "EXIT STATUS"] {
+        for needed in [
+            "MOUNT OPTIONS",
+            "PASSWORD",
+            "chmod 600",
+            "fuse.ftpfs",
+            "EXIT STATUS",
+        ] {
             assert!(page.contains(needed), "man page lacks {needed}");
         }
     }
@@ -159,8 +168,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_completions(dir.path()).unwrap();
         let bash = std::fs::read_to_string(dir.path().join("ftpfs.bash")).unwrap();
-        assert!(bash.contains("complete") && bash.contains("ftpfs"), "{bash}");
+        assert!(
+            bash.contains("complete") && bash.contains("ftpfs"),
+            "{bash}"
+        );
         assert!(std::fs::metadata(dir.path().join("_ftpfs")).unwrap().len() > 0);
-        assert!(std::fs::metadata(dir.path().join("ftpfs.fish")).unwrap().len() > 0);
+        assert!(
+            std::fs::metadata(dir.path().join("ftpfs.fish"))
+                .unwrap()
+                .len()
+                > 0
+        );
     }
 }

@@ -59,21 +59,60 @@ fn ftpfs_gone(ns: &MountNamespace, timeout: Duration) -> bool {
     }
 }
 
+/// Where the mount(8) tests start: vsftpd serving hello.txt and sub/inner.txt, a private mount
+/// namespace, the test user's credentials file (0600) and an empty mountpoint. Fields drop in order:
+/// the namespace (unmounting everything) before the mountpoint and the server.
+struct Scene {
+    ns: MountNamespace,
+    mnt: tempfile::TempDir,
+    cred: PathBuf,
+    etc: tempfile::TempDir,
+    server: Vsftpd,
+    _root: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let (root, server) = served();
+        let etc = tempfile::tempdir().unwrap();
+        let cred = credentials(etc.path(), &server.user, &server.password, 0o600);
+        Scene {
+            ns: MountNamespace::new(),
+            mnt: tempfile::tempdir().unwrap(),
+            cred,
+            etc,
+            server,
+            _root: root,
+        }
+    }
+
+    fn mnt(&self) -> String {
+        self.mnt.path().display().to_string()
+    }
+
+    /// `umount MNT` succeeds, the mount is gone and so is the ftpfs process that served it.
+    fn umount(&self) {
+        self.ns.ok(&format!("umount '{}'", self.mnt()));
+        assert!(self.ns.mount_line(self.mnt.path()).is_none());
+        assert!(
+            ftpfs_gone(&self.ns, Duration::from_secs(5)),
+            "ftpfs still runs after umount: {:?}",
+            self.ns.command_lines()
+        );
+    }
+}
+
 #[test]
 fn mount_t_fuse_ftpfs_mounts_and_umount_unmounts() {
-    let (_root, server) = served();
-    let ns = MountNamespace::new();
-    let etc = tempfile::tempdir().unwrap();
-    let cred = credentials(etc.path(), &server.user, &server.password, 0o600);
-    let mnt = tempfile::tempdir().unwrap();
-    let url = server.url("/");
+    let sc = Scene::new();
+    let url = sc.server.url("/");
     // mount(8)-only and systemd-only options ride along and are ignored.
     let started = Instant::now();
-    let out = ns.sh(&format!(
+    let out = sc.ns.sh(&format!(
         "mount -t fuse.ftpfs '{url}' '{}' -o credentials={},nofail,_netdev,noauto,\
          x-systemd.automount,comment=test",
-        mnt.path().display(),
-        cred.display()
+        sc.mnt(),
+        sc.cred.display()
     ));
     assert!(
         out.status.success(),
@@ -82,59 +121,50 @@ fn mount_t_fuse_ftpfs_mounts_and_umount_unmounts() {
         text(&out.stderr)
     );
     // mount(8) returned: the mount is there already, not some time later.
-    let line = ns
-        .mount_line(mnt.path())
+    let line = sc
+        .ns
+        .mount_line(sc.mnt.path())
         .expect("mounted when mount(8) returns");
     assert!(started.elapsed() < Duration::from_secs(15));
     let fields: Vec<&str> = line.split(' ').collect();
     assert_eq!(fields[0], url, "{line}");
     assert_eq!(fields[2], "fuse.ftpfs", "{line}");
     assert!(line.contains("nosuid") && line.contains("nodev"), "{line}");
-    assert!(!line.contains(&server.password), "{line}");
+    assert!(!line.contains(&sc.server.password), "{line}");
+    let inside = sc.ns.inside(sc.mnt.path());
     assert_eq!(
-        std::fs::read_to_string(ns.inside(mnt.path()).join("hello.txt")).unwrap(),
+        std::fs::read_to_string(inside.join("hello.txt")).unwrap(),
         HELLO
     );
     assert_eq!(
-        std::fs::read_to_string(ns.inside(mnt.path()).join("sub/inner.txt")).unwrap(),
+        std::fs::read_to_string(inside.join("sub/inner.txt")).unwrap(),
         "inner\n"
     );
-    for cmd in ns.command_lines() {
-        assert!(!cmd.contains(&server.password), "{cmd}");
+    for cmd in sc.ns.command_lines() {
+        assert!(!cmd.contains(&sc.server.password), "{cmd}");
     }
-
-    ns.ok(&format!("umount '{}'", mnt.path().display()));
-    assert!(ns.mount_line(mnt.path()).is_none());
-    assert!(
-        ftpfs_gone(&ns, Duration::from_secs(5)),
-        "ftpfs still runs after umount: {:?}",
-        ns.command_lines()
-    );
+    sc.umount();
 }
 
 #[test]
 fn an_fstab_line_mounts_with_mount_dir_and_shows_its_owner_and_modes() {
-    let (_root, server) = served();
-    let ns = MountNamespace::new();
-    let etc = tempfile::tempdir().unwrap();
-    let cred = credentials(etc.path(), &server.user, &server.password, 0o600);
-    let mnt = tempfile::tempdir().unwrap();
-    let m = mnt.path().display();
-    let fstab = etc.path().join("fstab");
+    let sc = Scene::new();
+    let m = sc.mnt();
+    let fstab = sc.etc.path().join("fstab");
     std::fs::write(
         &fstab,
         format!(
             "# the README's form\n\
              {}  {m}  fuse.ftpfs  noauto,nofail,_netdev,noexec,credentials={},allow_other,\
              uid=nobody,gid=nogroup,file_mode=0640,dir_mode=0750,x-systemd.mount-timeout=30  0 0\n",
-            server.url("/"),
-            cred.display()
+            sc.server.url("/"),
+            sc.cred.display()
         ),
     )
     .unwrap();
     // `mount /mnt/x` with this file as /etc/fstab.
-    ns.ok(&format!("mount -T '{}' '{m}'", fstab.display()));
-    let line = ns.mount_line(mnt.path()).expect("mounted");
+    sc.ns.ok(&format!("mount -T '{}' '{m}'", fstab.display()));
+    let line = sc.ns.mount_line(sc.mnt.path()).expect("mounted");
     for flag in [
         "noexec",
         "nosuid",
@@ -145,47 +175,47 @@ fn an_fstab_line_mounts_with_mount_dir_and_shows_its_owner_and_modes() {
         assert!(line.contains(flag), "{flag} missing: {line}");
     }
     assert_eq!(
-        ns.ok(&format!("stat -c '%U %G %a' {m}/hello.txt {m}/sub {m}")),
+        sc.ns
+            .ok(&format!("stat -c '%U %G %a' {m}/hello.txt {m}/sub {m}")),
         "nobody nogroup 640\nnobody nogroup 750\nnobody nogroup 750\n"
     );
     // The kernel checks the modes shown (default_permissions, implied by allow_other): the owner
     // reads, a third user does not.
     let as_user = |user: &str, group: &str, cmd: &str| {
-        ns.sh(&format!(
+        sc.ns.sh(&format!(
             "setpriv --reuid={user} --regid={group} --clear-groups {cmd}"
         ))
     };
     let owner = as_user("nobody", "nogroup", &format!("cat {m}/hello.txt"));
     assert!(owner.status.success(), "{}", text(&owner.stderr));
     assert_eq!(text(&owner.stdout), HELLO);
-    let stranger = as_user(&server.user, &server.user, &format!("cat {m}/hello.txt"));
+    let user = &sc.server.user;
+    let stranger = as_user(user, user, &format!("cat {m}/hello.txt"));
     assert!(!stranger.status.success());
     assert!(
         text(&stranger.stderr).contains("Permission denied"),
         "{}",
         text(&stranger.stderr)
     );
-    ns.ok(&format!("umount '{m}'"));
-    assert!(ns.mount_line(mnt.path()).is_none());
-    assert!(ftpfs_gone(&ns, Duration::from_secs(5)));
+    sc.umount();
 }
 
 #[test]
 fn failing_mounts_exit_non_zero_and_say_why_on_stderr() {
-    let (_root, server) = served();
-    let ns = MountNamespace::new();
-    let etc = tempfile::tempdir().unwrap();
-    let mnt = tempfile::tempdir().unwrap();
-    let m = mnt.path().display();
-    let url = server.url("/");
+    let sc = Scene::new();
+    let (ns, m) = (&sc.ns, sc.mnt());
+    let url = sc.server.url("/");
+    let mount_with = |cred: &Path| {
+        ns.sh(&format!(
+            "mount -t fuse.ftpfs '{url}' '{m}' -o credentials={}",
+            cred.display()
+        ))
+    };
 
     // A wrong password, through mount -t.
-    let bad = credentials(etc.path(), &server.user, "not-the-password", 0o600);
+    let bad = credentials(sc.etc.path(), &sc.server.user, "not-the-password", 0o600);
     let started = Instant::now();
-    let out = ns.sh(&format!(
-        "mount -t fuse.ftpfs '{url}' '{m}' -o credentials={}",
-        bad.display()
-    ));
+    let out = mount_with(&bad);
     assert!(!out.status.success());
     assert!(started.elapsed() < Duration::from_secs(15));
     let err = text(&out.stderr);
@@ -194,12 +224,12 @@ fn failing_mounts_exit_non_zero_and_say_why_on_stderr() {
         "{err}"
     );
     assert!(!err.contains("not-the-password"), "{err}");
-    assert!(ns.mount_line(mnt.path()).is_none());
-    assert!(ftpfs_gone(&ns, Duration::from_secs(5)));
+    assert!(ns.mount_line(sc.mnt.path()).is_none());
+    assert!(ftpfs_gone(ns, Duration::from_secs(5)));
 
     // The same through fstab, with nofail: `mount DIR` still reports the failure (nofail only
     // tells mount -a and systemd not to wait for or insist on this mount).
-    let fstab = etc.path().join("fstab");
+    let fstab = sc.etc.path().join("fstab");
     std::fs::write(
         &fstab,
         format!(
@@ -213,24 +243,25 @@ fn failing_mounts_exit_non_zero_and_say_why_on_stderr() {
     assert!(text(&out.stderr).contains("login failed"));
 
     // A credentials file other users can read is refused, naming the fix.
-    let open = credentials(etc.path(), "shared", &server.password, 0o644);
-    let out = ns.sh(&format!(
-        "mount -t fuse.ftpfs '{url}' '{m}' -o credentials={}",
-        open.display()
-    ));
+    let open = credentials(sc.etc.path(), "shared", &sc.server.password, 0o644);
+    let out = mount_with(&open);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!("chmod 600 {}", open.display())),
         "{err}"
     );
-    assert!(!err.contains(&server.password), "{err}");
+    assert!(!err.contains(&sc.server.password), "{err}");
 
     // A closed port.
-    let closed = format!("ftp://{}@127.0.0.1:{}/", server.user, support::free_port());
+    let closed = format!(
+        "ftp://{}@127.0.0.1:{}/",
+        sc.server.user,
+        support::free_port()
+    );
     let out = ns.sh_env(
         &format!("mount -t fuse.ftpfs '{closed}' '{m}'"),
-        &[("FTPFS_PASSWORD", &server.password)],
+        &[("FTPFS_PASSWORD", &sc.server.password)],
     );
     assert!(!out.status.success());
     assert!(
@@ -238,29 +269,26 @@ fn failing_mounts_exit_non_zero_and_say_why_on_stderr() {
         "{}",
         text(&out.stderr)
     );
-    assert!(ns.mount_line(mnt.path()).is_none());
+    assert!(ns.mount_line(sc.mnt.path()).is_none());
 }
 
 #[test]
 fn drop_privileges_hands_ftpfs_a_dev_fd_mountpoint() {
-    let (_root, server) = served();
-    let ns = MountNamespace::new();
-    let etc = tempfile::tempdir().unwrap();
-    let cred = credentials(etc.path(), &server.user, &server.password, 0o600);
-    let mnt = tempfile::tempdir().unwrap();
-    let m = mnt.path().display();
-    ns.ok(&format!(
-        "mount -t fuse.ftpfs '{}' '{m}' -o credentials={},drop_privileges,nosuid,nodev",
-        server.url("/"),
-        cred.display()
+    let sc = Scene::new();
+    sc.ns.ok(&format!(
+        "mount -t fuse.ftpfs '{}' '{}' -o credentials={},drop_privileges,nosuid,nodev",
+        sc.server.url("/"),
+        sc.mnt(),
+        sc.cred.display()
     ));
-    assert!(ns.mount_line(mnt.path()).is_some());
+    assert!(sc.ns.mount_line(sc.mnt.path()).is_some());
     assert_eq!(
-        std::fs::read_to_string(ns.inside(mnt.path()).join("hello.txt")).unwrap(),
+        std::fs::read_to_string(sc.ns.inside(sc.mnt.path()).join("hello.txt")).unwrap(),
         HELLO
     );
     // ftpfs got the descriptor mount.fuse3 mounted, and runs without capabilities.
-    let pid = ns
+    let pid = sc
+        .ns
         .processes()
         .into_iter()
         .find(|p| {
@@ -268,15 +296,13 @@ fn drop_privileges_hands_ftpfs_a_dev_fd_mountpoint() {
                 .map(|c| text(&c).contains("/dev/fd/"))
                 .unwrap_or(false)
         })
-        .unwrap_or_else(|| panic!("no ftpfs serving /dev/fd/N: {:?}", ns.command_lines()));
+        .unwrap_or_else(|| panic!("no ftpfs serving /dev/fd/N: {:?}", sc.ns.command_lines()));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
         status.lines().any(|l| l == "CapEff:\t0000000000000000"),
         "{status}"
     );
-    ns.ok(&format!("umount '{m}'"));
-    assert!(ns.mount_line(mnt.path()).is_none());
-    assert!(ftpfs_gone(&ns, Duration::from_secs(5)));
+    sc.umount();
 }
 
 /// Unmounts `dir` on drop if something is mounted there (for mounts made without `Mounted`).
@@ -470,11 +496,10 @@ fn autofs_mounts_on_first_access_and_unmounts_after_the_timeout() {
         Path::new("/usr/sbin/automount").exists(),
         "automount is missing: apt-get install autofs (scripts/test.sh does)"
     );
-    let (_root, server) = served();
-    let ns = MountNamespace::new();
-    let etc = tempfile::tempdir().unwrap();
-    let cred = credentials(etc.path(), &server.user, &server.password, 0o600);
-    let auto = tempfile::tempdir().unwrap();
+    let sc = Scene::new();
+    let (ns, etc, server) = (&sc.ns, &sc.etc, &sc.server);
+    // The autofs mountpoint; the map's key `ftp` appears under it.
+    let auto = &sc.mnt;
     let map = etc.path().join("auto.ftp");
     // The README's map entry: the leading ':' says "no NFS host"; the colons inside the URL are
     // escaped so autofs does not take them for host:path separators.
@@ -482,7 +507,7 @@ fn autofs_mounts_on_first_access_and_unmounts_after_the_timeout() {
         &map,
         format!(
             "ftp  -fstype=fuse.ftpfs,credentials={}  :ftp\\://{}@127.0.0.1\\:{}/\n",
-            cred.display(),
+            sc.cred.display(),
             server.user,
             server.port
         ),

@@ -5,7 +5,9 @@
 #   3. the FTP store against libunftp in-process and vsftpd started by the tests (tests/ftp_store.rs);
 #   2b. the write path of the core over the in-memory store, with failure injection (tests/core_write.rs);
 #   4. kernel mounts of the real binary against vsftpd and libunftp (tests/mount.rs, reading;
-#      tests/mount_write.rs: cp, rsync, editor saves, O_RDWR, appends, truncate, fsx, a full disk).
+#      tests/mount_write.rs: cp, rsync, editor saves, O_RDWR, appends, truncate, fsx, a full disk;
+#      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
+#      password prompt, owners and modes for other users, and autofs where the kernel has it).
 # Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +17,24 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
 command -v tar >/dev/null || need+=(tar)
 command -v rsync >/dev/null || need+=(rsync)
+# tests/system.rs: automount for the autofs test; unshare, nsenter, setpriv and script (util-linux,
+# bsdutils) for the mount(8) tests.
+[ -x /usr/sbin/automount ] || need+=(autofs)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v script >/dev/null || need+=(bsdutils)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}"
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  # Packages with services (autofs) must not start them: a system automount would hold the flag
+  # file the test's own automount needs. Debian asks /usr/sbin/policy-rc.d; 101 means "do not".
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 # fsx, the file-operation exerciser the write tests run (10,000 checked operations).
 if [ ! -x "$HOME/.cargo/bin/fsx" ]; then
@@ -39,3 +55,13 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== all test layers"
 cargo test --locked --all-targets 2>&1 | tee /tmp/ftpfs-test.log
+
+echo "== autofs"
+# The autofs test needs the kernel's autofs file system, which some kernels (this project's
+# development VM among them) are built without; it is marked #[ignore] and run here when present.
+if grep -qw autofs /proc/filesystems; then
+  cargo test --locked --test system -- --ignored autofs 2>&1 | tee -a /tmp/ftpfs-test.log
+else
+  echo "test.sh: NOT TESTED: autofs (this kernel has no autofs file system, CONFIG_AUTOFS_FS);"
+  echo "test.sh: tests/system.rs autofs_mounts_on_first_access_and_unmounts_after_the_timeout did not run"
+fi

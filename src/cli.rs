@@ -5,20 +5,27 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use log::debug;
 
 use crate::config::Config;
 use crate::credentials;
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]
-#[command(name = "ftpfs", version, about)]
+#[command(
+    name = "ftpfs",
+    version,
+    about,
+    long_about = LONG_ABOUT,
+    after_long_help = options_help()
+)]
 pub struct Cli {
     /// The server and directory to mount: ftp://[user[:password]@]host[:port][/path]
     pub url: String,
-    /// The directory to mount it on (must exist).
+    /// The directory to mount it on (must exist), or /dev/fd/N: a /dev/fuse descriptor that
+    /// mount.fuse3 -o drop_privileges mounted already.
     pub mountpoint: PathBuf,
-    /// Mount options, comma-separated (repeatable): max_conns=N, dir_cache_ttl=SECS,
-    /// attr_timeout=SECS, cache_size=MIB, timeout=SECS, allow_other, ro, rw.
+    /// Mount options, comma-separated (repeatable); see MOUNT OPTIONS (--help).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Stay in the foreground (do not return once mounted).
@@ -32,10 +39,195 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-/// Parses and checks everything the user gave, reading the password from the environment or
-/// `~/.netrc` when the URL has none.
+const LONG_ABOUT: &str =
+    "Mount an FTP server as a local folder. ftpfs logs in, mounts, and returns \
+once the mount is ready (exit 0), or prints one line naming the cause and exits 1. It also runs as \
+mount(8)'s helper: `mount -t fuse.ftpfs ftp://user@host/dir /mnt/x -o OPTIONS` and fstab lines of \
+type fuse.ftpfs go through mount.fuse3, which runs `ftpfs SOURCE MOUNTPOINT -o OPTIONS`. Unmount \
+with `umount` or `fusermount3 -u`.";
+
+/// One `-o` option as the documentation shows it.
+pub struct OptionDoc {
+    /// How it is written (`max_conns=N`).
+    pub name: &'static str,
+    /// Its default, in words.
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every `-o` option: the source of `--help`'s and the man page's option list (the README's table
+/// is checked against it by a test).
+pub const MOUNT_OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "credentials=FILE",
+        default: "none",
+        meaning: "read username= and password= lines from FILE, which must be private to its \
+                  owner (chmod 600)",
+    },
+    OptionDoc {
+        name: "max_conns=N",
+        default: "4",
+        meaning: "FTP control connections at most; if the server refuses more (421), ftpfs lowers \
+                  its bound and callers wait their turn",
+    },
+    OptionDoc {
+        name: "dir_cache_ttl=SECS",
+        default: "30",
+        meaning:
+            "how long a directory listing is trusted; changes made by others show up after this",
+    },
+    OptionDoc {
+        name: "attr_timeout=SECS",
+        default: "5",
+        meaning: "how long the kernel keeps attributes and names without asking ftpfs",
+    },
+    OptionDoc {
+        name: "cache_size=MIB",
+        default: "128",
+        meaning: "bound of the block cache (file contents), in MiB",
+    },
+    OptionDoc {
+        name: "timeout=SECS",
+        default: "10",
+        meaning: "bound on every network wait: connect, each read or write on a socket, waiting \
+                  for a free connection",
+    },
+    OptionDoc {
+        name: "cache_dir=DIR",
+        default: "$XDG_CACHE_HOME/ftpfs, else ~/.cache/ftpfs, else /var/tmp/ftpfs",
+        meaning: "where spool files live; data that could not be uploaded is kept there",
+    },
+    OptionDoc {
+        name: "atomic_upload=yes|no",
+        default: "yes",
+        meaning: "upload to a hidden temporary name and rename it over the target once the \
+                  server confirmed it; no: write the target directly (servers that forbid renames)",
+    },
+    OptionDoc {
+        name: "ro",
+        default: "off",
+        meaning: "mount read-only: every change answers EROFS",
+    },
+    OptionDoc {
+        name: "rw",
+        default: "on",
+        meaning: "the opposite of ro",
+    },
+    OptionDoc {
+        name: "uid=USER",
+        default: "the mounting user",
+        meaning: "owner shown for every file (a name or a number)",
+    },
+    OptionDoc {
+        name: "gid=GROUP",
+        default: "the mounting user's group",
+        meaning: "group shown for every file (a name or a number)",
+    },
+    OptionDoc {
+        name: "umask=OCTAL",
+        default: "000",
+        meaning: "mode bits taken away from the modes shown (the server's, or 0644/0755 when the \
+                  listing has none)",
+    },
+    OptionDoc {
+        name: "file_mode=OCTAL",
+        default: "the server's mode",
+        meaning: "mode shown for every regular file; beats umask",
+    },
+    OptionDoc {
+        name: "dir_mode=OCTAL",
+        default: "the server's mode",
+        meaning: "mode shown for every directory, the root included; beats umask",
+    },
+    OptionDoc {
+        name: "allow_other",
+        default: "off",
+        meaning: "let other users use the mount (turns on default_permissions)",
+    },
+    OptionDoc {
+        name: "default_permissions",
+        default: "on with allow_other, else off",
+        meaning: "the kernel checks every access against the modes and owners shown; \
+                  no_default_permissions turns it off",
+    },
+    OptionDoc {
+        name: "noexec",
+        default: "off",
+        meaning: "programs on the mount cannot be executed (exec: the opposite)",
+    },
+    OptionDoc {
+        name: "fsname=NAME",
+        default: "the URL without password",
+        meaning: "the source shown in /proc/mounts and df",
+    },
+];
+
+/// Options that only concern mount(8), fstab or systemd, accepted and ignored; mount.fuse3 also
+/// adds `dev`/`suid` on its own. ftpfs always mounts `nodev,nosuid` and keeps no access times.
+pub const IGNORED_OPTIONS: &[&str] = &[
+    "auto",
+    "noauto",
+    "user",
+    "nouser",
+    "users",
+    "owner",
+    "group",
+    "nofail",
+    "_netdev",
+    "defaults",
+    "dev",
+    "nodev",
+    "suid",
+    "nosuid",
+    "atime",
+    "noatime",
+    "relatime",
+    "strictatime",
+    "diratime",
+    "nodiratime",
+    "lazytime",
+];
+
+fn is_ignored(key: &str) -> bool {
+    IGNORED_OPTIONS.contains(&key) || key.starts_with("x-") || key == "comment"
+}
+
+/// The MOUNT OPTIONS text of `--help`.
+fn options_help() -> String {
+    let mut s =
+        String::from("MOUNT OPTIONS (-o opt1,opt2=value; an unknown option is an error):\n");
+    for o in MOUNT_OPTIONS {
+        s.push_str(&format!(
+            "  {}\n      {} (default: {})\n",
+            o.name, o.meaning, o.default
+        ));
+    }
+    s.push_str(&format!(
+        "Ignored (for mount(8), fstab and systemd): {}, x-*, comment=*.\n",
+        IGNORED_OPTIONS.join(", ")
+    ));
+    s.push_str(
+        "\nPASSWORD, from the first of: the URL (warned about: ps shows it), -o credentials=FILE, \
+         FTPFS_PASSWORD, ~/.netrc, a prompt when standard input is a terminal; anonymous \
+         logins use anonymous@.",
+    );
+    s
+}
+
+/// Parses and checks everything the user gave and finds the password (see `credentials`).
 pub fn config_from(cli: Cli) -> Result<Config, String> {
-    let mut cfg = Config::default();
+    let mut p = Parsed {
+        cfg: Config::default(),
+        credentials: None,
+        default_permissions: None,
+        uid: None,
+        gid: None,
+    };
+    for opt in cli.options.iter().flat_map(|o| o.split(',')) {
+        apply_option(&mut p, opt.trim())?;
+    }
+    let mut cfg = p.cfg;
     let url =
         url::Url::parse(&cli.url).map_err(|e| format!("bad URL {:?}: {e}", redact(&cli.url)))?;
     if url.scheme() != "ftp" {
@@ -58,13 +250,15 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     let user = decode(url.username())?;
     let password = url.password().map(decode).transpose()?;
     let home_netrc = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc"));
-    let (user, password) = credentials::resolve(
-        &host,
-        (!user.is_empty()).then_some(user.as_str()),
-        password.as_deref(),
-        std::env::var("FTPFS_PASSWORD").ok(),
-        home_netrc.as_deref(),
-    )?;
+    let (user, password) = credentials::resolve(credentials::Sources {
+        host: &host,
+        url_user: (!user.is_empty()).then_some(user.as_str()),
+        url_password: password.as_deref(),
+        credentials_file: p.credentials.as_deref(),
+        env_password: std::env::var("FTPFS_PASSWORD").ok(),
+        netrc: home_netrc.as_deref(),
+        prompt: credentials::terminal_prompt(),
+    })?;
     cfg.remote.host = host;
     cfg.remote.port = url.port().unwrap_or(21);
     cfg.remote.user = user;
@@ -75,22 +269,49 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     }
     cfg.remote.base_path = path.trim_end_matches('/').to_string();
 
-    for opt in cli.options.iter().flat_map(|o| o.split(',')) {
-        apply_option(&mut cfg, opt.trim())?;
-    }
+    cfg.mount.fuse_fd = fuse_fd_of(&cli.mountpoint);
     cfg.mount.mountpoint = cli.mountpoint;
     cfg.mount.foreground = cli.foreground || cli.debug;
+    cfg.mount.default_permissions = p.default_permissions.unwrap_or(cfg.mount.allow_other);
+    if cfg.mount.fuse_fd.is_some() && cfg.mount.allow_other && p.default_permissions.is_none() {
+        // mount.fuse3 made the mount with exactly the options written, so the implied
+        // default_permissions would be missing: every user would get the mounting user's rights.
+        return Err(
+            "with a /dev/fd mountpoint (mount.fuse3 -o drop_privileges) and allow_other, \
+             write default_permissions (or no_default_permissions) in the options: mount.fuse3 \
+             made the mount and applies only the options written; umount it and mount again"
+                .into(),
+        );
+    }
     cfg.debug = cli.debug || cli.verbose;
     cfg.fs.timeout = cfg.remote.timeout;
     // Keep at least one connection for the reader itself.
     cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(3);
     // SAFETY: getuid/getgid cannot fail and touch no memory.
-    cfg.fs.uid = unsafe { libc::getuid() };
-    cfg.fs.gid = unsafe { libc::getgid() };
+    cfg.fs.uid = p.uid.unwrap_or_else(|| unsafe { libc::getuid() });
+    cfg.fs.gid = p.gid.unwrap_or_else(|| unsafe { libc::getgid() });
     Ok(cfg)
 }
 
-fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
+/// What the options say beyond `Config`, settled once all are read.
+struct Parsed {
+    cfg: Config,
+    credentials: Option<PathBuf>,
+    default_permissions: Option<bool>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+/// `/dev/fd/N` names descriptor N, which mount.fuse3 opened on /dev/fuse and mounted.
+fn fuse_fd_of(mountpoint: &std::path::Path) -> Option<i32> {
+    let n = mountpoint.to_str()?.strip_prefix("/dev/fd/")?;
+    n.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
     if opt.is_empty() {
         return Ok(());
     }
@@ -98,6 +319,11 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         Some((k, v)) => (k, Some(v)),
         None => (opt, None),
     };
+    if is_ignored(key) {
+        debug!("ignoring option {key}: it concerns mount(8), fstab or systemd");
+        return Ok(());
+    }
+    let cfg = &mut p.cfg;
     match (key, value) {
         ("max_conns", Some(v)) => {
             cfg.remote.max_conns = number(key, v)?;
@@ -115,9 +341,20 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
             }
         }
         ("allow_other", None) => cfg.mount.allow_other = true,
+        ("default_permissions", None) => p.default_permissions = Some(true),
+        ("no_default_permissions", None) => p.default_permissions = Some(false),
         ("ro", None) => cfg.fs.read_only = true,
         ("rw", None) => cfg.fs.read_only = false,
+        ("exec", None) => cfg.mount.noexec = false,
+        ("noexec", None) => cfg.mount.noexec = true,
         ("cache_dir", Some(v)) if !v.is_empty() => cfg.fs.cache_dir = v.into(),
+        ("credentials", Some(v)) if !v.is_empty() => p.credentials = Some(v.into()),
+        ("fsname", Some(v)) if !v.is_empty() => cfg.mount.fsname = v.to_string(),
+        ("uid", Some(v)) if !v.is_empty() => p.uid = Some(owner_id(key, v)?),
+        ("gid", Some(v)) if !v.is_empty() => p.gid = Some(owner_id(key, v)?),
+        ("umask", Some(v)) if !v.is_empty() => cfg.fs.umask = octal(key, v, 0o777)?,
+        ("file_mode", Some(v)) if !v.is_empty() => cfg.fs.file_mode = Some(octal(key, v, 0o7777)?),
+        ("dir_mode", Some(v)) if !v.is_empty() => cfg.fs.dir_mode = Some(octal(key, v, 0o7777)?),
         ("atomic_upload", Some("yes" | "1" | "true")) => cfg.fs.atomic_upload = true,
         ("atomic_upload", Some("no" | "0" | "false")) => cfg.fs.atomic_upload = false,
         ("atomic_upload", Some(v)) => {
@@ -125,17 +362,51 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         }
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
-            | "atomic_upload",
+            | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
+            | "dir_mode",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
         }
-        ("allow_other" | "ro" | "rw", Some(_)) => {
-            return Err(format!("option {key} takes no value"))
-        }
+        (
+            "allow_other"
+            | "default_permissions"
+            | "no_default_permissions"
+            | "ro"
+            | "rw"
+            | "exec"
+            | "noexec",
+            Some(_),
+        ) => return Err(format!("option {key} takes no value")),
         _ => return Err(format!("unknown option: {key}")),
     }
     Ok(())
+}
+
+/// A mode or mask in octal (`0640` or `640`), at most `max`.
+fn octal(key: &str, v: &str, max: u16) -> Result<u16, String> {
+    match u16::from_str_radix(v, 8) {
+        Ok(m) if m <= max => Ok(m),
+        _ => Err(format!(
+            "option {key}: {v:?} is not an octal mode of at most {max:o}"
+        )),
+    }
+}
+
+/// A user (`uid=`) or group (`gid=`) by number or by name.
+fn owner_id(key: &str, v: &str) -> Result<u32, String> {
+    if let Ok(n) = v.parse() {
+        return Ok(n);
+    }
+    let found = if key == "uid" {
+        crate::accounts::user_id(v)
+    } else {
+        crate::accounts::group_id(v)
+    };
+    found.ok_or_else(|| {
+        let what = if key == "uid" { "user" } else { "group" };
+        format!("option {key}: no {what} named {v:?}")
+    })
 }
 
 fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
@@ -272,6 +543,154 @@ mod tests {
     #[test]
     fn line_breaks_in_the_path_are_refused() {
         assert!(parse(&["ftp://h/a%0d%0aDELE%20x", "/m"]).is_err());
+    }
+
+    #[test]
+    fn mount_and_systemd_options_are_ignored() {
+        let c = parse(&[
+            "ftp://h/",
+            "/m",
+            "-o",
+            "rw,noexec,nosuid,nodev,dev,suid,noauto,auto,nofail,_netdev,user,users,nouser,defaults",
+            "-o",
+            "x-systemd.automount,x-systemd.mount-timeout=30,x-gvfs-hide,comment=systemd.automount,noatime",
+        ])
+        .unwrap();
+        assert!(c.mount.noexec && !c.fs.read_only);
+        // Ignoring is by key only: a real option with a typo is still an error.
+        let e = parse(&["ftp://h/", "/m", "-o", "nofail,max_con=3"]).unwrap_err();
+        assert_eq!(e, "unknown option: max_con");
+    }
+
+    #[test]
+    fn owner_and_mode_options() {
+        let c = parse(&[
+            "ftp://h/",
+            "/m",
+            "-o",
+            "uid=1234,gid=root,umask=027,file_mode=0640,dir_mode=750",
+        ])
+        .unwrap();
+        assert_eq!((c.fs.uid, c.fs.gid), (1234, 0));
+        assert_eq!(c.fs.umask, 0o027);
+        assert_eq!(c.fs.file_mode, Some(0o640));
+        assert_eq!(c.fs.dir_mode, Some(0o750));
+        let c = parse(&["ftp://h/", "/m", "-o", "uid=root"]).unwrap();
+        assert_eq!(c.fs.uid, 0);
+        let d = parse(&["ftp://h/", "/m"]).unwrap();
+        // SAFETY: getuid cannot fail.
+        assert_eq!(d.fs.uid, unsafe { libc::getuid() });
+        assert_eq!((d.fs.umask, d.fs.file_mode, d.fs.dir_mode), (0, None, None));
+        let e = parse(&["ftp://h/", "/m", "-o", "uid=no-such-user-ftpfs"]).unwrap_err();
+        assert!(e.contains("no user named"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "gid=no-such-group-ftpfs"]).unwrap_err();
+        assert!(e.contains("no group named"), "{e}");
+        for bad in [
+            "umask=999",
+            "umask=1000",
+            "file_mode=rw",
+            "dir_mode=",
+            "file_mode=17777",
+        ] {
+            assert!(parse(&["ftp://h/", "/m", "-o", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allow_other_brings_default_permissions_unless_turned_off() {
+        let c = |o: &str| parse(&["ftp://h/", "/m", "-o", o]).unwrap().mount;
+        let m = c("rw");
+        assert!(!m.allow_other && !m.default_permissions);
+        let m = c("allow_other");
+        assert!(m.allow_other && m.default_permissions);
+        let m = c("allow_other,no_default_permissions");
+        assert!(m.allow_other && !m.default_permissions);
+        let m = c("no_default_permissions,allow_other");
+        assert!(m.allow_other && !m.default_permissions);
+        let m = c("default_permissions");
+        assert!(!m.allow_other && m.default_permissions);
+        assert!(parse(&["ftp://h/", "/m", "-o", "default_permissions=1"]).is_err());
+    }
+
+    #[test]
+    fn credentials_option_reads_the_file() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"username=carol\npassword=from-file\n")
+            .unwrap();
+        let path = f.path().to_str().unwrap().to_string();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = parse(&["ftp://h/", "/m", "-o", &format!("credentials={path}")]).unwrap();
+        assert_eq!(c.remote.user, "carol");
+        assert_eq!(c.remote.password.expose(), "from-file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = parse(&["ftp://h/", "/m", "-o", &format!("credentials={path}")]).unwrap_err();
+        assert!(e.contains(&format!("chmod 600 {path}")), "{e}");
+        assert!(!e.contains("from-file"), "{e}");
+    }
+
+    #[test]
+    fn a_dev_fd_mountpoint_names_a_fuse_descriptor() {
+        let c = parse(&["ftp://h/", "/dev/fd/7"]).unwrap();
+        assert_eq!(c.mount.fuse_fd, Some(7));
+        for other in ["/mnt/x", "/dev/fd/", "/dev/fd/7x", "/dev/fd/+7"] {
+            assert_eq!(parse(&["ftp://h/", other]).unwrap().mount.fuse_fd, None);
+        }
+        // mount.fuse3 applied the options itself: allow_other needs an explicit choice.
+        let e = parse(&["ftp://h/", "/dev/fd/7", "-o", "allow_other"]).unwrap_err();
+        assert!(e.contains("default_permissions"), "{e}");
+        let c = parse(&[
+            "ftp://h/",
+            "/dev/fd/7",
+            "-o",
+            "allow_other,default_permissions",
+        ])
+        .unwrap();
+        assert!(c.mount.default_permissions);
+        assert!(parse(&["ftp://h/", "/mnt/x", "-o", "allow_other"]).is_ok());
+    }
+
+    #[test]
+    fn the_helper_form_takes_options_after_the_mountpoint() {
+        // What mount.fuse3 runs: ftpfs SOURCE MOUNTPOINT -o opts.
+        let c = parse(&["ftp://u:pw@h:2000/d", "/m", "-o", "ro,max_conns=2"]).unwrap();
+        assert!(c.fs.read_only && c.remote.max_conns == 2 && c.remote.port == 2000);
+    }
+
+    #[test]
+    fn every_documented_option_is_accepted() {
+        for o in MOUNT_OPTIONS {
+            let example = o
+                .name
+                .replace("=N", "=3")
+                .replace("=SECS", "=2")
+                .replace("=MIB", "=16")
+                .replace("=DIR", "=/tmp/x")
+                .replace("=yes|no", "=no")
+                .replace("=USER", "=0")
+                .replace("=GROUP", "=0")
+                .replace("=OCTAL", "=022")
+                .replace("=NAME", "=myftp");
+            if example.starts_with("credentials=") {
+                continue; // needs a real file: credentials_option_reads_the_file
+            }
+            parse(&["ftp://h/", "/m", "-o", &example]).unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_option() {
+        let readme = include_str!("../README.md");
+        for o in MOUNT_OPTIONS {
+            // A '|' inside a Markdown table cell is written '\|'.
+            let cell = format!("| `{}` |", o.name.replace('|', "\\|"));
+            assert!(
+                readme.contains(&cell),
+                "README.md's option table lacks `{}`",
+                o.name
+            );
+        }
     }
 
     #[test]

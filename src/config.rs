@@ -34,7 +34,7 @@ pub struct RemoteConfig {
     pub port: u16,
     /// Login name (`anonymous` when none was given).
     pub user: String,
-    /// Password, from the URL, `FTPFS_PASSWORD` or `~/.netrc`.
+    /// Password, from the URL, a credentials file, `FTPFS_PASSWORD`, `~/.netrc` or the terminal.
     pub password: Secret,
     /// The server directory that becomes the mount's root, absolute, without a trailing `/`
     /// (empty string for the server's `/`).
@@ -85,10 +85,17 @@ pub struct FsConfig {
     pub attr_timeout: Duration,
     /// Bound of the block cache, in bytes.
     pub cache_size: u64,
-    /// Owner shown for every file (the mounting user by default).
+    /// Owner shown for every file (the mounting user by default; `uid=`).
     pub uid: u32,
-    /// Group shown for every file.
+    /// Group shown for every file (the mounting user's group by default; `gid=`).
     pub gid: u32,
+    /// Mode bits taken away from the mode shown for files and directories that `file_mode`/`dir_mode`
+    /// do not fix: the server's mode, or 0644/0755 when the listing has none (`umask=`, octal).
+    pub umask: u16,
+    /// The mode every regular file shows, whatever the server says (`file_mode=`); beats `umask`.
+    pub file_mode: Option<u16>,
+    /// The mode every directory shows, the mount's root included (`dir_mode=`); beats `umask`.
+    pub dir_mode: Option<u16>,
     /// Bound on waiting for data from a read stream.
     pub timeout: Duration,
     /// Threads fetching small files ahead of a reader walking a directory (0: none). Each uses a pool
@@ -129,6 +136,9 @@ impl Default for FsConfig {
             cache_size: 128 << 20,
             uid: 0,
             gid: 0,
+            umask: 0,
+            file_mode: None,
+            dir_mode: None,
             timeout: Duration::from_secs(10),
             prefetch_workers: 3,
             read_only: false,
@@ -147,6 +157,17 @@ pub struct MountConfig {
     pub foreground: bool,
     /// Let other users access the mount (needs `user_allow_other` for non-root mounts).
     pub allow_other: bool,
+    /// Let the kernel check every access against the modes and owners shown (`default_permissions`);
+    /// on by default with `allow_other`, off otherwise.
+    pub default_permissions: bool,
+    /// Refuse to execute programs from the mount (`noexec`, which mount(8) adds for `user` mounts).
+    pub noexec: bool,
+    /// The name shown as the mount's source in `/proc/mounts` and `df` (`fsname=`); the URL
+    /// without its password when empty.
+    pub fsname: String,
+    /// A /dev/fuse descriptor that is mounted already (the mountpoint was `/dev/fd/N`, as
+    /// `mount.fuse3 -o drop_privileges` passes it): ftpfs serves it and mounts nothing itself.
+    pub fuse_fd: Option<i32>,
 }
 
 /// Everything a run of ftpfs needs.

@@ -1,8 +1,11 @@
 //! ftpfs: mount an FTP server as a local folder. The layers, top to bottom: `cli` (arguments →
 //! `config`), `mount`/`daemon` (process life), `fuse` (the thin kernel adapter), `fs` (the filesystem
 //! core), `cache` (listings and blocks), `remote` (the `RemoteStore` trait, the FTP store and its
-//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno; `stats` counts what the mount did.
+//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno;
+//! `stats` counts what the mount did; `logging` sends records to stderr or syslog; `credentials`
+//! finds the password, `accounts` looks up users and groups.
 
+pub mod accounts;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -8,35 +8,45 @@ use ftpfs::daemon::{self, Readiness};
 
 fn main() {
     let cli = Cli::parse();
+    // Before the options are read, so that their warnings (a password in the URL) and debug notes
+    // (ignored mount options) are seen.
+    ftpfs::logging::init(cli.debug || cli.verbose);
     let mut cfg = match config_from(cli) {
         Ok(c) => c,
-        Err(m) => {
-            eprintln!("ftpfs: {m}");
-            std::process::exit(1);
-        }
+        Err(m) => fail(&m),
     };
-    ftpfs::logging::init(cfg.debug);
-    if let Err(m) = ftpfs::mount::check_mountpoint(&cfg.mount.mountpoint) {
-        eprintln!("ftpfs: {m}");
-        std::process::exit(1);
-    }
-    // The child changes directory to `/`: keep a relative mountpoint meaningful.
-    if let Ok(abs) = std::fs::canonicalize(&cfg.mount.mountpoint) {
-        cfg.mount.mountpoint = abs;
+    match cfg.mount.fuse_fd {
+        Some(fd) => {
+            if let Err(m) = ftpfs::mount::check_fuse_fd(fd) {
+                fail(&m);
+            }
+        }
+        None => {
+            if let Err(m) = ftpfs::mount::check_mountpoint(&cfg.mount.mountpoint) {
+                fail(&m);
+            }
+            // The child changes directory to `/`: keep a relative mountpoint meaningful.
+            if let Ok(abs) = std::fs::canonicalize(&cfg.mount.mountpoint) {
+                cfg.mount.mountpoint = abs;
+            }
+        }
     }
     let mut readiness = if cfg.mount.foreground {
         Readiness::none()
     } else {
         match daemon::background() {
             Ok(r) => r,
-            Err(m) => {
-                eprintln!("ftpfs: {m}");
-                std::process::exit(1);
-            }
+            Err(m) => fail(&m),
         }
     };
     if let Err(m) = ftpfs::mount::run(cfg, &mut readiness) {
         readiness.failed(&m);
         std::process::exit(1);
     }
+}
+
+/// Says why on stderr (mount(8) shows it) and exits 1 (what `mount -a` and `nofail` look at).
+fn fail(message: &str) -> ! {
+    eprintln!("ftpfs: {message}");
+    std::process::exit(1)
 }

@@ -1,7 +1,10 @@
 //! Putting it together: check the mountpoint, log in once (so a bad password or a dead server fails
-//! the mount instead of the first `ls`), mount with fuser, tell the waiting parent, then serve until
-//! unmounted or signalled (SIGINT, SIGTERM and SIGHUP unmount cleanly).
+//! the mount instead of the first `ls`), mount with fuser (or take over a /dev/fuse descriptor that
+//! mount.fuse3 mounted), tell the waiting parent, then serve until unmounted or signalled (SIGINT,
+//! SIGTERM and SIGHUP unmount cleanly).
 
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,6 +35,22 @@ pub fn check_mountpoint(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Checks that descriptor `fd` (from a `/dev/fd/N` mountpoint) is open on /dev/fuse.
+pub fn check_fuse_fd(fd: i32) -> Result<(), String> {
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .map_err(|e| format!("mountpoint /dev/fd/{fd}: descriptor {fd} is not open ({e})"))?;
+    let fuse = std::fs::metadata("/dev/fuse").map_err(|e| format!("/dev/fuse: {e}"))?;
+    use std::os::unix::fs::MetadataExt;
+    if meta.file_type().is_char_device() && meta.rdev() == fuse.rdev() {
+        Ok(())
+    } else {
+        Err(format!(
+            "mountpoint /dev/fd/{fd}: descriptor {fd} is not /dev/fuse (only mount.fuse3 \
+             -o drop_privileges passes such a mountpoint)"
+        ))
+    }
+}
+
 /// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and so in every thread started after it); a dedicated
 /// thread waits for them with sigwait and unmounts, so the session ends and the process exits cleanly.
 /// A signal before the mount exists is only noticed then, which is bounded by the login timeouts.
@@ -48,52 +67,100 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-/// Mounts `cfg`'s server and serves it until unmounted. `ready` is told once the mount exists.
-pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
-    // Before any thread exists (the core starts prefetch threads): every thread inherits the mask, so
-    // the signals reach only the sigwait thread below instead of killing the process mid-mount.
-    let sigs = block_signals();
-    check_mountpoint(&cfg.mount.mountpoint)?;
-    let url = cfg.remote.display_url();
-    let store = Arc::new(FtpStore::new(&cfg.remote));
-    store.check().map_err(|e| format!("{url}: {e}"))?;
-    info!("logged in to {url}");
-
-    let fs = Arc::new(FtpFs::new(Arc::clone(&store), cfg.fs.clone()));
+/// fuser's configuration: mount options (ignored for a /dev/fuse descriptor mounted already, whose
+/// options mount.fuse3 applied), who may use the mount, dispatch threads.
+fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
     let mut fuse_cfg = fuser::Config::default();
+    let fsname = if cfg.mount.fsname.is_empty() {
+        url
+    } else {
+        &cfg.mount.fsname
+    };
+    // nodev and nosuid always, whatever mount.fuse3 adds: the server decides the modes shown, and
+    // must not be able to hand out setuid programs or device nodes.
+    // The type shows as fuse.ftpfs (findmnt -t, mount -a's check of what is mounted). fuser drops
+    // its Subtype option when it calls mount(2) itself (as root), so root passes the kernel's own
+    // `subtype=` parameter; without root, fusermount3 takes Subtype.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let subtype = if unsafe { libc::geteuid() } == 0 {
+        MountOption::CUSTOM("subtype=ftpfs".into())
+    } else {
+        MountOption::Subtype("ftpfs".into())
+    };
     fuse_cfg.mount_options = vec![
-        MountOption::FSName(url.clone()),
-        MountOption::Subtype("ftpfs".into()),
+        MountOption::FSName(fsname.to_string()),
+        subtype,
         MountOption::NoDev,
         MountOption::NoSuid,
     ];
     if cfg.fs.read_only {
         fuse_cfg.mount_options.push(MountOption::RO);
     }
+    if cfg.mount.noexec {
+        fuse_cfg.mount_options.push(MountOption::NoExec);
+    }
+    if cfg.mount.default_permissions {
+        fuse_cfg.mount_options.push(MountOption::DefaultPermissions);
+    }
     if cfg.mount.allow_other {
         fuse_cfg.acl = SessionACL::All;
-        fuse_cfg.mount_options.push(MountOption::DefaultPermissions);
     }
     // Enough dispatch threads that reads waiting on the network never block `ls` elsewhere.
     fuse_cfg.n_threads = Some((cfg.remote.max_conns * 2).max(4));
+    fuse_cfg
+}
 
-    let mut session = fuser::Session::new(
-        FuseAdapter::new(Arc::clone(&fs)),
-        &cfg.mount.mountpoint,
-        &fuse_cfg,
-    )
-    .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
+/// Mounts `cfg`'s server and serves it until unmounted. `ready` is told once the mount exists.
+pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
+    // Before any thread exists (the core starts prefetch threads): every thread inherits the mask, so
+    // the signals reach only the sigwait thread below instead of killing the process mid-mount.
+    let sigs = block_signals();
+    match cfg.mount.fuse_fd {
+        Some(fd) => check_fuse_fd(fd)?,
+        None => check_mountpoint(&cfg.mount.mountpoint)?,
+    }
+    let url = cfg.remote.display_url();
+    let store = Arc::new(FtpStore::new(&cfg.remote));
+    store.check().map_err(|e| format!("{url}: {e}"))?;
+    info!("logged in to {url}");
+
+    let fs = Arc::new(FtpFs::new(Arc::clone(&store), cfg.fs.clone()));
+    let fuse_cfg = fuse_config(&cfg, &url);
+    let adapter = FuseAdapter::new(Arc::clone(&fs));
+    let mountpoint = cfg.mount.mountpoint.display();
+    let mut session = match cfg.mount.fuse_fd {
+        // SAFETY: the descriptor is open (checked above) and nothing else in this process uses it.
+        Some(fd) => fuser::Session::from_fd(
+            adapter,
+            unsafe { OwnedFd::from_raw_fd(fd) },
+            fuse_cfg.acl,
+            fuse_cfg,
+        ),
+        None => fuser::Session::new(adapter, &cfg.mount.mountpoint, &fuse_cfg),
+    }
+    .map_err(|e| format!("cannot mount on {mountpoint}: {e}"))?;
     let mut unmounter = session.unmount_callable();
+    let owns_mount = cfg.mount.fuse_fd.is_none();
+    let fs_for_signals = Arc::clone(&fs);
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
         .spawn(move || {
             let mut sig = 0;
             // SAFETY: sigwait on a set built above; writes only `sig`.
-            if unsafe { libc::sigwait(&sigs, &mut sig) } == 0 {
+            if unsafe { libc::sigwait(&sigs, &mut sig) } != 0 {
+                return;
+            }
+            if owns_mount {
                 info!("signal {sig}: unmounting");
                 if let Err(e) = unmounter.unmount() {
                     warn!("unmount failed: {e}");
                 }
+            } else {
+                // mount.fuse3 made the mount and this process may not undo it (no privileges):
+                // save what is unsaved and go; the mount answers ENOTCONN until `umount`.
+                warn!("signal {sig}: exiting; the mount stays (ENOTCONN) until umount");
+                let unsaved = fs_for_signals.shutdown();
+                std::process::exit(i32::from(unsaved > 0));
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;

@@ -301,11 +301,24 @@ impl<S: RemoteStore> FtpFs<S> {
         Ok(result?)
     }
 
+    /// The mode shown for a `kind` whose listing said `listed`: `file_mode`/`dir_mode` when set,
+    /// else the listed mode (0644/0755 without one) less `umask`. A listed mode never keeps its
+    /// setuid/setgid bits: the server must not hand out setuid programs, even on a mount that
+    /// mount.fuse3 made without `nosuid` (drop_privileges). Symlinks always show 0777: the kernel
+    /// never checks a symlink's own mode.
+    fn shown_perm(&self, kind: EntryKind, listed: Option<u16>) -> u16 {
+        let (fixed, default) = match kind {
+            EntryKind::Dir => (self.cfg.dir_mode, 0o755),
+            EntryKind::File => (self.cfg.file_mode, 0o644),
+            EntryKind::Symlink => return 0o777,
+        };
+        fixed.unwrap_or(listed.unwrap_or(default) & 0o1777 & !self.cfg.umask)
+    }
+
     fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {
-        let (default_perm, nlink) = match e.kind {
-            EntryKind::Dir => (0o755, 2),
-            EntryKind::File => (0o644, 1),
-            EntryKind::Symlink => (0o777, 1),
+        let nlink = match e.kind {
+            EntryKind::Dir => 2,
+            EntryKind::File | EntryKind::Symlink => 1,
         };
         let size = match e.kind {
             EntryKind::Symlink => e.link_target.as_ref().map_or(e.size, |t| t.len() as u64),
@@ -316,7 +329,7 @@ impl<S: RemoteStore> FtpFs<S> {
             kind: e.kind,
             size,
             mtime: e.mtime,
-            perm: e.perm.unwrap_or(default_perm),
+            perm: self.shown_perm(e.kind, e.perm),
             nlink,
             uid: self.cfg.uid,
             gid: self.cfg.gid,
@@ -330,7 +343,7 @@ impl<S: RemoteStore> FtpFs<S> {
             kind: EntryKind::Dir,
             size: 0,
             mtime: self.started,
-            perm: 0o755,
+            perm: self.shown_perm(EntryKind::Dir, None),
             nlink: 2,
             uid: self.cfg.uid,
             gid: self.cfg.gid,

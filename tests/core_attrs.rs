@@ -1,0 +1,157 @@
+//! Layer 2: what the core shows as owner, group and mode (`-o uid=,gid=,umask=,file_mode=,dir_mode=`)
+//! over the in-memory store, through every path that hands attributes to the kernel: lookup,
+//! getattr, readdir (`.` and `..` included) and the root.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftpfs::config::FsConfig;
+use ftpfs::fs::inode::ROOT_INO;
+use ftpfs::fs::{Attr, DirEntry, DirSink, FtpFs};
+use ftpfs::remote::mem::MemStore;
+use ftpfs::remote::{EntryKind, RemoteStore};
+
+/// A store with a file the server lists as 0640, one it lists as 4755 (setuid), a plain file
+/// (0644: MemStore's default), a directory (0755) and a symlink.
+fn store() -> Arc<MemStore> {
+    let store = Arc::new(MemStore::new());
+    store.add_file("/private.txt", "p");
+    store.chmod("/private.txt", 0o640).unwrap();
+    store.add_file("/setuid.bin", "s");
+    store.chmod("/setuid.bin", 0o4755).unwrap();
+    store.add_file("/plain.txt", "x");
+    store.add_dir("/dir");
+    store.add_symlink("/link", "plain.txt");
+    store
+}
+
+fn fs_with(cfg: FsConfig) -> FtpFs<MemStore> {
+    FtpFs::new(
+        store(),
+        FsConfig {
+            dir_cache_ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(2),
+            ..cfg
+        },
+    )
+}
+
+fn attr(fs: &FtpFs<MemStore>, name: &str) -> Attr {
+    fs.lookup(ROOT_INO, OsStr::new(name)).unwrap()
+}
+
+fn modes(fs: &FtpFs<MemStore>) -> Vec<(String, u16)> {
+    ["private.txt", "setuid.bin", "plain.txt", "dir", "link"]
+        .iter()
+        .map(|n| (n.to_string(), attr(fs, n).perm))
+        .chain([("/".to_string(), fs.getattr(ROOT_INO).unwrap().perm)])
+        .collect()
+}
+
+fn expect(list: &[(&str, u16)]) -> Vec<(String, u16)> {
+    list.iter().map(|(n, m)| (n.to_string(), *m)).collect()
+}
+
+struct Collect(Vec<DirEntry>);
+impl DirSink for Collect {
+    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
+        self.0.push(e.clone());
+        false
+    }
+}
+
+#[test]
+fn without_options_the_server_modes_show_less_setuid_bits() {
+    let fs = fs_with(FsConfig::default());
+    assert_eq!(
+        modes(&fs),
+        expect(&[
+            ("private.txt", 0o640),
+            // The server must not hand out setuid programs.
+            ("setuid.bin", 0o755),
+            ("plain.txt", 0o644),
+            ("dir", 0o755),
+            ("link", 0o777),
+            ("/", 0o755),
+        ])
+    );
+}
+
+#[test]
+fn umask_takes_bits_away_from_every_mode_but_symlinks() {
+    let fs = fs_with(FsConfig {
+        umask: 0o027,
+        ..FsConfig::default()
+    });
+    assert_eq!(
+        modes(&fs),
+        expect(&[
+            ("private.txt", 0o640),
+            ("setuid.bin", 0o750),
+            ("plain.txt", 0o640),
+            ("dir", 0o750),
+            ("link", 0o777),
+            ("/", 0o750),
+        ])
+    );
+}
+
+#[test]
+fn file_mode_and_dir_mode_beat_umask_and_the_server() {
+    let fs = fs_with(FsConfig {
+        umask: 0o077,
+        file_mode: Some(0o444),
+        dir_mode: Some(0o711),
+        ..FsConfig::default()
+    });
+    assert_eq!(
+        modes(&fs),
+        expect(&[
+            ("private.txt", 0o444),
+            ("setuid.bin", 0o444),
+            ("plain.txt", 0o444),
+            ("dir", 0o711),
+            ("link", 0o777),
+            ("/", 0o711),
+        ])
+    );
+    // Only one of them set: the other kind keeps the server's mode less umask.
+    let fs = fs_with(FsConfig {
+        umask: 0o077,
+        dir_mode: Some(0o755),
+        ..FsConfig::default()
+    });
+    assert_eq!(attr(&fs, "plain.txt").perm, 0o600);
+    assert_eq!(attr(&fs, "dir").perm, 0o755);
+}
+
+#[test]
+fn uid_and_gid_show_on_every_entry_and_in_readdir() {
+    let fs = fs_with(FsConfig {
+        uid: 1234,
+        gid: 5678,
+        file_mode: Some(0o600),
+        ..FsConfig::default()
+    });
+    for name in ["private.txt", "dir", "link"] {
+        let a = attr(&fs, name);
+        assert_eq!((a.uid, a.gid), (1234, 5678), "{name}");
+    }
+    let root = fs.getattr(ROOT_INO).unwrap();
+    assert_eq!((root.uid, root.gid), (1234, 5678));
+    let fh = fs.opendir(ROOT_INO).unwrap();
+    let mut c = Collect(Vec::new());
+    fs.readdir(fh, 0, true, &mut c).unwrap();
+    fs.releasedir(fh);
+    assert_eq!(c.0.len(), 7, "., .. and five entries");
+    for e in &c.0 {
+        assert_eq!((e.attr.uid, e.attr.gid), (1234, 5678), "{}", e.name);
+        let want = match (e.attr.kind, e.name.as_str()) {
+            (EntryKind::File, _) => 0o600,
+            (EntryKind::Symlink, _) => 0o777,
+            (EntryKind::Dir, _) => 0o755,
+        };
+        assert_eq!(e.attr.perm, want, "{}", e.name);
+    }
+}

@@ -451,6 +451,7 @@ impl RemoteStore for FtpStore {
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
         let full = self.full_path(path)?;
         // Starting an upload is not retried: the caller decides, holding the data.
+        debug!("{} {full}", if append { "APPE" } else { "STOR" });
         let mut conn = self.pool.get()?;
         self.traffic()
             .command(if append { Command::Appe } else { Command::Stor });
@@ -492,6 +493,7 @@ impl RemoteStore for FtpStore {
 
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
+        debug!("RNFR {from} RNTO {to}");
         self.with_retry(Command::Rename, false, |ftp| {
             ftp.rename(from.as_str(), to.as_str())
         })

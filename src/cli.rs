@@ -1,24 +1,28 @@
-//! The command line: clap definitions, the `-o` option list, and URL parsing, turned into a plain
-//! `Config`. This is the only module that knows clap; nothing here touches the network.
+//! The command line: clap definitions, the `-o` option list, and URL parsing (`ftp://`, `ftpes://`,
+//! `ftps://`), turned into a plain `Config`. This is the only module that knows clap; nothing here
+//! touches the network (a CA file is read once to check it).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::Config;
+use crate::config::{Config, TlsConfig, TlsMode};
 use crate::credentials;
+use crate::remote::tls::read_ca_file;
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]
 #[command(name = "ftpfs", version, about)]
 pub struct Cli {
-    /// The server and directory to mount: ftp://[user[:password]@]host[:port][/path]
+    /// The server and directory to mount: ftp://[user[:password]@]host[:port][/path]; ftpes://
+    /// for explicit FTPS (AUTH TLS), ftps:// for implicit FTPS (port 990 by default).
     pub url: String,
     /// The directory to mount it on (must exist).
     pub mountpoint: PathBuf,
     /// Mount options, comma-separated (repeatable): max_conns=N, dir_cache_ttl=SECS,
-    /// attr_timeout=SECS, cache_size=MIB, timeout=SECS, allow_other, ro, rw.
+    /// attr_timeout=SECS, cache_size=MIB, timeout=SECS, allow_other, ro, rw, cache_dir=DIR,
+    /// atomic_upload=yes|no, tls=none|explicit|implicit, cafile=PATH, no_verify.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Stay in the foreground (do not return once mounted).
@@ -38,12 +42,17 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     let mut cfg = Config::default();
     let url =
         url::Url::parse(&cli.url).map_err(|e| format!("bad URL {:?}: {e}", redact(&cli.url)))?;
-    if url.scheme() != "ftp" {
-        return Err(format!(
-            "bad URL {:?}: the scheme must be ftp://",
-            redact(&cli.url)
-        ));
-    }
+    let scheme_mode = match url.scheme() {
+        "ftp" => None,
+        "ftpes" => Some(TlsMode::Explicit),
+        "ftps" => Some(TlsMode::Implicit),
+        _ => {
+            return Err(format!(
+                "bad URL {:?}: the scheme must be ftp://, ftpes:// or ftps://",
+                redact(&cli.url)
+            ))
+        }
+    };
     let host = match url.host() {
         Some(url::Host::Ipv6(a)) => a.to_string(),
         Some(h) => h.to_string(),
@@ -66,7 +75,6 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         home_netrc.as_deref(),
     )?;
     cfg.remote.host = host;
-    cfg.remote.port = url.port().unwrap_or(21);
     cfg.remote.user = user;
     cfg.remote.password = password;
     let path = decode(url.path())?;
@@ -75,9 +83,13 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     }
     cfg.remote.base_path = path.trim_end_matches('/').to_string();
 
+    let mut tls_option = None;
     for opt in cli.options.iter().flat_map(|o| o.split(',')) {
-        apply_option(&mut cfg, opt.trim())?;
+        apply_option(&mut cfg, &mut tls_option, opt.trim())?;
     }
+    cfg.remote.tls.mode = tls_mode(url.scheme(), scheme_mode, tls_option)?;
+    check_tls_options(&cfg.remote.tls)?;
+    cfg.remote.port = url.port().unwrap_or(cfg.remote.tls.mode.default_port());
     cfg.mount.mountpoint = cli.mountpoint;
     cfg.mount.foreground = cli.foreground || cli.debug;
     cfg.debug = cli.debug || cli.verbose;
@@ -90,7 +102,57 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     Ok(cfg)
 }
 
-fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
+/// The TLS mode: the URL's scheme, or `-o tls=` with an ftp:// URL. A `tls` option that
+/// contradicts an ftpes:// or ftps:// URL is refused rather than guessed at.
+fn tls_mode(
+    scheme: &str,
+    from_scheme: Option<TlsMode>,
+    from_option: Option<TlsMode>,
+) -> Result<TlsMode, String> {
+    match (from_scheme, from_option) {
+        (Some(s), Some(o)) if s != o => Err(format!(
+            "option tls={} contradicts the {scheme}:// URL (use ftp:// with -o tls=..., or drop \
+             the option)",
+            tls_name(o)
+        )),
+        (Some(m), _) | (None, Some(m)) => Ok(m),
+        (None, None) => Ok(TlsMode::None),
+    }
+}
+
+fn tls_name(mode: TlsMode) -> &'static str {
+    match mode {
+        TlsMode::None => "none",
+        TlsMode::Explicit => "explicit",
+        TlsMode::Implicit => "implicit",
+    }
+}
+
+/// cafile and no_verify only make sense with TLS, and not together; the CA file must be readable
+/// PEM now, not at the first connection.
+fn check_tls_options(tls: &TlsConfig) -> Result<(), String> {
+    let given = match (&tls.cafile, tls.no_verify) {
+        (Some(_), true) => return Err("options cafile and no_verify exclude each other".into()),
+        (Some(_), false) => "cafile",
+        (None, true) => "no_verify",
+        (None, false) => return Ok(()),
+    };
+    if tls.mode == TlsMode::None {
+        return Err(format!(
+            "option {given} needs FTPS: use an ftpes:// or ftps:// URL, or -o tls=explicit"
+        ));
+    }
+    if let Some(path) = &tls.cafile {
+        read_ca_file(path)?;
+    }
+    Ok(())
+}
+
+fn apply_option(
+    cfg: &mut Config,
+    tls_option: &mut Option<TlsMode>,
+    opt: &str,
+) -> Result<(), String> {
     if opt.is_empty() {
         return Ok(());
     }
@@ -123,14 +185,24 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         ("atomic_upload", Some(v)) => {
             return Err(format!("option atomic_upload: {v:?} is not yes or no"))
         }
+        ("tls", Some("none")) => *tls_option = Some(TlsMode::None),
+        ("tls", Some("explicit")) => *tls_option = Some(TlsMode::Explicit),
+        ("tls", Some("implicit")) => *tls_option = Some(TlsMode::Implicit),
+        ("tls", Some(v)) if !v.is_empty() => {
+            return Err(format!(
+                "option tls: {v:?} is not none, explicit or implicit"
+            ))
+        }
+        ("cafile", Some(v)) if !v.is_empty() => cfg.remote.tls.cafile = Some(v.into()),
+        ("no_verify", None) => cfg.remote.tls.no_verify = true,
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
-            | "atomic_upload",
+            | "atomic_upload" | "tls" | "cafile",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
         }
-        ("allow_other" | "ro" | "rw", Some(_)) => {
+        ("allow_other" | "ro" | "rw" | "no_verify", Some(_)) => {
             return Err(format!("option {key} takes no value"))
         }
         _ => return Err(format!("unknown option: {key}")),

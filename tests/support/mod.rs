@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod mount;
+pub mod tls;
 pub mod unftp;
 pub mod vsftpd;
 

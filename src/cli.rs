@@ -9,7 +9,7 @@ use clap::Parser;
 
 use crate::config::{Config, TlsConfig, TlsMode};
 use crate::credentials;
-use crate::remote::tls::read_ca_file;
+use crate::remote::tls::ca_file_roots;
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]
@@ -143,7 +143,7 @@ fn check_tls_options(tls: &TlsConfig) -> Result<(), String> {
         ));
     }
     if let Some(path) = &tls.cafile {
-        read_ca_file(path)?;
+        ca_file_roots(path)?;
     }
     Ok(())
 }
@@ -344,6 +344,110 @@ mod tests {
     #[test]
     fn line_breaks_in_the_path_are_refused() {
         assert!(parse(&["ftp://h/a%0d%0aDELE%20x", "/m"]).is_err());
+    }
+
+    #[test]
+    fn schemes_choose_the_tls_mode_and_default_port() {
+        let cases = [
+            ("ftp://h/", TlsMode::None, 21, "ftp://anonymous@h:21/"),
+            (
+                "ftpes://u:pw@h/d",
+                TlsMode::Explicit,
+                21,
+                "ftpes://u@h:21/d",
+            ),
+            ("ftps://u:pw@h", TlsMode::Implicit, 990, "ftps://u@h:990/"),
+            (
+                "ftps://u:pw@h:2990/",
+                TlsMode::Implicit,
+                2990,
+                "ftps://u@h:2990/",
+            ),
+            (
+                "ftpes://u:pw@[::1]:2121/",
+                TlsMode::Explicit,
+                2121,
+                "ftpes://u@[::1]:2121/",
+            ),
+        ];
+        for (url, mode, port, shown) in cases {
+            let c = parse(&[url, "/m"]).unwrap();
+            assert_eq!(
+                (
+                    c.remote.tls.mode,
+                    c.remote.port,
+                    c.remote.display_url().as_str()
+                ),
+                (mode, port, shown),
+                "{url}"
+            );
+            assert!(!c.remote.tls.no_verify && c.remote.tls.cafile.is_none());
+        }
+    }
+
+    #[test]
+    fn the_tls_option_applies_to_ftp_urls() {
+        let c = parse(&["ftp://u:pw@h/", "/m", "-o", "tls=explicit"]).unwrap();
+        assert_eq!((c.remote.tls.mode, c.remote.port), (TlsMode::Explicit, 21));
+        assert_eq!(c.remote.display_url(), "ftpes://u@h:21/");
+        let c = parse(&["ftp://h/", "/m", "-o", "tls=implicit"]).unwrap();
+        assert_eq!((c.remote.tls.mode, c.remote.port), (TlsMode::Implicit, 990));
+        let c = parse(&["ftp://h/", "/m", "-o", "tls=none"]).unwrap();
+        assert_eq!(c.remote.tls.mode, TlsMode::None);
+        // Agreeing with the scheme is fine; contradicting it is refused.
+        assert!(parse(&["ftpes://h/", "/m", "-o", "tls=explicit"]).is_ok());
+        let e = parse(&["ftps://h/", "/m", "-o", "tls=explicit"]).unwrap_err();
+        assert!(
+            e.contains("tls=explicit contradicts the ftps:// URL"),
+            "{e}"
+        );
+        let e = parse(&["ftpes://h/", "/m", "-o", "tls=none"]).unwrap_err();
+        assert!(e.contains("contradicts"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "tls=maybe"]).unwrap_err();
+        assert_eq!(e, "option tls: \"maybe\" is not none, explicit or implicit");
+        let e = parse(&["ftp://h/", "/m", "-o", "tls"]).unwrap_err();
+        assert!(e.contains("tls needs a value"), "{e}");
+    }
+
+    #[test]
+    fn cafile_and_no_verify_need_tls_and_a_usable_file() {
+        let e = parse(&["ftpes://h/", "/m", "-o", "cafile=/nonexistent/ca.pem"]).unwrap_err();
+        assert_eq!(e, "cafile /nonexistent/ca.pem: No such file or directory");
+        let e = parse(&["ftp://h/", "/m", "-o", "cafile=/etc/hostname"]).unwrap_err();
+        assert!(e.contains("option cafile needs FTPS"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "no_verify"]).unwrap_err();
+        assert!(e.contains("option no_verify needs FTPS"), "{e}");
+        let e = parse(&["ftps://h/", "/m", "-o", "no_verify=1"]).unwrap_err();
+        assert_eq!(e, "option no_verify takes no value");
+        let e = parse(&["ftps://h/", "/m", "-o", "no_verify,cafile=/x.pem"]).unwrap_err();
+        assert_eq!(e, "options cafile and no_verify exclude each other");
+        let c = parse(&["ftps://h/", "/m", "-o", "no_verify"]).unwrap();
+        assert!(c.remote.tls.no_verify);
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "no certificate here\n").unwrap();
+        let e = parse(&[
+            "ftpes://h/",
+            "/m",
+            "-o",
+            &format!("cafile={}", text.display()),
+        ])
+        .unwrap_err();
+        assert!(e.ends_with("no PEM certificate in it"), "{e}");
+    }
+
+    #[test]
+    fn tls_urls_never_echo_the_password() {
+        let e = parse(&["ftps://u:topsecret@h/", "/m", "-o", "tls=none"]).unwrap_err();
+        assert!(!e.contains("topsecret"), "{e}");
+        let c = parse(&["ftpes://u:topsecret@h/", "/m"]).unwrap();
+        assert_eq!(c.remote.password.expose(), "topsecret");
+        assert!(!c.remote.display_url().contains("topsecret"));
+        let e = parse(&["sftp://u:topsecret@h/", "/m"]).unwrap_err();
+        assert!(
+            e.contains("ftp://, ftpes:// or ftps://") && !e.contains("topsecret"),
+            "{e}"
+        );
     }
 
     #[test]

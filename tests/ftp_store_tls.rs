@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ftpfs::config::{RemoteConfig, Secret, TlsConfig, TlsMode};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
-use support::tls::{ServerCert, TestCa};
+use support::tls::{silent_tls_server, ServerCert, TestCa};
 use support::vsftpd::{TlsListen, Vsftpd};
 use support::{make_random_file, FtpServer};
 
@@ -85,18 +85,6 @@ fn fixture(listen: TlsListen) -> Fixture {
     }
 }
 
-/// The data-connection handshakes vsftpd logged (debug_ssl: those after login carry the user
-/// name), as (resumed the session, did not).
-fn data_handshakes(log: &Path) -> (usize, usize) {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let data: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("[ftpfstest] DEBUG") && l.contains("SSL version: "))
-        .collect();
-    let reused = data.iter().filter(|l| l.contains(", reused,")).count();
-    (reused, data.len() - reused)
-}
-
 fn list_download_upload(listen: TlsListen, host: &str) {
     let f = fixture(listen);
     let st = store(&f.server, host, tls(mode_of(listen), Some(&f.ca.cert)), 1);
@@ -130,7 +118,7 @@ fn list_download_upload(listen: TlsListen, host: &str) {
         assert_eq!(std::fs::read(f.root.path().join(&name)).unwrap(), data);
     }
     assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
-    let (reused, not) = data_handshakes(&f.server.log_path());
+    let (reused, not) = f.server.data_handshakes();
     // One listing, three downloads, 24 uploads.
     assert_eq!(
         (reused, not),
@@ -186,7 +174,7 @@ fn each_pooled_connection_resumes_its_own_session() {
             assert_eq!(got.len(), 1000 * (i + 1));
         }
     }
-    let (reused, not) = data_handshakes(&f.server.log_path());
+    let (reused, not) = f.server.data_handshakes();
     assert_eq!((reused, not), (48, 0));
 }
 
@@ -304,28 +292,6 @@ fn implicit_tls_against_a_plain_greeting_says_so() {
         Duration::from_secs(5),
     );
     assert!(e.contains("does not speak TLS"), "{e}");
-}
-
-/// A listener that accepts TCP connections, optionally plays the plain FTP part of an explicit
-/// FTPS login (greeting, 234 to AUTH TLS), and then never says another word.
-fn silent_tls_server(explicit: bool) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming().take(4) {
-            let Ok(mut conn) = conn else { continue };
-            if explicit {
-                let _ = conn.write_all(b"220 silent test server\r\n");
-                let mut line = [0u8; 64];
-                let _ = conn.read(&mut line);
-                let _ = conn.write_all(b"234 Proceed with negotiation.\r\n");
-            }
-            held.push(conn);
-        }
-        std::thread::sleep(Duration::from_secs(30));
-    });
-    port
 }
 
 #[test]

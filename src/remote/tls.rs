@@ -206,16 +206,10 @@ pub fn close_upload(data: &mut DataStream<FtpsStream>) {
 
 /// The CA certificates to trust: those of `cafile`, or else the system's store.
 fn trusted_roots(cafile: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
     match cafile {
-        Some(path) => {
-            for cert in read_ca_file(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("cafile {}: {e}", path.display()))?;
-            }
-        }
+        Some(path) => ca_file_roots(path),
         None => {
+            let mut roots = RootCertStore::empty();
             let found = rustls_native_certs::load_native_certs();
             let (added, _unusable) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
@@ -229,13 +223,14 @@ fn trusted_roots(cafile: Option<&Path>) -> Result<RootCertStore, String> {
                      or name a CA file with -o cafile=PATH"
                 ));
             }
+            Ok(roots)
         }
     }
-    Ok(roots)
 }
 
-/// The certificates in a PEM file; an error names the file and says what is wrong with it.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The CA certificates of a PEM file as trust anchors; an error names the file and says what is
+/// wrong with it (the CLI calls this to check `-o cafile=` before mounting).
+pub fn ca_file_roots(path: &Path) -> Result<RootCertStore, String> {
     let bad = |why: String| format!("cafile {}: {why}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(pem_error_text(e)))?
@@ -244,7 +239,16 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
     if certs.is_empty() {
         return Err(bad("no PEM certificate in it".into()));
     }
-    Ok(certs)
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| {
+            bad(format!(
+                "certificate {} is not a usable X.509 certificate ({e})",
+                i + 1
+            ))
+        })?;
+    }
+    Ok(roots)
 }
 
 fn pem_error_text(e: rustls::pki_types::pem::Error) -> String {
@@ -391,14 +395,14 @@ mod tests {
     fn a_ca_file_must_exist_and_hold_pem_certificates() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let e = read_ca_file(&missing).unwrap_err();
+        let e = ca_file_roots(&missing).unwrap_err();
         assert_eq!(
             e,
             format!("cafile {}: No such file or directory", missing.display())
         );
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate\n").unwrap();
-        let e = read_ca_file(&junk).unwrap_err();
+        let e = ca_file_roots(&junk).unwrap_err();
         assert!(e.ends_with("no PEM certificate in it"), "{e}");
         let broken = dir.path().join("broken.pem");
         std::fs::write(
@@ -406,8 +410,19 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        let e = read_ca_file(&broken).unwrap_err();
+        let e = ca_file_roots(&broken).unwrap_err();
         assert!(e.contains("not a PEM certificate file"), "{e}");
+        let not_x509 = dir.path().join("not-x509.pem");
+        std::fs::write(
+            &not_x509,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = ca_file_roots(&not_x509).unwrap_err();
+        assert!(
+            e.contains("certificate 1 is not a usable X.509 certificate"),
+            "{e}"
+        );
     }
 
     #[test]

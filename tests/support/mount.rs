@@ -1,11 +1,12 @@
 //! Kernel mounts of the real binary for the layer-4 tests: `Mounted` mounts on a temporary
-//! directory and always unmounts when dropped (also when a test panics); `sh` runs a shell command
-//! in a directory and insists that it succeeded; `walk` lists a tree with sizes.
+//! directory and always unmounts when dropped (also when a test panics); `failing_mount` insists
+//! that a mount fails fast with one line; `sh` runs a shell command in a directory and insists that
+//! it succeeded; `walk` lists a tree with sizes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The ftpfs binary cargo built for the integration tests (the demo server example, which shares
 /// this support code, has none).
@@ -21,6 +22,11 @@ pub struct Mounted {
 
 impl Mounted {
     pub fn new(url: &str, password: &str, opts: &str) -> Mounted {
+        Mounted::with_stderr(url, password, opts).0
+    }
+
+    /// Mounts like `new`, and returns what ftpfs printed on stderr while mounting (warnings).
+    pub fn with_stderr(url: &str, password: &str, opts: &str) -> (Mounted, String) {
         assert!(
             Path::new("/dev/fuse").exists(),
             "/dev/fuse is missing: kernel mount tests cannot run"
@@ -34,7 +40,7 @@ impl Mounted {
         );
         let m = Mounted { dir };
         assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
-        m
+        (m, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     pub fn path(&self) -> &Path {
@@ -84,6 +90,21 @@ pub fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {
         cmd.args(["-o", opts]);
     }
     cmd.output().unwrap()
+}
+
+/// Runs ftpfs expecting failure within 10 s with one line on stderr and nothing mounted: returns
+/// (stderr, elapsed).
+pub fn failing_mount(url: &str, mnt: &Path, password: &str, opts: &str) -> (String, Duration) {
+    let t = Instant::now();
+    let out = run_ftpfs(url, mnt, password, opts);
+    let elapsed = t.elapsed();
+    assert!(!out.status.success(), "ftpfs should have failed");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(mnt.to_str().unwrap()), "nothing mounted");
+    (err, elapsed)
 }
 
 pub fn sh(cmd: &str, cwd: &Path) -> String {

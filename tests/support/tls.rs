@@ -2,11 +2,13 @@
 //! `rsa_cert_file` and Debian's default `ssl_ciphers=ECDHE-RSA-AES256-GCM-SHA384` expect): a
 //! private CA and server certificates it signs for the names a test wants, and self-signed server
 //! certificates. Everything lives in a temporary directory removed on drop. A missing openssl fails
-//! the test: nothing is skipped.
+//! the test: nothing is skipped. Also a server that accepts TCP and never completes a TLS handshake.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// A private certificate authority.
 pub struct TestCa {
@@ -108,6 +110,28 @@ fn self_signed_pair(subject: &str, extensions: &[&str], key: &Path, cert: &Path)
     }
     args.extend(["-keyout", text(key), "-out", text(cert)]);
     openssl(&args);
+}
+
+/// A listener that accepts TCP connections, optionally plays the plain FTP part of an explicit
+/// FTPS login (greeting, 234 to AUTH TLS), and then never says another word.
+pub fn silent_tls_server(explicit: bool) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(4) {
+            let Ok(mut conn) = conn else { continue };
+            if explicit {
+                let _ = conn.write_all(b"220 silent test server\r\n");
+                let mut line = [0u8; 64];
+                let _ = conn.read(&mut line);
+                let _ = conn.write_all(b"234 Proceed with negotiation.\r\n");
+            }
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    port
 }
 
 fn temp_dir() -> tempfile::TempDir {

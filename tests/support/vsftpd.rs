@@ -98,6 +98,35 @@ impl Vsftpd {
         self.dir.path().join("vsftpd.log")
     }
 
+    /// The data-connection TLS handshakes a `start_tls` server logged, as (resumed the control
+    /// connection's session, did not). debug_ssl logs one line per handshake; those after login
+    /// carry the user name, the control connection's own does not.
+    pub fn data_handshakes(&self) -> (usize, usize) {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let data: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("[{}] DEBUG", self.user)) && l.contains("SSL version: ")
+            })
+            .collect();
+        let reused = data.iter().filter(|l| l.contains(", reused,")).count();
+        (reused, data.len() - reused)
+    }
+
+    /// How many transfer commands (listings, downloads, uploads) the server logged: each opens one
+    /// data connection.
+    pub fn transfer_commands(&self) -> usize {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split("FTP command: Client \"127.0.0.1\", \"").nth(1))
+            .filter(|c| {
+                ["LIST", "NLST", "RETR", "STOR", "APPE"]
+                    .iter()
+                    .any(|v| c.starts_with(v))
+            })
+            .count()
+    }
+
     fn launch(root: &Path, extra: &[(String, String)], tls: Option<TlsListen>) -> Vsftpd {
         if !Path::new(VSFTPD).exists() {
             panic!("vsftpd is not installed: run scripts/test.sh (apt-get install vsftpd)");

@@ -340,3 +340,47 @@ fn an_unreadable_ca_file_fails_every_login_with_its_name() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_server_without_tls_fails_explicit_tls_and_nothing_falls_back() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Vsftpd::start(root.path(), &[]);
+    let e = login_error(
+        &s,
+        "127.0.0.1",
+        tls(TlsMode::Explicit, None),
+        Duration::from_secs(5),
+    );
+    assert!(
+        e.contains("TLS: the server refused to protect the connection: 5"),
+        "{e}"
+    );
+}
+
+#[test]
+fn downloads_cut_short_keep_the_connection_and_its_session() {
+    let f = fixture(TlsListen::Implicit);
+    let st = store(
+        &f.server,
+        "127.0.0.1",
+        tls(TlsMode::Implicit, Some(&f.ca.cert)),
+        1,
+    );
+    let disk = std::fs::read(f.root.path().join("sub/random.bin")).unwrap();
+    for offset in [0u64, 50_000, 1_500_000, 10, 2_000_000] {
+        let mut r = st.open_read("/sub/random.bin", offset).unwrap();
+        let mut buf = vec![0u8; 4096];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, &disk[offset as usize..offset as usize + 4096]);
+        r.finish();
+        upload(&st, "/after-cut.txt", &buf[..100]);
+        assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+    }
+    assert_eq!(
+        std::fs::read(f.root.path().join("after-cut.txt")).unwrap(),
+        &disk[2_000_000..2_000_100]
+    );
+    let (reused, not) = f.server.data_handshakes();
+    assert_eq!((reused, not), (f.server.transfer_commands(), 0));
+    assert_eq!(reused, 15);
+}

@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{failing_mount, sh, walk, Mounted, BIN};
+use support::mount::{failing_mount, foreground_session, sh, walk, Mounted, BIN};
 use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
@@ -227,52 +226,13 @@ fn foreground_mode_serves_until_unmounted() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("f"), "fg").unwrap();
     let server = Vsftpd::start(root.path(), &[]);
-    let mnt = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg(server.url("/"))
-        .arg(mnt.path())
-        .arg("-f")
-        .env("FTPFS_PASSWORD", &server.password)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(mnt.path().join("f"))
-        .ok()
-        .as_deref()
-        != Some("fg")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "foreground mount never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ftpfs -f did not exit after unmount"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = foreground_session(
+        &server.url("/"),
+        &server.password,
+        &["-f"],
+        ("f", "fg"),
+        |_| {},
+    );
     assert!(!err.contains(&server.password), "{err}");
 }
 

@@ -8,7 +8,7 @@ mod support;
 
 use std::path::Path;
 
-use support::mount::{failing_mount, sh, walk, Mounted};
+use support::mount::{failing_mount, foreground_session, sh, walk, Mounted};
 use support::tls::{silent_tls_server, ServerCert, TestCa};
 use support::vsftpd::{TlsListen, Vsftpd};
 use support::{make_random_file, make_tree, sha256_file};
@@ -211,4 +211,32 @@ fn a_bad_cafile_fails_before_anything_is_mounted() {
         err,
         "ftpfs: cafile /nonexistent/ca.pem: No such file or directory"
     );
+}
+
+#[test]
+fn debug_logs_of_an_ftps_mount_never_show_the_password() {
+    let ca = TestCa::new();
+    let cert = ca.server_cert(&["IP:127.0.0.1"]);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), "fg").unwrap();
+    let server = Vsftpd::start_tls(root.path(), &cert, TlsListen::Implicit, &[]);
+    let cafile = cafile(&ca);
+    let err = foreground_session(
+        &url("ftps", &server, "127.0.0.1"),
+        &server.password,
+        &["-d", "-o", &cafile],
+        ("f", "fg"),
+        |mp| {
+            std::fs::write(mp.join("g"), "written over TLS").unwrap();
+        },
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("g")).unwrap(),
+        "written over TLS"
+    );
+    assert!(
+        err.contains("logged in to ftps://ftpfstest@127.0.0.1:"),
+        "{err}"
+    );
+    assert!(!err.contains(&server.password), "{err}");
 }

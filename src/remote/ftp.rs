@@ -1,9 +1,10 @@
-//! `FtpStore`: the `RemoteStore` over FTP. It owns the suppaftp calls: how a connection is opened
-//! (socket timeouts, greeting, login, binary type, passive mode aimed at the control peer), how a
-//! listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to `LIST`) with a size
-//! bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become `RemoteError`s and
-//! decide whether a connection is still usable. Idempotent operations are retried once on a fresh
-//! connection after a link failure.
+//! `FtpStore`: the `RemoteStore` over FTP and FTPS. It owns the suppaftp calls: how a connection is
+//! opened (socket timeouts, greeting, TLS as the mode asks: `AUTH TLS` or implicit, then `PBSZ 0` and
+//! `PROT P`, with the connector of `tls.rs`; login, binary type, passive mode aimed at the control
+//! peer), how a listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to
+//! `LIST`) with a size bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become
+//! `RemoteError`s and decide whether a connection is still usable. Idempotent operations are retried
+//! once on a fresh connection after a link failure.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -73,13 +73,15 @@ impl TlsSetup {
         self.mode
     }
 
-    /// A connector for one control connection and every data connection it opens. Each gets a
-    /// session store of its own: a data connection must resume the TLS session of *its* control
-    /// connection. vsftpd (`require_ssl_reuse=YES`, its default) refuses data connections that do
-    /// not resume one ("522 SSL connection failed: session reuse required"), and it keeps sessions
-    /// per control connection: each runs in its own process with its own session cache. A store
-    /// shared by the whole pool would offer whichever session was stored last, often one of another
-    /// control connection, which that process does not know.
+    /// A connector for one control connection and every data connection it opens, with a session
+    /// store of its own, so that a data connection resumes the TLS session of *its* control
+    /// connection and no other. vsftpd (`require_ssl_reuse=YES`, its default) refuses a data
+    /// connection that resumes no session ("522 SSL connection failed: session reuse required");
+    /// it would also take a ticket from another control connection of the same daemon (its session
+    /// processes share the ticket keys: a store shared by the pool passed the tests too), but
+    /// servers that check the data connection against its own control connection's session, as
+    /// ProFTPD's mod_tls documents, would not. The roots and verifier are shared (`Arc`s inside
+    /// the cloned configuration); only the store is per connection.
     pub fn connector(&self, handshake_timeout: Duration) -> FtpsConnector {
         let mut config = self.config.clone();
         config.resumption = Resumption::in_memory_sessions(SESSIONS_PER_CONNECTION);

@@ -1,11 +1,13 @@
 //! Kernel mounts of the real binary for the layer-4 tests: `Mounted` mounts on a temporary
 //! directory and always unmounts when dropped (also when a test panics); `failing_mount` insists
-//! that a mount fails fast with one line; `sh` runs a shell command in a directory and insists that
-//! it succeeded; `walk` lists a tree with sizes.
+//! that a mount fails fast with one line; `foreground_session` runs a foreground mount and returns its
+//! stderr; `sh` runs a shell command in a directory and insists that it succeeded; `walk` lists a
+//! tree with sizes.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The ftpfs binary cargo built for the integration tests (the demo server example, which shares
@@ -81,6 +83,66 @@ impl Drop for Mounted {
             .arg(self.path())
             .output();
     }
+}
+
+/// Runs `ftpfs URL MNT ARGS` in the foreground (ARGS should hold `-f` or `-d`), waits until
+/// `ready_file` in the mount reads as `ready_text`, runs `work` on the mount, unmounts, insists that
+/// ftpfs then exits 0 within 10 s, and returns what it printed on stderr.
+pub fn foreground_session(
+    url: &str,
+    password: &str,
+    args: &[&str],
+    (ready_file, ready_text): (&str, &str),
+    work: impl FnOnce(&Path),
+) -> String {
+    let mnt = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg(url)
+        .arg(mnt.path())
+        .args(args)
+        .env("FTPFS_PASSWORD", password)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr as it comes: debug logs could fill the pipe and block ftpfs.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(mnt.path().join(ready_file))
+        .ok()
+        .as_deref()
+        != Some(ready_text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "foreground mount never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    work(mnt.path());
+    let st = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ftpfs -f did not exit after unmount"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
 }
 
 pub fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {

@@ -384,3 +384,40 @@ fn downloads_cut_short_keep_the_connection_and_its_session() {
     assert_eq!((reused, not), (f.server.transfer_commands(), 0));
     assert_eq!(reused, 15);
 }
+
+#[test]
+fn a_tls_1_2_server_resumes_sessions_too() {
+    // vsftpd 3.0.3 has no setting for the TLS version; OpenSSL's configuration caps it.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("openssl.cnf");
+    std::fs::write(
+        &conf,
+        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n\
+         [tls]\nMaxProtocol = TLSv1.2\n",
+    )
+    .unwrap();
+    let ca = TestCa::new();
+    let cert = ca.server_cert(&["IP:127.0.0.1"]);
+    let root = tempfile::tempdir().unwrap();
+    make_random_file(&root.path().join("r.bin"), 1 << 20, 3);
+    let s = Vsftpd::start_tls_with_env(
+        root.path(),
+        &cert,
+        TlsListen::Explicit,
+        &[],
+        &[("OPENSSL_CONF", &conf)],
+    );
+    let st = store(&s, "127.0.0.1", tls(TlsMode::Explicit, Some(&ca.cert)), 1);
+    let disk = std::fs::read(root.path().join("r.bin")).unwrap();
+    for i in 0..6 {
+        assert_eq!(read_all(&st, "/r.bin", 0), disk);
+        upload(&st, &format!("/u{i}"), &disk[..1000 + i]);
+        upload(&st, &format!("/v{i}"), &disk[..10]);
+    }
+    assert_eq!(st.list("/").unwrap().len(), 13);
+    let log = std::fs::read_to_string(s.log_path()).unwrap();
+    assert!(log.contains("SSL version: TLSv1.2"), "{log}");
+    assert!(!log.contains("SSL version: TLSv1.3"), "{log}");
+    assert_eq!(s.data_handshakes(), (s.transfer_commands(), 0));
+    assert_eq!(s.transfer_commands(), 19);
+}

@@ -49,7 +49,7 @@ impl Vsftpd {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Vsftpd::launch(root, &extra, None)
+        Vsftpd::launch(root, &extra, None, &[])
     }
 
     /// Serves `root` over FTPS only, with `cert` as the server's certificate: TLS is mandatory on
@@ -63,6 +63,17 @@ impl Vsftpd {
         cert: &ServerCert,
         listen: TlsListen,
         extra: &[(&str, &str)],
+    ) -> Vsftpd {
+        Vsftpd::start_tls_with_env(root, cert, listen, extra, &[])
+    }
+
+    /// `start_tls` with environment variables for vsftpd (`OPENSSL_CONF`, to cap its TLS version).
+    pub fn start_tls_with_env(
+        root: &Path,
+        cert: &ServerCert,
+        listen: TlsListen,
+        extra: &[(&str, &str)],
+        env: &[(&str, &Path)],
     ) -> Vsftpd {
         let path = |p: &Path| p.to_str().expect("certificate paths are UTF-8").to_string();
         let implicit = if listen == TlsListen::Implicit {
@@ -89,7 +100,7 @@ impl Vsftpd {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Vsftpd::launch(root, &settings, Some(listen))
+        Vsftpd::launch(root, &settings, Some(listen), env)
     }
 
     /// What vsftpd logged (commands, and TLS handshakes with `debug_ssl`), when `vsftpd_log_file`
@@ -127,7 +138,12 @@ impl Vsftpd {
             .count()
     }
 
-    fn launch(root: &Path, extra: &[(String, String)], tls: Option<TlsListen>) -> Vsftpd {
+    fn launch(
+        root: &Path,
+        extra: &[(String, String)],
+        tls: Option<TlsListen>,
+        env: &[(&str, &Path)],
+    ) -> Vsftpd {
         if !Path::new(VSFTPD).exists() {
             panic!("vsftpd is not installed: run scripts/test.sh (apt-get install vsftpd)");
         }
@@ -168,6 +184,7 @@ impl Vsftpd {
             let dup = || out.try_clone().expect("dup the vsftpd output file");
             let child = Command::new(VSFTPD)
                 .arg(&conf)
+                .envs(env.iter().copied())
                 .stdin(dup())
                 .stdout(dup())
                 .stderr(dup())

@@ -88,6 +88,10 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         apply_option(&mut cfg, &mut tls_option, opt.trim())?;
     }
     cfg.remote.tls.mode = tls_mode(url.scheme(), scheme_mode, tls_option)?;
+    // The mount process works from `/` once in the background: keep a relative path meaningful.
+    if let Some(path) = cfg.remote.tls.cafile.take() {
+        cfg.remote.tls.cafile = Some(std::path::absolute(&path).unwrap_or(path));
+    }
     check_tls_options(&cfg.remote.tls)?;
     cfg.remote.port = url.port().unwrap_or(cfg.remote.tls.mode.default_port());
     cfg.mount.mountpoint = cli.mountpoint;
@@ -413,6 +417,12 @@ mod tests {
     fn cafile_and_no_verify_need_tls_and_a_usable_file() {
         let e = parse(&["ftpes://h/", "/m", "-o", "cafile=/nonexistent/ca.pem"]).unwrap_err();
         assert_eq!(e, "cafile /nonexistent/ca.pem: No such file or directory");
+        let e = parse(&["ftpes://h/", "/m", "-o", "cafile=no-such-ca.pem"]).unwrap_err();
+        let cwd = std::env::current_dir().unwrap();
+        assert!(
+            e.starts_with(&format!("cafile {}/no-such-ca.pem:", cwd.display())),
+            "a relative CA file is made absolute: {e}"
+        );
         let e = parse(&["ftp://h/", "/m", "-o", "cafile=/etc/hostname"]).unwrap_err();
         assert!(e.contains("option cafile needs FTPS"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "no_verify"]).unwrap_err();

@@ -40,7 +40,8 @@ fn ftpes_and_ftps_mounts_read_and_write() {
         let root = tempfile::tempdir().unwrap();
         tree(root.path());
         let server = Vsftpd::start_tls(root.path(), &cert, listen, &[]);
-        let (m, stderr) = Mounted::with_stderr(
+        let (m, stderr) = Mounted::started_in(
+            None,
             &url(scheme, &server, "localhost"),
             &server.password,
             &cafile(&ca),
@@ -115,10 +116,15 @@ fn ftp_urls_take_tls_from_the_option() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("a.txt"), "a\n").unwrap();
     let server = Vsftpd::start_tls(root.path(), &cert, TlsListen::Explicit, &[]);
-    let m = Mounted::new(
+    // A relative CA file path works although the mount process moves to `/` in the background.
+    let (m, _) = Mounted::started_in(
+        ca.cert.parent(),
         &url("ftp", &server, "127.0.0.1"),
         &server.password,
-        &format!("tls=explicit,{}", cafile(&ca)),
+        &format!(
+            "tls=explicit,cafile={}",
+            ca.cert.file_name().unwrap().to_str().unwrap()
+        ),
     );
     assert_eq!(sh("cat a.txt", m.path()), "a\n");
     let line = m.mounts_line().unwrap();
@@ -168,7 +174,8 @@ fn no_verify_mounts_and_warns_once() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("a.txt"), "a\n").unwrap();
     let server = Vsftpd::start_tls(root.path(), &cert, TlsListen::Implicit, &[]);
-    let (m, stderr) = Mounted::with_stderr(
+    let (m, stderr) = Mounted::started_in(
+        None,
         &url("ftps", &server, "127.0.0.1"),
         &server.password,
         "no_verify",

@@ -24,17 +24,27 @@ pub struct Mounted {
 
 impl Mounted {
     pub fn new(url: &str, password: &str, opts: &str) -> Mounted {
-        Mounted::with_stderr(url, password, opts).0
+        Mounted::started_in(None, url, password, opts).0
     }
 
-    /// Mounts like `new`, and returns what ftpfs printed on stderr while mounting (warnings).
-    pub fn with_stderr(url: &str, password: &str, opts: &str) -> (Mounted, String) {
+    /// Mounts like `new`, with ftpfs started in directory `cwd` (the current one if `None`), and
+    /// returns what ftpfs printed on stderr while mounting (warnings).
+    pub fn started_in(
+        cwd: Option<&Path>,
+        url: &str,
+        password: &str,
+        opts: &str,
+    ) -> (Mounted, String) {
         assert!(
             Path::new("/dev/fuse").exists(),
             "/dev/fuse is missing: kernel mount tests cannot run"
         );
         let dir = tempfile::tempdir().unwrap();
-        let out = run_ftpfs(url, dir.path(), password, opts);
+        let mut cmd = ftpfs_command(url, dir.path(), password, opts);
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "ftpfs failed to mount: {}",
@@ -146,12 +156,16 @@ pub fn foreground_session(
 }
 
 pub fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {
+    ftpfs_command(url, mnt, password, opts).output().unwrap()
+}
+
+fn ftpfs_command(url: &str, mnt: &Path, password: &str, opts: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg(url).arg(mnt).env("FTPFS_PASSWORD", password);
     if !opts.is_empty() {
         cmd.args(["-o", opts]);
     }
-    cmd.output().unwrap()
+    cmd
 }
 
 /// Runs ftpfs expecting failure within 10 s with one line on stderr and nothing mounted: returns

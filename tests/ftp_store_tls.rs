@@ -421,3 +421,29 @@ fn a_tls_1_2_server_resumes_sessions_too() {
     assert_eq!(s.data_handshakes(), (s.transfer_commands(), 0));
     assert_eq!(s.transfer_commands(), 19);
 }
+
+#[test]
+fn empty_uploads_complete_over_tls() {
+    for listen in [TlsListen::Explicit, TlsListen::Implicit] {
+        let f = fixture(listen);
+        let st = store(
+            &f.server,
+            "127.0.0.1",
+            tls(mode_of(listen), Some(&f.ca.cert)),
+            1,
+        );
+        for i in 0..4 {
+            upload(&st, &format!("/empty{i}"), b"");
+            assert_eq!(
+                std::fs::read(f.root.path().join(format!("empty{i}"))).unwrap(),
+                b""
+            );
+            upload(&st, &format!("/one{i}"), b"1");
+        }
+        assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+        assert_eq!(
+            f.server.data_handshakes(),
+            (f.server.transfer_commands(), 0)
+        );
+    }
+}

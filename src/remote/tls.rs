@@ -187,12 +187,19 @@ impl Drop for FtpsStream {
 /// two uploads a connection had none left, did a full handshake, and vsftpd refused the data
 /// connection ("522 SSL connection failed: session reuse required"). So here: send our
 /// close_notify, half-close, and read through TLS until the server's close_notify, which its
-/// tickets precede. Bounded by the data socket's read timeout; a plain stream is left alone.
+/// tickets precede. Bounded by the data socket's timeouts; a plain stream is left alone.
 pub fn close_upload(data: &mut DataStream<FtpsStream>) {
     let DataStream::Ssl(tls) = data else {
         return;
     };
     let s = &mut tls.tls;
+    // An empty upload wrote nothing, so its handshake has not even started; the server waits for
+    // one and would fail the transfer without it.
+    while s.conn.is_handshaking() {
+        if s.conn.complete_io(&mut s.sock).is_err() {
+            return;
+        }
+    }
     s.conn.send_close_notify();
     while s.conn.wants_write() {
         if s.conn.write_tls(&mut s.sock).is_err() {

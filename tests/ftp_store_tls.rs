@@ -380,9 +380,14 @@ fn downloads_cut_short_keep_the_connection_and_its_session() {
         std::fs::read(f.root.path().join("after-cut.txt")).unwrap(),
         &disk[2_000_000..2_000_100]
     );
-    let (reused, not) = f.server.data_handshakes();
-    assert_eq!((reused, not), (f.server.transfer_commands(), 0));
-    assert_eq!(reused, 15);
+    // A download given up before its first byte: the data connection's handshake never ran.
+    let r = st.open_read("/sub/random.bin", 0).unwrap();
+    r.finish();
+    assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+    assert_eq!(st.list("/sub").unwrap().len(), 1);
+    // 15 transfers in the loop, the one given up (no handshake), a download and a listing.
+    assert_eq!(f.server.transfer_commands(), 18);
+    assert_eq!(f.server.data_handshakes(), (17, 0));
 }
 
 #[test]
@@ -440,6 +445,7 @@ fn empty_uploads_complete_over_tls() {
             );
             upload(&st, &format!("/one{i}"), b"1");
         }
+        assert_eq!(read_all(&st, "/empty0", 0), b"");
         assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
         assert_eq!(
             f.server.data_handshakes(),

@@ -2,12 +2,15 @@
 # Runs every test layer of ftpfs, after installing what is missing (Debian, as root):
 #   1. unit tests inside the modules (parsers, caches, inode table, pool, CLI);
 #   2. the filesystem core over the in-memory store (tests/core_mem.rs);
-#   3. the FTP store against libunftp in-process and vsftpd started by the tests (tests/ftp_store.rs);
+#   3. the FTP store against libunftp in-process and vsftpd started by the tests (tests/ftp_store.rs),
+#      and over FTPS against a TLS-only vsftpd with certificates the tests make (tests/ftp_store_tls.rs);
 #   2b. the write path of the core over the in-memory store, with failure injection (tests/core_write.rs);
 #   4. kernel mounts of the real binary against vsftpd and libunftp (tests/mount.rs, reading;
 #      tests/mount_write.rs: cp, rsync, editor saves, O_RDWR, appends, truncate, fsx, a full disk;
+#      tests/mount_tls.rs: ftpes:// and ftps:// mounts, bad certificates, silent TLS servers;
 #      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
-#      password prompt, owners and modes for other users, and autofs where the kernel has it).
+#      password prompt, owners and modes for other users, and autofs where the kernel has it;
+#      tests/stats.rs: live statistics and the log at unmount).
 # Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,10 @@ command -v rsync >/dev/null || need+=(rsync)
 [ -x /usr/sbin/automount ] || need+=(autofs)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
+# The FTPS tests make their CA and server certificates with the openssl CLI; without the system's CA
+# store (ca-certificates) every FTPS mount without cafile= fails before it connects.
+command -v openssl >/dev/null || need+=(openssl)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}"
   apt-get update -q

@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::Parser;
 use log::debug;
 
-use crate::config::Config;
+use crate::config::{Config, TlsConfig, TlsMode};
 use crate::credentials;
+use crate::remote::tls::ca_file_roots;
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]
@@ -20,7 +21,8 @@ use crate::credentials;
     after_long_help = options_help()
 )]
 pub struct Cli {
-    /// The server and directory to mount: ftp://[user[:password]@]host[:port][/path]
+    /// The server and directory to mount: ftp://[user[:password]@]host[:port][/path]; ftpes://
+    /// for explicit FTPS (AUTH TLS), ftps:// for implicit FTPS (port 990 by default).
     pub url: String,
     /// The directory to mount it on (must exist), or /dev/fd/N: a /dev/fuse descriptor that
     /// mount.fuse3 -o drop_privileges mounted already.
@@ -103,6 +105,23 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         default: "yes",
         meaning: "upload to a hidden temporary name and rename it over the target once the \
                   server confirmed it; no: write the target directly (servers that forbid renames)",
+    },
+    OptionDoc {
+        name: "tls=none|explicit|implicit",
+        default: "the URL's scheme: ftp:// none, ftpes:// explicit, ftps:// implicit",
+        meaning: "FTPS with an ftp:// URL: explicit sends AUTH TLS after the greeting, implicit \
+                  speaks TLS from the first byte; data connections are protected (PROT P)",
+    },
+    OptionDoc {
+        name: "cafile=PATH",
+        default: "the system's CA store",
+        meaning: "trust the CA certificates (PEM) in PATH instead, for a private CA",
+    },
+    OptionDoc {
+        name: "no_verify",
+        default: "off",
+        meaning: "do not check the server's certificate or name (a warning says so): anyone on \
+                  the path can pose as the server",
     },
     OptionDoc {
         name: "ro",
@@ -223,6 +242,7 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         default_permissions: None,
         uid: None,
         gid: None,
+        tls: None,
     };
     for opt in cli.options.iter().flat_map(|o| o.split(',')) {
         apply_option(&mut p, opt.trim())?;
@@ -230,12 +250,17 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     let mut cfg = p.cfg;
     let url =
         url::Url::parse(&cli.url).map_err(|e| format!("bad URL {:?}: {e}", redact(&cli.url)))?;
-    if url.scheme() != "ftp" {
-        return Err(format!(
-            "bad URL {:?}: the scheme must be ftp://",
-            redact(&cli.url)
-        ));
-    }
+    let scheme_mode = match url.scheme() {
+        "ftp" => None,
+        "ftpes" => Some(TlsMode::Explicit),
+        "ftps" => Some(TlsMode::Implicit),
+        _ => {
+            return Err(format!(
+                "bad URL {:?}: the scheme must be ftp://, ftpes:// or ftps://",
+                redact(&cli.url)
+            ))
+        }
+    };
     let host = match url.host() {
         Some(url::Host::Ipv6(a)) => a.to_string(),
         Some(h) => h.to_string(),
@@ -259,8 +284,14 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         netrc: home_netrc.as_deref(),
         prompt: credentials::terminal_prompt(),
     })?;
+    cfg.remote.tls.mode = tls_mode(url.scheme(), scheme_mode, p.tls)?;
+    // The mount process works from `/` once in the background: keep a relative path meaningful.
+    if let Some(path) = cfg.remote.tls.cafile.take() {
+        cfg.remote.tls.cafile = Some(std::path::absolute(&path).unwrap_or(path));
+    }
+    check_tls_options(&cfg.remote.tls)?;
     cfg.remote.host = host;
-    cfg.remote.port = url.port().unwrap_or(21);
+    cfg.remote.port = url.port().unwrap_or(cfg.remote.tls.mode.default_port());
     cfg.remote.user = user;
     cfg.remote.password = password;
     let path = decode(url.path())?;
@@ -293,6 +324,52 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// The TLS mode: the URL's scheme, or `-o tls=` with an ftp:// URL. A `tls` option that
+/// contradicts an ftpes:// or ftps:// URL is refused rather than guessed at.
+fn tls_mode(
+    scheme: &str,
+    from_scheme: Option<TlsMode>,
+    from_option: Option<TlsMode>,
+) -> Result<TlsMode, String> {
+    match (from_scheme, from_option) {
+        (Some(s), Some(o)) if s != o => Err(format!(
+            "option tls={} contradicts the {scheme}:// URL (use ftp:// with -o tls=..., or drop \
+             the option)",
+            tls_name(o)
+        )),
+        (Some(m), _) | (None, Some(m)) => Ok(m),
+        (None, None) => Ok(TlsMode::None),
+    }
+}
+
+fn tls_name(mode: TlsMode) -> &'static str {
+    match mode {
+        TlsMode::None => "none",
+        TlsMode::Explicit => "explicit",
+        TlsMode::Implicit => "implicit",
+    }
+}
+
+/// cafile and no_verify only make sense with TLS, and not together; the CA file must be readable
+/// PEM now, not at the first connection.
+fn check_tls_options(tls: &TlsConfig) -> Result<(), String> {
+    let given = match (&tls.cafile, tls.no_verify) {
+        (Some(_), true) => return Err("options cafile and no_verify exclude each other".into()),
+        (Some(_), false) => "cafile",
+        (None, true) => "no_verify",
+        (None, false) => return Ok(()),
+    };
+    if tls.mode == TlsMode::None {
+        return Err(format!(
+            "option {given} needs FTPS: use an ftpes:// or ftps:// URL, or -o tls=explicit"
+        ));
+    }
+    if let Some(path) = &tls.cafile {
+        ca_file_roots(path)?;
+    }
+    Ok(())
+}
+
 /// What the options say beyond `Config`, settled once all are read.
 struct Parsed {
     cfg: Config,
@@ -300,6 +377,8 @@ struct Parsed {
     default_permissions: Option<bool>,
     uid: Option<u32>,
     gid: Option<u32>,
+    /// `-o tls=`, checked against the URL's scheme once the URL is read.
+    tls: Option<TlsMode>,
 }
 
 /// `/dev/fd/N` names descriptor N, which mount.fuse3 opened on /dev/fuse and mounted.
@@ -360,10 +439,20 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         ("atomic_upload", Some(v)) => {
             return Err(format!("option atomic_upload: {v:?} is not yes or no"))
         }
+        ("tls", Some("none")) => p.tls = Some(TlsMode::None),
+        ("tls", Some("explicit")) => p.tls = Some(TlsMode::Explicit),
+        ("tls", Some("implicit")) => p.tls = Some(TlsMode::Implicit),
+        ("tls", Some(v)) if !v.is_empty() => {
+            return Err(format!(
+                "option tls: {v:?} is not none, explicit or implicit"
+            ))
+        }
+        ("cafile", Some(v)) if !v.is_empty() => cfg.remote.tls.cafile = Some(v.into()),
+        ("no_verify", None) => cfg.remote.tls.no_verify = true,
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
-            | "dir_mode",
+            | "dir_mode" | "tls" | "cafile",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -375,7 +464,8 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
             | "ro"
             | "rw"
             | "exec"
-            | "noexec",
+            | "noexec"
+            | "no_verify",
             Some(_),
         ) => return Err(format!("option {key} takes no value")),
         _ => return Err(format!("unknown option: {key}")),
@@ -459,6 +549,116 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("ftpfs").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         config_from(cli)
+    }
+
+    #[test]
+    fn schemes_choose_the_tls_mode_and_default_port() {
+        let cases = [
+            ("ftp://h/", TlsMode::None, 21, "ftp://anonymous@h:21/"),
+            (
+                "ftpes://u:pw@h/d",
+                TlsMode::Explicit,
+                21,
+                "ftpes://u@h:21/d",
+            ),
+            ("ftps://u:pw@h", TlsMode::Implicit, 990, "ftps://u@h:990/"),
+            (
+                "ftps://u:pw@h:2990/",
+                TlsMode::Implicit,
+                2990,
+                "ftps://u@h:2990/",
+            ),
+            (
+                "ftpes://u:pw@[::1]:2121/",
+                TlsMode::Explicit,
+                2121,
+                "ftpes://u@[::1]:2121/",
+            ),
+        ];
+        for (url, mode, port, shown) in cases {
+            let c = parse(&[url, "/m"]).unwrap();
+            assert_eq!(
+                (
+                    c.remote.tls.mode,
+                    c.remote.port,
+                    c.remote.display_url().as_str()
+                ),
+                (mode, port, shown),
+                "{url}"
+            );
+            assert!(!c.remote.tls.no_verify && c.remote.tls.cafile.is_none());
+        }
+    }
+
+    #[test]
+    fn the_tls_option_applies_to_ftp_urls() {
+        let c = parse(&["ftp://u:pw@h/", "/m", "-o", "tls=explicit"]).unwrap();
+        assert_eq!((c.remote.tls.mode, c.remote.port), (TlsMode::Explicit, 21));
+        assert_eq!(c.remote.display_url(), "ftpes://u@h:21/");
+        let c = parse(&["ftp://h/", "/m", "-o", "tls=implicit"]).unwrap();
+        assert_eq!((c.remote.tls.mode, c.remote.port), (TlsMode::Implicit, 990));
+        let c = parse(&["ftp://h/", "/m", "-o", "tls=none"]).unwrap();
+        assert_eq!(c.remote.tls.mode, TlsMode::None);
+        // Agreeing with the scheme is fine; contradicting it is refused.
+        assert!(parse(&["ftpes://h/", "/m", "-o", "tls=explicit"]).is_ok());
+        let e = parse(&["ftps://h/", "/m", "-o", "tls=explicit"]).unwrap_err();
+        assert!(
+            e.contains("tls=explicit contradicts the ftps:// URL"),
+            "{e}"
+        );
+        let e = parse(&["ftpes://h/", "/m", "-o", "tls=none"]).unwrap_err();
+        assert!(e.contains("contradicts"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "tls=maybe"]).unwrap_err();
+        assert_eq!(e, "option tls: \"maybe\" is not none, explicit or implicit");
+        let e = parse(&["ftp://h/", "/m", "-o", "tls"]).unwrap_err();
+        assert!(e.contains("tls needs a value"), "{e}");
+    }
+
+    #[test]
+    fn cafile_and_no_verify_need_tls_and_a_usable_file() {
+        let e = parse(&["ftpes://h/", "/m", "-o", "cafile=/nonexistent/ca.pem"]).unwrap_err();
+        assert_eq!(e, "cafile /nonexistent/ca.pem: No such file or directory");
+        let e = parse(&["ftpes://h/", "/m", "-o", "cafile=no-such-ca.pem"]).unwrap_err();
+        let cwd = std::env::current_dir().unwrap();
+        assert!(
+            e.starts_with(&format!("cafile {}/no-such-ca.pem:", cwd.display())),
+            "a relative CA file is made absolute: {e}"
+        );
+        let e = parse(&["ftp://h/", "/m", "-o", "cafile=/etc/hostname"]).unwrap_err();
+        assert!(e.contains("option cafile needs FTPS"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "no_verify"]).unwrap_err();
+        assert!(e.contains("option no_verify needs FTPS"), "{e}");
+        let e = parse(&["ftps://h/", "/m", "-o", "no_verify=1"]).unwrap_err();
+        assert_eq!(e, "option no_verify takes no value");
+        let e = parse(&["ftps://h/", "/m", "-o", "no_verify,cafile=/x.pem"]).unwrap_err();
+        assert_eq!(e, "options cafile and no_verify exclude each other");
+        let c = parse(&["ftps://h/", "/m", "-o", "no_verify"]).unwrap();
+        assert!(c.remote.tls.no_verify);
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "no certificate here\n").unwrap();
+        let e = parse(&[
+            "ftpes://h/",
+            "/m",
+            "-o",
+            &format!("cafile={}", text.display()),
+        ])
+        .unwrap_err();
+        assert!(e.ends_with("no PEM certificate in it"), "{e}");
+    }
+
+    #[test]
+    fn tls_urls_never_echo_the_password() {
+        let e = parse(&["ftps://u:topsecret@h/", "/m", "-o", "tls=none"]).unwrap_err();
+        assert!(!e.contains("topsecret"), "{e}");
+        let c = parse(&["ftpes://u:topsecret@h/", "/m"]).unwrap();
+        assert_eq!(c.remote.password.expose(), "topsecret");
+        assert!(!c.remote.display_url().contains("topsecret"));
+        let e = parse(&["sftp://u:topsecret@h/", "/m"]).unwrap_err();
+        assert!(
+            e.contains("ftp://, ftpes:// or ftps://") && !e.contains("topsecret"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -671,11 +871,16 @@ mod tests {
                 .replace("=USER", "=0")
                 .replace("=GROUP", "=0")
                 .replace("=OCTAL", "=022")
-                .replace("=NAME", "=myftp");
-            if example.starts_with("credentials=") {
-                continue; // needs a real file: credentials_option_reads_the_file
+                .replace("=NAME", "=myftp")
+                .replace("=none|explicit|implicit", "=explicit");
+            if example.starts_with("credentials=") || example.starts_with("cafile=") {
+                // They need real files: credentials_option_reads_the_file and
+                // cafile_and_no_verify_need_tls_and_a_usable_file.
+                continue;
             }
-            parse(&["ftp://h/", "/m", "-o", &example]).unwrap_or_else(|e| panic!("{example}: {e}"));
+            // ftpes://, since the TLS options need FTPS and the others do not mind.
+            parse(&["ftpes://h/", "/m", "-o", &example])
+                .unwrap_or_else(|e| panic!("{example}: {e}"));
         }
     }
 

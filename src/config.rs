@@ -25,12 +25,58 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Whether and how the FTP connections are protected with TLS (FTPS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Plain FTP (`ftp://`): nothing is encrypted, the password included.
+    #[default]
+    None,
+    /// Explicit FTPS (`ftpes://`, `-o tls=explicit`): `AUTH TLS` right after the greeting, on the
+    /// ordinary FTP port.
+    Explicit,
+    /// Implicit FTPS (`ftps://`): TLS from the first byte, by convention on port 990.
+    Implicit,
+}
+
+impl TlsMode {
+    /// The URL scheme that names this mode.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            TlsMode::None => "ftp",
+            TlsMode::Explicit => "ftpes",
+            TlsMode::Implicit => "ftps",
+        }
+    }
+
+    /// The control port when the URL names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Implicit => 990,
+            TlsMode::None | TlsMode::Explicit => 21,
+        }
+    }
+}
+
+/// FTPS settings. With a mode other than `None`, control and data connections are protected
+/// (`PROT P`) and the server's certificate chain and name are verified unless `no_verify`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Plain, explicit or implicit TLS.
+    pub mode: TlsMode,
+    /// PEM file of the CA certificate(s) to trust instead of the system's store (`-o cafile=`), for
+    /// servers whose certificate comes from a private CA.
+    pub cafile: Option<PathBuf>,
+    /// Accept any certificate (`-o no_verify`): the link is encrypted, but the server's identity is
+    /// not checked, so a machine in the middle can read everything, the password included.
+    pub no_verify: bool,
+}
+
 /// Where and how to reach the server.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
     /// Host name or address as given in the URL.
     pub host: String,
-    /// Control port (21 unless the URL names one).
+    /// Control port (21, or 990 for implicit TLS, unless the URL names one).
     pub port: u16,
     /// Login name (`anonymous` when none was given).
     pub user: String,
@@ -41,8 +87,11 @@ pub struct RemoteConfig {
     pub base_path: String,
     /// Pool size: at most this many control connections at once.
     pub max_conns: usize,
-    /// Bound on every network wait (connect, each read or write on a socket, waiting for the pool).
+    /// Bound on every network wait (connect, TLS handshake, each read or write on a socket, waiting
+    /// for the pool).
     pub timeout: Duration,
+    /// FTPS: TLS mode and how the server's certificate is checked.
+    pub tls: TlsConfig,
 }
 
 impl Default for RemoteConfig {
@@ -55,12 +104,14 @@ impl Default for RemoteConfig {
             base_path: String::new(),
             max_conns: 4,
             timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl RemoteConfig {
-    /// The URL without password, as shown in `/proc/mounts` and in messages.
+    /// The URL without password, as shown in `/proc/mounts` and in messages. The scheme names the
+    /// TLS mode in force (`ftpes://` also for `ftp://` with `-o tls=explicit`).
     pub fn display_url(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -72,7 +123,8 @@ impl RemoteConfig {
         } else {
             &self.base_path
         };
-        format!("ftp://{}@{}:{}{}", self.user, host, self.port, path)
+        let scheme = self.tls.mode.scheme();
+        format!("{scheme}://{}@{}:{}{}", self.user, host, self.port, path)
     }
 }
 
@@ -206,5 +258,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(rc.display_url(), "ftp://bob@[::1]:2121/pub");
+    }
+
+    #[test]
+    fn display_url_names_the_tls_mode() {
+        let mut rc = RemoteConfig {
+            password: Secret::new("hunter2"),
+            ..Default::default()
+        };
+        rc.tls.mode = TlsMode::Explicit;
+        assert_eq!(rc.display_url(), "ftpes://anonymous@127.0.0.1:21/");
+        rc.tls.mode = TlsMode::Implicit;
+        rc.port = 990;
+        assert_eq!(rc.display_url(), "ftps://anonymous@127.0.0.1:990/");
     }
 }

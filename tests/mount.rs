@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{run_ftpfs, sh, walk, Mounted, BIN};
+use support::mount::{failing_mount, foreground_session, sh, walk, Mounted, BIN};
 use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
@@ -166,26 +165,12 @@ fn a_subdirectory_can_be_mounted_and_the_password_stays_hidden() {
     assert!(!line.contains(&server.password), "{line}");
 }
 
-/// Runs ftpfs expecting failure: returns (stderr, elapsed).
-fn failing_mount(url: &str, mnt: &Path, password: &str) -> (String, Duration) {
-    let t = Instant::now();
-    let out = run_ftpfs(url, mnt, password, "");
-    let elapsed = t.elapsed();
-    assert!(!out.status.success(), "ftpfs should have failed");
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    assert!(!mounts.contains(mnt.to_str().unwrap()), "nothing mounted");
-    (err, elapsed)
-}
-
 #[test]
 fn a_wrong_password_fails_fast_with_a_clear_line() {
     let root = tempfile::tempdir().unwrap();
     let server = Vsftpd::start(root.path(), &[]);
     let mnt = tempfile::tempdir().unwrap();
-    let (err, _) = failing_mount(&server.url("/"), mnt.path(), "not-the-password");
+    let (err, _) = failing_mount(&server.url("/"), mnt.path(), "not-the-password", "");
     assert!(
         err.contains("login failed") || err.contains("refused user"),
         "{err}"
@@ -201,7 +186,7 @@ fn a_closed_port_fails_fast_with_a_clear_line() {
         .unwrap()
         .port();
     let mnt = tempfile::tempdir().unwrap();
-    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw");
+    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw", "");
     assert!(err.contains("connection refused"), "{err}");
 }
 
@@ -216,7 +201,7 @@ fn a_server_that_never_greets_fails_within_ten_seconds() {
         }
     });
     let mnt = tempfile::tempdir().unwrap();
-    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw");
+    let (err, _) = failing_mount(&format!("ftp://u@127.0.0.1:{port}/"), mnt.path(), "pw", "");
     assert!(err.contains("no greeting"), "{err}");
 }
 
@@ -224,7 +209,7 @@ fn a_server_that_never_greets_fails_within_ten_seconds() {
 fn a_missing_mountpoint_fails_with_a_clear_line() {
     let parent = tempfile::tempdir().unwrap();
     let mnt = parent.path().join("not-there");
-    let (err, elapsed) = failing_mount("ftp://u@127.0.0.1:1/", &mnt, "pw");
+    let (err, elapsed) = failing_mount("ftp://u@127.0.0.1:1/", &mnt, "pw", "");
     assert!(err.contains("does not exist"), "{err}");
     assert!(elapsed < Duration::from_secs(2));
 }
@@ -232,7 +217,7 @@ fn a_missing_mountpoint_fails_with_a_clear_line() {
 #[test]
 fn a_bad_url_fails_with_a_clear_line() {
     let mnt = tempfile::tempdir().unwrap();
-    let (err, _) = failing_mount("http://u:hunter2@127.0.0.1/", mnt.path(), "pw");
+    let (err, _) = failing_mount("http://u:hunter2@127.0.0.1/", mnt.path(), "pw", "");
     assert!(err.contains("bad URL") && !err.contains("hunter2"), "{err}");
 }
 
@@ -241,52 +226,13 @@ fn foreground_mode_serves_until_unmounted() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("f"), "fg").unwrap();
     let server = Vsftpd::start(root.path(), &[]);
-    let mnt = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg(server.url("/"))
-        .arg(mnt.path())
-        .arg("-f")
-        .env("FTPFS_PASSWORD", &server.password)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(mnt.path().join("f"))
-        .ok()
-        .as_deref()
-        != Some("fg")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "foreground mount never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ftpfs -f did not exit after unmount"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = foreground_session(
+        &server.url("/"),
+        &server.password,
+        &["-f"],
+        ("f", "fg"),
+        |_| {},
+    );
     assert!(!err.contains(&server.password), "{err}");
 }
 

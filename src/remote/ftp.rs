@@ -1,25 +1,27 @@
-//! `FtpStore`: the `RemoteStore` over FTP. It owns the suppaftp calls: how a connection is opened
-//! (socket timeouts, greeting, login, binary type, passive mode aimed at the control peer), how a
-//! listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to `LIST`) with a size
-//! bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become `RemoteError`s and
-//! decide whether a connection is still usable. Idempotent operations are retried once on a fresh
-//! connection after a link failure.
+//! `FtpStore`: the `RemoteStore` over FTP and FTPS. It owns the suppaftp calls: how a connection is
+//! opened (socket timeouts, greeting, TLS as the mode asks: `AUTH TLS` or implicit, then `PBSZ 0` and
+//! `PROT P`, with the connector of `tls.rs`; login, binary type, passive mode aimed at the control
+//! peer), how a listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to
+//! `LIST`) with a size bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become
+//! `RemoteError`s and decide whether a connection is still usable. Idempotent operations are retried
+//! once on a fresh connection after a link failure.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use log::{debug, info};
 use suppaftp::types::FileType;
-use suppaftp::{FtpError, FtpStream, Mode, Status};
+use suppaftp::{FtpError, Mode, Status};
 
 use super::listing::{mdtm_time, parse_listing, ListFormat};
 use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Pool, Pooled};
+use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
-use crate::config::{RemoteConfig, Secret};
+use crate::config::{RemoteConfig, Secret, TlsMode};
 use crate::stats::{Command, StoreStats, Traffic};
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
@@ -63,63 +65,154 @@ pub struct FtpConnector {
     user: String,
     password: Secret,
     timeout: Duration,
+    /// FTPS: `None` for plain FTP; an error (an unreadable CA file, an empty system store) fails
+    /// every connect with its message.
+    tls: Result<Option<TlsSetup>, String>,
     features: OnceLock<Features>,
     /// What this mount sent and received, for the statistics.
     traffic: Arc<Traffic>,
 }
 
-type Conn = FtpStream;
-type Transfer = suppaftp::TransferStream<<FtpStream as TlsOf>::T>;
-
-/// Names the TLS stream type of an `ImplFtpStream` (suppaftp does not export `NoTlsStream`).
-trait TlsOf {
-    type T: suppaftp::TlsStream;
-}
-impl<T: suppaftp::TlsStream> TlsOf for suppaftp::ImplFtpStream<T> {
-    type T = T;
-}
+/// One type for plain and TLS connections: without a TLS connector suppaftp keeps the control and
+/// data sockets plain, so a single code path serves ftp://, ftpes:// and ftps://.
+type Conn = suppaftp::ImplFtpStream<FtpsStream>;
+type Transfer = suppaftp::TransferStream<FtpsStream>;
 
 impl FtpConnector {
     fn handshake_timeout(&self) -> Duration {
         self.timeout.min(HANDSHAKE_TIMEOUT)
     }
 
-    fn open_socket(&self) -> Result<TcpStream, RemoteError> {
+    fn addresses(&self) -> Result<Vec<SocketAddr>, RemoteError> {
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| RemoteError::Connection(format!("cannot resolve {}: {e}", self.host)))?
             .collect();
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.handshake_timeout()) {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(format!("cannot connect to {addr}: {}", io_text(&e))),
+        if addrs.is_empty() {
+            return Err(RemoteError::Connection(format!(
+                "{} has no address",
+                self.host
+            )));
+        }
+        Ok(addrs)
+    }
+
+    /// A TCP connection to the first address that answers, with the handshake timeouts set.
+    fn open_socket(&self) -> Result<TcpStream, RemoteError> {
+        let t = self.handshake_timeout();
+        let mut last = String::new();
+        for addr in self.addresses()? {
+            match TcpStream::connect_timeout(&addr, t) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(t))
+                        .and_then(|_| s.set_write_timeout(Some(t)))
+                        .map_err(|e| RemoteError::Connection(e.to_string()))?;
+                    return Ok(s);
+                }
+                Err(e) => last = format!("cannot connect to {addr}: {}", io_text(&e)),
             }
         }
-        Err(RemoteError::Connection(
-            last.unwrap_or_else(|| format!("{} has no address", self.host)),
-        ))
+        Err(RemoteError::Connection(last))
+    }
+
+    /// The control connection up to the greeting: plain (ftp://, and ftpes:// before `AUTH TLS`),
+    /// or TLS from the first byte (ftps://).
+    fn greet(&self, tls: Option<&TlsSetup>) -> Result<Conn, ConnectError> {
+        let t = self.handshake_timeout();
+        let silent = |what: &str| {
+            ConnectError::Failed(RemoteError::Connection(format!(
+                "the server accepted the connection but {what} within {} s",
+                t.as_secs()
+            )))
+        };
+        let greeting_failed = |e: FtpError, what: &str| match classify(e) {
+            (RemoteError::Connection(m), _) if m.starts_with("421") => ConnectError::TooMany(m),
+            (RemoteError::Connection(m), _) if m == TIMED_OUT => silent(what),
+            (e, _) => ConnectError::Failed(e),
+        };
+        match tls {
+            Some(tls) if tls.mode() == TlsMode::Implicit => {
+                let addrs = self.addresses().map_err(ConnectError::Failed)?;
+                let connector = tls.connector(t);
+                let host = self.host.clone();
+                // suppaftp's implicit connect opens its socket without a connect timeout; the
+                // connector bounds the handshake and the greeting, and this wait the whole.
+                let (tx, rx) = mpsc::channel();
+                std::thread::Builder::new()
+                    .name("ftpfs-connect".into())
+                    .spawn(move || {
+                        let _ =
+                            tx.send(Conn::connect_secure_implicit(&addrs[..], connector, &host));
+                    })
+                    .map_err(|e| {
+                        ConnectError::Failed(RemoteError::Connection(format!(
+                            "cannot start a connect thread: {e}"
+                        )))
+                    })?;
+                let what = "completed no TLS handshake and greeting";
+                match rx.recv_timeout(2 * t) {
+                    Ok(r) => r.map_err(|e| greeting_failed(e, what)),
+                    Err(_) => Err(ConnectError::Failed(RemoteError::Connection(format!(
+                        "no TLS connection to {}:{} within {} s",
+                        self.host,
+                        self.port,
+                        (2 * t).as_secs()
+                    )))),
+                }
+            }
+            _ => {
+                let socket = self.open_socket().map_err(ConnectError::Failed)?;
+                Conn::connect_with_stream(socket)
+                    .map_err(|e| greeting_failed(e, "sent no greeting"))
+            }
+        }
+    }
+
+    /// Protects the control connection and, with `PBSZ 0` + `PROT P`, every data connection.
+    fn secure(&self, ftp: Conn, tls: &TlsSetup) -> Result<Conn, ConnectError> {
+        let t = self.handshake_timeout();
+        let failed = |e: FtpError| {
+            ConnectError::Failed(match classify(e) {
+                (RemoteError::Connection(m), _) if m == TIMED_OUT => {
+                    RemoteError::Connection(format!(
+                        "TLS: the server completed no TLS handshake within {} s",
+                        t.as_secs()
+                    ))
+                }
+                (RemoteError::Protocol(m), _)
+                | (RemoteError::PermissionDenied(m), _)
+                | (RemoteError::NotFound(m), _) => RemoteError::Connection(format!(
+                    "TLS: the server refused to protect the connection: {m}"
+                )),
+                (e, _) => e,
+            })
+        };
+        match tls.mode() {
+            // AUTH TLS, the handshake, then PBSZ 0 and PROT P (suppaftp sends all four).
+            TlsMode::Explicit => ftp
+                .into_secure(tls.connector(t), &self.host)
+                .map_err(failed),
+            _ => {
+                let mut ftp = ftp;
+                ftp.custom_command("PBSZ 0", &[Status::CommandOk])
+                    .and_then(|_| ftp.custom_command("PROT P", &[Status::CommandOk]))
+                    .map_err(failed)?;
+                Ok(ftp)
+            }
+        }
     }
 
     fn login(&self) -> Result<Conn, ConnectError> {
-        let socket = self.open_socket().map_err(ConnectError::Failed)?;
         self.traffic.command(Command::Login);
-        let t = self.handshake_timeout();
-        socket
-            .set_read_timeout(Some(t))
-            .and_then(|_| socket.set_write_timeout(Some(t)))
-            .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
-        let greeting_failed = |e: FtpError| match classify(e) {
-            (RemoteError::Connection(m), _) if m.starts_with("421") => ConnectError::TooMany(m),
-            (RemoteError::Connection(m), _) if m.contains("timed out") => {
-                ConnectError::Failed(RemoteError::Connection(format!(
-                    "the server accepted the connection but sent no greeting within {} s",
-                    t.as_secs()
-                )))
-            }
-            (e, _) => ConnectError::Failed(e),
-        };
-        let mut ftp = FtpStream::connect_with_stream(socket).map_err(greeting_failed)?;
+        let tls = self
+            .tls
+            .as_ref()
+            .map_err(|m| ConnectError::Failed(RemoteError::Connection(format!("TLS: {m}"))))?
+            .as_ref();
+        let mut ftp = self.greet(tls)?;
+        if let Some(tls) = tls {
+            ftp = self.secure(ftp, tls)?;
+        }
         match ftp.login(self.user.as_str(), self.password.expose()) {
             Ok(()) => {}
             Err(e) => {
@@ -235,6 +328,7 @@ impl FtpStore {
             user: cfg.user.clone(),
             password: cfg.password.clone(),
             timeout: cfg.timeout,
+            tls: TlsSetup::new(&cfg.tls),
             features: OnceLock::new(),
             traffic: Arc::default(),
         };
@@ -601,9 +695,11 @@ impl std::io::Write for FtpWrite {
 
 impl RemoteWrite for FtpWrite {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        let (stream, sent) = self.stream.take().expect("finish is called once").finish();
+        let (mut stream, sent) = self.stream.take().expect("finish is called once").finish();
         if sent.is_err() {
             self.conn.mark_broken();
+        } else {
+            close_upload(stream.get_mut());
         }
         // The server's closing reply is read even after a failed send: it often says why
         // (452/552: no room), which is the error the program should see.
@@ -717,10 +813,16 @@ impl Drop for FtpRead {
     }
 }
 
-/// The text of an I/O error without the OS error number noise.
+/// How `io_text` words a timeout.
+const TIMED_OUT: &str = "timed out";
+
+/// The text of an I/O error without the OS error number noise; TLS failures in one line.
 fn io_text(e: &std::io::Error) -> String {
+    if let Some(tls) = tls_failure(e) {
+        return format!("TLS: {tls}");
+    }
     match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "timed out".into(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => TIMED_OUT.into(),
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         _ => e.to_string(),
     }
@@ -748,6 +850,7 @@ fn classify(e: FtpError) -> (RemoteError, bool) {
                 _ => (RemoteError::Protocol(body), false),
             }
         }
+        FtpError::SecureError(m) => (RemoteError::Connection(format!("TLS: {m}")), true),
         // A reply we could not parse: we no longer know where the control stream stands.
         FtpError::BadResponse => (
             RemoteError::Connection("unreadable reply from the server".into()),

@@ -1,13 +1,15 @@
 //! The remote side of the filesystem: the `RemoteStore` trait that the core talks to, the plain types
 //! it exchanges (listing entries, read streams, errors), and its implementations — `FtpStore` over a
-//! pool of FTP control connections, and `MemStore`, an in-memory store with operation counters and
-//! failure injection for tests. Nothing here knows about inodes, caches or the kernel.
+//! pool of FTP or FTPS control connections (TLS set up in `tls`), and `MemStore`, an in-memory store
+//! with operation counters and failure injection for tests. Nothing here knows about inodes, caches
+//! or the kernel.
 
 pub mod ftp;
 pub mod listing;
 pub mod mem;
 pub mod pipeline;
 pub mod pool;
+pub mod tls;
 
 use std::fmt;
 use std::io::Read;

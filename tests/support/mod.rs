@@ -7,6 +7,7 @@
 
 pub mod mount;
 pub mod namespace;
+pub mod tls;
 pub mod unftp;
 pub mod vsftpd;
 

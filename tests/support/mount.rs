@@ -1,11 +1,14 @@
 //! Kernel mounts of the real binary for the layer-4 tests: `Mounted` mounts on a temporary
-//! directory and always unmounts when dropped (also when a test panics); `sh` runs a shell command
-//! in a directory and insists that it succeeded; `walk` lists a tree with sizes.
+//! directory and always unmounts when dropped (also when a test panics); `failing_mount` insists
+//! that a mount fails fast with one line; `foreground_session` runs a foreground mount and returns its
+//! stderr; `sh` runs a shell command in a directory and insists that it succeeded; `walk` lists a
+//! tree with sizes.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The ftpfs binary cargo built for the integration tests (the demo server example, which shares
 /// this support code, has none).
@@ -21,12 +24,27 @@ pub struct Mounted {
 
 impl Mounted {
     pub fn new(url: &str, password: &str, opts: &str) -> Mounted {
+        Mounted::started_in(None, url, password, opts).0
+    }
+
+    /// Mounts like `new`, with ftpfs started in directory `cwd` (the current one if `None`), and
+    /// returns what ftpfs printed on stderr while mounting (warnings).
+    pub fn started_in(
+        cwd: Option<&Path>,
+        url: &str,
+        password: &str,
+        opts: &str,
+    ) -> (Mounted, String) {
         assert!(
             Path::new("/dev/fuse").exists(),
             "/dev/fuse is missing: kernel mount tests cannot run"
         );
         let dir = tempfile::tempdir().unwrap();
-        let out = run_ftpfs(url, dir.path(), password, opts);
+        let mut cmd = ftpfs_command(url, dir.path(), password, opts);
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "ftpfs failed to mount: {}",
@@ -34,7 +52,7 @@ impl Mounted {
         );
         let m = Mounted { dir };
         assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
-        m
+        (m, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     pub fn path(&self) -> &Path {
@@ -77,13 +95,92 @@ impl Drop for Mounted {
     }
 }
 
+/// Runs `ftpfs URL MNT ARGS` in the foreground (ARGS should hold `-f` or `-d`), waits until
+/// `ready_file` in the mount reads as `ready_text`, runs `work` on the mount, unmounts, insists that
+/// ftpfs then exits 0 within 10 s, and returns what it printed on stderr.
+pub fn foreground_session(
+    url: &str,
+    password: &str,
+    args: &[&str],
+    (ready_file, ready_text): (&str, &str),
+    work: impl FnOnce(&Path),
+) -> String {
+    let mnt = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg(url)
+        .arg(mnt.path())
+        .args(args)
+        .env("FTPFS_PASSWORD", password)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr as it comes: debug logs could fill the pipe and block ftpfs.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(mnt.path().join(ready_file))
+        .ok()
+        .as_deref()
+        != Some(ready_text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "foreground mount never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    work(mnt.path());
+    let st = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ftpfs -f did not exit after unmount"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
 pub fn run_ftpfs(url: &str, mnt: &Path, password: &str, opts: &str) -> Output {
+    ftpfs_command(url, mnt, password, opts).output().unwrap()
+}
+
+fn ftpfs_command(url: &str, mnt: &Path, password: &str, opts: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg(url).arg(mnt).env("FTPFS_PASSWORD", password);
     if !opts.is_empty() {
         cmd.args(["-o", opts]);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+/// Runs ftpfs expecting failure within 10 s with one line on stderr and nothing mounted: returns
+/// (stderr, elapsed).
+pub fn failing_mount(url: &str, mnt: &Path, password: &str, opts: &str) -> (String, Duration) {
+    let t = Instant::now();
+    let out = run_ftpfs(url, mnt, password, opts);
+    let elapsed = t.elapsed();
+    assert!(!out.status.success(), "ftpfs should have failed");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(mnt.to_str().unwrap()), "nothing mounted");
+    (err, elapsed)
 }
 
 pub fn sh(cmd: &str, cwd: &Path) -> String {

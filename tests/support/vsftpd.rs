@@ -1,8 +1,9 @@
 //! Debian's vsftpd as a test server: a real, independent FTP implementation, started by the test
 //! as a child process on 127.0.0.1 with a private config, logging in the local user `ftpfstest`
 //! (created by scripts/setup-test-user.sh, with the PAM service `ftpfs-vsftpd`) and chrooted into
-//! the test's root directory. Dropping `Vsftpd` kills the daemon and its sessions. A missing
-//! vsftpd fails the test: nothing is skipped.
+//! the test's root directory, over plain FTP (`start`) or FTPS only (`start_tls`, explicit or
+//! implicit). Dropping `Vsftpd` kills the daemon and its sessions. A missing vsftpd fails the test:
+//! nothing is skipped.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -13,6 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ftpfs::config::{TlsConfig, TlsMode};
+use ftpfs::remote::tls::TlsSetup;
+
+use super::tls::ServerCert;
 use super::{free_port, passive_range, unique_seed, wait_for_greeting};
 
 const VSFTPD: &str = "/usr/sbin/vsftpd";
@@ -40,6 +45,105 @@ impl Vsftpd {
     /// `extra` pairs override a setting of the same name or are appended. Returns once vsftpd
     /// sent its greeting; panics with vsftpd's output if it does not within 10 s.
     pub fn start(root: &Path, extra: &[(&str, &str)]) -> Vsftpd {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Vsftpd::launch(root, &extra, None, &[])
+    }
+
+    /// Serves `root` over FTPS only, with `cert` as the server's certificate: TLS is mandatory on
+    /// the control connection and on every data connection (force_local_logins_ssl,
+    /// force_local_data_ssl), so plain transfers cannot pass, and data connections must resume the
+    /// control connection's TLS session (require_ssl_reuse=YES, vsftpd's default, kept). vsftpd
+    /// logs every command and every TLS handshake (`debug_ssl`) to `log_path()`. `Implicit`: TLS
+    /// from the first byte (implicit_ssl=YES). `extra` overrides settings as in `start`.
+    pub fn start_tls(
+        root: &Path,
+        cert: &ServerCert,
+        listen: TlsListen,
+        extra: &[(&str, &str)],
+    ) -> Vsftpd {
+        Vsftpd::start_tls_with_env(root, cert, listen, extra, &[])
+    }
+
+    /// `start_tls` with environment variables for vsftpd (`OPENSSL_CONF`, to cap its TLS version).
+    pub fn start_tls_with_env(
+        root: &Path,
+        cert: &ServerCert,
+        listen: TlsListen,
+        extra: &[(&str, &str)],
+        env: &[(&str, &Path)],
+    ) -> Vsftpd {
+        let path = |p: &Path| p.to_str().expect("certificate paths are UTF-8").to_string();
+        let implicit = if listen == TlsListen::Implicit {
+            "YES"
+        } else {
+            "NO"
+        };
+        let mut settings: Vec<(String, String)> = [
+            ("ssl_enable", "YES".to_string()),
+            ("implicit_ssl", implicit.to_string()),
+            ("rsa_cert_file", path(&cert.cert)),
+            ("rsa_private_key_file", path(&cert.key)),
+            ("force_local_logins_ssl", "YES".to_string()),
+            ("force_local_data_ssl", "YES".to_string()),
+            ("require_ssl_reuse", "YES".to_string()),
+            ("debug_ssl", "YES".to_string()),
+            // vsftpd writes its log only with xferlog_enable; the non-standard format carries
+            // the protocol and debug_ssl lines.
+            ("xferlog_enable", "YES".to_string()),
+            ("xferlog_std_format", "NO".to_string()),
+            ("log_ftp_protocol", "YES".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Vsftpd::launch(root, &settings, Some(listen), env)
+    }
+
+    /// What vsftpd logged (commands, and TLS handshakes with `debug_ssl`), when `vsftpd_log_file`
+    /// was not set elsewhere.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("vsftpd.log")
+    }
+
+    /// The data-connection TLS handshakes a `start_tls` server logged, as (resumed the control
+    /// connection's session, did not). debug_ssl logs one line per handshake; those after login
+    /// carry the user name, the control connection's own does not.
+    pub fn data_handshakes(&self) -> (usize, usize) {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let data: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("[{}] DEBUG", self.user)) && l.contains("SSL version: ")
+            })
+            .collect();
+        let reused = data.iter().filter(|l| l.contains(", reused,")).count();
+        (reused, data.len() - reused)
+    }
+
+    /// How many transfer commands (listings, downloads, uploads) the server logged: each opens one
+    /// data connection.
+    pub fn transfer_commands(&self) -> usize {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split("FTP command: Client \"127.0.0.1\", \"").nth(1))
+            .filter(|c| {
+                ["LIST", "NLST", "RETR", "STOR", "APPE"]
+                    .iter()
+                    .any(|v| c.starts_with(v))
+            })
+            .count()
+    }
+
+    fn launch(
+        root: &Path,
+        extra: &[(String, String)],
+        tls: Option<TlsListen>,
+        env: &[(&str, &Path)],
+    ) -> Vsftpd {
         if !Path::new(VSFTPD).exists() {
             panic!("vsftpd is not installed: run scripts/test.sh (apt-get install vsftpd)");
         }
@@ -64,7 +168,8 @@ impl Vsftpd {
             // not from some other server that took the port in the meantime.
             let banner = format!("ftpfs test vsftpd {:016x}", unique_seed());
             let conf = dir.path().join("vsftpd.conf");
-            let conf_text = config_text(&abs_root, port, pasv_ports, &banner, extra);
+            let log = dir.path().join("vsftpd.log");
+            let conf_text = config_text(&abs_root, port, pasv_ports, &banner, &log, extra);
             std::fs::write(&conf, &conf_text).expect("write the vsftpd config");
             let out_path = dir.path().join("vsftpd.out");
             // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4
@@ -79,6 +184,7 @@ impl Vsftpd {
             let dup = || out.try_clone().expect("dup the vsftpd output file");
             let child = Command::new(VSFTPD)
                 .arg(&conf)
+                .envs(env.iter().copied())
                 .stdin(dup())
                 .stdout(dup())
                 .stderr(dup())
@@ -96,7 +202,7 @@ impl Vsftpd {
                 child,
                 dir,
             };
-            let ready = server.wait_ready(&banner, Duration::from_secs(10));
+            let ready = server.wait_ready(&banner, tls, Duration::from_secs(10));
             let output = || {
                 let text = std::fs::read_to_string(&out_path).unwrap_or_default();
                 text.trim().to_string()
@@ -124,14 +230,25 @@ impl Vsftpd {
         self.child.id()
     }
 
-    /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile.
-    fn wait_ready(&mut self, banner: &str, timeout: Duration) -> Result<(), StartError> {
+    /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile. With
+    /// implicit TLS the greeting comes inside TLS.
+    fn wait_ready(
+        &mut self,
+        banner: &str,
+        tls: Option<TlsListen>,
+        timeout: Duration,
+    ) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Err(Exited);
             }
-            let seen = match wait_for_greeting(self.port, Duration::from_millis(200)) {
+            let greeting = if tls == Some(TlsListen::Implicit) {
+                tls_greeting(self.port)
+            } else {
+                wait_for_greeting(self.port, Duration::from_millis(200))
+            };
+            let seen = match greeting {
                 Ok(line) if line.contains(banner) => return Ok(()),
                 Ok(line) => format!("a foreign greeting {line:?}"),
                 Err(e) => e,
@@ -190,13 +307,53 @@ enum StartError {
 }
 use StartError::{Exited, TimedOut};
 
+/// The first line an implicit-TLS server sends, read through TLS without checking its certificate
+/// (this only tells that our vsftpd is up; the tests check certificates through ftpfs).
+fn tls_greeting(port: u16) -> Result<String, String> {
+    use std::io::{BufRead, BufReader};
+    use suppaftp::{TlsConnector, TlsStream};
+    let setup = TlsSetup::new(&TlsConfig {
+        mode: TlsMode::Implicit,
+        cafile: None,
+        no_verify: true,
+    })?
+    .expect("a TLS mode");
+    let tcp = std::net::TcpStream::connect_timeout(
+        &(std::net::Ipv4Addr::LOCALHOST, port).into(),
+        Duration::from_millis(500),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut stream = setup
+        .connector(Duration::from_secs(2))
+        .connect("127.0.0.1", tcp)
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(stream.mut_ref())
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    match line.trim_end() {
+        l if l.starts_with("220") => Ok(l.to_string()),
+        l => Err(format!("unexpected greeting {l:?}")),
+    }
+}
+
+/// How a TLS vsftpd offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsListen {
+    /// `AUTH TLS` on the plain port (ftpes://).
+    Explicit,
+    /// TLS from the first byte (ftps://, implicit_ssl=YES).
+    Implicit,
+}
+
 /// The config: the settings the tests rely on, then `extra` overriding by name.
 fn config_text(
     root: &Path,
     port: u16,
     pasv: (u16, u16),
     banner: &str,
-    extra: &[(&str, &str)],
+    log: &Path,
+    extra: &[(String, String)],
 ) -> String {
     let mut settings: Vec<(String, String)> = [
         // Standalone, in the foreground (so that we own the process), IPv4 loopback only.
@@ -232,6 +389,11 @@ fn config_text(
         ("seccomp_sandbox", "NO"),
         ("secure_chroot_dir", SECURE_CHROOT_DIR),
         ("xferlog_enable", "NO"),
+        // Only written with log_ftp_protocol or xferlog settings; tests read it via log_path().
+        (
+            "vsftpd_log_file",
+            log.to_str().expect("temp paths are UTF-8"),
+        ),
         // Parallel tests and ftpfs's connection pools open many sessions from 127.0.0.1.
         ("max_clients", "500"),
         ("max_per_ip", "500"),
@@ -246,7 +408,7 @@ fn config_text(
         .map(|(i, (k, _))| (k.clone(), i))
         .collect();
     for (k, v) in extra {
-        match index.get(*k) {
+        match index.get(k) {
             Some(&i) => settings[i].1 = v.to_string(),
             None => settings.push((k.to_string(), v.to_string())),
         }

@@ -18,7 +18,7 @@ pub struct Cli {
     /// The directory to mount it on (must exist).
     pub mountpoint: PathBuf,
     /// Mount options, comma-separated (repeatable): max_conns=N, dir_cache_ttl=SECS,
-    /// attr_timeout=SECS, cache_size=MIB, timeout=SECS, allow_other, ro, rw.
+    /// attr_timeout=SECS, cache_size=MIB, timeout=SECS, keepalive=SECS, allow_other, ro, rw.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Stay in the foreground (do not return once mounted).
@@ -114,6 +114,13 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
                 return Err("timeout must be at least 1 second".into());
             }
         }
+        ("keepalive", Some(v)) if !v.is_empty() => {
+            let every = seconds(key, v)?;
+            if every.is_zero() {
+                return Err("keepalive must be at least 1 second".into());
+            }
+            cfg.remote.keepalive = Some(every);
+        }
         ("allow_other", None) => cfg.mount.allow_other = true,
         ("ro", None) => cfg.fs.read_only = true,
         ("rw", None) => cfg.fs.read_only = false,
@@ -125,7 +132,7 @@ fn apply_option(cfg: &mut Config, opt: &str) -> Result<(), String> {
         }
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
-            | "atomic_upload",
+            | "atomic_upload" | "keepalive",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -240,6 +247,23 @@ mod tests {
         assert!(e.contains("atomic_upload"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "cache_dir="]).unwrap_err();
         assert!(e.contains("cache_dir needs a value"), "{e}");
+    }
+
+    #[test]
+    fn network_failure_options() {
+        let d = parse(&["ftp://h/", "/m"]).unwrap();
+        assert!(
+            d.remote.timeout <= Duration::from_secs(30),
+            "default timeout"
+        );
+        assert_eq!(d.remote.keepalive, None);
+        let c = parse(&["ftp://h/", "/m", "-o", "keepalive=20,timeout=5"]).unwrap();
+        assert_eq!(c.remote.keepalive, Some(Duration::from_secs(20)));
+        assert_eq!(c.remote.timeout, Duration::from_secs(5));
+        assert!(parse(&["ftp://h/", "/m", "-o", "keepalive=0"]).is_err());
+        assert!(parse(&["ftp://h/", "/m", "-o", "keepalive"])
+            .unwrap_err()
+            .contains("needs a value"));
     }
 
     #[test]

@@ -41,8 +41,12 @@ pub struct RemoteConfig {
     pub base_path: String,
     /// Pool size: at most this many control connections at once.
     pub max_conns: usize,
-    /// Bound on every network wait (connect, each read or write on a socket, waiting for the pool).
+    /// Bound on every network wait (connect, each read or write on a socket, waiting for the pool,
+    /// one command's complete reply, a whole login).
     pub timeout: Duration,
+    /// Send NOOP on pooled connections idle this long, so servers and firewalls that close idle
+    /// sessions keep them (`keepalive=SECS`; off by default).
+    pub keepalive: Option<Duration>,
 }
 
 impl Default for RemoteConfig {
@@ -55,6 +59,7 @@ impl Default for RemoteConfig {
             base_path: String::new(),
             max_conns: 4,
             timeout: Duration::from_secs(10),
+            keepalive: None,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! ftpfs: mount an FTP server as a local folder. The layers, top to bottom: `cli` (arguments →
 //! `config`), `mount`/`daemon` (process life), `fuse` (the thin kernel adapter), `fs` (the filesystem
 //! core), `cache` (listings and blocks), `remote` (the `RemoteStore` trait, the FTP store and its
-//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno.
+//! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno;
+//! `caller` knows which process a request is for, so that waits end when it is killed.
 
 pub mod cache;
+pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod credentials;

@@ -16,11 +16,12 @@ use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 
 use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
+use crate::caller::{self, Stop};
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
@@ -226,13 +227,15 @@ impl<S: RemoteStore> FtpFs<S> {
                 fetching.insert(path.to_string());
                 break;
             }
-            // Someone else is fetching it: wait, then look in the cache again.
+            // Someone else is fetching it: wait (their fetch is bounded), then look in the cache
+            // again.
             while fetching.contains(path) {
-                fetching = self
-                    .listing_fetched
-                    .wait_timeout(fetching, self.cfg.timeout)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                let deadline = Instant::now() + self.cfg.timeout;
+                fetching = match caller::wait(&self.listing_fetched, fetching, deadline) {
+                    Ok(f) => f,
+                    Err(Stop::Interrupted) => return Err(FsError::Interrupted),
+                    Err(Stop::TimedOut) => lock(&self.listing_fetches),
+                };
             }
         }
         let result = self.store.list(path).map(|mut entries| {

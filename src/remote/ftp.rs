@@ -2,22 +2,28 @@
 //! (socket timeouts, greeting, login, binary type, passive mode aimed at the control peer), how a
 //! listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to `LIST`) with a size
 //! bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become `RemoteError`s and
-//! decide whether a connection is still usable. Idempotent operations are retried once on a fresh
-//! connection after a link failure.
+//! decide whether a connection is still usable. Every exchange on a control connection is armed
+//! with a deadline (`watchdog`), and a listing has a size and a time bound. Idempotent operations,
+//! and uploads that have not sent a byte yet, are retried once on a fresh connection after the
+//! link broke (a connection the server closed while idle); never after the server stopped
+//! answering, which would double the wait.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Mode, Status};
 
 use super::listing::{mdtm_time, parse_listing, ListFormat};
-use super::pool::{ConnectError, Connector, Pool, Pooled};
+use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
+use super::watchdog::{Fired, Watch};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
+use crate::caller;
 use crate::config::{RemoteConfig, Secret};
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
@@ -28,6 +34,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LISTING_BYTES: u64 = 64 << 20;
 /// A listing line longer than this is not a real entry.
 const MAX_LINE_BYTES: usize = 16 << 10;
+/// A listing must be complete within this many `timeout`s (60 s by default): a server that drips a
+/// never-ending listing is never silent long enough for a socket timeout.
+const LISTING_TIMEOUTS: u32 = 6;
 
 /// What the server said it can do (FEAT), learned on the first connection.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +73,32 @@ pub struct FtpConnector {
     features: OnceLock<Features>,
 }
 
-type Conn = FtpStream;
+/// A logged-in control connection, with a second handle on its socket for the watchdog.
+pub struct Conn {
+    ftp: FtpStream,
+    socket: Arc<TcpStream>,
+}
+
+impl Conn {
+    /// Arms the watchdog on this connection for one exchange.
+    fn watch(&self, budget: Duration) -> Watch {
+        Watch::arm(&self.socket, budget)
+    }
+}
+
+impl Deref for Conn {
+    type Target = FtpStream;
+    fn deref(&self) -> &FtpStream {
+        &self.ftp
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut FtpStream {
+        &mut self.ftp
+    }
+}
+
 type Transfer = suppaftp::TransferStream<<FtpStream as TlsOf>::T>;
 
 /// Names the TLS stream type of an `ImplFtpStream` (suppaftp does not export `NoTlsStream`).
@@ -97,13 +131,39 @@ impl FtpConnector {
         ))
     }
 
+    /// Connects and logs in; the whole handshake must be over within `timeout`, however the
+    /// server paces its replies.
     fn login(&self) -> Result<Conn, ConnectError> {
         let socket = self.open_socket().map_err(ConnectError::Failed)?;
         let t = self.handshake_timeout();
-        socket
+        let watched = socket
             .set_read_timeout(Some(t))
             .and_then(|_| socket.set_write_timeout(Some(t)))
+            .and_then(|_| socket.try_clone())
+            .map(Arc::new)
             .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
+        let watch = Watch::arm(&watched, self.timeout);
+        let ftp = self.handshake(socket);
+        let ftp = match (watch.disarm(), ftp) {
+            (None, ftp) => ftp?,
+            (Some(Fired::Interrupted), _) => {
+                return Err(ConnectError::Failed(RemoteError::Interrupted))
+            }
+            (Some(Fired::Deadline), _) => {
+                return Err(ConnectError::Failed(RemoteError::Connection(format!(
+                    "the server did not complete the login within {} s",
+                    self.timeout.as_secs()
+                ))))
+            }
+        };
+        Ok(Conn {
+            ftp,
+            socket: watched,
+        })
+    }
+
+    fn handshake(&self, socket: TcpStream) -> Result<FtpStream, ConnectError> {
+        let t = self.handshake_timeout();
         let greeting_failed = |e: FtpError| match classify(e) {
             (RemoteError::Connection(m), _) if m.starts_with("421") => ConnectError::TooMany(m),
             (RemoteError::Connection(m), _) if m.contains("timed out") => {
@@ -115,31 +175,29 @@ impl FtpConnector {
             (e, _) => ConnectError::Failed(e),
         };
         let mut ftp = FtpStream::connect_with_stream(socket).map_err(greeting_failed)?;
-        match ftp.login(self.user.as_str(), self.password.expose()) {
-            Ok(()) => {}
-            Err(e) => {
-                return Err(match classify(e) {
-                    (RemoteError::Connection(m), _) if m.starts_with("421") => {
-                        ConnectError::TooMany(m)
-                    }
-                    (RemoteError::PermissionDenied(m), _) | (RemoteError::NotFound(m), _) => {
-                        ConnectError::Failed(RemoteError::LoginFailed(format!(
-                            "the server refused user {}: {m}",
-                            self.user
-                        )))
-                    }
-                    (e, _) => ConnectError::Failed(e),
-                })
-            }
+        let text = |e: FtpError| classify(e).0;
+        if let Err(e) = ftp.login(self.user.as_str(), self.password.expose()) {
+            // vsftpd's max_per_ip refusal comes instead of the greeting, other servers send it
+            // after USER or PASS: a 421 anywhere in the login means "too many".
+            return Err(match text(e) {
+                RemoteError::Connection(m) if m.starts_with("421") => ConnectError::TooMany(m),
+                RemoteError::PermissionDenied(m) | RemoteError::NotFound(m) => {
+                    ConnectError::Failed(RemoteError::LoginFailed(format!(
+                        "the server refused user {}: {m}",
+                        self.user
+                    )))
+                }
+                e => ConnectError::Failed(e),
+            });
         }
-        let setup = |ftp: &mut Conn| -> Result<(), FtpError> {
+        let setup = |ftp: &mut FtpStream| -> Result<(), FtpError> {
             ftp.transfer_type(FileType::Binary)?;
             let sock = ftp.get_ref();
             sock.set_read_timeout(Some(self.timeout))
                 .and_then(|_| sock.set_write_timeout(Some(self.timeout)))
                 .map_err(FtpError::ConnectionError)
         };
-        setup(&mut ftp).map_err(|e| ConnectError::Failed(classify(e).0))?;
+        setup(&mut ftp).map_err(|e| ConnectError::Failed(text(e)))?;
         let features = self.features.get_or_init(|| detect_features(&mut ftp));
         debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
@@ -164,7 +222,7 @@ impl FtpConnector {
     }
 }
 
-fn detect_features(ftp: &mut Conn) -> Features {
+fn detect_features(ftp: &mut FtpStream) -> Features {
     let greeting = ftp.get_welcome_msg().unwrap_or_default().to_string();
     let reuse_after_cut = REUSE_AFTER_CUT.iter().any(|s| greeting.contains(s));
     let feat = match ftp.feat() {
@@ -201,8 +259,14 @@ impl Connector for FtpConnector {
         self.login()
     }
 
-    fn is_alive(&self, conn: &mut Conn) -> bool {
-        conn.noop().is_ok()
+    fn check(&self, conn: &mut Conn) -> Health {
+        let watch = conn.watch(self.timeout);
+        let result = conn.noop();
+        match outcome(result, watch.disarm(), self.timeout) {
+            Ok(()) => Health::Alive,
+            Err((e, Link::Silent)) => Health::Silent(e.to_string()),
+            Err(_) => Health::Dead,
+        }
     }
 }
 
@@ -211,6 +275,8 @@ pub struct FtpStore {
     pool: Arc<Pool<FtpConnector>>,
     max_conns: usize,
     base: String,
+    /// Budget of one exchange with the server (`RemoteConfig::timeout`).
+    timeout: Duration,
     /// Whether `LIST -a` works here; cleared the first time the server rejects it.
     list_a: AtomicBool,
     /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
@@ -231,10 +297,15 @@ impl FtpStore {
             timeout: cfg.timeout,
             features: OnceLock::new(),
         };
+        let pool = Pool::new(connector, cfg.max_conns, cfg.timeout);
+        if let Some(every) = cfg.keepalive {
+            pool.keepalive(every);
+        }
         FtpStore {
-            pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
+            pool,
             max_conns: cfg.max_conns,
             base: cfg.base_path.clone(),
+            timeout: cfg.timeout,
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
             mdtm_set: AtomicBool::new(true),
@@ -272,29 +343,28 @@ impl FtpStore {
         })
     }
 
-    /// Runs `op` on a pooled connection; after a link failure the other idle connections are dropped
-    /// too, and an idempotent `op` is tried once more on a fresh connection.
+    /// Runs `op` on a pooled connection, armed with the watchdog for `budget`. After the link broke
+    /// the other idle connections are dropped too (they most likely broke the same way), and an
+    /// `idempotent` op is tried once more on a fresh connection. A server that stopped answering
+    /// is not asked again: the pool fails requests fast for a moment instead.
     fn with_retry<T>(
         &self,
         idempotent: bool,
+        budget: Duration,
         mut op: impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
     ) -> RemoteResult<T> {
         let mut tries = if idempotent { 2 } else { 1 };
         loop {
             tries -= 1;
             let mut conn = self.pool.get()?;
-            match op(&mut conn) {
+            let watch = conn.watch(budget);
+            let result = op(&mut conn);
+            match outcome(result, watch.disarm(), budget) {
                 Ok(v) => return Ok(v),
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    if broken {
-                        conn.mark_broken();
-                        drop(conn);
-                        self.pool.drop_idle();
-                        if tries > 0 {
-                            debug!("retrying after a link failure: {err}");
-                            continue;
-                        }
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("retrying on a fresh connection after: {err}");
+                        continue;
                     }
                     return Err(err);
                 }
@@ -302,13 +372,39 @@ impl FtpStore {
         }
     }
 
+    /// Deals with a failed exchange on `conn`: a broken or silent connection is discarded, a
+    /// silent server puts the pool in back-off. Returns whether a retry on a fresh connection may
+    /// help (the link broke, nothing else is wrong).
+    fn failed(&self, conn: &mut Pooled<FtpConnector>, err: &RemoteError, link: Link) -> bool {
+        match link {
+            Link::Ok => false,
+            Link::Broken => {
+                conn.mark_broken();
+                self.pool.drop_idle();
+                *err != RemoteError::Interrupted
+            }
+            Link::Silent => {
+                conn.mark_broken();
+                self.pool.note_silence(&err.to_string());
+                self.pool.drop_idle();
+                false
+            }
+        }
+    }
+
     fn fetch_listing(&self, cmd: &str) -> RemoteResult<Vec<String>> {
-        self.with_retry(true, |ftp| {
-            let (_, mut stream) =
+        let budget = self.timeout * LISTING_TIMEOUTS;
+        self.with_retry(true, budget, |ftp| {
+            let deadline = Instant::now() + budget;
+            let (_, stream) =
                 ftp.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
+            let mut stream = Deadline {
+                inner: stream,
+                deadline,
+            };
             let lines = read_listing(&mut stream);
             // Always read the closing reply, so the control connection stays in step.
-            let done = stream.finish();
+            let done = stream.inner.finish();
             let lines = lines?;
             done?;
             Ok(lines)
@@ -326,8 +422,27 @@ impl FtpStore {
     }
 }
 
+/// A data stream that fails once its deadline has passed: a listing dripped a byte at a time is
+/// never silent long enough for the socket's own timeout.
+struct Deadline {
+    inner: Transfer,
+    deadline: Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the listing did not end in time",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Reads a listing's lines with a bound on the total size and on each line.
-fn read_listing(stream: &mut Transfer) -> Result<Vec<String>, FtpError> {
+fn read_listing(stream: &mut impl Read) -> Result<Vec<String>, FtpError> {
     let too_big = || {
         FtpError::ConnectionError(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -390,29 +505,25 @@ impl RemoteStore for FtpStore {
         loop {
             tries -= 1;
             let mut conn = self.pool.get()?;
+            let watch = conn.watch(self.timeout);
             let started = (|| {
                 if offset > 0 {
                     conn.resume_transfer(offset as usize)?;
                 }
                 conn.retr_as_stream(full.as_str())
             })();
-            match started {
+            match outcome(started, watch.disarm(), self.timeout) {
                 Ok(stream) => {
                     return Ok(Box::new(FtpRead {
                         stream: Some(stream),
                         conn: Some(conn),
                         reuse_after_cut: self.features().reuse_after_cut,
+                        timeout: self.timeout,
                     }))
                 }
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    if broken {
-                        conn.mark_broken();
-                        drop(conn);
-                        self.pool.drop_idle();
-                        if tries > 0 {
-                            continue;
-                        }
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        continue;
                     }
                     return Err(err);
                 }
@@ -428,51 +539,63 @@ impl RemoteStore for FtpStore {
 
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
         let full = self.full_path(path)?;
-        // Starting an upload is not retried: the caller decides, holding the data.
-        let mut conn = self.pool.get()?;
-        let started = if append {
-            conn.append_with_stream(full.as_str())
-        } else {
-            conn.put_with_stream(full.as_str())
-        };
-        match started {
-            Ok(stream) => Ok(Box::new(FtpWrite {
-                stream: Some(stream),
-                conn,
-            })),
-            Err(e) => {
-                let (err, broken) = classify(e);
-                if broken {
-                    conn.mark_broken();
+        // Until the server accepted STOR/APPE not a byte was sent, so a connection that turns out
+        // to be dead (closed while idle) is replaced once; a failure after that is the caller's.
+        let _nobody = caller::serve(0);
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let mut conn = self.pool.get()?;
+            let watch = conn.watch(self.timeout);
+            let started = if append {
+                conn.append_with_stream(full.as_str())
+            } else {
+                conn.put_with_stream(full.as_str())
+            };
+            match outcome(started, watch.disarm(), self.timeout) {
+                Ok(stream) => {
+                    return Ok(Box::new(FtpWrite {
+                        stream: Some(stream),
+                        conn,
+                        timeout: self.timeout,
+                    }))
                 }
-                Err(err)
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("upload of {full} starts again on a fresh connection: {err}");
+                        continue;
+                    }
+                    return Err(err);
+                }
             }
         }
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.mkdir(full.as_str()))
+        self.with_retry(false, self.timeout, |ftp| ftp.mkdir(full.as_str()))
     }
 
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.rmdir(full.as_str()))
+        self.with_retry(false, self.timeout, |ftp| ftp.rmdir(full.as_str()))
     }
 
     fn remove(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(false, |ftp| ftp.rm(full.as_str()))
+        self.with_retry(false, self.timeout, |ftp| ftp.rm(full.as_str()))
     }
 
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
-        self.with_retry(false, |ftp| ftp.rename(from.as_str(), to.as_str()))
+        self.with_retry(false, self.timeout, |ftp| {
+            ftp.rename(from.as_str(), to.as_str())
+        })
     }
 
     fn size(&self, path: &str) -> RemoteResult<u64> {
         let full = self.full_path(path)?;
-        match self.with_retry(true, |ftp| ftp.size(full.as_str())) {
+        match self.with_retry(true, self.timeout, |ftp| ftp.size(full.as_str())) {
             Ok(n) => Ok(n as u64),
             Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
                 Err(RemoteError::Unsupported(m))
@@ -492,7 +615,7 @@ impl RemoteStore for FtpStore {
         };
         let cmd = format!("{verb} {} {full}", mdtm_time(mtime));
         // Setting a time twice is harmless, so a link failure may be retried.
-        match self.with_retry(true, |ftp| {
+        match self.with_retry(true, self.timeout, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::File, Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -512,7 +635,7 @@ impl RemoteStore for FtpStore {
         }
         let full = self.full_path(path)?;
         let cmd = format!("SITE CHMOD {:04o} {full}", mode & 0o7777);
-        match self.with_retry(true, |ftp| {
+        match self.with_retry(true, self.timeout, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -538,6 +661,7 @@ fn is_unknown_command(reply: &str) -> bool {
 struct FtpWrite {
     stream: Option<Transfer>,
     conn: Pooled<FtpConnector>,
+    timeout: Duration,
 }
 
 impl std::io::Write for FtpWrite {
@@ -560,9 +684,12 @@ impl std::io::Write for FtpWrite {
 impl RemoteWrite for FtpWrite {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
         let stream = self.stream.take().expect("finish is called once");
-        stream.finish().map_err(|e| {
-            let (err, broken) = classify(e);
-            if broken {
+        // The verdict on data already sent is awaited even for a caller being killed.
+        let _nobody = caller::serve(0);
+        let watch = self.conn.watch(self.timeout);
+        let verdict = stream.finish();
+        outcome(verdict, watch.disarm(), self.timeout).map_err(|(err, link)| {
+            if link != Link::Ok {
                 self.conn.mark_broken();
             }
             err
@@ -585,18 +712,24 @@ struct FtpRead {
     stream: Option<Transfer>,
     conn: Option<Pooled<FtpConnector>>,
     reuse_after_cut: bool,
+    timeout: Duration,
 }
 
 impl FtpRead {
-    fn fail(&mut self, e: FtpError) -> std::io::Error {
-        let (err, broken) = classify(e);
-        if broken {
-            if let Some(c) = self.conn.as_mut() {
-                c.mark_broken();
+    /// Ends the transfer (closes the data connection) and reads the server's closing reply under
+    /// the watchdog; a connection left in an unknown state is marked broken.
+    fn end(&mut self, stream: Transfer) -> Result<(), RemoteError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let watch = conn.watch(self.timeout);
+        let verdict = stream.finish();
+        outcome(verdict, watch.disarm(), self.timeout).map_err(|(err, link)| {
+            if link != Link::Ok {
+                conn.mark_broken();
             }
-        }
-        // The RemoteError travels inside the io::Error so the core can still tell 550 from a dead link.
-        std::io::Error::other(err)
+            err
+        })
     }
 }
 
@@ -610,10 +743,9 @@ impl Read for FtpRead {
                 // End of data: only the server's 226 says the file really ended here, and not that the
                 // link dropped half-way.
                 let stream = self.stream.take().expect("stream present");
-                match stream.finish() {
-                    Ok(()) => Ok(0),
-                    Err(e) => Err(self.fail(e)),
-                }
+                // The RemoteError travels inside the io::Error so the core can still tell 550
+                // from a dead link.
+                self.end(stream).map(|()| 0).map_err(std::io::Error::other)
             }
             Ok(n) => Ok(n),
             Err(e) => {
@@ -632,16 +764,10 @@ impl RemoteRead for FtpRead {
         if let Some(stream) = self.stream.take() {
             // Closing the data connection early makes the server answer 426 (or 226 if it had sent
             // everything): either keeps the control connection in step. ABOR is not used, see crates.md.
-            let result = stream.finish();
-            let broken = match result {
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    debug!("download ended early: {err}");
-                    broken
-                }
-                Ok(()) => false,
-            };
-            if broken || !self.reuse_after_cut {
+            if let Err(err) = self.end(stream) {
+                debug!("download ended early: {err}");
+            }
+            if !self.reuse_after_cut {
                 if let Some(c) = self.conn.as_mut() {
                     c.mark_broken();
                 }
@@ -670,10 +796,48 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// What a suppaftp error means, and whether the connection it happened on must be discarded.
-fn classify(e: FtpError) -> (RemoteError, bool) {
+/// What a failed exchange says about its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Still in step: the server answered, with an error.
+    Ok,
+    /// Closed, reset, or out of step: discard it; a fresh connection may work.
+    Broken,
+    /// No answer in time: discard it; the server itself is not answering.
+    Silent,
+}
+
+/// The result of a watched exchange: the watchdog's verdict, when it cut the exchange, overrides
+/// whatever error the cut socket produced.
+fn outcome<T>(
+    result: Result<T, FtpError>,
+    fired: Option<Fired>,
+    budget: Duration,
+) -> Result<T, (RemoteError, Link)> {
+    match (fired, result) {
+        (None, Ok(v)) => Ok(v),
+        (None, Err(e)) => Err(classify(e)),
+        (Some(Fired::Interrupted), _) => Err((RemoteError::Interrupted, Link::Broken)),
+        (Some(Fired::Deadline), _) => Err((
+            RemoteError::Connection(format!(
+                "no complete answer from the server within {} s",
+                budget.as_secs_f32()
+            )),
+            Link::Silent,
+        )),
+    }
+}
+
+/// What a suppaftp error means, and what it says about the connection it happened on.
+fn classify(e: FtpError) -> (RemoteError, Link) {
     match e {
-        FtpError::ConnectionError(io) => (RemoteError::Connection(io_text(&io)), true),
+        FtpError::ConnectionError(io) => {
+            let link = match io.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Link::Silent,
+                _ => Link::Broken,
+            };
+            (RemoteError::Connection(io_text(&io)), link)
+        }
         FtpError::UnexpectedResponse(resp) => {
             let body = String::from_utf8_lossy(&resp.body).trim().to_string();
             let code: u32 = body
@@ -681,23 +845,23 @@ fn classify(e: FtpError) -> (RemoteError, bool) {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(resp.status.code());
             match code {
-                // The server is closing this connection.
-                421 => (RemoteError::Connection(body), true),
+                // The server is closing this connection (idle timeout, shutdown, too many).
+                421 => (RemoteError::Connection(body), Link::Broken),
                 // The data connection failed; the control connection is still in step.
-                425 | 426 => (RemoteError::Connection(body), false),
-                452 | 552 => (RemoteError::NoSpace(body), false),
-                530 | 532 => (RemoteError::PermissionDenied(body), false),
-                550 => (RemoteError::NotFound(body), false),
-                553 => (RemoteError::PermissionDenied(body), false),
-                _ => (RemoteError::Protocol(body), false),
+                425 | 426 => (RemoteError::Connection(body), Link::Ok),
+                452 | 552 => (RemoteError::NoSpace(body), Link::Ok),
+                530 | 532 => (RemoteError::PermissionDenied(body), Link::Ok),
+                550 => (RemoteError::NotFound(body), Link::Ok),
+                553 => (RemoteError::PermissionDenied(body), Link::Ok),
+                _ => (RemoteError::Protocol(body), Link::Ok),
             }
         }
         // A reply we could not parse: we no longer know where the control stream stands.
         FtpError::BadResponse => (
             RemoteError::Connection("unreadable reply from the server".into()),
-            true,
+            Link::Broken,
         ),
-        other => (RemoteError::Protocol(other.to_string()), true),
+        other => (RemoteError::Protocol(other.to_string()), Link::Broken),
     }
 }
 
@@ -718,42 +882,46 @@ mod tests {
             (
                 reply("550 No such file"),
                 RemoteError::NotFound("550 No such file".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("552 Quota"),
                 RemoteError::NoSpace("552 Quota".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("421 Timeout"),
                 RemoteError::Connection("421 Timeout".into()),
-                true,
+                Link::Broken,
             ),
             (
                 reply("426 Closed"),
                 RemoteError::Connection("426 Closed".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("530 Login incorrect"),
                 RemoteError::PermissionDenied("530 Login incorrect".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("500 Huh"),
                 RemoteError::Protocol("500 Huh".into()),
-                false,
+                Link::Ok,
             ),
             (
                 FtpError::BadResponse,
                 RemoteError::Connection("unreadable reply from the server".into()),
-                true,
+                Link::Broken,
             ),
-            (timeout(), RemoteError::Connection("timed out".into()), true),
+            (
+                timeout(),
+                RemoteError::Connection("timed out".into()),
+                Link::Silent,
+            ),
         ];
-        for (error, remote, broken) in cases {
-            assert_eq!(classify(error), (remote, broken));
+        for (error, remote, link) in cases {
+            assert_eq!(classify(error), (remote, link));
         }
     }
 }

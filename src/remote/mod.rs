@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod listing;
 pub mod mem;
 pub mod pool;
+pub mod watchdog;
 
 use std::fmt;
 use std::io::Read;

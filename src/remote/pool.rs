@@ -1,22 +1,36 @@
 //! `Pool`: a bounded set of logged-in connections shared by all threads. It opens connections lazily,
 //! hands each to one caller at a time, takes back healthy ones and drops broken ones, checks long-idle
-//! ones before reuse, and learns the server's real limit from `421` replies. It knows nothing of FTP
+//! ones before reuse (or keeps them alive with NOOPs, `keepalive`), learns the server's real limit
+//! from `421` replies, and, once the server stopped answering, fails new requests at once for a
+//! moment instead of making each of them wait out its own connect timeout. It knows nothing of FTP
 //! commands beyond what its `Connector` does.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{debug, info};
 
 use super::{RemoteError, RemoteResult};
+use crate::caller::{self, Stop};
 
 /// Makes and checks connections for a pool.
 pub trait Connector: Send + Sync + 'static {
     type Conn: Send + 'static;
     /// Opens and logs in a new connection. A `421`-style refusal must come back as `TooMany`.
     fn connect(&self) -> Result<Self::Conn, ConnectError>;
-    /// Whether a connection that sat idle still answers (e.g. NOOP). Called only after `IDLE_CHECK`.
-    fn is_alive(&self, conn: &mut Self::Conn) -> bool;
+    /// Whether a connection that sat idle still answers (e.g. NOOP). Called only after `IDLE_CHECK`,
+    /// and by the keepalive thread.
+    fn check(&self, conn: &mut Self::Conn) -> Health;
+}
+
+/// What a check of an idle connection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Alive,
+    /// Closed or out of step (the server hung up while it was idle): make another.
+    Dead,
+    /// No answer in time: the server itself is not answering, so do not try another one at once.
+    Silent(String),
 }
 
 /// Why a connection could not be opened.
@@ -33,6 +47,12 @@ pub enum ConnectError {
 const IDLE_CHECK: Duration = Duration::from_secs(15);
 /// A connection idle longer than this is closed instead of checked: most servers will have hung up.
 const IDLE_MAX: Duration = Duration::from_secs(600);
+/// After the server failed to answer (a refused or timed-out connect, a command without a reply),
+/// requests that need a new connection fail at once for this long: during an outage every
+/// operation then fails fast with the same error instead of each one waiting for its own connect,
+/// and the first request after this pause tries the server again (so recovery is noticed within
+/// about a second of the server coming back).
+const BACKOFF: Duration = Duration::from_secs(1);
 
 struct State<C> {
     idle: Vec<(C, Instant)>,
@@ -40,6 +60,8 @@ struct State<C> {
     open: usize,
     /// Current bound on `open`: `max_conns`, lowered when the server says 421.
     limit: usize,
+    /// When and how the server last failed to answer; cleared by the next successful connect.
+    down: Option<(Instant, String)>,
 }
 
 impl<C> State<C> {
@@ -53,6 +75,16 @@ impl<C> State<C> {
                 self.open + 1,
                 self.limit
             );
+        }
+    }
+
+    /// The error to give instead of connecting while the server is known to be down.
+    fn backing_off(&self) -> Option<RemoteError> {
+        match &self.down {
+            Some((at, msg)) if at.elapsed() < BACKOFF => Some(RemoteError::Connection(format!(
+                "{msg} (the server is not answering; ftpfs tries again shortly)"
+            ))),
+            _ => None,
         }
     }
 }
@@ -74,6 +106,7 @@ impl<C: Connector> Pool<C> {
                 idle: Vec::new(),
                 open: 0,
                 limit: max.max(1),
+                down: None,
             }),
             freed: Condvar::new(),
             wait,
@@ -94,6 +127,7 @@ impl<C: Connector> Pool<C> {
     }
 
     /// Borrows a connection: an idle one, a new one if below the limit, or the next one given back.
+    /// Waits at most the pool's `wait`, and not at all once the caller is being killed.
     pub fn get(self: &Arc<Self>) -> RemoteResult<Pooled<C>> {
         let deadline = Instant::now() + self.wait;
         let mut st = self.lock();
@@ -104,21 +138,37 @@ impl<C: Connector> Pool<C> {
                     return Ok(self.lend(conn));
                 }
                 drop(st);
-                if idle < IDLE_MAX && self.connector.is_alive(&mut conn) {
+                let health = if idle < IDLE_MAX {
+                    self.connector.check(&mut conn)
+                } else {
+                    Health::Dead
+                };
+                if health == Health::Alive {
                     return Ok(self.lend(conn));
                 }
                 drop(conn);
                 st = self.lock();
                 st.open -= 1;
+                if let Health::Silent(msg) = health {
+                    st.down = Some((Instant::now(), msg));
+                }
                 continue;
             }
             if st.open < st.limit {
+                if let Some(e) = st.backing_off() {
+                    return Err(e);
+                }
                 st.open += 1;
                 drop(st);
-                match self.connector.connect() {
-                    Ok(conn) => return Ok(self.lend(conn)),
+                let made = self.connector.connect();
+                st = self.lock();
+                match made {
+                    Ok(conn) => {
+                        st.down = None;
+                        drop(st);
+                        return Ok(self.lend(conn));
+                    }
                     Err(e) => {
-                        st = self.lock();
                         st.open -= 1;
                         match e {
                             ConnectError::TooMany(msg) if st.open > 0 => st.learn_limit(&msg),
@@ -127,25 +177,38 @@ impl<C: Connector> Pool<C> {
                                     "server refused the connection: {msg}"
                                 )))
                             }
-                            ConnectError::Failed(e) => return Err(e),
+                            ConnectError::Failed(e) => {
+                                if let RemoteError::Connection(m) = &e {
+                                    st.down = Some((Instant::now(), m.clone()));
+                                }
+                                drop(st);
+                                // Waiters must see the failure too, not wait for a connection.
+                                self.freed.notify_all();
+                                return Err(e);
+                            }
                         }
                     }
                 }
                 continue;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(RemoteError::Connection(format!(
-                    "no free connection to the server within {} s",
-                    self.wait.as_secs()
-                )));
-            }
-            st = self
-                .freed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = match caller::wait(&self.freed, st, deadline) {
+                Ok(st) => st,
+                Err(Stop::Interrupted) => return Err(RemoteError::Interrupted),
+                Err(Stop::TimedOut) => {
+                    return Err(RemoteError::Connection(format!(
+                        "no free connection to the server within {} s",
+                        self.wait.as_secs()
+                    )))
+                }
+            };
         }
+    }
+
+    /// The server failed to answer on a connection in use: requests needing a new connection fail
+    /// at once for a moment (`BACKOFF`), and waiters are told. Call before dropping the connection.
+    pub fn note_silence(&self, msg: &str) {
+        self.lock().down = Some((Instant::now(), msg.to_string()));
+        self.freed.notify_all();
     }
 
     fn lend(self: &Arc<Self>, conn: C::Conn) -> Pooled<C> {
@@ -187,7 +250,7 @@ impl<C: Connector> Pool<C> {
             .name("ftpfs-warm-up".into())
             .spawn(move || loop {
                 let mut st = pool.lock();
-                if st.open >= n.min(st.limit) {
+                if st.open >= n.min(st.limit) || st.down.is_some() {
                     return;
                 }
                 st.open += 1;
@@ -213,6 +276,43 @@ impl<C: Connector> Pool<C> {
             });
         if let Err(e) = spawned {
             info!("no warm-up thread ({e}); connections open on demand");
+        }
+    }
+
+    /// Sends a check (NOOP) on every connection idle for `every`, on a background thread, so that
+    /// servers and firewalls that drop idle sessions keep ours; dead ones are dropped. The thread
+    /// ends with the pool.
+    pub fn keepalive(self: &Arc<Self>, every: Duration) {
+        let pool: Weak<Self> = Arc::downgrade(self);
+        let tick = (every / 2).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-keepalive".into())
+            .spawn(move || loop {
+                std::thread::sleep(tick);
+                let Some(pool) = pool.upgrade() else { return };
+                let due: Vec<C::Conn> = {
+                    let mut st = pool.lock();
+                    let (due, fresh) = std::mem::take(&mut st.idle)
+                        .into_iter()
+                        .partition(|(_, since)| since.elapsed() >= every);
+                    st.idle = fresh;
+                    due.into_iter().map(|(c, _)| c).collect()
+                };
+                for mut conn in due {
+                    let health = pool.connector.check(&mut conn);
+                    let mut st = pool.lock();
+                    if health == Health::Alive {
+                        st.idle.push((conn, Instant::now()));
+                    } else {
+                        debug!("keepalive: an idle connection is gone ({health:?})");
+                        st.open -= 1;
+                    }
+                    drop(st);
+                    pool.freed.notify_one();
+                }
+            });
+        if let Err(e) = spawned {
+            info!("no keepalive thread ({e})");
         }
     }
 
@@ -296,8 +396,8 @@ mod tests {
                 live: Arc::clone(&self.live),
             })
         }
-        fn is_alive(&self, _: &mut FakeConn) -> bool {
-            true
+        fn check(&self, _: &mut FakeConn) -> Health {
+            Health::Alive
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Vsftpd {
     pub pasv_ports: (u16, u16),
     /// The generated config file (inside `dir`).
     pub conf: PathBuf,
+    /// The greeting text unique to this instance (recognised again after a restart).
+    banner: String,
     child: Child,
     /// Config and vsftpd's stdout/stderr; removed on drop.
     dir: tempfile::TempDir,
@@ -67,25 +69,7 @@ impl Vsftpd {
             let conf_text = config_text(&abs_root, port, pasv_ports, &banner, extra);
             std::fs::write(&conf, &conf_text).expect("write the vsftpd config");
             let out_path = dir.path().join("vsftpd.out");
-            // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4
-            // socket", config errors) on fd 0, its control connection in inetd mode, and prints
-            // nothing on stdout/stderr. So stdin is the (writable) output file too.
-            let out = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(&out_path)
-                .expect("vsftpd output file");
-            let dup = || out.try_clone().expect("dup the vsftpd output file");
-            let child = Command::new(VSFTPD)
-                .arg(&conf)
-                .stdin(dup())
-                .stdout(dup())
-                .stderr(dup())
-                // Deliberately in the test's process group: a ^C on `cargo test` then stops the
-                // daemon too instead of leaving it orphaned. (Sessions setsid(); see kill().)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"));
+            let child = spawn_daemon(&conf, &out_path);
             let mut server = Vsftpd {
                 port,
                 root: root.to_path_buf(),
@@ -93,10 +77,11 @@ impl Vsftpd {
                 password: TEST_PASSWORD.to_string(),
                 pasv_ports,
                 conf,
+                banner,
                 child,
                 dir,
             };
-            let ready = server.wait_ready(&banner, Duration::from_secs(10));
+            let ready = server.wait_ready(Duration::from_secs(10));
             let output = || {
                 let text = std::fs::read_to_string(&out_path).unwrap_or_default();
                 text.trim().to_string()
@@ -124,8 +109,57 @@ impl Vsftpd {
         self.child.id()
     }
 
+    /// Stops the daemon and every session at once, as a crash or a reboot of the server would:
+    /// the port is closed (connects are refused) and open control connections are reset.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts the daemon again on the same port, root and config after `stop`; returns once it
+    /// greets. Panics if the port was taken meanwhile or vsftpd does not come up within 10 s.
+    pub fn restart(&mut self) {
+        self.kill();
+        let out_path = self.dir.path().join("vsftpd.out");
+        self.child = spawn_daemon(&self.conf, &out_path);
+        if self.wait_ready(Duration::from_secs(10)).is_err() {
+            panic!(
+                "vsftpd did not come back on port {}: {}",
+                self.port,
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Freezes the daemon and every session (SIGSTOP): the port still accepts TCP connections
+    /// (the kernel's backlog) but nothing answers, as with a hung server or a dead link.
+    pub fn freeze(&mut self) {
+        self.signal_all(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT), sessions included.
+    pub fn thaw(&mut self) {
+        self.signal_all(libc::SIGCONT);
+    }
+
+    fn signal_all(&mut self, sig: libc::c_int) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our daemon and on the process groups of its sessions.
+        unsafe { libc::kill(pid, sig) };
+        for session in children_of(pid) {
+            unsafe { libc::kill(-session, sig) };
+            unsafe { libc::kill(session, sig) };
+        }
+    }
+
+    /// Client sessions the daemon serves right now (one process per control connection).
+    pub fn sessions(&self) -> usize {
+        children_of(self.child.id() as libc::pid_t).len()
+    }
+
     /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile.
-    fn wait_ready(&mut self, banner: &str, timeout: Duration) -> Result<(), StartError> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), StartError> {
+        let banner = self.banner.clone();
+        let banner = banner.as_str();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -158,6 +192,29 @@ impl Vsftpd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs vsftpd with `conf`, its output going to `out_path`.
+fn spawn_daemon(conf: &Path, out_path: &Path) -> Child {
+    // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4 socket", config
+    // errors) on fd 0, its control connection in inetd mode, and prints nothing on stdout/stderr.
+    // So stdin is the (writable) output file too.
+    let out = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(out_path)
+        .expect("vsftpd output file");
+    let dup = || out.try_clone().expect("dup the vsftpd output file");
+    Command::new(VSFTPD)
+        .arg(conf)
+        .stdin(dup())
+        .stdout(dup())
+        .stderr(dup())
+        // Deliberately in the test's process group: a ^C on `cargo test` then stops the
+        // daemon too instead of leaving it orphaned. (Sessions setsid(); see kill().)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"))
 }
 
 /// Direct children of `parent`, from /proc/*/stat (field 4 is the parent pid).

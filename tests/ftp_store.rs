@@ -34,6 +34,7 @@ fn store(s: &Server, base: &str, max_conns: usize) -> FtpStore {
         base_path: base.into(),
         max_conns,
         timeout: Duration::from_secs(5),
+        ..Default::default()
     })
 }
 
@@ -178,6 +179,7 @@ fn errors_are_classified(start: fn(&Path) -> Server) {
         base_path: String::new(),
         max_conns: 1,
         timeout: Duration::from_secs(5),
+        ..Default::default()
     });
     match bad.check().unwrap_err() {
         RemoteError::LoginFailed(m) => assert!(!m.contains("wrong password"), "{m}"),

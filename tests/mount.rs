@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{run_ftpfs, sh, walk, Mounted, BIN};
+use support::mount::{child_stderr, run_ftpfs, sh, walk, Mounted, BIN};
 use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
@@ -280,13 +279,7 @@ fn foreground_mode_serves_until_unmounted() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = child_stderr(&mut child);
     assert!(!err.contains(&server.password), "{err}");
 }
 

@@ -492,7 +492,13 @@ impl<S: RemoteStore> FtpFs<S> {
     /// handles read through the block cache, or from the write state while the file has one.
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
         let path = self.path_of(ino)?;
-        let attr = self.attr_of_path(ino, &path)?;
+        // The kernel still knows a name that is gone (a file created here whose upload failed
+        // vanishes with its last handle): ESTALE makes it look the name up again and, for
+        // O_CREAT, create the file anew, where ENOENT would fail the open.
+        let attr = match self.attr_of_path(ino, &path) {
+            Err(FsError::NotFound) => return Err(FsError::StaleHandle),
+            other => other?,
+        };
         match attr.kind {
             EntryKind::Dir => return Err(FsError::IsDirectory),
             EntryKind::File | EntryKind::Symlink => {}

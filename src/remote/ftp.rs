@@ -384,8 +384,7 @@ impl FtpStore {
                 *err != RemoteError::Interrupted
             }
             Link::Silent => {
-                conn.mark_broken();
-                self.pool.note_silence(&err.to_string());
+                conn.mark_silent(&err.to_string());
                 self.pool.drop_idle();
                 false
             }
@@ -670,7 +669,7 @@ impl std::io::Write for FtpWrite {
             .stream
             .as_mut()
             .ok_or_else(|| std::io::Error::other("upload already finished"))?;
-        stream.write(buf).inspect_err(|_| self.conn.mark_broken())
+        stream.write(buf).inspect_err(|e| lost(&mut self.conn, e))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -751,7 +750,7 @@ impl Read for FtpRead {
             Err(e) => {
                 self.stream = None;
                 if let Some(c) = self.conn.as_mut() {
-                    c.mark_broken();
+                    lost(c, &e);
                 }
                 Err(e)
             }
@@ -784,6 +783,17 @@ impl Drop for FtpRead {
                 c.mark_broken();
             }
         }
+    }
+}
+
+/// A data connection failed with `e`: its control connection is discarded, and a timeout puts
+/// the pool in back-off like a command without an answer.
+fn lost(conn: &mut Pooled<FtpConnector>, e: &std::io::Error) {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            conn.mark_silent(&format!("data connection: {}", io_text(e)))
+        }
+        _ => conn.mark_broken(),
     }
 }
 

@@ -58,24 +58,62 @@ struct State<C> {
     idle: Vec<(C, Instant)>,
     /// Connections that exist (idle or lent out) plus connects in progress.
     open: usize,
+    /// Connects in progress (counted in `open` too).
+    connecting: usize,
     /// Current bound on `open`: `max_conns`, lowered when the server says 421.
     limit: usize,
+    /// The server refused a connection with 421 at some point: its limit is being learned.
+    refused: Option<String>,
+    /// The learned limit was logged (it is, once, when no connect is in progress any more).
+    limit_logged: bool,
     /// When and how the server last failed to answer; cleared by the next successful connect.
     down: Option<(Instant, String)>,
 }
 
 impl<C> State<C> {
-    /// The server refused one more connection than we hold: its limit is what we hold, so keep to
-    /// it from now on (logged once, when it changes).
-    fn learn_limit(&mut self, msg: &str) {
-        if self.open < self.limit {
-            self.limit = self.open;
+    /// Established connections (idle or lent out).
+    fn connected(&self) -> usize {
+        self.open - self.connecting
+    }
+
+    /// The server refused a connection with 421 while we hold `connected()`: that is its limit,
+    /// as far as we can tell while other connects are still in progress (they may yet succeed,
+    /// which raises it again, see `connect_done`).
+    fn refused(&mut self, msg: String) {
+        self.limit = self.limit.min(self.connected().max(1));
+        self.refused = Some(msg);
+    }
+
+    /// Bookkeeping after a connect ended (`ok`: it succeeded). The learned limit is logged once,
+    /// when the first burst of connects is over, so parallel connects refused together do not
+    /// each log a different guess.
+    fn connect_done(&mut self, ok: bool) {
+        self.connecting -= 1;
+        if !ok {
+            self.open -= 1;
+        }
+        if self.refused.is_none() {
+            return;
+        }
+        // The server accepted this many at once: it allows at least that.
+        self.limit = self.limit.max(self.connected());
+        if self.connecting == 0 && !self.limit_logged {
+            self.limit_logged = true;
             info!(
-                "server refused connection {} ({msg}): using at most {} connections",
-                self.open + 1,
+                "server refused connection {} ({}): using at most {} connections",
+                self.limit + 1,
+                self.refused.as_deref().unwrap_or_default(),
                 self.limit
             );
+        } else if self.connecting == 0 {
+            debug!("server connection limit now {}", self.limit);
         }
+    }
+
+    /// Counts a connect that is about to start.
+    fn connect_starts(&mut self) {
+        self.open += 1;
+        self.connecting += 1;
     }
 
     /// The error to give instead of connecting while the server is known to be down.
@@ -105,7 +143,10 @@ impl<C: Connector> Pool<C> {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
+                connecting: 0,
                 limit: max.max(1),
+                refused: None,
+                limit_logged: false,
                 down: None,
             }),
             freed: Condvar::new(),
@@ -150,6 +191,11 @@ impl<C: Connector> Pool<C> {
                 st = self.lock();
                 st.open -= 1;
                 if let Health::Silent(msg) = health {
+                    // The server is not answering: checking the other idle ones would cost a
+                    // timeout each; drop them and let the back-off answer.
+                    let n = st.idle.len();
+                    st.idle.clear();
+                    st.open -= n;
                     st.down = Some((Instant::now(), msg));
                 }
                 continue;
@@ -158,10 +204,11 @@ impl<C: Connector> Pool<C> {
                 if let Some(e) = st.backing_off() {
                     return Err(e);
                 }
-                st.open += 1;
+                st.connect_starts();
                 drop(st);
                 let made = self.connector.connect();
                 st = self.lock();
+                st.connect_done(made.is_ok());
                 match made {
                     Ok(conn) => {
                         st.down = None;
@@ -169,14 +216,14 @@ impl<C: Connector> Pool<C> {
                         return Ok(self.lend(conn));
                     }
                     Err(e) => {
-                        st.open -= 1;
                         match e {
-                            ConnectError::TooMany(msg) if st.open > 0 => st.learn_limit(&msg),
-                            ConnectError::TooMany(msg) => {
+                            // Refused while nothing of ours exists: not a limit we can wait for.
+                            ConnectError::TooMany(msg) if st.open == 0 => {
                                 return Err(RemoteError::Connection(format!(
                                     "server refused the connection: {msg}"
                                 )))
                             }
+                            ConnectError::TooMany(msg) => st.refused(msg),
                             ConnectError::Failed(e) => {
                                 if let RemoteError::Connection(m) = &e {
                                     st.down = Some((Instant::now(), m.clone()));
@@ -253,23 +300,29 @@ impl<C: Connector> Pool<C> {
                 if st.open >= n.min(st.limit) || st.down.is_some() {
                     return;
                 }
-                st.open += 1;
+                st.connect_starts();
                 drop(st);
                 let made = pool.connector.connect();
                 let mut st = pool.lock();
+                st.connect_done(made.is_ok());
                 match made {
                     Ok(conn) => {
                         st.idle.push((conn, Instant::now()));
                         drop(st);
                         pool.freed.notify_one();
                     }
-                    Err(e) => {
-                        st.open -= 1;
-                        if let ConnectError::TooMany(msg) = &e {
-                            if st.open > 0 {
-                                st.learn_limit(msg);
-                            }
+                    Err(ConnectError::TooMany(msg)) => {
+                        if st.open > 0 {
+                            st.refused(msg);
                         }
+                        return;
+                    }
+                    Err(ConnectError::Failed(e)) => {
+                        if let RemoteError::Connection(m) = e {
+                            st.down = Some((Instant::now(), m));
+                        }
+                        drop(st);
+                        pool.freed.notify_all();
                         return;
                     }
                 }
@@ -333,6 +386,13 @@ impl<C: Connector> Pooled<C> {
     /// The connection saw a timeout, a reset or an out-of-sync reply: close it instead of reusing it.
     pub fn mark_broken(&mut self) {
         self.broken = true;
+    }
+
+    /// The server did not answer on this connection in time: close it, and put the pool in
+    /// back-off (`Pool::note_silence`) before the connection is given back.
+    pub fn mark_silent(&mut self, msg: &str) {
+        self.broken = true;
+        self.pool.note_silence(msg);
     }
 }
 

@@ -151,8 +151,9 @@ impl FtpConnector {
             }
             (Some(Fired::Deadline), _) => {
                 return Err(ConnectError::Failed(RemoteError::Connection(format!(
-                    "the server did not complete the login within {} s",
-                    self.timeout.as_secs()
+                    "the server accepted the connection but sent no greeting or login answer \
+                     within {} s",
+                    self.timeout.as_secs_f32()
                 ))))
             }
         };

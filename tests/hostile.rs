@@ -182,17 +182,7 @@ fn names_with_line_breaks_are_einval_through_the_mount() {
     let _serial = serial();
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("victim.txt"), "still here\n").unwrap();
-    let logdir = tempfile::tempdir().unwrap();
-    let log = logdir.path().join("vsftpd.log");
-    let server = Vsftpd::start(
-        root.path(),
-        &[
-            ("xferlog_enable", "YES"),
-            ("xferlog_std_format", "NO"),
-            ("log_ftp_protocol", "YES"),
-            ("vsftpd_log_file", log.to_str().unwrap()),
-        ],
-    );
+    let server = Vsftpd::start_logging_commands(root.path());
     let m = Mounted::new(&server.url("/"), &server.password, "");
     let names = ["a\rb", "c\nDELE victim.txt", "x\r\nRMD y"];
     for name in names {
@@ -211,7 +201,7 @@ fn names_with_line_breaks_are_einval_through_the_mount() {
         std::fs::read_to_string(root.path().join("victim.txt")).unwrap(),
         "still here\n"
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
+    let logged = server.command_log();
     assert!(logged.contains("FTP command"), "the log records commands");
     for bad in ["DELE", "RMD", "a\rb", "\\r"] {
         assert!(!logged.contains(bad), "{bad:?} reached vsftpd:\n{logged}");

@@ -35,6 +35,8 @@ pub struct Vsftpd {
     child: Child,
     /// Config and vsftpd's stdout/stderr; removed on drop.
     dir: tempfile::TempDir,
+    /// Where the command log is (`start_logging_commands`); removed on drop.
+    command_log: Option<PathBuf>,
 }
 
 impl Vsftpd {
@@ -80,6 +82,7 @@ impl Vsftpd {
                 banner,
                 child,
                 dir,
+                command_log: None,
             };
             let ready = server.wait_ready(Duration::from_secs(10));
             let output = || {
@@ -102,6 +105,45 @@ impl Vsftpd {
             // `server` drops here: killed, temp dir removed; next attempt on another port.
         }
         panic!("vsftpd could not bind a free port in 5 attempts; last output:\n{last_error}");
+    }
+
+    /// Like `start`, with every FTP command logged (vsftpd's `log_ftp_protocol`) to a file that
+    /// `command_log` and `logged_commands` read.
+    pub fn start_logging_commands(root: &Path) -> Vsftpd {
+        let log = tempfile::Builder::new()
+            .prefix("ftpfs-vsftpd-log-")
+            .tempdir()
+            .expect("temp dir for the vsftpd log")
+            .keep();
+        let path = log.join("vsftpd.log");
+        let mut server = Vsftpd::start(
+            root,
+            &[
+                ("xferlog_enable", "YES"),
+                ("xferlog_std_format", "NO"),
+                ("log_ftp_protocol", "YES"),
+                ("vsftpd_log_file", path.to_str().expect("UTF-8 temp dir")),
+            ],
+        );
+        server.command_log = Some(log);
+        server
+    }
+
+    /// The raw command log of a server started with `start_logging_commands` (else empty).
+    pub fn command_log(&self) -> String {
+        self.command_log
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("vsftpd.log")).ok())
+            .unwrap_or_default()
+    }
+
+    /// The FTP commands logged so far, e.g. `LIST -a /tree/d003`.
+    pub fn logged_commands(&self) -> Vec<String> {
+        self.command_log()
+            .lines()
+            .filter_map(|l| l.split("FTP command: Client \"127.0.0.1\", \"").nth(1))
+            .map(|c| c.trim_end_matches('"').to_string())
+            .collect()
     }
 
     /// The daemon's process id.
@@ -238,6 +280,9 @@ fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
 impl Drop for Vsftpd {
     fn drop(&mut self) {
         self.kill();
+        if let Some(d) = &self.command_log {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 #   2b. the write path of the core over the in-memory store, with failure injection (tests/core_write.rs);
 #   4. kernel mounts of the real binary against vsftpd and libunftp (tests/mount.rs, reading;
 #      tests/mount_write.rs: cp, rsync, editor saves, O_RDWR, appends, truncate, fsx, a full disk).
+#   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
+#      servers scripted by the tests (tests/hostile.rs).
 # Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -573,6 +573,8 @@ impl<S: RemoteStore> FtpFs<S> {
         let h = self.handle(fh)?;
         let path = match &h.state {
             Some(st) => {
+                // This may finish an upload in progress: never cut short for a dying reader.
+                let _nobody = caller::serve(0);
                 let mut st = lock(st);
                 if let Some(data) = self.uploader().read(&mut st, offset, size)? {
                     return Ok(ReadData::Owned(data));

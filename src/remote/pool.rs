@@ -431,6 +431,10 @@ mod tests {
         made: AtomicUsize,
         live: Arc<AtomicUsize>,
         server_limit: usize,
+        /// Connects fail (the server is gone); counted in `attempts`.
+        down: std::sync::atomic::AtomicBool,
+        attempts: AtomicUsize,
+        checks: AtomicUsize,
     }
 
     struct FakeConn {
@@ -447,6 +451,12 @@ mod tests {
     impl Connector for Fake {
         type Conn = FakeConn;
         fn connect(&self) -> Result<FakeConn, ConnectError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                return Err(ConnectError::Failed(RemoteError::Connection(
+                    "connection refused".into(),
+                )));
+            }
             if self.live.load(Ordering::SeqCst) >= self.server_limit {
                 return Err(ConnectError::TooMany("421 too many".into()));
             }
@@ -457,6 +467,7 @@ mod tests {
             })
         }
         fn check(&self, _: &mut FakeConn) -> Health {
+            self.checks.fetch_add(1, Ordering::SeqCst);
             Health::Alive
         }
     }
@@ -467,6 +478,9 @@ mod tests {
                 made: AtomicUsize::new(0),
                 live: Arc::new(AtomicUsize::new(0)),
                 server_limit,
+                down: Default::default(),
+                attempts: AtomicUsize::new(0),
+                checks: AtomicUsize::new(0),
             },
             max,
             Duration::from_millis(wait_ms),
@@ -547,6 +561,60 @@ mod tests {
         let held: Vec<_> = (0..3).map(|_| p.get().unwrap()).collect();
         assert_eq!(p.connector().made.load(Ordering::SeqCst), 3);
         drop(held);
+    }
+
+    #[test]
+    fn after_a_failed_connect_requests_fail_at_once_then_try_again() {
+        let p = pool(4, 10, 2000);
+        p.connector().down.store(true, Ordering::SeqCst);
+        assert!(p.get().is_err());
+        let t = Instant::now();
+        for _ in 0..5 {
+            assert!(matches!(p.get(), Err(RemoteError::Connection(_))));
+        }
+        assert!(t.elapsed() < Duration::from_millis(100), "no waiting");
+        assert_eq!(
+            p.connector().attempts.load(Ordering::SeqCst),
+            1,
+            "backed off"
+        );
+        p.connector().down.store(false, Ordering::SeqCst);
+        std::thread::sleep(BACKOFF);
+        assert!(p.get().is_ok(), "tried again after the back-off");
+        assert_eq!(p.connector().attempts.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_silent_server_fails_waiters_at_once() {
+        let p = pool(1, 10, 5000);
+        let held = p.get().unwrap();
+        let p2 = Arc::clone(&p);
+        let t = Instant::now();
+        let waiter = std::thread::spawn(move || p2.get().map(|_| ()));
+        std::thread::sleep(Duration::from_millis(50));
+        // The holder's command timed out: it says so, then drops the connection.
+        p.connector().down.store(true, Ordering::SeqCst);
+        let mut held = held;
+        held.mark_silent("timed out");
+        drop(held);
+        assert!(waiter.join().unwrap().is_err());
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!(
+            p.connector().attempts.load(Ordering::SeqCst),
+            1,
+            "the waiter did not try to connect"
+        );
+    }
+
+    #[test]
+    fn keepalive_checks_idle_connections_and_keeps_them() {
+        let p = pool(2, 10, 100);
+        let id = p.get().unwrap().id;
+        p.keepalive(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(p.connector().checks.load(Ordering::SeqCst) >= 1);
+        assert_eq!(p.get().unwrap().id, id, "the same connection, kept");
+        assert_eq!(p.connector().made.load(Ordering::SeqCst), 1);
     }
 
     #[test]

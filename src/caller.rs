@@ -45,11 +45,12 @@ pub fn current() -> Option<u32> {
 }
 
 /// Whether the process (or thread) `pid` has a fatal signal pending: it will never read our answer.
-/// A process that is gone counts as dying too.
+/// Only that evidence counts: a pid that cannot be looked up (gone, or in another pid namespace
+/// than this `/proc`) is waited for as usual.
 pub fn is_dying(pid: u32) -> bool {
     const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return true;
+        return false;
     };
     status
         .lines()
@@ -101,10 +102,12 @@ mod tests {
     use std::sync::Mutex;
 
     #[test]
-    fn a_live_process_is_not_dying_and_a_gone_one_is() {
+    fn only_a_pending_sigkill_counts_as_dying() {
         assert!(!is_dying(std::process::id()));
-        // Pids are below 2^22 on Linux.
-        assert!(is_dying(u32::MAX - 1));
+        // Pids are below 2^22 on Linux: this one cannot be looked up.
+        assert!(!is_dying(u32::MAX - 1));
+        // A process blocked with SIGKILL pending exists only inside a kernel wait, as in a FUSE
+        // request: tests/faults.rs (ctrl_c_ends_a_wait_on_a_frozen_server_at_once) covers it.
     }
 
     #[test]
@@ -120,19 +123,6 @@ mod tests {
             assert_eq!(current(), Some(std::process::id()));
         }
         assert_eq!(current(), None);
-    }
-
-    #[test]
-    fn a_wait_for_a_dead_caller_stops_at_once() {
-        let (m, cv) = (Mutex::new(()), Condvar::new());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let _dead = serve(u32::MAX - 1);
-        let t = Instant::now();
-        assert_eq!(
-            wait(&cv, m.lock().unwrap(), deadline).err(),
-            Some(Stop::Interrupted)
-        );
-        assert!(t.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

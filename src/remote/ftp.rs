@@ -935,4 +935,24 @@ mod tests {
             assert_eq!(classify(error), (remote, link));
         }
     }
+
+    #[test]
+    fn a_cut_exchange_is_reported_by_why_it_was_cut() {
+        let budget = Duration::from_secs(3);
+        let eof = || FtpError::ConnectionError(std::io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(outcome(Ok(1), None, budget), Ok(1));
+        assert_eq!(
+            outcome::<()>(Err(eof()), Some(Fired::Interrupted), budget),
+            Err((RemoteError::Interrupted, Link::Broken))
+        );
+        assert_eq!(
+            outcome::<()>(Err(eof()), Some(Fired::Deadline), budget),
+            Err((
+                RemoteError::Connection("no complete answer from the server within 3 s".into()),
+                Link::Silent
+            ))
+        );
+        // Cut just as it succeeded: the socket is dead all the same.
+        assert!(outcome(Ok(1), Some(Fired::Deadline), budget).is_err());
+    }
 }

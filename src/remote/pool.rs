@@ -84,18 +84,24 @@ impl<C> State<C> {
         self.refused = Some(msg);
     }
 
-    /// Bookkeeping after a connect ended (`ok`: it succeeded). The learned limit is logged once,
-    /// when the first burst of connects is over, so parallel connects refused together do not
-    /// each log a different guess.
-    fn connect_done(&mut self, ok: bool) {
+    /// Bookkeeping after a connect ended. A `421` while we hold other connections teaches the
+    /// limit; it is logged once, when the first burst of connects is over, so parallel connects
+    /// refused together do not each log a different guess.
+    fn connect_done<T>(&mut self, made: &Result<T, ConnectError>) {
         self.connecting -= 1;
-        if !ok {
+        if made.is_err() {
             self.open -= 1;
+        }
+        if let Err(ConnectError::TooMany(msg)) = made {
+            if self.open > 0 {
+                self.refused(msg.clone());
+            }
         }
         if self.refused.is_none() {
             return;
         }
         // The server accepted this many at once: it allows at least that.
+        let before = self.limit;
         self.limit = self.limit.max(self.connected());
         if self.connecting == 0 && !self.limit_logged {
             self.limit_logged = true;
@@ -105,7 +111,7 @@ impl<C> State<C> {
                 self.refused.as_deref().unwrap_or_default(),
                 self.limit
             );
-        } else if self.connecting == 0 {
+        } else if self.limit != before {
             debug!("server connection limit now {}", self.limit);
         }
     }
@@ -208,7 +214,7 @@ impl<C: Connector> Pool<C> {
                 drop(st);
                 let made = self.connector.connect();
                 st = self.lock();
-                st.connect_done(made.is_ok());
+                st.connect_done(&made);
                 match made {
                     Ok(conn) => {
                         st.down = None;
@@ -223,7 +229,8 @@ impl<C: Connector> Pool<C> {
                                     "server refused the connection: {msg}"
                                 )))
                             }
-                            ConnectError::TooMany(msg) => st.refused(msg),
+                            // The limit was learned in connect_done: wait for a connection.
+                            ConnectError::TooMany(_) => {}
                             ConnectError::Failed(e) => {
                                 if let RemoteError::Connection(m) = &e {
                                     st.down = Some((Instant::now(), m.clone()));
@@ -304,19 +311,14 @@ impl<C: Connector> Pool<C> {
                 drop(st);
                 let made = pool.connector.connect();
                 let mut st = pool.lock();
-                st.connect_done(made.is_ok());
+                st.connect_done(&made);
                 match made {
                     Ok(conn) => {
                         st.idle.push((conn, Instant::now()));
                         drop(st);
                         pool.freed.notify_one();
                     }
-                    Err(ConnectError::TooMany(msg)) => {
-                        if st.open > 0 {
-                            st.refused(msg);
-                        }
-                        return;
-                    }
+                    Err(ConnectError::TooMany(_)) => return,
                     Err(ConnectError::Failed(e)) => {
                         if let RemoteError::Connection(m) = e {
                             st.down = Some((Instant::now(), m));
@@ -537,6 +539,7 @@ mod tests {
         // The third connect is refused: the pool lowers its limit and waits instead of failing.
         assert!(p.get().is_err());
         assert_eq!(p.limit(), 2);
+        assert!(p.lock().limit_logged, "a lone refusal is logged too");
         drop(a);
         assert!(p.get().is_ok());
         drop(b);

@@ -307,34 +307,52 @@ fn frozen_server_gives_eio_within_the_timeout_and_leaves_no_process_blocked() {
 fn idle_sessions_closed_by_the_server_are_replaced_unseen() {
     let root = tree();
     let server = Vsftpd::start(root.path(), &[("idle_session_timeout", "5")]);
-    let m = Mounted::with_log(&server.url("/"), &server.password, "");
-    let mp = m.path();
-    assert_eq!(
-        std::fs::read_to_string(mp.join("a.txt")).unwrap(),
-        "alpha\n"
-    );
+    // Three mounts whose first command after the idle time is an upload, a listing and a
+    // download: each meets a dead pooled connection itself (a failure drops every idle
+    // connection, so the commands after it get fresh ones), and says so in its debug log.
+    let firsts = [
+        (
+            "echo upload > up.txt",
+            "up.txt starts again on a fresh connection: connection failed: 421",
+        ),
+        (
+            "ls dir1",
+            "retrying on a fresh connection after: connection failed: 421",
+        ),
+        (
+            "sha256sum c.bin",
+            "c.bin starts again on a fresh connection: connection failed: 421",
+        ),
+    ];
+    let mounts: Vec<Mounted> = firsts
+        .iter()
+        .map(|_| Mounted::with_log(&server.url("/"), &server.password, ""))
+        .collect();
+    for m in &mounts {
+        assert_eq!(
+            std::fs::read_to_string(m.path().join("a.txt")).unwrap(),
+            "alpha\n"
+        );
+    }
     std::thread::sleep(Duration::from_secs(8));
     // Every pooled connection is gone by now (vsftpd sent 421 and closed).
     assert_eq!(server.sessions(), 0, "vsftpd still serves sessions");
-    for cmd in [
-        "ls dir1",
-        "cat dir2/x.txt",
-        "sha256sum c.bin",
-        "echo upload > up.txt",
-    ] {
-        let (took, out) = timed(cmd, mp);
-        assert!(out.status.success(), "`{cmd}` failed: {}", stderr(&out));
-        assert_eq!(stderr(&out), "", "`{cmd}` showed an error");
-        eprintln!("FAULT idle close: `{cmd}` ok in {took:?}");
+    for (m, (first, evidence)) in mounts.iter().zip(firsts) {
+        for cmd in [first, "cat dir2/x.txt", "ls dir3"] {
+            let (took, out) = timed(cmd, m.path());
+            assert!(out.status.success(), "`{cmd}` failed: {}", stderr(&out));
+            assert_eq!(stderr(&out), "", "`{cmd}` showed an error");
+            eprintln!("FAULT idle close: `{cmd}` ok in {took:?}");
+        }
+        assert!(
+            m.log().contains(evidence),
+            "`{first}` did not meet a dead connection:\n{}",
+            m.log()
+        );
     }
     assert_eq!(
         std::fs::read_to_string(root.path().join("up.txt")).unwrap(),
         "upload\n"
-    );
-    assert!(
-        m.log().contains("retrying on a fresh connection after"),
-        "the dead connections were not what the first commands met:\n{}",
-        m.log()
     );
 }
 

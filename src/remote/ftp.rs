@@ -523,6 +523,7 @@ impl RemoteStore for FtpStore {
                 }
                 Err((err, link)) => {
                     if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("download of {full} starts again on a fresh connection: {err}");
                         continue;
                     }
                     return Err(err);

@@ -11,6 +11,8 @@
 #      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
 #      password prompt, owners and modes for other users, and autofs where the kernel has it;
 #      tests/stats.rs: live statistics and the log at unmount).
+#   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
+#      servers scripted by the tests (tests/hostile.rs).
 # Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."

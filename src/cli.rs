@@ -92,8 +92,14 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "timeout=SECS",
         default: "10",
-        meaning: "bound on every network wait: connect, each read or write on a socket, waiting \
-                  for a free connection",
+        meaning: "bound on every network wait: each read or write on a socket, one command's \
+                  complete reply, a whole login, waiting for a free connection",
+    },
+    OptionDoc {
+        name: "keepalive=SECS",
+        default: "off",
+        meaning: "send NOOP on pooled connections idle this long, so servers and firewalls that \
+                  close idle sessions keep them",
     },
     OptionDoc {
         name: "cache_dir=DIR",
@@ -419,6 +425,13 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
                 return Err("timeout must be at least 1 second".into());
             }
         }
+        ("keepalive", Some(v)) if !v.is_empty() => {
+            let every = seconds(key, v)?;
+            if every.is_zero() {
+                return Err("keepalive must be at least 1 second".into());
+            }
+            cfg.remote.keepalive = Some(every);
+        }
         ("allow_other", None) => cfg.mount.allow_other = true,
         ("default_permissions", None) => p.default_permissions = Some(true),
         ("no_default_permissions", None) => p.default_permissions = Some(false),
@@ -452,7 +465,7 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
-            | "dir_mode" | "tls" | "cafile",
+            | "dir_mode" | "tls" | "cafile" | "keepalive",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -711,6 +724,23 @@ mod tests {
         assert!(e.contains("atomic_upload"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "cache_dir="]).unwrap_err();
         assert!(e.contains("cache_dir needs a value"), "{e}");
+    }
+
+    #[test]
+    fn network_failure_options() {
+        let d = parse(&["ftp://h/", "/m"]).unwrap();
+        assert!(
+            d.remote.timeout <= Duration::from_secs(30),
+            "default timeout"
+        );
+        assert_eq!(d.remote.keepalive, None);
+        let c = parse(&["ftp://h/", "/m", "-o", "keepalive=20,timeout=5"]).unwrap();
+        assert_eq!(c.remote.keepalive, Some(Duration::from_secs(20)));
+        assert_eq!(c.remote.timeout, Duration::from_secs(5));
+        assert!(parse(&["ftp://h/", "/m", "-o", "keepalive=0"]).is_err());
+        assert!(parse(&["ftp://h/", "/m", "-o", "keepalive"])
+            .unwrap_err()
+            .contains("needs a value"));
     }
 
     #[test]

@@ -88,10 +88,13 @@ pub struct RemoteConfig {
     /// Pool size: at most this many control connections at once.
     pub max_conns: usize,
     /// Bound on every network wait (connect, TLS handshake, each read or write on a socket, waiting
-    /// for the pool).
+    /// for the pool, one command's complete reply, a whole login).
     pub timeout: Duration,
     /// FTPS: TLS mode and how the server's certificate is checked.
     pub tls: TlsConfig,
+    /// Send NOOP on pooled connections idle this long, so servers and firewalls that close idle
+    /// sessions keep them (`keepalive=SECS`; off by default).
+    pub keepalive: Option<Duration>,
 }
 
 impl Default for RemoteConfig {
@@ -105,6 +108,7 @@ impl Default for RemoteConfig {
             max_conns: 4,
             timeout: Duration::from_secs(10),
             tls: TlsConfig::default(),
+            keepalive: None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The fuser adapter: one thin handler per kernel request that calls the core (`FtpFs`) and turns the
 //! result into a reply or an errno. Nothing here decides semantics: it only translates fuser's types
-//! (flags, times, handles) into the core's.
+//! (flags, times, handles) into the core's. Requests that only look (lookups, listings, reads) record
+//! their caller (`caller::serve`) so that their waits end when it is killed; changes are carried
+//! through, because their outcome on the server must be known.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -15,6 +17,7 @@ use fuser::{
 };
 use log::{debug, warn};
 
+use crate::caller;
 use crate::error::FsError;
 use crate::fs::{Attr, DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
 use crate::remote::{EntryKind, RemoteStore};
@@ -139,7 +142,8 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _caller = caller::serve(req.pid());
         match self.fs.lookup(parent.0, name) {
             Ok(a) => reply.entry(&self.fs.attr_ttl(), &file_attr(&a), GEN),
             Err(e) => reply.error(self.errno("lookup", &e)),
@@ -150,21 +154,24 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         self.fs.forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _caller = caller::serve(req.pid());
         match self.fs.getattr(ino.0) {
             Ok(a) => reply.attr(&self.fs.attr_ttl(), &file_attr(&a)),
             Err(e) => reply.error(self.errno("getattr", &e)),
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _caller = caller::serve(req.pid());
         match self.fs.readlink(ino.0) {
             Ok(t) => reply.data(t.as_bytes()),
             Err(e) => reply.error(self.errno("readlink", &e)),
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _caller = caller::serve(req.pid());
         match self.fs.open(ino.0, open_mode(flags.0)) {
             Ok(o) => {
                 let f = if o.keep_cache {
@@ -180,7 +187,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -189,6 +196,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _caller = caller::serve(req.pid());
         match self.fs.read(fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(self.errno("read", &e)),
@@ -237,7 +245,8 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _caller = caller::serve(req.pid());
         match self.fs.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(self.errno("opendir", &e)),
@@ -246,12 +255,13 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         reply: ReplyDirectory,
     ) {
+        let _caller = caller::serve(req.pid());
         let mut sink = Plain(reply);
         match self.fs.readdir(fh.0, offset, false, &mut sink) {
             Ok(()) => sink.0.ok(),
@@ -261,12 +271,13 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn readdirplus(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
+        let _caller = caller::serve(req.pid());
         let mut sink = Plus(reply, self.fs.attr_ttl());
         match self.fs.readdir(fh.0, offset, true, &mut sink) {
             Ok(()) => sink.0.ok(),
@@ -304,7 +315,8 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         xattr_reply(&self.fs.xattr_names(ino.0), size, reply);
     }
 
-    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let _caller = caller::serve(req.pid());
         if mask.contains(AccessFlags::W_OK) && self.fs.read_only() {
             return reply.error(Errno::EROFS);
         }

@@ -236,36 +236,16 @@ fn foreground_mode_serves_until_unmounted() {
     assert!(!err.contains(&server.password), "{err}");
 }
 
-/// The FTP commands vsftpd logged (with log_ftp_protocol), e.g. `LIST -a /tree/d003`.
-fn logged_commands(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split("FTP command: Client \"127.0.0.1\", \"").nth(1))
-        .map(|c| c.trim_end_matches('"').to_string())
-        .collect()
-}
-
 #[test]
 fn vsftpd_ls_lr_costs_one_listing_per_directory_and_a_second_one_none() {
     let root = tempfile::tempdir().unwrap();
     make_tree(&root.path().join("tree"), 10, 30, 4);
-    let logdir = tempfile::tempdir().unwrap();
-    let log = logdir.path().join("vsftpd.log");
-    let server = Vsftpd::start(
-        root.path(),
-        &[
-            ("xferlog_enable", "YES"),
-            ("xferlog_std_format", "NO"),
-            ("log_ftp_protocol", "YES"),
-            ("vsftpd_log_file", log.to_str().unwrap()),
-        ],
-    );
+    let server = Vsftpd::start_logging_commands(root.path());
     let m = Mounted::new(&server.url("/"), &server.password, "");
     let listing = sh("ls -lR .", m.path());
     assert_eq!(listing.matches("f00").count(), 300, "every file listed");
     let lists = |cmds: &[String]| cmds.iter().filter(|c| c.starts_with("LIST")).count();
-    let cmds = logged_commands(&log);
+    let cmds = server.logged_commands();
     // The root, /tree and its ten directories: one LIST each, and no per-file command at all.
     assert_eq!(lists(&cmds), 12, "{cmds:?}");
     assert!(
@@ -276,7 +256,7 @@ fn vsftpd_ls_lr_costs_one_listing_per_directory_and_a_second_one_none() {
     );
     sh("ls -lR . > /dev/null", m.path());
     assert_eq!(
-        lists(&logged_commands(&log)),
+        lists(&server.logged_commands()),
         12,
         "the second ls -lR came from the cache"
     );

@@ -16,11 +16,12 @@ use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 
 use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
+use crate::caller::{self, Stop};
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
@@ -280,13 +281,15 @@ impl<S: RemoteStore> FtpFs<S> {
                 fetching.insert(path.to_string());
                 break;
             }
-            // Someone else is fetching it: wait, then look in the cache again.
+            // Someone else is fetching it: wait (their fetch is bounded), then look in the cache
+            // again.
             while fetching.contains(path) {
-                fetching = self
-                    .listing_fetched
-                    .wait_timeout(fetching, self.cfg.timeout)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                let deadline = Instant::now() + self.cfg.timeout;
+                fetching = match caller::wait(&self.listing_fetched, fetching, deadline) {
+                    Ok(f) => f,
+                    Err(Stop::Interrupted) => return Err(FsError::Interrupted),
+                    Err(Stop::TimedOut) => lock(&self.listing_fetches),
+                };
             }
         }
         let result = self.store.list(path).map(|mut entries| {
@@ -556,7 +559,13 @@ impl<S: RemoteStore> FtpFs<S> {
     /// handles read through the block cache, or from the write state while the file has one.
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
         let path = self.path_of(ino)?;
-        let attr = self.attr_of_path(ino, &path)?;
+        // The kernel still knows a name that is gone (a file created here whose upload failed
+        // vanishes with its last handle): ESTALE makes it look the name up again and, for
+        // O_CREAT, create the file anew, where ENOENT would fail the open.
+        let attr = match self.attr_of_path(ino, &path) {
+            Err(FsError::NotFound) => return Err(FsError::StaleHandle),
+            other => other?,
+        };
         match attr.kind {
             EntryKind::Dir => return Err(FsError::IsDirectory),
             EntryKind::File | EntryKind::Symlink => {}
@@ -631,6 +640,8 @@ impl<S: RemoteStore> FtpFs<S> {
         let h = self.handle(fh)?;
         let path = match &h.state {
             Some(st) => {
+                // This may finish an upload in progress: never cut short for a dying reader.
+                let _nobody = caller::serve(0);
                 let mut st = lock(st);
                 if let Some(data) = self.uploader().read(&mut st, offset, size)? {
                     return Ok(ReadData::Owned(data));

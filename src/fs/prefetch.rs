@@ -13,6 +13,7 @@ use log::debug;
 use lru::LruCache;
 
 use crate::cache::{Block, BlockCache, FileVersion, Listing, BLOCK_SIZE};
+use crate::caller;
 use crate::remote::{join, EntryKind, RemoteStore};
 
 /// How many files ahead of the reader are fetched. Eight keeps three connections busy on a
@@ -33,20 +34,16 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Waits (at most `timeout`) until no fetch of `version` is pending.
+    /// Waits (at most `timeout`, and not once the caller is being killed) until no fetch of
+    /// `version` is pending.
     pub fn wait(&self, version: &FileVersion, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut set = lock(&self.set);
         while set.contains(version) {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
+            match caller::wait(&self.done, set, deadline) {
+                Ok(s) => set = s,
+                Err(_) => return,
             }
-            set = self
-                .done
-                .wait_timeout(set, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
     }
 

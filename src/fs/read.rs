@@ -13,6 +13,7 @@ use log::debug;
 
 use super::prefetch::InFlight;
 use crate::cache::{Block, BlockCache, FileVersion, BLOCK_SIZE, SEGMENT_BLOCKS};
+use crate::caller::{self, Stop};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteError, RemoteRead, RemoteStore};
 
@@ -548,19 +549,16 @@ impl<S: RemoteStore> FileReader<S> {
             if st.stop {
                 return Err(FsError::Io("download stopped".into()));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(FsError::Io(format!(
-                    "no data from the server within {} s",
-                    self.timeout.as_secs()
-                )));
-            }
-            st = stream
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = match caller::wait(&stream.shared.changed, st, deadline) {
+                Ok(st) => st,
+                Err(Stop::Interrupted) => return Err(FsError::Interrupted),
+                Err(Stop::TimedOut) => {
+                    return Err(FsError::Io(format!(
+                        "no data from the server within {} s",
+                        self.timeout.as_secs()
+                    )))
+                }
+            };
         }
     }
 }

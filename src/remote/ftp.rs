@@ -3,14 +3,18 @@
 //! `PROT P`, with the connector of `tls.rs`; login, binary type, passive mode aimed at the control
 //! peer), how a listing is fetched (MLSD when FEAT offers it, else `LIST -a`, falling back to
 //! `LIST`) with a size bound, how a download starts (`REST` + `RETR`), and how suppaftp errors become
-//! `RemoteError`s and decide whether a connection is still usable. Idempotent operations are retried
-//! once on a fresh connection after a link failure.
+//! `RemoteError`s and decide whether a connection is still usable. Every exchange on a control
+//! connection is armed with a deadline (`watchdog`), and a listing has a size and a time bound.
+//! Idempotent operations, and uploads that have not sent a byte yet, are retried once on a fresh
+//! connection after the link broke (a connection the server closed while idle); never after the
+//! server stopped answering, which would double the wait.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info};
 use suppaftp::types::FileType;
@@ -18,9 +22,11 @@ use suppaftp::{FtpError, Mode, Status};
 
 use super::listing::{mdtm_time, parse_listing, ListFormat};
 use super::pipeline::Pipelined;
-use super::pool::{ConnectError, Connector, Pool, Pooled};
+use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
 use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
+use super::watchdog::{Fired, Watch};
 use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
+use crate::caller;
 use crate::config::{RemoteConfig, Secret, TlsMode};
 use crate::stats::{Command, StoreStats, Traffic};
 
@@ -32,6 +38,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LISTING_BYTES: u64 = 64 << 20;
 /// A listing line longer than this is not a real entry.
 const MAX_LINE_BYTES: usize = 16 << 10;
+/// A listing must be complete within this many `timeout`s (60 s by default): a server that drips a
+/// never-ending listing is never silent long enough for a socket timeout.
+const LISTING_TIMEOUTS: u32 = 6;
 
 /// What the server said it can do (FEAT), learned on the first connection.
 #[derive(Debug, Clone, Default)]
@@ -75,8 +84,35 @@ pub struct FtpConnector {
 
 /// One type for plain and TLS connections: without a TLS connector suppaftp keeps the control and
 /// data sockets plain, so a single code path serves ftp://, ftpes:// and ftps://.
-type Conn = suppaftp::ImplFtpStream<FtpsStream>;
+type Ftp = suppaftp::ImplFtpStream<FtpsStream>;
 type Transfer = suppaftp::TransferStream<FtpsStream>;
+
+/// A logged-in control connection, with a second handle on its TCP socket (below any TLS) for the
+/// watchdog.
+pub struct Conn {
+    ftp: Ftp,
+    socket: Arc<TcpStream>,
+}
+
+impl Conn {
+    /// Arms the watchdog on this connection for one exchange.
+    fn watch(&self, budget: Duration) -> Watch {
+        Watch::arm(&self.socket, budget)
+    }
+}
+
+impl Deref for Conn {
+    type Target = Ftp;
+    fn deref(&self) -> &Ftp {
+        &self.ftp
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Ftp {
+        &mut self.ftp
+    }
+}
 
 impl FtpConnector {
     fn handshake_timeout(&self) -> Duration {
@@ -116,8 +152,10 @@ impl FtpConnector {
     }
 
     /// The control connection up to the greeting: plain (ftp://, and ftpes:// before `AUTH TLS`),
-    /// or TLS from the first byte (ftps://).
-    fn greet(&self, tls: Option<&TlsSetup>) -> Result<Conn, ConnectError> {
+    /// or TLS from the first byte (ftps://); with the watchdog's handle on its TCP socket, armed
+    /// with `timeout` for the whole handshake (for ftps://, from the greeting on: suppaftp makes
+    /// that socket itself, and the wait for it is bounded here).
+    fn greet(&self, tls: Option<&TlsSetup>) -> Result<(Ftp, Arc<TcpStream>, Watch), ConnectError> {
         let t = self.handshake_timeout();
         let silent = |what: &str| {
             ConnectError::Failed(RemoteError::Connection(format!(
@@ -141,8 +179,7 @@ impl FtpConnector {
                 std::thread::Builder::new()
                     .name("ftpfs-connect".into())
                     .spawn(move || {
-                        let _ =
-                            tx.send(Conn::connect_secure_implicit(&addrs[..], connector, &host));
+                        let _ = tx.send(Ftp::connect_secure_implicit(&addrs[..], connector, &host));
                     })
                     .map_err(|e| {
                         ConnectError::Failed(RemoteError::Connection(format!(
@@ -150,26 +187,45 @@ impl FtpConnector {
                         )))
                     })?;
                 let what = "completed no TLS handshake and greeting";
-                match rx.recv_timeout(2 * t) {
-                    Ok(r) => r.map_err(|e| greeting_failed(e, what)),
-                    Err(_) => Err(ConnectError::Failed(RemoteError::Connection(format!(
-                        "no TLS connection to {}:{} within {} s",
-                        self.host,
-                        self.port,
-                        (2 * t).as_secs()
-                    )))),
-                }
+                let ftp = match rx.recv_timeout(2 * t) {
+                    Ok(r) => r.map_err(|e| greeting_failed(e, what))?,
+                    Err(_) => {
+                        return Err(ConnectError::Failed(RemoteError::Connection(format!(
+                            "no TLS connection to {}:{} within {} s",
+                            self.host,
+                            self.port,
+                            (2 * t).as_secs()
+                        ))))
+                    }
+                };
+                let socket =
+                    ftp.get_ref().try_clone().map(Arc::new).map_err(|e| {
+                        ConnectError::Failed(RemoteError::Connection(e.to_string()))
+                    })?;
+                let watch = Watch::arm(&socket, self.timeout);
+                Ok((ftp, socket, watch))
             }
             _ => {
-                let socket = self.open_socket().map_err(ConnectError::Failed)?;
-                Conn::connect_with_stream(socket)
-                    .map_err(|e| greeting_failed(e, "sent no greeting"))
+                let tcp = self.open_socket().map_err(ConnectError::Failed)?;
+                let socket = tcp
+                    .try_clone()
+                    .map(Arc::new)
+                    .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
+                let watch = Watch::arm(&socket, self.timeout);
+                match Ftp::connect_with_stream(tcp) {
+                    Ok(ftp) => Ok((ftp, socket, watch)),
+                    // A greeting cut by the watchdog failed because of the cut: say why.
+                    Err(e) => Err(match watch.disarm() {
+                        Some(fired) => self.cut(fired),
+                        None => greeting_failed(e, "sent no greeting"),
+                    }),
+                }
             }
         }
     }
 
     /// Protects the control connection and, with `PBSZ 0` + `PROT P`, every data connection.
-    fn secure(&self, ftp: Conn, tls: &TlsSetup) -> Result<Conn, ConnectError> {
+    fn secure(&self, ftp: Ftp, tls: &TlsSetup) -> Result<Ftp, ConnectError> {
         let t = self.handshake_timeout();
         let failed = |e: FtpError| {
             ConnectError::Failed(match classify(e) {
@@ -202,6 +258,8 @@ impl FtpConnector {
         }
     }
 
+    /// Connects and logs in; the whole handshake must be over within `timeout`, however the
+    /// server paces its replies.
     fn login(&self) -> Result<Conn, ConnectError> {
         self.traffic.command(Command::Login);
         let tls = self
@@ -209,35 +267,56 @@ impl FtpConnector {
             .as_ref()
             .map_err(|m| ConnectError::Failed(RemoteError::Connection(format!("TLS: {m}"))))?
             .as_ref();
-        let mut ftp = self.greet(tls)?;
-        if let Some(tls) = tls {
-            ftp = self.secure(ftp, tls)?;
+        let (ftp, socket, watch) = self.greet(tls)?;
+        let ftp = self.authenticate(ftp, tls);
+        let ftp = match (watch.disarm(), ftp) {
+            (None, ftp) => ftp?,
+            (Some(fired), _) => return Err(self.cut(fired)),
+        };
+        Ok(Conn { ftp, socket })
+    }
+
+    /// The error of a greeting or login the watchdog cut.
+    fn cut(&self, fired: Fired) -> ConnectError {
+        ConnectError::Failed(match fired {
+            Fired::Interrupted => RemoteError::Interrupted,
+            Fired::Deadline => RemoteError::Connection(format!(
+                "the server accepted the connection but sent no greeting or login answer within \
+                 {} s",
+                self.timeout.as_secs_f32()
+            )),
+        })
+    }
+
+    /// After the greeting: TLS if asked for, the login, binary type, features, passive mode.
+    fn authenticate(&self, ftp: Ftp, tls: Option<&TlsSetup>) -> Result<Ftp, ConnectError> {
+        let mut ftp = match tls {
+            Some(tls) => self.secure(ftp, tls)?,
+            None => ftp,
+        };
+        let text = |e: FtpError| classify(e).0;
+        if let Err(e) = ftp.login(self.user.as_str(), self.password.expose()) {
+            // vsftpd's max_per_ip refusal comes instead of the greeting, other servers send it
+            // after USER or PASS: a 421 anywhere in the login means "too many".
+            return Err(match text(e) {
+                RemoteError::Connection(m) if m.starts_with("421") => ConnectError::TooMany(m),
+                RemoteError::PermissionDenied(m) | RemoteError::NotFound(m) => {
+                    ConnectError::Failed(RemoteError::LoginFailed(format!(
+                        "the server refused user {}: {m}",
+                        self.user
+                    )))
+                }
+                e => ConnectError::Failed(e),
+            });
         }
-        match ftp.login(self.user.as_str(), self.password.expose()) {
-            Ok(()) => {}
-            Err(e) => {
-                return Err(match classify(e) {
-                    (RemoteError::Connection(m), _) if m.starts_with("421") => {
-                        ConnectError::TooMany(m)
-                    }
-                    (RemoteError::PermissionDenied(m), _) | (RemoteError::NotFound(m), _) => {
-                        ConnectError::Failed(RemoteError::LoginFailed(format!(
-                            "the server refused user {}: {m}",
-                            self.user
-                        )))
-                    }
-                    (e, _) => ConnectError::Failed(e),
-                })
-            }
-        }
-        let setup = |ftp: &mut Conn| -> Result<(), FtpError> {
+        let setup = |ftp: &mut Ftp| -> Result<(), FtpError> {
             ftp.transfer_type(FileType::Binary)?;
             let sock = ftp.get_ref();
             sock.set_read_timeout(Some(self.timeout))
                 .and_then(|_| sock.set_write_timeout(Some(self.timeout)))
                 .map_err(FtpError::ConnectionError)
         };
-        setup(&mut ftp).map_err(|e| ConnectError::Failed(classify(e).0))?;
+        setup(&mut ftp).map_err(|e| ConnectError::Failed(text(e)))?;
         let features = self.features.get_or_init(|| detect_features(&mut ftp));
         debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
@@ -262,7 +341,7 @@ impl FtpConnector {
     }
 }
 
-fn detect_features(ftp: &mut Conn) -> Features {
+fn detect_features(ftp: &mut Ftp) -> Features {
     let greeting = ftp.get_welcome_msg().unwrap_or_default().to_string();
     let reuse_after_cut = REUSE_AFTER_CUT.iter().any(|s| greeting.contains(s));
     let feat = match ftp.feat() {
@@ -299,9 +378,15 @@ impl Connector for FtpConnector {
         self.login()
     }
 
-    fn is_alive(&self, conn: &mut Conn) -> bool {
+    fn check(&self, conn: &mut Conn) -> Health {
         self.traffic.command(Command::Noop);
-        conn.noop().is_ok()
+        let watch = conn.watch(self.timeout);
+        let result = conn.noop();
+        match outcome(result, watch.disarm(), self.timeout) {
+            Ok(()) => Health::Alive,
+            Err((e, Link::Silent)) => Health::Silent(e.to_string()),
+            Err(_) => Health::Dead,
+        }
     }
 }
 
@@ -310,6 +395,8 @@ pub struct FtpStore {
     pool: Arc<Pool<FtpConnector>>,
     max_conns: usize,
     base: String,
+    /// Budget of one exchange with the server (`RemoteConfig::timeout`).
+    timeout: Duration,
     /// Whether `LIST -a` works here; cleared the first time the server rejects it.
     list_a: AtomicBool,
     /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
@@ -332,10 +419,15 @@ impl FtpStore {
             features: OnceLock::new(),
             traffic: Arc::default(),
         };
+        let pool = Pool::new(connector, cfg.max_conns, cfg.timeout);
+        if let Some(every) = cfg.keepalive {
+            pool.keepalive(every);
+        }
         FtpStore {
-            pool: Pool::new(connector, cfg.max_conns, cfg.timeout),
+            pool,
             max_conns: cfg.max_conns,
             base: cfg.base_path.clone(),
+            timeout: cfg.timeout,
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
             mdtm_set: AtomicBool::new(true),
@@ -377,12 +469,15 @@ impl FtpStore {
         })
     }
 
-    /// Runs `op` on a pooled connection; after a link failure the other idle connections are dropped
-    /// too, and an idempotent `op` is tried once more on a fresh connection.
+    /// Runs `op` on a pooled connection, armed with the watchdog for `budget`. After the link broke
+    /// the other idle connections are dropped too (they most likely broke the same way), and an
+    /// `idempotent` op is tried once more on a fresh connection. A server that stopped answering
+    /// is not asked again: the pool fails requests fast for a moment instead.
     fn with_retry<T>(
         &self,
         command: Command,
         idempotent: bool,
+        budget: Duration,
         mut op: impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
     ) -> RemoteResult<T> {
         let mut tries = if idempotent { 2 } else { 1 };
@@ -390,21 +485,36 @@ impl FtpStore {
             tries -= 1;
             let mut conn = self.pool.get()?;
             self.traffic().command(command);
-            match op(&mut conn) {
+            let watch = conn.watch(budget);
+            let result = op(&mut conn);
+            match outcome(result, watch.disarm(), budget) {
                 Ok(v) => return Ok(v),
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    if broken {
-                        conn.mark_broken();
-                        drop(conn);
-                        self.pool.drop_idle();
-                        if tries > 0 {
-                            debug!("retrying after a link failure: {err}");
-                            continue;
-                        }
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("retrying on a fresh connection after: {err}");
+                        continue;
                     }
                     return Err(err);
                 }
+            }
+        }
+    }
+
+    /// Deals with a failed exchange on `conn`: a broken or silent connection is discarded, a
+    /// silent server puts the pool in back-off. Returns whether a retry on a fresh connection may
+    /// help (the link broke, nothing else is wrong).
+    fn failed(&self, conn: &mut Pooled<FtpConnector>, err: &RemoteError, link: Link) -> bool {
+        match link {
+            Link::Ok => false,
+            Link::Broken => {
+                conn.mark_broken();
+                self.pool.drop_idle();
+                *err != RemoteError::Interrupted
+            }
+            Link::Silent => {
+                conn.mark_silent(&err.to_string());
+                self.pool.drop_idle();
+                false
             }
         }
     }
@@ -416,12 +526,18 @@ impl FtpStore {
             Command::List
         };
         let traffic = self.traffic();
-        self.with_retry(command, true, |ftp| {
-            let (_, mut stream) =
+        let budget = self.timeout * LISTING_TIMEOUTS;
+        self.with_retry(command, true, budget, |ftp| {
+            let deadline = Instant::now() + budget;
+            let (_, stream) =
                 ftp.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
+            let mut stream = Deadline {
+                inner: stream,
+                deadline,
+            };
             let lines = read_listing(&mut stream, traffic);
             // Always read the closing reply, so the control connection stays in step.
-            let done = stream.finish();
+            let done = stream.inner.finish();
             let lines = lines?;
             done?;
             Ok(lines)
@@ -439,8 +555,27 @@ impl FtpStore {
     }
 }
 
+/// A data stream that fails once its deadline has passed: a listing dripped a byte at a time is
+/// never silent long enough for the socket's own timeout.
+struct Deadline {
+    inner: Transfer,
+    deadline: Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the listing did not end in time",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Reads a listing's lines with a bound on the total size and on each line.
-fn read_listing(stream: &mut Transfer, traffic: &Traffic) -> Result<Vec<String>, FtpError> {
+fn read_listing(stream: &mut impl Read, traffic: &Traffic) -> Result<Vec<String>, FtpError> {
     let too_big = || {
         FtpError::ConnectionError(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -505,30 +640,27 @@ impl RemoteStore for FtpStore {
             tries -= 1;
             let mut conn = self.pool.get()?;
             self.traffic().command(Command::Retr);
+            let watch = conn.watch(self.timeout);
             let started = (|| {
                 if offset > 0 {
                     conn.resume_transfer(offset as usize)?;
                 }
                 conn.retr_as_stream(full.as_str())
             })();
-            match started {
+            match outcome(started, watch.disarm(), self.timeout) {
                 Ok(stream) => {
                     return Ok(Box::new(FtpRead {
                         stream: Some(stream),
                         conn: Some(conn),
                         traffic: Arc::clone(self.traffic()),
                         reuse_after_cut: self.features().reuse_after_cut,
+                        timeout: self.timeout,
                     }))
                 }
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    if broken {
-                        conn.mark_broken();
-                        drop(conn);
-                        self.pool.drop_idle();
-                        if tries > 0 {
-                            continue;
-                        }
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("download of {full} starts again on a fresh connection: {err}");
+                        continue;
                     }
                     return Err(err);
                 }
@@ -544,58 +676,76 @@ impl RemoteStore for FtpStore {
 
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
         let full = self.full_path(path)?;
-        // Starting an upload is not retried: the caller decides, holding the data.
         debug!("{} {full}", if append { "APPE" } else { "STOR" });
-        let mut conn = self.pool.get()?;
-        self.traffic()
-            .command(if append { Command::Appe } else { Command::Stor });
-        let started = if append {
-            conn.append_with_stream(full.as_str())
-        } else {
-            conn.put_with_stream(full.as_str())
-        };
-        match started {
-            Ok(stream) => Ok(Box::new(FtpWrite {
-                stream: Some(Pipelined::new(stream)),
-                conn,
-                traffic: Arc::clone(self.traffic()),
-            })),
-            Err(e) => {
-                let (err, broken) = classify(e);
-                if broken {
-                    conn.mark_broken();
+        // Until the server accepted STOR/APPE not a byte was sent, so a connection that turns out
+        // to be dead (closed while idle) is replaced once; a failure after that is the caller's.
+        let _nobody = caller::serve(0);
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let mut conn = self.pool.get()?;
+            self.traffic()
+                .command(if append { Command::Appe } else { Command::Stor });
+            let watch = conn.watch(self.timeout);
+            let started = if append {
+                conn.append_with_stream(full.as_str())
+            } else {
+                conn.put_with_stream(full.as_str())
+            };
+            match outcome(started, watch.disarm(), self.timeout) {
+                Ok(stream) => {
+                    return Ok(Box::new(FtpWrite {
+                        stream: Some(Pipelined::new(stream)),
+                        conn,
+                        traffic: Arc::clone(self.traffic()),
+                        timeout: self.timeout,
+                    }))
                 }
-                Err(err)
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("upload of {full} starts again on a fresh connection: {err}");
+                        continue;
+                    }
+                    return Err(err);
+                }
             }
         }
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(Command::Mkd, false, |ftp| ftp.mkdir(full.as_str()))
+        self.with_retry(Command::Mkd, false, self.timeout, |ftp| {
+            ftp.mkdir(full.as_str())
+        })
     }
 
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(Command::Rmd, false, |ftp| ftp.rmdir(full.as_str()))
+        self.with_retry(Command::Rmd, false, self.timeout, |ftp| {
+            ftp.rmdir(full.as_str())
+        })
     }
 
     fn remove(&self, path: &str) -> RemoteResult<()> {
         let full = self.full_path(path)?;
-        self.with_retry(Command::Dele, false, |ftp| ftp.rm(full.as_str()))
+        self.with_retry(Command::Dele, false, self.timeout, |ftp| {
+            ftp.rm(full.as_str())
+        })
     }
 
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
         debug!("RNFR {from} RNTO {to}");
-        self.with_retry(Command::Rename, false, |ftp| {
+        self.with_retry(Command::Rename, false, self.timeout, |ftp| {
             ftp.rename(from.as_str(), to.as_str())
         })
     }
 
     fn size(&self, path: &str) -> RemoteResult<u64> {
         let full = self.full_path(path)?;
-        match self.with_retry(Command::Size, true, |ftp| ftp.size(full.as_str())) {
+        match self.with_retry(Command::Size, true, self.timeout, |ftp| {
+            ftp.size(full.as_str())
+        }) {
             Ok(n) => Ok(n as u64),
             Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
                 Err(RemoteError::Unsupported(m))
@@ -615,7 +765,7 @@ impl RemoteStore for FtpStore {
         };
         let cmd = format!("{verb} {} {full}", mdtm_time(mtime));
         // Setting a time twice is harmless, so a link failure may be retried.
-        match self.with_retry(Command::SetTime, true, |ftp| {
+        match self.with_retry(Command::SetTime, true, self.timeout, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::File, Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -635,7 +785,7 @@ impl RemoteStore for FtpStore {
         }
         let full = self.full_path(path)?;
         let cmd = format!("SITE CHMOD {:04o} {full}", mode & 0o7777);
-        match self.with_retry(Command::Chmod, true, |ftp| {
+        match self.with_retry(Command::Chmod, true, self.timeout, |ftp| {
             ftp.custom_command(cmd.as_str(), &[Status::CommandOk])
         }) {
             Ok(_) => Ok(()),
@@ -672,6 +822,7 @@ struct FtpWrite {
     stream: Option<Pipelined<Transfer>>,
     conn: Pooled<FtpConnector>,
     traffic: Arc<Traffic>,
+    timeout: Duration,
 }
 
 impl std::io::Write for FtpWrite {
@@ -680,7 +831,7 @@ impl std::io::Write for FtpWrite {
             .stream
             .as_mut()
             .ok_or_else(|| std::io::Error::other("upload already finished"))?;
-        let n = stream.write(buf).inspect_err(|_| self.conn.mark_broken())?;
+        let n = stream.write(buf).inspect_err(|e| lost(&mut self.conn, e))?;
         self.traffic.written(n);
         Ok(n)
     }
@@ -696,16 +847,18 @@ impl std::io::Write for FtpWrite {
 impl RemoteWrite for FtpWrite {
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
         let (mut stream, sent) = self.stream.take().expect("finish is called once").finish();
-        if sent.is_err() {
-            self.conn.mark_broken();
-        } else {
-            close_upload(stream.get_mut());
+        match &sent {
+            Err(e) => lost(&mut self.conn, e),
+            Ok(()) => close_upload(stream.get_mut()),
         }
         // The server's closing reply is read even after a failed send: it often says why
-        // (452/552: no room), which is the error the program should see.
-        let verdict = stream.finish().map_err(|e| {
-            let (err, broken) = classify(e);
-            if broken {
+        // (452/552: no room), which is the error the program should see. It is awaited even for
+        // a caller being killed: the data was sent.
+        let _nobody = caller::serve(0);
+        let watch = self.conn.watch(self.timeout);
+        let verdict = stream.finish();
+        let verdict = outcome(verdict, watch.disarm(), self.timeout).map_err(|(err, link)| {
+            if link != Link::Ok {
                 self.conn.mark_broken();
             }
             err
@@ -734,18 +887,24 @@ struct FtpRead {
     conn: Option<Pooled<FtpConnector>>,
     traffic: Arc<Traffic>,
     reuse_after_cut: bool,
+    timeout: Duration,
 }
 
 impl FtpRead {
-    fn fail(&mut self, e: FtpError) -> std::io::Error {
-        let (err, broken) = classify(e);
-        if broken {
-            if let Some(c) = self.conn.as_mut() {
-                c.mark_broken();
+    /// Ends the transfer (closes the data connection) and reads the server's closing reply under
+    /// the watchdog; a connection left in an unknown state is marked broken.
+    fn end(&mut self, stream: Transfer) -> Result<(), RemoteError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let watch = conn.watch(self.timeout);
+        let verdict = stream.finish();
+        outcome(verdict, watch.disarm(), self.timeout).map_err(|(err, link)| {
+            if link != Link::Ok {
+                conn.mark_broken();
             }
-        }
-        // The RemoteError travels inside the io::Error so the core can still tell 550 from a dead link.
-        std::io::Error::other(err)
+            err
+        })
     }
 }
 
@@ -759,10 +918,9 @@ impl Read for FtpRead {
                 // End of data: only the server's 226 says the file really ended here, and not that the
                 // link dropped half-way.
                 let stream = self.stream.take().expect("stream present");
-                match stream.finish() {
-                    Ok(()) => Ok(0),
-                    Err(e) => Err(self.fail(e)),
-                }
+                // The RemoteError travels inside the io::Error so the core can still tell 550
+                // from a dead link.
+                self.end(stream).map(|()| 0).map_err(std::io::Error::other)
             }
             Ok(n) => {
                 self.traffic.read(n);
@@ -771,7 +929,7 @@ impl Read for FtpRead {
             Err(e) => {
                 self.stream = None;
                 if let Some(c) = self.conn.as_mut() {
-                    c.mark_broken();
+                    lost(c, &e);
                 }
                 Err(e)
             }
@@ -784,16 +942,10 @@ impl RemoteRead for FtpRead {
         if let Some(stream) = self.stream.take() {
             // Closing the data connection early makes the server answer 426 (or 226 if it had sent
             // everything): either keeps the control connection in step. ABOR is not used, see crates.md.
-            let result = stream.finish();
-            let broken = match result {
-                Err(e) => {
-                    let (err, broken) = classify(e);
-                    debug!("download ended early: {err}");
-                    broken
-                }
-                Ok(()) => false,
-            };
-            if broken || !self.reuse_after_cut {
+            if let Err(err) = self.end(stream) {
+                debug!("download ended early: {err}");
+            }
+            if !self.reuse_after_cut {
                 if let Some(c) = self.conn.as_mut() {
                     c.mark_broken();
                 }
@@ -813,6 +965,17 @@ impl Drop for FtpRead {
     }
 }
 
+/// A data connection failed with `e`: its control connection is discarded, and a timeout puts
+/// the pool in back-off like a command without an answer.
+fn lost(conn: &mut Pooled<FtpConnector>, e: &std::io::Error) {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            conn.mark_silent(&format!("data connection: {}", io_text(e)))
+        }
+        _ => conn.mark_broken(),
+    }
+}
+
 /// How `io_text` words a timeout.
 const TIMED_OUT: &str = "timed out";
 
@@ -828,10 +991,48 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// What a suppaftp error means, and whether the connection it happened on must be discarded.
-fn classify(e: FtpError) -> (RemoteError, bool) {
+/// What a failed exchange says about its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Still in step: the server answered, with an error.
+    Ok,
+    /// Closed, reset, or out of step: discard it; a fresh connection may work.
+    Broken,
+    /// No answer in time: discard it; the server itself is not answering.
+    Silent,
+}
+
+/// The result of a watched exchange: the watchdog's verdict, when it cut the exchange, overrides
+/// whatever error the cut socket produced.
+fn outcome<T>(
+    result: Result<T, FtpError>,
+    fired: Option<Fired>,
+    budget: Duration,
+) -> Result<T, (RemoteError, Link)> {
+    match (fired, result) {
+        (None, Ok(v)) => Ok(v),
+        (None, Err(e)) => Err(classify(e)),
+        (Some(Fired::Interrupted), _) => Err((RemoteError::Interrupted, Link::Broken)),
+        (Some(Fired::Deadline), _) => Err((
+            RemoteError::Connection(format!(
+                "no complete answer from the server within {} s",
+                budget.as_secs_f32()
+            )),
+            Link::Silent,
+        )),
+    }
+}
+
+/// What a suppaftp error means, and what it says about the connection it happened on.
+fn classify(e: FtpError) -> (RemoteError, Link) {
     match e {
-        FtpError::ConnectionError(io) => (RemoteError::Connection(io_text(&io)), true),
+        FtpError::ConnectionError(io) => {
+            let link = match io.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Link::Silent,
+                _ => Link::Broken,
+            };
+            (RemoteError::Connection(io_text(&io)), link)
+        }
         FtpError::UnexpectedResponse(resp) => {
             let body = String::from_utf8_lossy(&resp.body).trim().to_string();
             let code: u32 = body
@@ -839,24 +1040,24 @@ fn classify(e: FtpError) -> (RemoteError, bool) {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(resp.status.code());
             match code {
-                // The server is closing this connection.
-                421 => (RemoteError::Connection(body), true),
+                // The server is closing this connection (idle timeout, shutdown, too many).
+                421 => (RemoteError::Connection(body), Link::Broken),
                 // The data connection failed; the control connection is still in step.
-                425 | 426 => (RemoteError::Connection(body), false),
-                452 | 552 => (RemoteError::NoSpace(body), false),
-                530 | 532 => (RemoteError::PermissionDenied(body), false),
-                550 => (RemoteError::NotFound(body), false),
-                553 => (RemoteError::PermissionDenied(body), false),
-                _ => (RemoteError::Protocol(body), false),
+                425 | 426 => (RemoteError::Connection(body), Link::Ok),
+                452 | 552 => (RemoteError::NoSpace(body), Link::Ok),
+                530 | 532 => (RemoteError::PermissionDenied(body), Link::Ok),
+                550 => (RemoteError::NotFound(body), Link::Ok),
+                553 => (RemoteError::PermissionDenied(body), Link::Ok),
+                _ => (RemoteError::Protocol(body), Link::Ok),
             }
         }
-        FtpError::SecureError(m) => (RemoteError::Connection(format!("TLS: {m}")), true),
+        FtpError::SecureError(m) => (RemoteError::Connection(format!("TLS: {m}")), Link::Broken),
         // A reply we could not parse: we no longer know where the control stream stands.
         FtpError::BadResponse => (
             RemoteError::Connection("unreadable reply from the server".into()),
-            true,
+            Link::Broken,
         ),
-        other => (RemoteError::Protocol(other.to_string()), true),
+        other => (RemoteError::Protocol(other.to_string()), Link::Broken),
     }
 }
 
@@ -877,42 +1078,66 @@ mod tests {
             (
                 reply("550 No such file"),
                 RemoteError::NotFound("550 No such file".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("552 Quota"),
                 RemoteError::NoSpace("552 Quota".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("421 Timeout"),
                 RemoteError::Connection("421 Timeout".into()),
-                true,
+                Link::Broken,
             ),
             (
                 reply("426 Closed"),
                 RemoteError::Connection("426 Closed".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("530 Login incorrect"),
                 RemoteError::PermissionDenied("530 Login incorrect".into()),
-                false,
+                Link::Ok,
             ),
             (
                 reply("500 Huh"),
                 RemoteError::Protocol("500 Huh".into()),
-                false,
+                Link::Ok,
             ),
             (
                 FtpError::BadResponse,
                 RemoteError::Connection("unreadable reply from the server".into()),
-                true,
+                Link::Broken,
             ),
-            (timeout(), RemoteError::Connection("timed out".into()), true),
+            (
+                timeout(),
+                RemoteError::Connection("timed out".into()),
+                Link::Silent,
+            ),
         ];
-        for (error, remote, broken) in cases {
-            assert_eq!(classify(error), (remote, broken));
+        for (error, remote, link) in cases {
+            assert_eq!(classify(error), (remote, link));
         }
+    }
+
+    #[test]
+    fn a_cut_exchange_is_reported_by_why_it_was_cut() {
+        let budget = Duration::from_secs(3);
+        let eof = || FtpError::ConnectionError(std::io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(outcome(Ok(1), None, budget), Ok(1));
+        assert_eq!(
+            outcome::<()>(Err(eof()), Some(Fired::Interrupted), budget),
+            Err((RemoteError::Interrupted, Link::Broken))
+        );
+        assert_eq!(
+            outcome::<()>(Err(eof()), Some(Fired::Deadline), budget),
+            Err((
+                RemoteError::Connection("no complete answer from the server within 3 s".into()),
+                Link::Silent
+            ))
+        );
+        // Cut just as it succeeded: the socket is dead all the same.
+        assert!(outcome(Ok(1), Some(Fired::Deadline), budget).is_err());
     }
 }

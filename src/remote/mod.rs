@@ -10,6 +10,7 @@ pub mod mem;
 pub mod pipeline;
 pub mod pool;
 pub mod tls;
+pub mod watchdog;
 
 use std::fmt;
 use std::io::Read;

@@ -1,22 +1,36 @@
 //! `Pool`: a bounded set of logged-in connections shared by all threads. It opens connections lazily,
 //! hands each to one caller at a time, takes back healthy ones and drops broken ones, checks long-idle
-//! ones before reuse, and learns the server's real limit from `421` replies. It knows nothing of FTP
+//! ones before reuse (or keeps them alive with NOOPs, `keepalive`), learns the server's real limit
+//! from `421` replies, and, once the server stopped answering, fails new requests at once for a
+//! moment instead of making each of them wait out its own connect timeout. It knows nothing of FTP
 //! commands beyond what its `Connector` does.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{debug, info};
 
 use super::{RemoteError, RemoteResult};
+use crate::caller::{self, Stop};
 
 /// Makes and checks connections for a pool.
 pub trait Connector: Send + Sync + 'static {
     type Conn: Send + 'static;
     /// Opens and logs in a new connection. A `421`-style refusal must come back as `TooMany`.
     fn connect(&self) -> Result<Self::Conn, ConnectError>;
-    /// Whether a connection that sat idle still answers (e.g. NOOP). Called only after `IDLE_CHECK`.
-    fn is_alive(&self, conn: &mut Self::Conn) -> bool;
+    /// Whether a connection that sat idle still answers (e.g. NOOP). Called only after `IDLE_CHECK`,
+    /// and by the keepalive thread.
+    fn check(&self, conn: &mut Self::Conn) -> Health;
+}
+
+/// What a check of an idle connection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Alive,
+    /// Closed or out of step (the server hung up while it was idle): make another.
+    Dead,
+    /// No answer in time: the server itself is not answering, so do not try another one at once.
+    Silent(String),
 }
 
 /// Why a connection could not be opened.
@@ -33,26 +47,88 @@ pub enum ConnectError {
 const IDLE_CHECK: Duration = Duration::from_secs(15);
 /// A connection idle longer than this is closed instead of checked: most servers will have hung up.
 const IDLE_MAX: Duration = Duration::from_secs(600);
+/// After the server failed to answer (a refused or timed-out connect, a command without a reply),
+/// requests that need a new connection fail at once for this long: during an outage every
+/// operation then fails fast with the same error instead of each one waiting for its own connect,
+/// and the first request after this pause tries the server again (so recovery is noticed within
+/// about a second of the server coming back).
+const BACKOFF: Duration = Duration::from_secs(1);
 
 struct State<C> {
     idle: Vec<(C, Instant)>,
     /// Connections that exist (idle or lent out) plus connects in progress.
     open: usize,
+    /// Connects in progress (counted in `open` too).
+    connecting: usize,
     /// Current bound on `open`: `max_conns`, lowered when the server says 421.
     limit: usize,
+    /// The server refused a connection with 421 at some point: its limit is being learned.
+    refused: Option<String>,
+    /// The learned limit was logged (it is, once, when no connect is in progress any more).
+    limit_logged: bool,
+    /// When and how the server last failed to answer; cleared by the next successful connect.
+    down: Option<(Instant, String)>,
 }
 
 impl<C> State<C> {
-    /// The server refused one more connection than we hold: its limit is what we hold, so keep to
-    /// it from now on (logged once, when it changes).
-    fn learn_limit(&mut self, msg: &str) {
-        if self.open < self.limit {
-            self.limit = self.open;
+    /// Established connections (idle or lent out).
+    fn connected(&self) -> usize {
+        self.open - self.connecting
+    }
+
+    /// The server refused a connection with 421 while we hold `connected()`: that is its limit,
+    /// as far as we can tell while other connects are still in progress (they may yet succeed,
+    /// which raises it again, see `connect_done`).
+    fn refused(&mut self, msg: String) {
+        self.limit = self.limit.min(self.connected().max(1));
+        self.refused = Some(msg);
+    }
+
+    /// Bookkeeping after a connect ended. A `421` while we hold other connections teaches the
+    /// limit; it is logged once, when the first burst of connects is over, so parallel connects
+    /// refused together do not each log a different guess.
+    fn connect_done<T>(&mut self, made: &Result<T, ConnectError>) {
+        self.connecting -= 1;
+        if made.is_err() {
+            self.open -= 1;
+        }
+        if let Err(ConnectError::TooMany(msg)) = made {
+            if self.open > 0 {
+                self.refused(msg.clone());
+            }
+        }
+        if self.refused.is_none() {
+            return;
+        }
+        // The server accepted this many at once: it allows at least that.
+        let before = self.limit;
+        self.limit = self.limit.max(self.connected());
+        if self.connecting == 0 && !self.limit_logged {
+            self.limit_logged = true;
             info!(
-                "server refused connection {} ({msg}): using at most {} connections",
-                self.open + 1,
+                "server refused connection {} ({}): using at most {} connections",
+                self.limit + 1,
+                self.refused.as_deref().unwrap_or_default(),
                 self.limit
             );
+        } else if self.limit != before {
+            debug!("server connection limit now {}", self.limit);
+        }
+    }
+
+    /// Counts a connect that is about to start.
+    fn connect_starts(&mut self) {
+        self.open += 1;
+        self.connecting += 1;
+    }
+
+    /// The error to give instead of connecting while the server is known to be down.
+    fn backing_off(&self) -> Option<RemoteError> {
+        match &self.down {
+            Some((at, msg)) if at.elapsed() < BACKOFF => Some(RemoteError::Connection(format!(
+                "{msg} (the server is not answering; ftpfs tries again shortly)"
+            ))),
+            _ => None,
         }
     }
 }
@@ -73,7 +149,11 @@ impl<C: Connector> Pool<C> {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
+                connecting: 0,
                 limit: max.max(1),
+                refused: None,
+                limit_logged: false,
+                down: None,
             }),
             freed: Condvar::new(),
             wait,
@@ -94,6 +174,7 @@ impl<C: Connector> Pool<C> {
     }
 
     /// Borrows a connection: an idle one, a new one if below the limit, or the next one given back.
+    /// Waits at most the pool's `wait`, and not at all once the caller is being killed.
     pub fn get(self: &Arc<Self>) -> RemoteResult<Pooled<C>> {
         let deadline = Instant::now() + self.wait;
         let mut st = self.lock();
@@ -104,48 +185,84 @@ impl<C: Connector> Pool<C> {
                     return Ok(self.lend(conn));
                 }
                 drop(st);
-                if idle < IDLE_MAX && self.connector.is_alive(&mut conn) {
+                let health = if idle < IDLE_MAX {
+                    self.connector.check(&mut conn)
+                } else {
+                    Health::Dead
+                };
+                if health == Health::Alive {
                     return Ok(self.lend(conn));
                 }
                 drop(conn);
                 st = self.lock();
                 st.open -= 1;
+                if let Health::Silent(msg) = health {
+                    // The server is not answering: checking the other idle ones would cost a
+                    // timeout each; drop them and let the back-off answer.
+                    let n = st.idle.len();
+                    st.idle.clear();
+                    st.open -= n;
+                    st.down = Some((Instant::now(), msg));
+                }
                 continue;
             }
             if st.open < st.limit {
-                st.open += 1;
+                if let Some(e) = st.backing_off() {
+                    return Err(e);
+                }
+                st.connect_starts();
                 drop(st);
-                match self.connector.connect() {
-                    Ok(conn) => return Ok(self.lend(conn)),
+                let made = self.connector.connect();
+                st = self.lock();
+                st.connect_done(&made);
+                match made {
+                    Ok(conn) => {
+                        st.down = None;
+                        drop(st);
+                        return Ok(self.lend(conn));
+                    }
                     Err(e) => {
-                        st = self.lock();
-                        st.open -= 1;
                         match e {
-                            ConnectError::TooMany(msg) if st.open > 0 => st.learn_limit(&msg),
-                            ConnectError::TooMany(msg) => {
+                            // Refused while nothing of ours exists: not a limit we can wait for.
+                            ConnectError::TooMany(msg) if st.open == 0 => {
                                 return Err(RemoteError::Connection(format!(
                                     "server refused the connection: {msg}"
                                 )))
                             }
-                            ConnectError::Failed(e) => return Err(e),
+                            // The limit was learned in connect_done: wait for a connection.
+                            ConnectError::TooMany(_) => {}
+                            ConnectError::Failed(e) => {
+                                if let RemoteError::Connection(m) = &e {
+                                    st.down = Some((Instant::now(), m.clone()));
+                                }
+                                drop(st);
+                                // Waiters must see the failure too, not wait for a connection.
+                                self.freed.notify_all();
+                                return Err(e);
+                            }
                         }
                     }
                 }
                 continue;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(RemoteError::Connection(format!(
-                    "no free connection to the server within {} s",
-                    self.wait.as_secs()
-                )));
-            }
-            st = self
-                .freed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = match caller::wait(&self.freed, st, deadline) {
+                Ok(st) => st,
+                Err(Stop::Interrupted) => return Err(RemoteError::Interrupted),
+                Err(Stop::TimedOut) => {
+                    return Err(RemoteError::Connection(format!(
+                        "no free connection to the server within {} s",
+                        self.wait.as_secs()
+                    )))
+                }
+            };
         }
+    }
+
+    /// The server failed to answer on a connection in use: requests needing a new connection fail
+    /// at once for a moment (`BACKOFF`), and waiters are told. Call before dropping the connection.
+    pub fn note_silence(&self, msg: &str) {
+        self.lock().down = Some((Instant::now(), msg.to_string()));
+        self.freed.notify_all();
     }
 
     fn lend(self: &Arc<Self>, conn: C::Conn) -> Pooled<C> {
@@ -187,32 +304,70 @@ impl<C: Connector> Pool<C> {
             .name("ftpfs-warm-up".into())
             .spawn(move || loop {
                 let mut st = pool.lock();
-                if st.open >= n.min(st.limit) {
+                if st.open >= n.min(st.limit) || st.down.is_some() {
                     return;
                 }
-                st.open += 1;
+                st.connect_starts();
                 drop(st);
                 let made = pool.connector.connect();
                 let mut st = pool.lock();
+                st.connect_done(&made);
                 match made {
                     Ok(conn) => {
                         st.idle.push((conn, Instant::now()));
                         drop(st);
                         pool.freed.notify_one();
                     }
-                    Err(e) => {
-                        st.open -= 1;
-                        if let ConnectError::TooMany(msg) = &e {
-                            if st.open > 0 {
-                                st.learn_limit(msg);
-                            }
+                    Err(ConnectError::TooMany(_)) => return,
+                    Err(ConnectError::Failed(e)) => {
+                        if let RemoteError::Connection(m) = e {
+                            st.down = Some((Instant::now(), m));
                         }
+                        drop(st);
+                        pool.freed.notify_all();
                         return;
                     }
                 }
             });
         if let Err(e) = spawned {
             info!("no warm-up thread ({e}); connections open on demand");
+        }
+    }
+
+    /// Sends a check (NOOP) on every connection idle for `every`, on a background thread, so that
+    /// servers and firewalls that drop idle sessions keep ours; dead ones are dropped. The thread
+    /// ends with the pool.
+    pub fn keepalive(self: &Arc<Self>, every: Duration) {
+        let pool: Weak<Self> = Arc::downgrade(self);
+        let tick = (every / 2).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-keepalive".into())
+            .spawn(move || loop {
+                std::thread::sleep(tick);
+                let Some(pool) = pool.upgrade() else { return };
+                let due: Vec<C::Conn> = {
+                    let mut st = pool.lock();
+                    let (due, fresh) = std::mem::take(&mut st.idle)
+                        .into_iter()
+                        .partition(|(_, since)| since.elapsed() >= every);
+                    st.idle = fresh;
+                    due.into_iter().map(|(c, _)| c).collect()
+                };
+                for mut conn in due {
+                    let health = pool.connector.check(&mut conn);
+                    let mut st = pool.lock();
+                    if health == Health::Alive {
+                        st.idle.push((conn, Instant::now()));
+                    } else {
+                        debug!("keepalive: an idle connection is gone ({health:?})");
+                        st.open -= 1;
+                    }
+                    drop(st);
+                    pool.freed.notify_one();
+                }
+            });
+        if let Err(e) = spawned {
+            info!("no keepalive thread ({e})");
         }
     }
 
@@ -233,6 +388,13 @@ impl<C: Connector> Pooled<C> {
     /// The connection saw a timeout, a reset or an out-of-sync reply: close it instead of reusing it.
     pub fn mark_broken(&mut self) {
         self.broken = true;
+    }
+
+    /// The server did not answer on this connection in time: close it, and put the pool in
+    /// back-off (`Pool::note_silence`) before the connection is given back.
+    pub fn mark_silent(&mut self, msg: &str) {
+        self.broken = true;
+        self.pool.note_silence(msg);
     }
 }
 
@@ -271,6 +433,10 @@ mod tests {
         made: AtomicUsize,
         live: Arc<AtomicUsize>,
         server_limit: usize,
+        /// Connects fail (the server is gone); counted in `attempts`.
+        down: std::sync::atomic::AtomicBool,
+        attempts: AtomicUsize,
+        checks: AtomicUsize,
     }
 
     struct FakeConn {
@@ -287,6 +453,12 @@ mod tests {
     impl Connector for Fake {
         type Conn = FakeConn;
         fn connect(&self) -> Result<FakeConn, ConnectError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                return Err(ConnectError::Failed(RemoteError::Connection(
+                    "connection refused".into(),
+                )));
+            }
             if self.live.load(Ordering::SeqCst) >= self.server_limit {
                 return Err(ConnectError::TooMany("421 too many".into()));
             }
@@ -296,8 +468,9 @@ mod tests {
                 live: Arc::clone(&self.live),
             })
         }
-        fn is_alive(&self, _: &mut FakeConn) -> bool {
-            true
+        fn check(&self, _: &mut FakeConn) -> Health {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            Health::Alive
         }
     }
 
@@ -307,6 +480,9 @@ mod tests {
                 made: AtomicUsize::new(0),
                 live: Arc::new(AtomicUsize::new(0)),
                 server_limit,
+                down: Default::default(),
+                attempts: AtomicUsize::new(0),
+                checks: AtomicUsize::new(0),
             },
             max,
             Duration::from_millis(wait_ms),
@@ -363,6 +539,7 @@ mod tests {
         // The third connect is refused: the pool lowers its limit and waits instead of failing.
         assert!(p.get().is_err());
         assert_eq!(p.limit(), 2);
+        assert!(p.lock().limit_logged, "a lone refusal is logged too");
         drop(a);
         assert!(p.get().is_ok());
         drop(b);
@@ -387,6 +564,60 @@ mod tests {
         let held: Vec<_> = (0..3).map(|_| p.get().unwrap()).collect();
         assert_eq!(p.connector().made.load(Ordering::SeqCst), 3);
         drop(held);
+    }
+
+    #[test]
+    fn after_a_failed_connect_requests_fail_at_once_then_try_again() {
+        let p = pool(4, 10, 2000);
+        p.connector().down.store(true, Ordering::SeqCst);
+        assert!(p.get().is_err());
+        let t = Instant::now();
+        for _ in 0..5 {
+            assert!(matches!(p.get(), Err(RemoteError::Connection(_))));
+        }
+        assert!(t.elapsed() < Duration::from_millis(100), "no waiting");
+        assert_eq!(
+            p.connector().attempts.load(Ordering::SeqCst),
+            1,
+            "backed off"
+        );
+        p.connector().down.store(false, Ordering::SeqCst);
+        std::thread::sleep(BACKOFF);
+        assert!(p.get().is_ok(), "tried again after the back-off");
+        assert_eq!(p.connector().attempts.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_silent_server_fails_waiters_at_once() {
+        let p = pool(1, 10, 5000);
+        let held = p.get().unwrap();
+        let p2 = Arc::clone(&p);
+        let t = Instant::now();
+        let waiter = std::thread::spawn(move || p2.get().map(|_| ()));
+        std::thread::sleep(Duration::from_millis(50));
+        // The holder's command timed out: it says so, then drops the connection.
+        p.connector().down.store(true, Ordering::SeqCst);
+        let mut held = held;
+        held.mark_silent("timed out");
+        drop(held);
+        assert!(waiter.join().unwrap().is_err());
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!(
+            p.connector().attempts.load(Ordering::SeqCst),
+            1,
+            "the waiter did not try to connect"
+        );
+    }
+
+    #[test]
+    fn keepalive_checks_idle_connections_and_keeps_them() {
+        let p = pool(2, 10, 100);
+        let id = p.get().unwrap().id;
+        p.keepalive(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(p.connector().checks.load(Ordering::SeqCst) >= 1);
+        assert_eq!(p.get().unwrap().id, id, "the same connection, kept");
+        assert_eq!(p.connector().made.load(Ordering::SeqCst), 1);
     }
 
     #[test]

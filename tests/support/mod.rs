@@ -1,10 +1,11 @@
 //! Shared test support: FTP servers started by the tests (`unftp`: libunftp in-process; `vsftpd`:
-//! Debian's vsftpd as a child process) and the helpers around them: free ports, waiting for a
+//! Debian's vsftpd as a child process; `fake`: a scripted, misbehaving server) and the helpers around them: free ports, waiting for a
 //! server's `220` greeting, and deterministic test data (file trees, large pseudo-random files,
 //! SHA-256 of a file). Every test binary includes this with `mod support;` and uses a different
 //! subset, hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod mount;
 pub mod namespace;
 pub mod tls;

@@ -20,6 +20,8 @@ pub const BIN: &str = match option_env!("CARGO_BIN_EXE_ftpfs") {
 /// A live mount; unmounted on drop.
 pub struct Mounted {
     dir: tempfile::TempDir,
+    /// The daemon's log (`-v`), for mounts made with `with_log`.
+    log: Option<tempfile::NamedTempFile>,
 }
 
 impl Mounted {
@@ -50,9 +52,42 @@ impl Mounted {
             "ftpfs failed to mount: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let m = Mounted { dir };
+        let m = Mounted { dir, log: None };
         assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
         (m, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Like `new`, with debug logging (`-v`): the background daemon keeps writing its log to a
+    /// file that `log()` reads.
+    pub fn with_log(url: &str, password: &str, opts: &str) -> Mounted {
+        let dir = tempfile::tempdir().unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg(url)
+            .arg(dir.path())
+            .arg("-v")
+            .env("FTPFS_PASSWORD", password)
+            .env_remove("RUST_LOG")
+            .stderr(log.reopen().unwrap());
+        if !opts.is_empty() {
+            cmd.args(["-o", opts]);
+        }
+        let status = cmd.status().unwrap();
+        let m = Mounted {
+            dir,
+            log: Some(log),
+        };
+        assert!(status.success(), "ftpfs failed to mount: {}", m.log());
+        assert!(m.is_mounted(), "ftpfs returned but nothing is mounted");
+        m
+    }
+
+    /// What the daemon logged so far (empty for mounts without a log).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     pub fn path(&self) -> &Path {
@@ -181,6 +216,16 @@ pub fn failing_mount(url: &str, mnt: &Path, password: &str, opts: &str) -> (Stri
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(!mounts.contains(mnt.to_str().unwrap()), "nothing mounted");
     (err, elapsed)
+}
+
+/// Everything a child wrote to its piped stderr (read to the end).
+pub fn child_stderr(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut err).unwrap();
+    }
+    err
 }
 
 pub fn sh(cmd: &str, cwd: &Path) -> String {

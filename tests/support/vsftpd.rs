@@ -35,6 +35,12 @@ pub struct Vsftpd {
     pub pasv_ports: (u16, u16),
     /// The generated config file (inside `dir`).
     pub conf: PathBuf,
+    /// The greeting text unique to this instance (recognised again after a restart).
+    banner: String,
+    /// How it greets: in clear, or inside TLS from the first byte.
+    tls: Option<TlsListen>,
+    /// Environment for the daemon (kept for restarts).
+    env: Vec<(String, PathBuf)>,
     child: Child,
     /// Config and vsftpd's stdout/stderr; removed on drop.
     dir: tempfile::TempDir,
@@ -172,26 +178,11 @@ impl Vsftpd {
             let conf_text = config_text(&abs_root, port, pasv_ports, &banner, &log, extra);
             std::fs::write(&conf, &conf_text).expect("write the vsftpd config");
             let out_path = dir.path().join("vsftpd.out");
-            // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4
-            // socket", config errors) on fd 0, its control connection in inetd mode, and prints
-            // nothing on stdout/stderr. So stdin is the (writable) output file too.
-            let out = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(&out_path)
-                .expect("vsftpd output file");
-            let dup = || out.try_clone().expect("dup the vsftpd output file");
-            let child = Command::new(VSFTPD)
-                .arg(&conf)
-                .envs(env.iter().copied())
-                .stdin(dup())
-                .stdout(dup())
-                .stderr(dup())
-                // Deliberately in the test's process group: a ^C on `cargo test` then stops the
-                // daemon too instead of leaving it orphaned. (Sessions setsid(); see kill().)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"));
+            let env: Vec<(String, PathBuf)> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_path_buf()))
+                .collect();
+            let child = spawn_daemon(&conf, &out_path, &env);
             let mut server = Vsftpd {
                 port,
                 root: root.to_path_buf(),
@@ -199,10 +190,13 @@ impl Vsftpd {
                 password: TEST_PASSWORD.to_string(),
                 pasv_ports,
                 conf,
+                banner,
+                tls,
+                env,
                 child,
                 dir,
             };
-            let ready = server.wait_ready(&banner, tls, Duration::from_secs(10));
+            let ready = server.wait_ready(Duration::from_secs(10));
             let output = || {
                 let text = std::fs::read_to_string(&out_path).unwrap_or_default();
                 text.trim().to_string()
@@ -230,14 +224,86 @@ impl Vsftpd {
         self.child.id()
     }
 
+    /// Like `start`, with every FTP command logged (vsftpd's `log_ftp_protocol`) to the file
+    /// that `command_log` and `logged_commands` read.
+    pub fn start_logging_commands(root: &Path) -> Vsftpd {
+        Vsftpd::start(
+            root,
+            &[
+                ("xferlog_enable", "YES"),
+                ("xferlog_std_format", "NO"),
+                ("log_ftp_protocol", "YES"),
+            ],
+        )
+    }
+
+    /// The raw log (commands, with `start_logging_commands` or `start_tls`).
+    pub fn command_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The FTP commands logged so far, e.g. `LIST -a /tree/d003`.
+    pub fn logged_commands(&self) -> Vec<String> {
+        self.command_log()
+            .lines()
+            .filter_map(|l| l.split("FTP command: Client \"127.0.0.1\", \"").nth(1))
+            .map(|c| c.trim_end_matches('"').to_string())
+            .collect()
+    }
+
+    /// Stops the daemon and every session at once, as a crash or a reboot of the server would:
+    /// the port is closed (connects are refused) and open control connections are reset.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts the daemon again on the same port, root and config after `stop`; returns once it
+    /// greets. Panics if the port was taken meanwhile or vsftpd does not come up within 10 s.
+    pub fn restart(&mut self) {
+        self.kill();
+        let out_path = self.dir.path().join("vsftpd.out");
+        self.child = spawn_daemon(&self.conf, &out_path, &self.env);
+        if self.wait_ready(Duration::from_secs(10)).is_err() {
+            panic!(
+                "vsftpd did not come back on port {}: {}",
+                self.port,
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Freezes the daemon and every session (SIGSTOP): the port still accepts TCP connections
+    /// (the kernel's backlog) but nothing answers, as with a hung server or a dead link.
+    pub fn freeze(&mut self) {
+        self.signal_all(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT), sessions included.
+    pub fn thaw(&mut self) {
+        self.signal_all(libc::SIGCONT);
+    }
+
+    fn signal_all(&mut self, sig: libc::c_int) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our daemon and on the process groups of its sessions.
+        unsafe { libc::kill(pid, sig) };
+        for session in children_of(pid) {
+            unsafe { libc::kill(-session, sig) };
+            unsafe { libc::kill(session, sig) };
+        }
+    }
+
+    /// Client sessions the daemon serves right now (one process per control connection).
+    pub fn sessions(&self) -> usize {
+        children_of(self.child.id() as libc::pid_t).len()
+    }
+
     /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile. With
     /// implicit TLS the greeting comes inside TLS.
-    fn wait_ready(
-        &mut self,
-        banner: &str,
-        tls: Option<TlsListen>,
-        timeout: Duration,
-    ) -> Result<(), StartError> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), StartError> {
+        let banner = self.banner.clone();
+        let banner = banner.as_str();
+        let tls = self.tls;
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -275,6 +341,30 @@ impl Vsftpd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs vsftpd with `conf` and `env`, its output going to `out_path`.
+fn spawn_daemon(conf: &Path, out_path: &Path, env: &[(String, PathBuf)]) -> Child {
+    // vsftpd reports startup failures ("500 OOPS: could not bind listening IPv4 socket", config
+    // errors) on fd 0, its control connection in inetd mode, and prints nothing on stdout/stderr.
+    // So stdin is the (writable) output file too.
+    let out = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(out_path)
+        .expect("vsftpd output file");
+    let dup = || out.try_clone().expect("dup the vsftpd output file");
+    Command::new(VSFTPD)
+        .arg(conf)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(dup())
+        .stdout(dup())
+        .stderr(dup())
+        // Deliberately in the test's process group: a ^C on `cargo test` then stops the
+        // daemon too instead of leaving it orphaned. (Sessions setsid(); see kill().)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"))
 }
 
 /// Direct children of `parent`, from /proc/*/stat (field 4 is the parent pid).

@@ -1,0 +1,273 @@
+//! Hostile and broken servers (tests/support/fake.rs) against the FTP store and a kernel mount:
+//! the address in a PASV reply is never followed; replies that never end, drip, or are garbage end
+//! in an error within the timeout; listings that never end hit their size or time bound with
+//! bounded memory; names with CR/LF never reach a server; names a server lists with `/`, NUL, `.`
+//! or `..` are skipped. Measurements are printed as `HOSTILE ...` lines (`-- --nocapture`).
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use ftpfs::config::{RemoteConfig, Secret};
+use ftpfs::remote::ftp::FtpStore;
+use ftpfs::remote::{RemoteError, RemoteStore};
+use support::fake::{Fake, Hostile, Script, PASSWORD, USER};
+use support::mount::{sh, Mounted};
+use support::vsftpd::Vsftpd;
+use support::FtpServer;
+
+/// The tests of this file run one at a time: one of them measures the process's peak memory.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn store(fake: &Fake, timeout: Duration) -> FtpStore {
+    FtpStore::new(&RemoteConfig {
+        host: "127.0.0.1".into(),
+        port: fake.port,
+        user: USER.into(),
+        password: Secret::new(PASSWORD),
+        max_conns: 2,
+        timeout,
+        ..Default::default()
+    })
+}
+
+/// The peak resident memory of this test process, in MiB (VmHWM).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib >> 10
+}
+
+#[test]
+fn the_address_in_a_pasv_reply_is_ignored() {
+    let _serial = serial();
+    let fake = Fake::start(Script {
+        pasv_elsewhere: true,
+        listing: vec!["-rw-r--r-- 1 u g 6 Jan 01 2024 hello.txt".into()],
+        files: HashMap::from([("/hello.txt".to_string(), b"hello\n".to_vec())]),
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(2));
+    let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["hello.txt"]);
+    let mut data = Vec::new();
+    st.open_read("/hello.txt", 0)
+        .unwrap()
+        .read_to_end(&mut data)
+        .unwrap();
+    assert_eq!(data, b"hello\n");
+    let cmds = fake.commands();
+    assert!(
+        cmds.iter().filter(|c| *c == "PASV").count() >= 2,
+        "{cmds:?}"
+    );
+    // The trap listener keeps listening for a while; anything dialing it would have by now.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        fake.elsewhere_connections(),
+        0,
+        "ftpfs connected to the address in the PASV reply"
+    );
+}
+
+/// The server's misbehaviour, the timeout, and what must hold for the error.
+fn ends_in_an_error(hostile: Hostile, timeout: Duration, bound: Duration, listing: bool) {
+    let fake = Fake::start(Script {
+        hostile: hostile.clone(),
+        ..Default::default()
+    });
+    let st = store(&fake, timeout);
+    let t = Instant::now();
+    let result = if listing {
+        st.list("/").map(|_| ())
+    } else {
+        st.check()
+    };
+    let took = t.elapsed();
+    let err = result.expect_err("a hostile server must not succeed");
+    assert!(
+        matches!(err, RemoteError::Connection(_) | RemoteError::Protocol(_)),
+        "{hostile:?}: {err:?}"
+    );
+    assert!(
+        took < bound,
+        "{hostile:?} took {took:?} (bound {bound:?}): {err}"
+    );
+    eprintln!("HOSTILE {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}");
+}
+
+#[test]
+fn hostile_greetings_end_in_an_error_within_the_timeout() {
+    let _serial = serial();
+    let t = Duration::from_secs(2);
+    // The timeout plus scheduling slack on a busy machine.
+    let bound = Duration::from_millis(3500);
+    for h in [
+        Hostile::EndlessGreeting,
+        Hostile::DrippingGreeting,
+        Hostile::GarbageGreeting,
+        Hostile::HugeGreeting,
+        Hostile::SilentGreeting,
+    ] {
+        ends_in_an_error(h, t, bound, false);
+    }
+}
+
+#[test]
+fn hostile_listings_end_in_an_error_with_bounded_memory() {
+    let _serial = serial();
+    let before = peak_rss_mib();
+    // Fast ones hit the size bound (64 MiB of listing, 16 KiB of line) long before the timeout.
+    ends_in_an_error(
+        Hostile::EndlessListing,
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+        true,
+    );
+    ends_in_an_error(
+        Hostile::EndlessListingLine,
+        Duration::from_secs(2),
+        Duration::from_secs(4),
+        true,
+    );
+    // Slow ones are never silent for a whole timeout: the listing's time bound (6 timeouts)
+    // ends them.
+    let t = Duration::from_secs(1);
+    ends_in_an_error(Hostile::DrippingListing, t, Duration::from_secs(8), true);
+    ends_in_an_error(Hostile::DrippingListReply, t, Duration::from_secs(8), true);
+    let grown = peak_rss_mib().saturating_sub(before);
+    eprintln!("HOSTILE listings: peak RSS grew by {grown} MiB");
+    // The size bound is 64 MiB of listing; held as lines it takes about 1.7 times that.
+    assert!(grown < 160, "peak RSS grew by {grown} MiB");
+}
+
+#[test]
+fn names_with_line_breaks_never_reach_the_server() {
+    let _serial = serial();
+    let fake = Fake::start(Script::default());
+    let st = store(&fake, Duration::from_secs(2));
+    st.check().unwrap();
+    let evil = "/a\r\nDELE victim";
+    let refused = |r: Result<(), RemoteError>| {
+        assert!(matches!(r, Err(RemoteError::InvalidName(_))), "{r:?}")
+    };
+    refused(st.list(evil).map(|_| ()));
+    refused(st.open_read(evil, 0).map(|_| ()));
+    refused(st.open_write(evil, false).map(|_| ()));
+    refused(st.mkdir(evil));
+    refused(st.remove(evil));
+    refused(st.rename("/ok", evil));
+    refused(st.size(evil).map(|_| ()));
+    refused(st.list("/b\nRMD x").map(|_| ()));
+    let cmds = fake.commands();
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| c.contains("DELE") || c.contains("RMD") || c.contains("victim")),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn names_with_line_breaks_are_einval_through_the_mount() {
+    let _serial = serial();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("victim.txt"), "still here\n").unwrap();
+    let server = Vsftpd::start_logging_commands(root.path());
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    let names = ["a\rb", "c\nDELE victim.txt", "x\r\nRMD y"];
+    for name in names {
+        let p = m.path().join(name);
+        let errs = [
+            std::fs::write(&p, "x").unwrap_err(),
+            std::fs::create_dir(&p).unwrap_err(),
+            std::fs::metadata(&p).unwrap_err(),
+            std::fs::rename(m.path().join("victim.txt"), &p).unwrap_err(),
+        ];
+        for e in errs {
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{name:?}: {e}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("victim.txt")).unwrap(),
+        "still here\n"
+    );
+    let logged = server.command_log();
+    assert!(logged.contains("FTP command"), "the log records commands");
+    for bad in ["DELE", "RMD", "a\rb", "\\r"] {
+        assert!(!logged.contains(bad), "{bad:?} reached vsftpd:\n{logged}");
+    }
+}
+
+/// A listing with names no file may have, in MLSD or LIST form.
+fn bad_names_script(mlsd: bool) -> Script {
+    let fact = "size=3;modify=20240101000000;";
+    let listing: Vec<String> = if mlsd {
+        [
+            format!("type=file;{fact} ok.txt"),
+            format!("type=file;{fact} a/b"),
+            format!("type=file;{fact} ../../etc/passwd"),
+            format!("type=file;{fact} .."),
+            format!("type=dir;{fact} ."),
+            format!("type=file;{fact} nul\0inside"),
+            format!("type=file;{fact} /abs"),
+        ]
+        .into()
+    } else {
+        [
+            "-rw-r--r-- 1 u g 3 Jan 01 2024 ok.txt",
+            "-rw-r--r-- 1 u g 3 Jan 01 2024 ../escape",
+            "drwxr-xr-x 2 u g 0 Jan 01 2024 ..",
+            "drwxr-xr-x 2 u g 0 Jan 01 2024 .",
+            "-rw-r--r-- 1 u g 3 Jan 01 2024 sub/file",
+            "-rw-r--r-- 1 u g 3 Jan 01 2024 nul\0x",
+        ]
+        .map(String::from)
+        .into()
+    };
+    Script {
+        mlsd,
+        listing,
+        files: HashMap::from([("/ok.txt".to_string(), b"ok\n".to_vec())]),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn names_a_server_lists_with_slash_nul_or_dots_are_skipped() {
+    let _serial = serial();
+    for mlsd in [true, false] {
+        let fake = Fake::start(bad_names_script(mlsd));
+        let m = Mounted::with_log(&fake.url("/"), PASSWORD, "");
+        let listed = sh("ls -a", m.path());
+        assert_eq!(
+            listed.split_whitespace().collect::<Vec<_>>(),
+            [".", "..", "ok.txt"]
+        );
+        assert_eq!(sh("cat ok.txt", m.path()), "ok\n");
+        assert_eq!(sh("find . | sort", m.path()).trim(), ".\n./ok.txt");
+        // No part of a bad name became an entry (the kernel resolves `..` itself and never
+        // sends a name with `/`).
+        for part in [
+            "escape", "sub", "etc", "passwd", "a", "b", "abs", "nul", "x", "inside",
+        ] {
+            let e = std::fs::symlink_metadata(m.path().join(part)).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{part}: {e}");
+        }
+        let log = m.log();
+        let warned = log
+            .matches("skipping listing entry with an unusable name")
+            .count();
+        assert!(warned >= 3, "mlsd={mlsd}: {warned} warnings:\n{log}");
+        eprintln!("HOSTILE bad names (mlsd={mlsd}): only ok.txt shown, {warned} warnings");
+    }
+}

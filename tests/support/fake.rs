@@ -1,0 +1,351 @@
+//! A scripted FTP server for the hostile-server tests: a `std::net` listener on 127.0.0.1 whose
+//! sessions (one thread each) speak just enough FTP for a login, a listing and a download, and
+//! misbehave where the `Script` says: endless or dripping replies, garbage, a line that never
+//! ends, a listing that never ends, a `PASV` reply that names another address. It records every
+//! command it receives, and counts connections made to the address it announced in `PASV` (a
+//! listener on 127.0.0.2, which is loopback on Linux). Dropping `Fake` stops it; session threads
+//! end when their client goes away.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where the server misbehaves, and how.
+#[derive(Clone, Debug, Default)]
+pub enum Hostile {
+    /// It behaves.
+    #[default]
+    None,
+    /// Its greeting is a multi-line reply that never ends, sent as fast as the client reads.
+    EndlessGreeting,
+    /// Its greeting is a multi-line reply that never ends, one line every 200 ms.
+    DrippingGreeting,
+    /// Its greeting is bytes that are not FTP.
+    GarbageGreeting,
+    /// Its greeting is one line that never ends (no line break, ever).
+    HugeGreeting,
+    /// It accepts the connection and never says anything.
+    SilentGreeting,
+    /// The reply to LIST/MLSD is a multi-line `150-` that never ends, one line every 200 ms.
+    DrippingListReply,
+    /// The listing's data never ends, as fast as the client reads.
+    EndlessListing,
+    /// The listing's data is one line that never ends.
+    EndlessListingLine,
+    /// The listing's data never ends, one line every 100 ms.
+    DrippingListing,
+}
+
+/// What the server serves.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    pub hostile: Hostile,
+    /// Offer MLSD in FEAT (else only LIST). EPSV is never offered, so clients use PASV.
+    pub mlsd: bool,
+    /// The lines of every listing (MLSD or LIST form, as the client will ask).
+    pub listing: Vec<String>,
+    /// Files for RETR and SIZE, by path as the client sends it.
+    pub files: HashMap<String, Vec<u8>>,
+    /// Announce 127.0.0.2 in PASV replies instead of 127.0.0.1 (the data is served on 127.0.0.1
+    /// at the same port).
+    pub pasv_elsewhere: bool,
+}
+
+/// A running scripted server.
+pub struct Fake {
+    pub port: u16,
+    commands: Arc<Mutex<Vec<String>>>,
+    elsewhere: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+pub const USER: &str = "fakeuser";
+pub const PASSWORD: &str = "fake-pw";
+
+impl Fake {
+    pub fn start(script: Script) -> Fake {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let fake = Fake {
+            port,
+            commands: Arc::default(),
+            elsewhere: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (commands, elsewhere, stop) = (
+            Arc::clone(&fake.commands),
+            Arc::clone(&fake.elsewhere),
+            Arc::clone(&fake.stop),
+        );
+        let script = Arc::new(script);
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((sock, _)) => {
+                        sock.set_nonblocking(false).unwrap();
+                        let session = Session {
+                            script: Arc::clone(&script),
+                            commands: Arc::clone(&commands),
+                            elsewhere: Arc::clone(&elsewhere),
+                            stop: Arc::clone(&stop),
+                        };
+                        std::thread::spawn(move || session.run(sock));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        fake
+    }
+
+    /// Every command received so far, in order, as sent (PASS included).
+    pub fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    /// Connections that arrived at the address announced in PASV when it was not ours.
+    pub fn elsewhere_connections(&self) -> usize {
+        self.elsewhere.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl super::FtpServer for Fake {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn user(&self) -> &str {
+        USER
+    }
+    fn password(&self) -> &str {
+        PASSWORD
+    }
+}
+
+struct Session {
+    script: Arc<Script>,
+    commands: Arc<Mutex<Vec<String>>>,
+    elsewhere: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Writes `chunk` again and again (sleeping `pause` between) until the peer goes away or the
+/// server stops.
+fn forever(out: &mut TcpStream, chunk: &[u8], pause: Duration, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if out.write_all(chunk).is_err() {
+            return;
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+impl Session {
+    fn run(self, sock: TcpStream) {
+        let mut out = sock.try_clone().unwrap();
+        let stop = &self.stop;
+        match self.script.hostile {
+            Hostile::EndlessGreeting => {
+                return forever(&mut out, b"220-welcome, and more\r\n", Duration::ZERO, stop)
+            }
+            Hostile::DrippingGreeting => {
+                return forever(
+                    &mut out,
+                    b"220-still welcoming\r\n",
+                    Duration::from_millis(200),
+                    stop,
+                )
+            }
+            Hostile::GarbageGreeting => {
+                let _ = out.write_all(b"\x00\xff\xfeHELLO this is not ftp\r\n\x1b[2J?!\r\n");
+                std::thread::sleep(Duration::from_secs(2));
+                return;
+            }
+            Hostile::HugeGreeting => {
+                let _ = out.write_all(b"220 ");
+                return forever(&mut out, &[b'A'; 4096], Duration::ZERO, stop);
+            }
+            Hostile::SilentGreeting => {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return;
+            }
+            _ => {}
+        }
+        let _ = out.write_all(b"220 fake ftp ready\r\n");
+        let mut pending_data: Option<TcpListener> = None;
+        let mut rest = 0usize;
+        let reader = BufReader::new(sock);
+        for line in reader.split(b'\n') {
+            let Ok(line) = line else { return };
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+            self.commands.lock().unwrap().push(line.clone());
+            let (verb, arg) = match line.split_once(' ') {
+                Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
+                None => (line.to_ascii_uppercase(), String::new()),
+            };
+            let reply: String = match verb.as_str() {
+                "USER" => "331 password please".into(),
+                "PASS" if arg == PASSWORD => "230 logged in".into(),
+                "PASS" => "530 wrong".into(),
+                "TYPE" | "OPTS" | "NOOP" => "200 ok".into(),
+                "FEAT" => {
+                    let mlst = if self.script.mlsd {
+                        " MLST type*;size*;modify*;\r\n"
+                    } else {
+                        ""
+                    };
+                    format!("211-Features:\r\n{mlst} SIZE\r\n REST STREAM\r\n211 End")
+                }
+                "PWD" => "257 \"/\"".into(),
+                "CWD" => "250 ok".into(),
+                "QUIT" => {
+                    let _ = out.write_all(b"221 bye\r\n");
+                    return;
+                }
+                "PASV" => {
+                    let (listener, port) = self.data_listener();
+                    pending_data = Some(listener);
+                    let host = if self.script.pasv_elsewhere {
+                        "127,0,0,2"
+                    } else {
+                        "127,0,0,1"
+                    };
+                    format!(
+                        "227 Entering Passive Mode ({host},{},{})",
+                        port >> 8,
+                        port & 0xff
+                    )
+                }
+                "REST" => {
+                    rest = arg.parse().unwrap_or(0);
+                    "350 restarting".into()
+                }
+                "SIZE" => match self.script.files.get(&arg) {
+                    Some(f) => format!("213 {}", f.len()),
+                    None => "550 no such file".into(),
+                },
+                "LIST" | "MLSD" | "RETR" => {
+                    let Some(listener) = pending_data.take() else {
+                        let _ = out.write_all(b"425 use PASV first\r\n");
+                        continue;
+                    };
+                    let body = if verb == "RETR" {
+                        match self.script.files.get(&arg) {
+                            Some(f) => Some(f[rest.min(f.len())..].to_vec()),
+                            None => {
+                                let _ = out.write_all(b"550 no such file\r\n");
+                                continue;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    rest = 0;
+                    if !self.transfer(&mut out, listener, body) {
+                        return;
+                    }
+                    continue;
+                }
+                _ => "502 not here".into(),
+            };
+            if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A listener for one data connection on 127.0.0.1; with `pasv_elsewhere`, also one on
+    /// 127.0.0.2 at the same port, counting whoever connects there.
+    fn data_listener(&self) -> (TcpListener, u16) {
+        loop {
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let port = l.local_addr().unwrap().port();
+            if !self.script.pasv_elsewhere {
+                return (l, port);
+            }
+            let Ok(trap) = TcpListener::bind((Ipv4Addr::new(127, 0, 0, 2), port)) else {
+                continue;
+            };
+            let (count, stop) = (Arc::clone(&self.elsewhere), Arc::clone(&self.stop));
+            trap.set_nonblocking(true).unwrap();
+            std::thread::spawn(move || {
+                // Listens for a while after the transfer, too: a client that went there would
+                // have done so by then.
+                for _ in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if trap.accept().is_ok() {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            });
+            return (l, port);
+        }
+    }
+
+    /// Sends a listing (or `body`, for RETR) on the data connection; false if the control
+    /// connection is gone.
+    fn transfer(&self, out: &mut TcpStream, listener: TcpListener, body: Option<Vec<u8>>) -> bool {
+        let stop = &self.stop;
+        if let Hostile::DrippingListReply = self.script.hostile {
+            forever(
+                out,
+                b"150-here it comes\r\n",
+                Duration::from_millis(200),
+                stop,
+            );
+            return false;
+        }
+        if out.write_all(b"150 here it comes\r\n").is_err() {
+            return false;
+        }
+        listener.set_nonblocking(false).unwrap();
+        let Ok((mut data, _)) = listener.accept() else {
+            return false;
+        };
+        match (&self.script.hostile, body) {
+            (_, Some(bytes)) => {
+                let _ = data.write_all(&bytes);
+            }
+            (Hostile::EndlessListing, None) => {
+                let line = b"-rw-r--r-- 1 u g 3 Jan 01 2024 one-more-file-in-a-listing-that-never-ends\r\n";
+                forever(&mut data, line, Duration::ZERO, stop);
+            }
+            (Hostile::EndlessListingLine, None) => {
+                let _ = data.write_all(b"-rw-r--r-- 1 u g 3 Jan 01 2024 ");
+                forever(&mut data, &[b'x'; 4096], Duration::ZERO, stop);
+            }
+            (Hostile::DrippingListing, None) => {
+                let line = b"-rw-r--r-- 1 u g 3 Jan 01 2024 slowly\r\n";
+                forever(&mut data, line, Duration::from_millis(100), stop);
+            }
+            (_, None) => {
+                for l in &self.script.listing {
+                    let _ = data.write_all(l.as_bytes());
+                    let _ = data.write_all(b"\r\n");
+                }
+            }
+        }
+        let _ = data.shutdown(Shutdown::Both);
+        drop(data);
+        out.write_all(b"226 done\r\n").is_ok()
+    }
+}

@@ -336,7 +336,8 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
     let tmpfs = Tmpfs(dir);
     let cache = tempfile::tempdir().unwrap();
     let server = Vsftpd::start(tmpfs.0.path(), &[]);
-    let m = Mounted::new(
+    // With the daemon's debug log: it shows every upload destination and rename if this fails.
+    let m = Mounted::with_log(
         &server.url("/"),
         server.password(),
         &format!("cache_dir={}", cache.path().display()),
@@ -362,7 +363,8 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
         .collect();
     assert!(
         leftover.is_empty(),
-        "files left on the full server: {leftover:?}"
+        "files left on the full server: {leftover:?}; the daemon's log:\n{}",
+        m.log()
     );
     assert!(
         !m.path().join("big.bin").exists(),

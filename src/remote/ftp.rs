@@ -216,7 +216,7 @@ impl FtpConnector {
                     Ok(ftp) => Ok((ftp, socket, watch)),
                     // A greeting cut by the watchdog failed because of the cut: say why.
                     Err(e) => Err(match watch.disarm() {
-                        Some(fired) => self.cut(fired),
+                        Some(fired) => self.cut(fired, "greeting"),
                         None => greeting_failed(e, "sent no greeting"),
                     }),
                 }
@@ -268,32 +268,38 @@ impl FtpConnector {
             .map_err(|m| ConnectError::Failed(RemoteError::Connection(format!("TLS: {m}"))))?
             .as_ref();
         let (ftp, socket, watch) = self.greet(tls)?;
-        let ftp = self.authenticate(ftp, tls);
+        let secured = match tls {
+            Some(tls) => self.secure(ftp, tls),
+            None => Ok(ftp),
+        };
+        let ftp = match secured {
+            Ok(ftp) => self.authenticate(ftp),
+            // A handshake cut by the watchdog is a TLS failure: say so.
+            Err(e) => return Err(watch.disarm().map_or(e, |f| self.cut(f, "TLS handshake"))),
+        };
         let ftp = match (watch.disarm(), ftp) {
             (None, ftp) => ftp?,
-            (Some(fired), _) => return Err(self.cut(fired)),
+            (Some(fired), _) => return Err(self.cut(fired, "greeting or login answer")),
         };
         Ok(Conn { ftp, socket })
     }
 
-    /// The error of a greeting or login the watchdog cut.
-    fn cut(&self, fired: Fired) -> ConnectError {
+    /// The error of a handshake step (`what` did not arrive) that the watchdog cut.
+    fn cut(&self, fired: Fired, what: &str) -> ConnectError {
+        let secs = self.timeout.as_secs_f32();
         ConnectError::Failed(match fired {
             Fired::Interrupted => RemoteError::Interrupted,
+            Fired::Deadline if what.starts_with("TLS") => RemoteError::Connection(format!(
+                "TLS: the server completed no TLS handshake within {secs} s"
+            )),
             Fired::Deadline => RemoteError::Connection(format!(
-                "the server accepted the connection but sent no greeting or login answer within \
-                 {} s",
-                self.timeout.as_secs_f32()
+                "the server accepted the connection but sent no {what} within {secs} s"
             )),
         })
     }
 
-    /// After the greeting: TLS if asked for, the login, binary type, features, passive mode.
-    fn authenticate(&self, ftp: Ftp, tls: Option<&TlsSetup>) -> Result<Ftp, ConnectError> {
-        let mut ftp = match tls {
-            Some(tls) => self.secure(ftp, tls)?,
-            None => ftp,
-        };
+    /// After the greeting and TLS: the login, binary type, features, passive mode.
+    fn authenticate(&self, mut ftp: Ftp) -> Result<Ftp, ConnectError> {
         let text = |e: FtpError| classify(e).0;
         if let Err(e) = ftp.login(self.user.as_str(), self.password.expose()) {
             // vsftpd's max_per_ip refusal comes instead of the greeting, other servers send it

@@ -36,8 +36,6 @@ pub enum FsError {
     BadHandle,
     /// The caller gave up (interrupt).
     Interrupted,
-    /// No such extended attribute.
-    NoAttribute,
     /// The link or the server failed; the message says how (logged, never shown as errno text).
     Io(String),
 }
@@ -63,7 +61,6 @@ impl FsError {
             FsError::StaleHandle => libc::ESTALE,
             FsError::BadHandle => libc::EBADF,
             FsError::Interrupted => libc::EINTR,
-            FsError::NoAttribute => libc::ENODATA,
             FsError::Io(_) => libc::EIO,
         }
     }
@@ -85,7 +82,6 @@ impl FsError {
             libc::ESTALE => "ESTALE",
             libc::EBADF => "EBADF",
             libc::EINTR => "EINTR",
-            libc::ENODATA => "ENODATA",
             _ => "EIO",
         }
     }

@@ -45,18 +45,6 @@ impl<S: RemoteStore> FuseAdapter<S> {
     }
 }
 
-/// Answers an extended attribute request: its size when asked with size 0, else the bytes, or
-/// ERANGE when they do not fit the caller's buffer.
-fn xattr_reply(value: &[u8], size: u32, reply: ReplyXattr) {
-    if size == 0 {
-        reply.size(value.len() as u32);
-    } else if value.len() > size as usize {
-        reply.error(Errno::ERANGE);
-    } else {
-        reply.data(value);
-    }
-}
-
 fn open_mode(flags: i32) -> OpenMode {
     let acc = flags & libc::O_ACCMODE;
     OpenMode {
@@ -174,11 +162,13 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let _caller = caller::serve(req.pid());
         match self.fs.open(ino.0, open_mode(flags.0)) {
             Ok(o) => {
-                let f = if o.keep_cache {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
+                let mut f = FopenFlags::empty();
+                if o.keep_cache {
+                    f |= FopenFlags::FOPEN_KEEP_CACHE;
+                }
+                if o.direct_io {
+                    f |= FopenFlags::FOPEN_DIRECT_IO;
+                }
                 reply.opened(FileHandle(o.fh), f)
             }
             Err(e) => reply.error(self.errno("open", &e)),
@@ -304,15 +294,22 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         );
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        match self.fs.xattr(ino.0, name) {
-            Ok(value) => xattr_reply(&value, size, reply),
-            Err(e) => reply.error(self.errno("getxattr", &e)),
-        }
+    /// FTP has no extended attributes. Answering ENOSYS (rather than "no such attribute" for each
+    /// one) makes the kernel stop asking: otherwise `ls -l` costs a round trip per file for its
+    /// `security.selinux` and ACL probes.
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
     }
 
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        xattr_reply(&self.fs.xattr_names(ino.0), size, reply);
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {

@@ -1,10 +1,9 @@
-//! Layer 4: the live statistics of a real mount, read as the `user.ftpfs.stats` extended attribute
-//! of its root while it runs, and found in the log (syslog, for a mount in the background) at
-//! unmount.
+//! Layer 4: the live statistics of a real mount, read from the `.ftpfs-stats` file at its root
+//! while it runs (a file no listing shows and nothing can change), and found in the log (syslog,
+//! for a mount in the background) at unmount.
 
 mod support;
 
-use std::ffi::CString;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
@@ -12,33 +11,6 @@ use std::time::{Duration, Instant};
 
 use support::mount::{Mounted, BIN};
 use support::{vsftpd::Vsftpd, FtpServer};
-
-/// The value of extended attribute `name` of `path`, or the errno.
-fn getxattr(path: &Path, name: &str) -> Result<String, i32> {
-    let p = CString::new(path.to_str().unwrap()).unwrap();
-    let n = CString::new(name).unwrap();
-    let mut buf = vec![0u8; 64 << 10];
-    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
-    let len = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if len < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
-    }
-    buf.truncate(len as usize);
-    Ok(String::from_utf8(buf).unwrap())
-}
-
-fn listxattr(path: &Path) -> Vec<String> {
-    let p = CString::new(path.to_str().unwrap()).unwrap();
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: as above.
-    let len = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    assert!(len >= 0, "listxattr: {}", std::io::Error::last_os_error());
-    buf.truncate(len as usize);
-    buf.split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8(s.to_vec()).unwrap())
-        .collect()
-}
 
 /// The figure after `label` on its line of the report.
 fn figure(report: &str, label: &str) -> u64 {
@@ -55,15 +27,15 @@ fn figure(report: &str, label: &str) -> u64 {
 }
 
 #[test]
-fn the_root_shows_live_statistics_as_an_extended_attribute() {
+fn the_root_holds_live_statistics_in_a_file_no_listing_shows() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("dir")).unwrap();
     std::fs::write(root.path().join("dir/a.txt"), vec![b'a'; 300_000]).unwrap();
     let server = Vsftpd::start(root.path(), &[]);
     let m = Mounted::new(&server.url("/"), &server.password, "max_conns=3");
     let mp = m.path();
+    let stats = mp.join(".ftpfs-stats");
 
-    assert_eq!(listxattr(mp), ["user.ftpfs.stats"]);
     assert_eq!(std::fs::read(mp.join("dir/a.txt")).unwrap().len(), 300_000);
     for _ in 0..2 {
         assert_eq!(std::fs::read_dir(mp.join("dir")).unwrap().count(), 1);
@@ -71,7 +43,7 @@ fn the_root_shows_live_statistics_as_an_extended_attribute() {
     assert!(std::fs::metadata(mp.join("dir/missing")).is_err());
     std::fs::write(mp.join("dir/new.txt"), b"written").unwrap();
 
-    let report = getxattr(mp, "user.ftpfs.stats").unwrap();
+    let report = std::fs::read_to_string(&stats).unwrap();
     assert!(figure(&report, "bytes read") >= 300_000, "{report}");
     assert_eq!(figure(&report, "bytes written"), 7, "{report}");
     let commands = report.lines().find(|l| l.starts_with("commands:")).unwrap();
@@ -83,12 +55,26 @@ fn the_root_shows_live_statistics_as_an_extended_attribute() {
     assert!(report.contains("(max_conns 3)"), "{report}");
     assert_eq!(figure(&report, "uploads pending"), 0, "{report}");
     assert!(report.contains("errors: ENOENT"), "{report}");
-    // Nothing else has attributes; asking for one is "no such attribute".
-    assert_eq!(
-        getxattr(&mp.join("dir/a.txt"), "user.ftpfs.stats"),
-        Err(libc::ENODATA)
-    );
-    assert_eq!(getxattr(mp, "user.other"), Err(libc::ENODATA));
+    // Every open reads the figures of its moment.
+    let _ = std::fs::read(mp.join("dir/a.txt")).unwrap();
+    let again = std::fs::read_to_string(&stats).unwrap();
+    assert_ne!(again, report);
+
+    // No listing shows it, nothing changes it, and nothing reaches the server.
+    let names: Vec<_> = std::fs::read_dir(mp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["dir"]);
+    let meta = std::fs::metadata(&stats).unwrap();
+    assert!(meta.is_file() && meta.permissions().readonly());
+    let denied = |r: std::io::Result<()>| r.unwrap_err().raw_os_error() == Some(libc::EACCES);
+    assert!(denied(std::fs::write(&stats, b"x")));
+    assert!(denied(std::fs::remove_file(&stats)));
+    assert!(denied(std::fs::rename(&stats, mp.join("moved"))));
+    assert!(denied(std::fs::rename(mp.join("dir/new.txt"), &stats)));
+    assert!(!root.path().join(".ftpfs-stats").exists());
+    assert!(root.path().join("dir/new.txt").exists());
 }
 
 #[test]

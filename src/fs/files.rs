@@ -54,6 +54,7 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::NotDirectory);
         }
         let path = join(&dir, name);
+        Self::not_stats(&path)?;
         let listing = self.listing(&dir)?;
         if let Some(existing) = self.with_own_changes(&path, listing.get(name)) {
             if exclusive {
@@ -83,6 +84,7 @@ impl<S: RemoteStore> FtpFs<S> {
             Opened {
                 fh,
                 keep_cache: false,
+                direct_io: false,
             },
         ))
     }
@@ -215,6 +217,7 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::ReadOnly);
         }
         let path = self.path_of(ino)?;
+        Self::not_stats(&path)?;
         if ino != super::ROOT_INO {
             self.entry(&path)?;
         }

@@ -62,6 +62,8 @@ pub struct Opened {
     pub fh: u64,
     /// The file is unchanged since it was last opened: the kernel may keep its cached pages.
     pub keep_cache: bool,
+    /// Reads bypass the kernel's page cache (content that changes at every open).
+    pub direct_io: bool,
 }
 
 /// One directory entry for readdir.
@@ -98,6 +100,8 @@ struct DirHandle {
 
 /// An open file.
 struct Handle<S: RemoteStore> {
+    /// The statistics as they were at open, for a handle on the statistics file.
+    stats: Option<Vec<u8>>,
     mode: OpenMode,
     /// The path at open (readers without a write state; a write state follows renames itself).
     path: Arc<str>,
@@ -115,8 +119,14 @@ struct Writing {
     view: Arc<Mutex<View>>,
 }
 
-/// The extended attribute of the root that holds the statistics (`getfattr -n user.ftpfs.stats`).
-pub const STATS_XATTR: &str = "user.ftpfs.stats";
+/// The file at the mount's root that holds the statistics (`cat /mnt/x/.ftpfs-stats`). It is not
+/// listed (so `ls -a`, `find`, `tar` and `rsync` never see it), only found by name, read-only, and
+/// read afresh at every open. (An extended attribute would have been the other way, but a FUSE
+/// file system that answers getxattr at all is asked for `security.selinux` and ACLs of every
+/// file `ls -l` shows: a round trip per file that tripled the time of a cached `ls -lR`.) A file
+/// of that name on the server is hidden behind it.
+pub const STATS_FILE: &str = ".ftpfs-stats";
+const STATS_PATH: &str = "/.ftpfs-stats";
 
 /// How many modification times set through the mount are remembered (see `with_own_changes`).
 const SET_TIMES: usize = 100_000;
@@ -220,27 +230,27 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// Counts an error returned to a program (the adapter calls this for every failed request).
     pub fn note_error(&self, e: &FsError) {
-        // "No such attribute" answers the kernel's routine probes (security labels): not a failure.
-        if *e != FsError::NoAttribute {
-            *lock(&self.errors).entry(e.errno_name()).or_default() += 1;
+        *lock(&self.errors).entry(e.errno_name()).or_default() += 1;
+    }
+
+    /// The statistics file's entry, sized as its content would be now.
+    fn stats_entry(&self) -> RemoteEntry {
+        RemoteEntry {
+            name: STATS_FILE.to_string(),
+            kind: EntryKind::File,
+            size: self.report().render().len() as u64,
+            mtime: SystemTime::now(),
+            perm: Some(0o444),
+            link_target: None,
         }
     }
 
-    /// The extended attribute `name` of `ino`: only the root has one, the statistics.
-    pub fn xattr(&self, ino: u64, name: &OsStr) -> FsResult<Vec<u8>> {
-        if ino == ROOT_INO && name == STATS_XATTR {
-            return Ok(self.report().render().into_bytes());
+    /// Refuses any change to the statistics file.
+    fn not_stats(path: &str) -> FsResult<()> {
+        if path == STATS_PATH {
+            return Err(FsError::PermissionDenied);
         }
-        Err(FsError::NoAttribute)
-    }
-
-    /// The names of `ino`'s extended attributes, each followed by a NUL.
-    pub fn xattr_names(&self, ino: u64) -> Vec<u8> {
-        if ino == ROOT_INO {
-            format!("{STATS_XATTR}\0").into_bytes()
-        } else {
-            Vec::new()
-        }
+        Ok(())
     }
 
     /// Everything the mount can tell about itself now.
@@ -357,6 +367,9 @@ impl<S: RemoteStore> FtpFs<S> {
     /// The entry for `path` (never the root): the listing's, with our own changes that the listing
     /// may not show yet.
     fn entry(&self, path: &str) -> FsResult<RemoteEntry> {
+        if path == STATS_PATH {
+            return Ok(self.stats_entry());
+        }
         let listing = self.listing(parent_of(path))?;
         self.with_own_changes(path, listing.get(name_of(path)))
             .ok_or(FsError::NotFound)
@@ -410,9 +423,12 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::NotDirectory);
         }
         let path = join(&dir, name);
-        let entry = self
-            .with_own_changes(&path, self.listing(&dir)?.get(name))
-            .ok_or(FsError::NotFound)?;
+        let entry = if path == STATS_PATH {
+            self.stats_entry()
+        } else {
+            self.with_own_changes(&path, self.listing(&dir)?.get(name))
+                .ok_or(FsError::NotFound)?
+        };
         let ino = lock(&self.inodes).lookup(&path);
         Ok(self.attr_from(ino, &entry))
     }
@@ -559,6 +575,9 @@ impl<S: RemoteStore> FtpFs<S> {
     /// handles read through the block cache, or from the write state while the file has one.
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
         let path = self.path_of(ino)?;
+        if &*path == STATS_PATH {
+            return self.open_stats(mode, path);
+        }
         // The kernel still knows a name that is gone (a file created here whose upload failed
         // vanishes with its last handle): ESTALE makes it look the name up again and, for
         // O_CREAT, create the file anew, where ENOENT would fail the open.
@@ -594,6 +613,29 @@ impl<S: RemoteStore> FtpFs<S> {
         Ok(Opened {
             fh: self.add_handle(mode, path, state),
             keep_cache,
+            direct_io: false,
+        })
+    }
+
+    /// A handle on the statistics file: a snapshot, read without the page cache so that every
+    /// open shows the figures of that moment.
+    fn open_stats(&self, mode: OpenMode, path: Arc<str>) -> FsResult<Opened> {
+        if mode.write {
+            return Err(FsError::PermissionDenied);
+        }
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let h = Handle {
+            stats: Some(self.report().render().into_bytes()),
+            mode,
+            path,
+            state: None,
+            reader: Mutex::new(None),
+        };
+        lock(&self.files).insert(fh, Arc::new(h));
+        Ok(Opened {
+            fh,
+            keep_cache: false,
+            direct_io: true,
         })
     }
 
@@ -605,6 +647,7 @@ impl<S: RemoteStore> FtpFs<S> {
     ) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Handle {
+            stats: None,
             mode,
             path,
             state,
@@ -638,6 +681,11 @@ impl<S: RemoteStore> FtpFs<S> {
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<ReadData> {
         let h = self.handle(fh)?;
+        if let Some(text) = &h.stats {
+            let from = (offset as usize).min(text.len());
+            let to = (from + size as usize).min(text.len());
+            return Ok(ReadData::Owned(text[from..to].to_vec()));
+        }
         let path = match &h.state {
             Some(st) => {
                 // This may finish an upload in progress: never cut short for a dying reader.

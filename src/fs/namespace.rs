@@ -38,6 +38,7 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::NotDirectory);
         }
         let path = join(&dir, name);
+        Self::not_stats(&path)?;
         Ok((dir, path))
     }
 

@@ -5,7 +5,6 @@
 mod support;
 
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use log::debug;
 
-use crate::config::{Config, TlsConfig, TlsMode};
+use crate::config::{Config, DataMode, TlsConfig, TlsMode};
 use crate::credentials;
 use crate::remote::tls::ca_file_roots;
 
@@ -94,6 +94,19 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         default: "10",
         meaning: "bound on every network wait: each read or write on a socket, one command's \
                   complete reply, a whole login, waiting for a free connection",
+    },
+    OptionDoc {
+        name: "active",
+        default: "off (passive)",
+        meaning: "active data connections: the server connects back (PORT/EPRT) to a port ftpfs \
+                  listens on, for servers and networks where passive connections cannot be \
+                  opened",
+    },
+    OptionDoc {
+        name: "active_addr=IP",
+        default: "the control connection's local address",
+        meaning: "active mode, listening on this local address (the control connection is made \
+                  from it too); the port is one the kernel picks",
     },
     OptionDoc {
         name: "keepalive=SECS",
@@ -296,6 +309,16 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         cfg.remote.tls.cafile = Some(std::path::absolute(&path).unwrap_or(path));
     }
     check_tls_options(&cfg.remote.tls)?;
+    if matches!(cfg.remote.data_mode, DataMode::Active { bind: Some(_) })
+        && cfg.remote.tls.mode == TlsMode::Implicit
+    {
+        // suppaftp makes the control socket of an implicit-TLS connection itself.
+        return Err(
+            "option active_addr does not work with ftps:// (implicit TLS); use ftpes:// or \
+             plain -o active"
+                .into(),
+        );
+    }
     cfg.remote.host = host;
     cfg.remote.port = url.port().unwrap_or(cfg.remote.tls.mode.default_port());
     cfg.remote.user = user;
@@ -432,6 +455,16 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
             }
             cfg.remote.keepalive = Some(every);
         }
+        ("active", None) => {
+            if cfg.remote.data_mode == DataMode::Passive {
+                cfg.remote.data_mode = DataMode::Active { bind: None };
+            }
+        }
+        ("active_addr", Some(v)) if !v.is_empty() => {
+            cfg.remote.data_mode = DataMode::Active {
+                bind: Some(active_addr(v)?),
+            }
+        }
         ("allow_other", None) => cfg.mount.allow_other = true,
         ("default_permissions", None) => p.default_permissions = Some(true),
         ("no_default_permissions", None) => p.default_permissions = Some(false),
@@ -465,7 +498,7 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
-            | "dir_mode" | "tls" | "cafile" | "keepalive",
+            | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -478,12 +511,35 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
             | "rw"
             | "exec"
             | "noexec"
-            | "no_verify",
+            | "no_verify"
+            | "active",
             Some(_),
         ) => return Err(format!("option {key} takes no value")),
         _ => return Err(format!("unknown option: {key}")),
     }
     Ok(())
+}
+
+/// The local address for active data connections. A port range cannot be honoured: suppaftp's
+/// active mode listens on a port the kernel picks, so `IP:PORTS` is refused with that reason
+/// rather than accepted and ignored.
+fn active_addr(v: &str) -> Result<std::net::IpAddr, String> {
+    if let Ok(ip) = v.trim_matches(['[', ']']).parse() {
+        return Ok(ip);
+    }
+    if let Some((ip, ports)) = v.rsplit_once(':') {
+        if ip
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+        {
+            return Err(format!(
+                "option active_addr: a port range ({ports}) is not supported: the listening port \
+                 is one the kernel picks; give the address alone"
+            ));
+        }
+    }
+    Err(format!("option active_addr: {v:?} is not an IP address"))
 }
 
 /// A mode or mask in octal (`0640` or `640`), at most `max`.
@@ -889,6 +945,28 @@ mod tests {
     }
 
     #[test]
+    fn active_mode_options() {
+        let c = parse(&["ftp://h/", "/m"]).unwrap();
+        assert_eq!(c.remote.data_mode, DataMode::Passive);
+        let c = parse(&["ftp://h/", "/m", "-o", "active"]).unwrap();
+        assert_eq!(c.remote.data_mode, DataMode::Active { bind: None });
+        let c = parse(&["ftp://h/", "/m", "-o", "active_addr=127.0.0.1"]).unwrap();
+        let ip = "127.0.0.1".parse().unwrap();
+        assert_eq!(c.remote.data_mode, DataMode::Active { bind: Some(ip) });
+        let c = parse(&["ftp://h/", "/m", "-o", "active_addr=127.0.0.1,active"]).unwrap();
+        assert_eq!(c.remote.data_mode, DataMode::Active { bind: Some(ip) });
+        let e = parse(&["ftp://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).unwrap_err();
+        assert!(
+            e.contains("port range (50000-50100) is not supported"),
+            "{e}"
+        );
+        let e = parse(&["ftp://h/", "/m", "-o", "active_addr=nowhere"]).unwrap_err();
+        assert!(e.contains("not an IP address"), "{e}");
+        assert!(parse(&["ftps://h/", "/m", "-o", "active_addr=127.0.0.1"]).is_err());
+        assert!(parse(&["ftps://h/", "/m", "-o", "active"]).is_ok());
+    }
+
+    #[test]
     fn every_documented_option_is_accepted() {
         for o in MOUNT_OPTIONS {
             let example = o
@@ -902,7 +980,8 @@ mod tests {
                 .replace("=GROUP", "=0")
                 .replace("=OCTAL", "=022")
                 .replace("=NAME", "=myftp")
-                .replace("=none|explicit|implicit", "=explicit");
+                .replace("=none|explicit|implicit", "=explicit")
+                .replace("=IP", "=127.0.0.1");
             if example.starts_with("credentials=") || example.starts_with("cafile=") {
                 // They need real files: credentials_option_reads_the_file and
                 // cafile_and_no_verify_need_tls_and_a_usable_file.

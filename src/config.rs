@@ -71,6 +71,18 @@ pub struct TlsConfig {
     pub no_verify: bool,
 }
 
+/// How data connections are opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataMode {
+    /// The client connects to the server: `EPSV`, or `PASV` where the server lacks or refuses
+    /// `EPSV` (learned once per mount).
+    #[default]
+    Passive,
+    /// The server connects back (`PORT`/`EPRT`) to a port the client listens on, on the address
+    /// the control connection has locally, or on `bind` (`-o active`, `-o active_addr=IP`).
+    Active { bind: Option<std::net::IpAddr> },
+}
+
 /// Where and how to reach the server.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
@@ -95,6 +107,8 @@ pub struct RemoteConfig {
     /// Send NOOP on pooled connections idle this long, so servers and firewalls that close idle
     /// sessions keep them (`keepalive=SECS`; off by default).
     pub keepalive: Option<Duration>,
+    /// Passive (default) or active data connections.
+    pub data_mode: DataMode,
 }
 
 impl Default for RemoteConfig {
@@ -109,6 +123,7 @@ impl Default for RemoteConfig {
             timeout: Duration::from_secs(10),
             tls: TlsConfig::default(),
             keepalive: None,
+            data_mode: DataMode::Passive,
         }
     }
 }

@@ -27,11 +27,13 @@ pub enum Command {
     SetTime,
     /// `SITE CHMOD`.
     Chmod,
+    /// `MDTM` asking a file's time (to learn the time zone of LIST dates).
+    Mdtm,
     Noop,
 }
 
 impl Command {
-    pub const ALL: [Command; 14] = [
+    pub const ALL: [Command; 15] = [
         Command::Login,
         Command::Mlsd,
         Command::List,
@@ -45,6 +47,7 @@ impl Command {
         Command::Size,
         Command::SetTime,
         Command::Chmod,
+        Command::Mdtm,
         Command::Noop,
     ];
 
@@ -63,6 +66,7 @@ impl Command {
             Command::Size => "SIZE",
             Command::SetTime => "MFMT",
             Command::Chmod => "SITE CHMOD",
+            Command::Mdtm => "MDTM",
             Command::Noop => "NOOP",
         }
     }

@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,14 +20,16 @@ use log::{debug, info};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 
-use super::listing::{mdtm_time, parse_listing, ListFormat};
+use super::listing::{mdtm_reply_time, mdtm_time, parse_listing, ListFormat};
 use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
 use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
 use super::watchdog::{Fired, Watch};
-use super::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
+use super::{
+    join, EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
+};
 use crate::caller;
-use crate::config::{RemoteConfig, Secret, TlsMode};
+use crate::config::{DataMode, RemoteConfig, Secret, TlsMode};
 use crate::stats::{Command, StoreStats, Traffic};
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
@@ -80,6 +82,10 @@ pub struct FtpConnector {
     features: OnceLock<Features>,
     /// What this mount sent and received, for the statistics.
     traffic: Arc<Traffic>,
+    /// Passive or active data connections, as configured.
+    data_mode: DataMode,
+    /// The server refused `EPSV` although FEAT offered it: passive connections use `PASV`.
+    epsv_refused: AtomicBool,
 }
 
 /// One type for plain and TLS connections: without a TLS connector suppaftp keeps the control and
@@ -133,12 +139,52 @@ impl FtpConnector {
         Ok(addrs)
     }
 
+    /// The mode data connections use now: active if configured, else `EPSV` when the server
+    /// offers it and has not refused it, else `PASV`.
+    fn data_mode(&self) -> Mode {
+        match self.data_mode {
+            DataMode::Active { .. } => Mode::Active,
+            DataMode::Passive => {
+                let epsv = self.features.get().is_some_and(|f| f.epsv);
+                if epsv && !self.epsv_refused.load(Ordering::Relaxed) {
+                    Mode::ExtendedPassive
+                } else {
+                    Mode::Passive
+                }
+            }
+        }
+    }
+
+    /// The server refused `EPSV`: passive data connections use `PASV` from now on.
+    fn refuse_epsv(&self, why: &RemoteError) {
+        if !self.epsv_refused.swap(true, Ordering::Relaxed) {
+            info!("the server refused EPSV ({why}); using PASV");
+        }
+    }
+
+    /// A TCP connection to `addr`, from the configured local address if there is one.
+    fn connect_to(&self, addr: SocketAddr, t: Duration) -> std::io::Result<TcpStream> {
+        let DataMode::Active { bind: Some(ip) } = self.data_mode else {
+            return TcpStream::connect_timeout(&addr, t);
+        };
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        // Active mode listens on the control connection's local address: binding it here puts
+        // the listener on `ip` too.
+        sock.bind(&SocketAddr::new(ip, 0).into())?;
+        sock.connect_timeout(&addr.into(), t)?;
+        Ok(sock.into())
+    }
+
     /// A TCP connection to the first address that answers, with the handshake timeouts set.
     fn open_socket(&self) -> Result<TcpStream, RemoteError> {
         let t = self.handshake_timeout();
         let mut last = String::new();
         for addr in self.addresses()? {
-            match TcpStream::connect_timeout(&addr, t) {
+            match self.connect_to(addr, t) {
                 Ok(s) => {
                     s.set_read_timeout(Some(t))
                         .and_then(|_| s.set_write_timeout(Some(t)))
@@ -323,7 +369,7 @@ impl FtpConnector {
                 .map_err(FtpError::ConnectionError)
         };
         setup(&mut ftp).map_err(|e| ConnectError::Failed(text(e)))?;
-        let features = self.features.get_or_init(|| detect_features(&mut ftp));
+        self.features.get_or_init(|| detect_features(&mut ftp));
         debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
         let mut ftp = ftp.passive_stream_builder(move |addr| {
@@ -337,11 +383,12 @@ impl FtpConnector {
         // The address in a PASV reply is ignored: data goes to the control connection's peer (servers
         // behind NAT announce private addresses, and a hostile one could aim us at another host).
         ftp.set_passive_nat_workaround(true);
-        ftp.set_mode(if features.epsv {
-            Mode::ExtendedPassive
-        } else {
-            Mode::Passive
-        });
+        if let DataMode::Active { .. } = self.data_mode {
+            // suppaftp listens on the control connection's local address and accepts the server's
+            // connection only from the control connection's peer.
+            ftp = ftp.active_mode(self.timeout);
+        }
+        ftp.set_mode(self.data_mode());
         debug!("connected to {}:{}", self.host, self.port);
         Ok(ftp)
     }
@@ -411,7 +458,20 @@ pub struct FtpStore {
     /// cleared when the server rejects the form. Where it is not understood it asks for the time of
     /// a file named "YYYYMMDDHHMMSS path", which does not exist: a harmless 550.
     mdtm_set: AtomicBool,
+    /// How far the server's LIST times are ahead of UTC, in seconds (many servers list local
+    /// time); subtracted from every LIST time. Learned from the MDTM of a recently changed file.
+    list_offset: AtomicI64,
+    /// Listings still to look at for such a file (0: the offset is settled).
+    offset_tries: AtomicU32,
 }
+
+/// Listings searched for a recently changed file before the LIST time offset is taken as 0.
+const OFFSET_TRIES: u32 = 8;
+/// A LIST date with a time of day is one of the last six months (older ones show the year).
+const RECENT: Duration = Duration::from_secs(170 * 86_400);
+/// Real time zones are whole quarter hours from UTC, between -12 and +14 hours.
+const QUARTER_HOUR: i64 = 900;
+const MAX_OFFSET: i64 = 14 * 3600;
 
 impl FtpStore {
     pub fn new(cfg: &RemoteConfig) -> FtpStore {
@@ -424,6 +484,8 @@ impl FtpStore {
             tls: TlsSetup::new(&cfg.tls),
             features: OnceLock::new(),
             traffic: Arc::default(),
+            data_mode: cfg.data_mode,
+            epsv_refused: AtomicBool::new(false),
         };
         let pool = Pool::new(connector, cfg.max_conns, cfg.timeout);
         if let Some(every) = cfg.keepalive {
@@ -437,7 +499,87 @@ impl FtpStore {
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
             mdtm_set: AtomicBool::new(true),
+            list_offset: AtomicI64::new(0),
+            offset_tries: AtomicU32::new(OFFSET_TRIES),
         }
+    }
+
+    /// LIST times with the server's offset from UTC taken out, once it is known. While it is
+    /// not, one recently changed file of this listing is asked for its MDTM (UTC) and the
+    /// difference, rounded to a quarter hour, is the offset from then on.
+    fn list_times(&self, dir: &str, mut entries: Vec<RemoteEntry>) -> Vec<RemoteEntry> {
+        if self.offset_tries.load(Ordering::Relaxed) > 0 {
+            self.learn_list_offset(dir, &entries);
+        }
+        let offset = self.list_offset.load(Ordering::Relaxed);
+        if offset != 0 {
+            let shift = Duration::from_secs(offset.unsigned_abs());
+            for e in &mut entries {
+                e.mtime = if offset > 0 {
+                    e.mtime.checked_sub(shift)
+                } else {
+                    e.mtime.checked_add(shift)
+                }
+                .unwrap_or(e.mtime);
+            }
+        }
+        entries
+    }
+
+    fn learn_list_offset(&self, dir: &str, entries: &[RemoteEntry]) {
+        let now = SystemTime::now();
+        let recent = entries.iter().find(|e| {
+            e.kind == EntryKind::File
+                && now
+                    .duration_since(e.mtime)
+                    .or_else(|e| Ok::<_, ()>(e.duration()))
+                    .is_ok_and(|age| age < RECENT)
+        });
+        let Some(file) = recent else {
+            if self.offset_tries.fetch_sub(1, Ordering::Relaxed) == 1 {
+                debug!("no recently changed file to compare LIST and MDTM times: offset 0");
+            }
+            return;
+        };
+        let path = join(dir, &file.name);
+        let offset = match self.mdtm(&path) {
+            Ok(utc) => offset_between(file.mtime, utc),
+            Err(e) => {
+                debug!("MDTM {path} failed ({e}): LIST times are taken as UTC");
+                Some(0)
+            }
+        };
+        if self.offset_tries.swap(0, Ordering::Relaxed) == 0 {
+            return; // another listing settled it meanwhile
+        }
+        match offset {
+            Some(0) | None => {}
+            Some(secs) => {
+                self.list_offset.store(secs, Ordering::Relaxed);
+                info!(
+                    "the server lists local time, {} from UTC (LIST against MDTM of {path}): \
+                     LIST times are corrected",
+                    utc_offset_text(secs)
+                );
+            }
+        }
+    }
+
+    /// The UTC modification time of `path` (`MDTM`).
+    fn mdtm(&self, path: &str) -> RemoteResult<SystemTime> {
+        let full = self.full_path(path)?;
+        let cmd = format!("MDTM {full}");
+        let reply = self.with_retry(Command::Mdtm, true, self.timeout, |ftp| {
+            ftp.custom_command(cmd.as_str(), &[Status::File])
+        })?;
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        mdtm_reply_time(&text).ok_or(RemoteError::Protocol(text))
+    }
+
+    /// What LIST times are corrected by (seconds ahead of UTC), once learned.
+    pub fn list_offset(&self) -> Option<i64> {
+        (self.offset_tries.load(Ordering::Relaxed) == 0)
+            .then(|| self.list_offset.load(Ordering::Relaxed))
     }
 
     /// Features learned from the server (after the first connection).
@@ -487,17 +629,102 @@ impl FtpStore {
         mut op: impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
     ) -> RemoteResult<T> {
         let mut tries = if idempotent { 2 } else { 1 };
+        let data = matches!(command, Command::Mlsd | Command::List);
         loop {
             tries -= 1;
             let mut conn = self.pool.get()?;
             self.traffic().command(command);
+            let mode = self.data_mode_for(&mut conn);
             let watch = conn.watch(budget);
             let result = op(&mut conn);
             match outcome(result, watch.disarm(), budget) {
                 Ok(v) => return Ok(v),
                 Err((err, link)) => {
+                    if data && self.epsv_refused(mode, &err, link) {
+                        return self.with_pasv(&mut conn, budget, &err, &mut op);
+                    }
                     if self.failed(&mut conn, &err, link) && tries > 0 {
                         debug!("retrying on a fresh connection after: {err}");
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Applies the current data mode to `conn` before a command (a fallback to `PASV` decided after
+    /// the connection was made must reach it too); returns that mode.
+    fn data_mode_for(&self, conn: &mut Pooled<FtpConnector>) -> Mode {
+        let mode = self.pool.connector().data_mode();
+        conn.set_mode(mode);
+        mode
+    }
+
+    /// Whether a data command that failed in `EPSV` mode failed because the server refuses
+    /// `EPSV` although FEAT listed it (500/501/502/504, or 522 "protocol not supported"): then
+    /// `PASV` is worth a try. The reply could belong to the transfer command itself, so the
+    /// fallback is kept only if `PASV` then works.
+    fn epsv_refused(&self, mode: Mode, err: &RemoteError, link: Link) -> bool {
+        mode == Mode::ExtendedPassive
+            && link == Link::Ok
+            && matches!(err, RemoteError::Protocol(m) if is_unknown_command(m) || m.starts_with("522"))
+    }
+
+    /// Runs `op` again on `conn` with `PASV`; if that works, every later data connection of the
+    /// mount uses `PASV` (logged once).
+    fn with_pasv<T>(
+        &self,
+        conn: &mut Pooled<FtpConnector>,
+        budget: Duration,
+        epsv_err: &RemoteError,
+        op: &mut impl FnMut(&mut Pooled<FtpConnector>) -> Result<T, FtpError>,
+    ) -> RemoteResult<T> {
+        conn.set_mode(Mode::Passive);
+        let watch = conn.watch(budget);
+        let result = op(conn);
+        match outcome(result, watch.disarm(), budget) {
+            Ok(v) => {
+                self.pool.connector().refuse_epsv(epsv_err);
+                Ok(v)
+            }
+            Err((err, link)) => {
+                self.failed(conn, &err, link);
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts a download or an upload (`start` sends the transfer command) on a pooled
+    /// connection. Until the server accepted the command not a byte has moved, so a connection
+    /// that turns out to be dead (closed while idle) is replaced once; a server refusing EPSV gets
+    /// PASV (see `epsv_refused`).
+    fn start_transfer(
+        &self,
+        command: Command,
+        what: &str,
+        full: &str,
+        mut start: impl FnMut(&mut Pooled<FtpConnector>) -> Result<Transfer, FtpError>,
+    ) -> RemoteResult<(Pooled<FtpConnector>, Transfer)> {
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let mut conn = self.pool.get()?;
+            self.traffic().command(command);
+            let mode = self.data_mode_for(&mut conn);
+            let watch = conn.watch(self.timeout);
+            let started = start(&mut conn);
+            let started = match outcome(started, watch.disarm(), self.timeout) {
+                Err((err, link)) if self.epsv_refused(mode, &err, link) => self
+                    .with_pasv(&mut conn, self.timeout, &err, &mut start)
+                    .map_err(|e| (e, Link::Ok)),
+                other => other,
+            };
+            match started {
+                Ok(stream) => return Ok((conn, stream)),
+                Err((err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!("{what} of {full} starts again on a fresh connection: {err}");
                         continue;
                     }
                     return Err(err);
@@ -622,8 +849,8 @@ impl RemoteStore for FtpStore {
     fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
         let full = self.full_path(path)?;
         let (cmd, format) = self.list_command(&full);
-        match self.fetch_listing(&cmd) {
-            Ok(lines) => Ok(parse_listing(&lines, format)),
+        let lines = match self.fetch_listing(&cmd) {
+            Ok(lines) => lines,
             Err(RemoteError::Protocol(m)) | Err(RemoteError::NotFound(m))
                 if cmd.starts_with("LIST -a") =>
             {
@@ -633,45 +860,33 @@ impl RemoteStore for FtpStore {
                 if self.list_a.swap(false, Ordering::Relaxed) {
                     info!("the server rejected LIST -a ({m}); using plain LIST");
                 }
-                Ok(parse_listing(&lines, format))
+                lines
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        let entries = parse_listing(&lines, format);
+        Ok(match format {
+            ListFormat::List => self.list_times(path, entries),
+            // MLSD times are UTC by definition.
+            ListFormat::Mlsd => entries,
+        })
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
         let full = self.full_path(path)?;
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            let mut conn = self.pool.get()?;
-            self.traffic().command(Command::Retr);
-            let watch = conn.watch(self.timeout);
-            let started = (|| {
-                if offset > 0 {
-                    conn.resume_transfer(offset as usize)?;
-                }
-                conn.retr_as_stream(full.as_str())
-            })();
-            match outcome(started, watch.disarm(), self.timeout) {
-                Ok(stream) => {
-                    return Ok(Box::new(FtpRead {
-                        stream: Some(stream),
-                        conn: Some(conn),
-                        traffic: Arc::clone(self.traffic()),
-                        reuse_after_cut: self.features().reuse_after_cut,
-                        timeout: self.timeout,
-                    }))
-                }
-                Err((err, link)) => {
-                    if self.failed(&mut conn, &err, link) && tries > 0 {
-                        debug!("download of {full} starts again on a fresh connection: {err}");
-                        continue;
-                    }
-                    return Err(err);
-                }
+        let (conn, stream) = self.start_transfer(Command::Retr, "download", &full, |conn| {
+            if offset > 0 {
+                conn.resume_transfer(offset as usize)?;
             }
-        }
+            conn.retr_as_stream(full.as_str())
+        })?;
+        Ok(Box::new(FtpRead {
+            stream: Some(stream),
+            conn: Some(conn),
+            traffic: Arc::clone(self.traffic()),
+            reuse_after_cut: self.features().reuse_after_cut,
+            timeout: self.timeout,
+        }))
     }
 
     fn check(&self) -> RemoteResult<()> {
@@ -683,39 +898,23 @@ impl RemoteStore for FtpStore {
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
         let full = self.full_path(path)?;
         debug!("{} {full}", if append { "APPE" } else { "STOR" });
-        // Until the server accepted STOR/APPE not a byte was sent, so a connection that turns out
-        // to be dead (closed while idle) is replaced once; a failure after that is the caller's.
+        // The start of an upload is not cut short for a caller being killed: it sends nothing yet,
+        // and the caller's data decides what follows.
         let _nobody = caller::serve(0);
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            let mut conn = self.pool.get()?;
-            self.traffic()
-                .command(if append { Command::Appe } else { Command::Stor });
-            let watch = conn.watch(self.timeout);
-            let started = if append {
+        let command = if append { Command::Appe } else { Command::Stor };
+        let (conn, stream) = self.start_transfer(command, "upload", &full, |conn| {
+            if append {
                 conn.append_with_stream(full.as_str())
             } else {
                 conn.put_with_stream(full.as_str())
-            };
-            match outcome(started, watch.disarm(), self.timeout) {
-                Ok(stream) => {
-                    return Ok(Box::new(FtpWrite {
-                        stream: Some(Pipelined::new(stream)),
-                        conn,
-                        traffic: Arc::clone(self.traffic()),
-                        timeout: self.timeout,
-                    }))
-                }
-                Err((err, link)) => {
-                    if self.failed(&mut conn, &err, link) && tries > 0 {
-                        debug!("upload of {full} starts again on a fresh connection: {err}");
-                        continue;
-                    }
-                    return Err(err);
-                }
             }
-        }
+        })?;
+        Ok(Box::new(FtpWrite {
+            stream: Some(Pipelined::new(stream)),
+            conn,
+            traffic: Arc::clone(self.traffic()),
+            timeout: self.timeout,
+        }))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -813,6 +1012,26 @@ impl RemoteStore for FtpStore {
             ..self.traffic().snapshot()
         }
     }
+}
+
+/// The offset of LIST times from UTC, from a file's LIST time (local, minute resolution, read as
+/// UTC) and its MDTM (UTC): the difference rounded to a quarter hour, or `None` if that is no real
+/// time zone.
+fn offset_between(listed: SystemTime, utc: SystemTime) -> Option<i64> {
+    let diff = match listed.duration_since(utc) {
+        Ok(ahead) => ahead.as_secs() as i64,
+        Err(behind) => -(behind.duration().as_secs() as i64),
+    };
+    // LIST drops the seconds: the listed time is up to 59 s behind the true local time.
+    let rounded = ((diff + 30) as f64 / QUARTER_HOUR as f64).round() as i64 * QUARTER_HOUR;
+    (rounded.abs() <= MAX_OFFSET).then_some(rounded)
+}
+
+/// `+02:00`, `-03:30`, `+00:00`.
+pub fn utc_offset_text(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let m = secs.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
 /// 500/502/504 (and 202, "superfluous"): the server has no such command or parameter.
@@ -1125,6 +1344,28 @@ mod tests {
         for (error, remote, link) in cases {
             assert_eq!(classify(error), (remote, link));
         }
+    }
+
+    #[test]
+    fn list_offsets_are_whole_quarter_hours() {
+        let utc = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + 42);
+        // LIST drops the seconds: 42 s behind the true local time.
+        let listed = |ahead: i64| {
+            let local = if ahead >= 0 {
+                utc + Duration::from_secs(ahead as u64)
+            } else {
+                utc - Duration::from_secs((-ahead) as u64)
+            };
+            local - Duration::from_secs(42)
+        };
+        assert_eq!(offset_between(listed(0), utc), Some(0));
+        assert_eq!(offset_between(listed(7200), utc), Some(7200));
+        assert_eq!(offset_between(listed(19_800), utc), Some(19_800)); // India, +05:30
+        assert_eq!(offset_between(listed(-12_600), utc), Some(-12_600)); // Newfoundland, -03:30
+        assert_eq!(offset_between(listed(20 * 3600), utc), None);
+        assert_eq!(utc_offset_text(19_800), "+05:30");
+        assert_eq!(utc_offset_text(-12_600), "-03:30");
+        assert_eq!(utc_offset_text(0), "+00:00");
     }
 
     #[test]

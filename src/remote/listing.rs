@@ -520,6 +520,11 @@ fn unix_mode(value: &str) -> Option<u16> {
     u16::try_from(mode & 0o777).ok()
 }
 
+/// The time in an MDTM reply (`213 YYYYMMDDHHMMSS[.fraction]`), UTC by RFC 3659.
+pub fn mdtm_reply_time(reply: &str) -> Option<SystemTime> {
+    mlsd_time(reply.trim().strip_prefix("213")?.trim())
+}
+
 /// `YYYYMMDDHHMMSS[.fraction]`, UTC by RFC 3659.
 fn mlsd_time(value: &str) -> Option<SystemTime> {
     let (whole, fraction) = match value.split_once('.') {
@@ -663,6 +668,15 @@ fn system_time(secs: i64, nanos: u32) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mdtm_replies_give_utc_times() {
+        let t = mdtm_reply_time("213 20261201085522").unwrap();
+        assert_eq!(mdtm_time(t), "20261201085522");
+        assert!(mdtm_reply_time("213 20261201085522.250").is_some());
+        assert_eq!(mdtm_reply_time("550 no such file"), None);
+        assert_eq!(mdtm_reply_time("213 yesterday"), None);
+    }
 
     /// 2026-12-01 12:00:00 UTC, the clock of most `LIST` cases.
     const NOW: i64 = 1_796_126_400;

@@ -53,6 +53,23 @@ pub struct Script {
     /// Announce 127.0.0.2 in PASV replies instead of 127.0.0.1 (the data is served on 127.0.0.1
     /// at the same port).
     pub pasv_elsewhere: bool,
+    /// Whether FEAT offers EPSV, and what EPSV then does.
+    pub epsv: Epsv,
+    /// MDTM answers (`YYYYMMDDHHMMSS`, UTC), by path as the client sends it; others get 550.
+    pub mdtm: HashMap<String, String>,
+}
+
+/// EPSV as the server does it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Epsv {
+    /// Not in FEAT, and unknown (502).
+    #[default]
+    Absent,
+    /// In FEAT, and it works.
+    Works,
+    /// In FEAT, but refused with "500 EPSV not understood", as some servers behind old
+    /// firewalls do.
+    Refused,
 }
 
 /// A running scripted server.
@@ -210,7 +227,14 @@ impl Session {
                     } else {
                         ""
                     };
-                    format!("211-Features:\r\n{mlst} SIZE\r\n REST STREAM\r\n211 End")
+                    let epsv = if self.script.epsv == Epsv::Absent {
+                        ""
+                    } else {
+                        " EPSV\r\n"
+                    };
+                    format!(
+                        "211-Features:\r\n{mlst}{epsv} SIZE\r\n MDTM\r\n REST STREAM\r\n211 End"
+                    )
                 }
                 "PWD" => "257 \"/\"".into(),
                 "CWD" => "250 ok".into(),
@@ -218,6 +242,16 @@ impl Session {
                     let _ = out.write_all(b"221 bye\r\n");
                     return;
                 }
+                "EPSV" if self.script.epsv == Epsv::Works => {
+                    let (listener, port) = self.data_listener();
+                    pending_data = Some(listener);
+                    format!("229 Entering Extended Passive Mode (|||{port}|)")
+                }
+                "EPSV" if self.script.epsv == Epsv::Refused => "500 EPSV not understood".into(),
+                "MDTM" => match self.script.mdtm.get(&arg) {
+                    Some(t) => format!("213 {t}"),
+                    None => "550 no such file".into(),
+                },
                 "PASV" => {
                     let (listener, port) = self.data_listener();
                     pending_data = Some(listener);

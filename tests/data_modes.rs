@@ -1,0 +1,223 @@
+//! Layers 3 and 4: how data connections are opened, and LIST times. Passive by default (EPSV where
+//! the server offers it, PASV where it lacks or refuses EPSV, remembered per mount), active with
+//! `-o active` against a vsftpd whose passive mode is off, and LIST times in a server's local time
+//! corrected by the offset learned from MDTM. The scripted server (`support::fake`) plays the
+//! servers vsftpd cannot: one that lists EPSV and refuses it, one that lists local time.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ftpfs::config::{DataMode, RemoteConfig, Secret};
+use ftpfs::remote::ftp::FtpStore;
+use ftpfs::remote::RemoteStore;
+use support::fake::{Epsv, Fake, Script, PASSWORD, USER};
+use support::mount::{sh, Mounted};
+use support::vsftpd::Vsftpd;
+use support::FtpServer;
+
+fn store(port: u16, user: &str, password: &str, data_mode: DataMode) -> FtpStore {
+    FtpStore::new(&RemoteConfig {
+        host: "127.0.0.1".into(),
+        port,
+        user: user.into(),
+        password: Secret::new(password),
+        max_conns: 1,
+        timeout: Duration::from_secs(5),
+        data_mode,
+        ..RemoteConfig::default()
+    })
+}
+
+fn fake_store(fake: &Fake) -> FtpStore {
+    store(fake.port, USER, PASSWORD, DataMode::Passive)
+}
+
+fn a_file() -> Script {
+    Script {
+        listing: vec!["-rw-r--r--    1 0        0               5 Jan 02  2024 a.txt".into()],
+        files: HashMap::from([("/a.txt".to_string(), b"hello".to_vec())]),
+        ..Script::default()
+    }
+}
+
+fn verbs(fake: &Fake) -> Vec<String> {
+    fake.commands()
+        .into_iter()
+        .map(|c| c.split(' ').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn epsv_is_used_where_the_server_offers_it() {
+    let fake = Fake::start(Script {
+        epsv: Epsv::Works,
+        ..a_file()
+    });
+    let st = fake_store(&fake);
+    assert_eq!(st.list("/").unwrap().len(), 1);
+    let v = verbs(&fake);
+    assert!(v.contains(&"EPSV".to_string()), "{v:?}");
+    assert!(!v.contains(&"PASV".to_string()), "{v:?}");
+}
+
+#[test]
+fn a_refused_epsv_falls_back_to_pasv_for_the_rest_of_the_mount() {
+    let fake = Fake::start(Script {
+        epsv: Epsv::Refused,
+        ..a_file()
+    });
+    let st = fake_store(&fake);
+    assert_eq!(st.list("/").unwrap().len(), 1);
+    let mut got = Vec::new();
+    let mut r = st.open_read("/a.txt", 0).unwrap();
+    r.read_to_end(&mut got).unwrap();
+    r.finish();
+    assert_eq!(got, b"hello");
+    assert_eq!(st.list("/").unwrap().len(), 1);
+    let v = verbs(&fake);
+    let epsv = v.iter().filter(|c| *c == "EPSV").count();
+    let pasv = v.iter().filter(|c| *c == "PASV").count();
+    // One refusal, then PASV for the listing retried, the download and the second listing.
+    assert_eq!((epsv, pasv), (1, 3), "{v:?}");
+}
+
+/// A vsftpd that refuses passive mode: only active data connections work.
+fn vsftpd_without_pasv(root: &std::path::Path) -> Vsftpd {
+    Vsftpd::start(root, &[("pasv_enable", "NO"), ("port_enable", "YES")])
+}
+
+#[test]
+fn active_mode_works_where_passive_mode_is_off() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), b"active data").unwrap();
+    let server = vsftpd_without_pasv(root.path());
+    let passive = store(
+        server.port,
+        &server.user,
+        &server.password,
+        DataMode::Passive,
+    );
+    assert!(
+        passive.list("/").is_err(),
+        "passive mode should fail here: the server refuses PASV and EPSV"
+    );
+    let ip = "127.0.0.1".parse().unwrap();
+    for mode in [
+        DataMode::Active { bind: None },
+        DataMode::Active { bind: Some(ip) },
+    ] {
+        let st = store(server.port, &server.user, &server.password, mode);
+        let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&"a.txt".to_string()), "{mode:?}: {names:?}");
+        let mut got = Vec::new();
+        let mut r = st.open_read("/a.txt", 7).unwrap();
+        r.read_to_end(&mut got).unwrap();
+        r.finish();
+        assert_eq!(got, b"data", "{mode:?}");
+        let mut w = st.open_write("/up.txt", false).unwrap();
+        w.write_all(b"uploaded actively").unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read(root.path().join("up.txt")).unwrap(),
+            b"uploaded actively"
+        );
+    }
+}
+
+#[test]
+fn a_mount_with_active_mode_works_where_passive_mode_is_off() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("d")).unwrap();
+    std::fs::write(root.path().join("d/a.txt"), b"through the mount").unwrap();
+    let server = vsftpd_without_pasv(root.path());
+    let m = Mounted::new(&server.url("/"), server.password(), "active");
+    assert!(sh("ls -l d", m.path()).contains("a.txt"));
+    assert_eq!(sh("cat d/a.txt", m.path()), "through the mount");
+    sh("cp d/a.txt d/b.txt", m.path());
+    assert_eq!(
+        std::fs::read(root.path().join("d/b.txt")).unwrap(),
+        b"through the mount"
+    );
+}
+
+/// `Mon DD HH:MM` of a Unix time, as LIST shows recent files.
+fn list_date(secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, m, d) = civil(secs / 86_400);
+    let in_day = secs % 86_400;
+    format!(
+        "{} {:02} {:02}:{:02}",
+        MONTHS[m as usize - 1],
+        d,
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
+/// `YYYYMMDDHHMMSS` of a Unix time.
+fn mdtm(secs: u64) -> String {
+    let (y, m, d) = civil(secs / 86_400);
+    let in_day = secs % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
+/// Year, month, day of a day count since 1970 (Howard Hinnant's algorithm).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[test]
+fn list_times_in_local_time_are_corrected_by_the_offset_mdtm_tells() {
+    // A file changed an hour ago; the server lists its local time, two hours ahead of UTC.
+    let changed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let local = changed + 2 * 3600;
+    let fake = Fake::start(Script {
+        listing: vec![format!(
+            "-rw-r--r--    1 0        0               5 {} a.txt",
+            list_date(local)
+        )],
+        mdtm: HashMap::from([("/a.txt".to_string(), mdtm(changed))]),
+        ..Script::default()
+    });
+    let st = fake_store(&fake);
+    let entries = st.list("/").unwrap();
+    let shown = entries[0]
+        .mtime
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // LIST has minutes only: the time shown is the true time with its seconds dropped.
+    assert_eq!(
+        shown,
+        changed - changed % 60,
+        "the listed time was not corrected"
+    );
+    assert_eq!(st.list_offset(), Some(7200));
+    // One MDTM for the whole mount: the second listing asks nothing more.
+    st.list("/").unwrap();
+    let mdtms = verbs(&fake).iter().filter(|c| *c == "MDTM").count();
+    assert_eq!(mdtms, 1);
+}

@@ -26,7 +26,13 @@ pub struct Cli {
     pub url: String,
     /// The directory to mount it on (must exist), or /dev/fd/N: a /dev/fuse descriptor that
     /// mount.fuse3 -o drop_privileges mounted already.
-    pub mountpoint: PathBuf,
+    #[arg(required_unless_present = "probe")]
+    pub mountpoint: Option<PathBuf>,
+    /// Mount nothing: connect, log in, and print what ftpfs detects on the server and will use
+    /// (FEAT, listing command, data connections, TLS, SITE CHMOD, the time zone of LIST dates,
+    /// how many connections it allows). Exits 0 if the server can be mounted.
+    #[arg(long)]
+    pub probe: bool,
     /// Mount options, comma-separated (repeatable); see MOUNT OPTIONS (--help).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -329,8 +335,10 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     }
     cfg.remote.base_path = path.trim_end_matches('/').to_string();
 
-    cfg.mount.fuse_fd = fuse_fd_of(&cli.mountpoint);
-    cfg.mount.mountpoint = cli.mountpoint;
+    cfg.probe = cli.probe;
+    let mountpoint = cli.mountpoint.unwrap_or_default();
+    cfg.mount.fuse_fd = fuse_fd_of(&mountpoint);
+    cfg.mount.mountpoint = mountpoint;
     cfg.mount.foreground = cli.foreground || cli.debug;
     cfg.mount.default_permissions = p.default_permissions.unwrap_or(cfg.mount.allow_other);
     if cfg.mount.fuse_fd.is_some() && cfg.mount.allow_other && p.default_permissions.is_none() {
@@ -942,6 +950,16 @@ mod tests {
         // What mount.fuse3 runs: ftpfs SOURCE MOUNTPOINT -o opts.
         let c = parse(&["ftp://u:pw@h:2000/d", "/m", "-o", "ro,max_conns=2"]).unwrap();
         assert!(c.fs.read_only && c.remote.max_conns == 2 && c.remote.port == 2000);
+    }
+
+    #[test]
+    fn probe_needs_no_mountpoint() {
+        let c = parse(&["--probe", "ftp://u:pw@h/"]).unwrap();
+        assert!(c.probe);
+        assert!(
+            parse(&["ftp://u:pw@h/"]).is_err(),
+            "a mount needs a mountpoint"
+        );
     }
 
     #[test]

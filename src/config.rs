@@ -249,6 +249,8 @@ pub struct Config {
     pub mount: MountConfig,
     /// Debug logging requested (`-d`/`-v`).
     pub debug: bool,
+    /// Print the server's profile instead of mounting (`--probe`).
+    pub probe: bool,
 }
 
 #[cfg(test)]

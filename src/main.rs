@@ -15,6 +15,13 @@ fn main() {
         Ok(c) => c,
         Err(m) => fail(&m),
     };
+    if cfg.probe {
+        let store = ftpfs::remote::ftp::FtpStore::new(&cfg.remote);
+        let profile = store.profile();
+        println!("{}", cfg.remote.display_url());
+        print!("{}", profile.render());
+        std::process::exit(if profile.usable.is_ok() { 0 } else { 1 });
+    }
     match cfg.mount.fuse_fd {
         Some(fd) => {
             if let Err(m) = ftpfs::mount::check_fuse_fd(fd) {

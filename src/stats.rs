@@ -30,10 +30,12 @@ pub enum Command {
     /// `MDTM` asking a file's time (to learn the time zone of LIST dates).
     Mdtm,
     Noop,
+    /// Anything else (`SYST`, for `--probe`).
+    Other,
 }
 
 impl Command {
-    pub const ALL: [Command; 15] = [
+    pub const ALL: [Command; 16] = [
         Command::Login,
         Command::Mlsd,
         Command::List,
@@ -49,6 +51,7 @@ impl Command {
         Command::Chmod,
         Command::Mdtm,
         Command::Noop,
+        Command::Other,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl Command {
             Command::Chmod => "SITE CHMOD",
             Command::Mdtm => "MDTM",
             Command::Noop => "NOOP",
+            Command::Other => "other",
         }
     }
 }

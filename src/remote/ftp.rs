@@ -25,12 +25,15 @@ use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
 use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
 use super::watchdog::{Fired, Watch};
+
+mod probe;
 use super::{
     join, EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
 };
 use crate::caller;
-use crate::config::{DataMode, RemoteConfig, Secret, TlsMode};
+use crate::config::{DataMode, RemoteConfig, Secret, TlsConfig, TlsMode};
 use crate::stats::{Command, StoreStats, Traffic};
+pub use probe::Profile;
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
 /// seconds on an established TCP connection is not going to; the mount must fail fast then.
@@ -56,6 +59,9 @@ pub struct Features {
     /// True only for servers known to stay in step: libunftp, for one, answers the second transfer
     /// after a cut-short one with no data and a 226, which would read as an empty file or listing.
     pub reuse_after_cut: bool,
+    /// The greeting, and FEAT's lines as the server sent them (for `--probe`).
+    pub greeting: String,
+    pub feat: Vec<String>,
 }
 
 /// Greetings of servers whose data channel stays in step after a download cut short by the client
@@ -403,6 +409,7 @@ fn detect_features(ftp: &mut Ftp) -> Features {
             debug!("FEAT failed ({e}); assuming a minimal server");
             return Features {
                 reuse_after_cut,
+                greeting,
                 ..Features::default()
             };
         }
@@ -415,8 +422,23 @@ fn detect_features(ftp: &mut Ftp) -> Features {
         utf8: has("UTF8"),
         rest_stream: has("REST"),
         reuse_after_cut,
+        greeting,
+        feat: {
+            let mut lines: Vec<String> = feat
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k} {v}"),
+                    None => k.clone(),
+                })
+                .collect();
+            lines.sort();
+            lines
+        },
     };
-    info!("server features: {f:?}");
+    info!(
+        "server features: MLSD {} EPSV {} MFMT {} UTF8 {} REST {}",
+        f.mlsd, f.epsv, f.mfmt, f.utf8, f.rest_stream
+    );
     if f.utf8 {
         // Some servers only send UTF-8 names after this; failure is harmless.
         let _ = ftp.custom_command("OPTS UTF8 ON", &[Status::CommandOk]);
@@ -450,6 +472,8 @@ pub struct FtpStore {
     base: String,
     /// Budget of one exchange with the server (`RemoteConfig::timeout`).
     timeout: Duration,
+    /// The FTPS settings (for `--probe`'s report; the connector holds what they built).
+    tls: TlsConfig,
     /// Whether `LIST -a` works here; cleared the first time the server rejects it.
     list_a: AtomicBool,
     /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
@@ -496,6 +520,7 @@ impl FtpStore {
             max_conns: cfg.max_conns,
             base: cfg.base_path.clone(),
             timeout: cfg.timeout,
+            tls: cfg.tls.clone(),
             list_a: AtomicBool::new(true),
             site_chmod: AtomicBool::new(true),
             mdtm_set: AtomicBool::new(true),

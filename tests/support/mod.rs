@@ -214,3 +214,45 @@ pub fn sha256_file(path: &Path) -> String {
     }
     format!("{:x}", hasher.finalize())
 }
+
+/// `Mon DD HH:MM` of a Unix time, as LIST shows a recently changed file.
+pub fn list_date(secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, m, d) = civil(secs / 86_400);
+    let in_day = secs % 86_400;
+    format!(
+        "{} {:02} {:02}:{:02}",
+        MONTHS[m as usize - 1],
+        d,
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
+/// `YYYYMMDDHHMMSS` of a Unix time, as MDTM answers.
+pub fn mdtm_text(secs: u64) -> String {
+    let (y, m, d) = civil(secs / 86_400);
+    let in_day = secs % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
+/// Year, month, day of a day count since 1970 (Howard Hinnant's algorithm).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}

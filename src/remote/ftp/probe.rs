@@ -1,0 +1,292 @@
+//! `FtpStore::profile`: the server profile `ftpfs --probe URL` prints. It runs the detections the
+//! mount itself relies on, now and in one place — FEAT, the listing command (and whether `LIST`
+//! needs `-a` to show dotfiles), the data connection mode (EPSV, or PASV where EPSV is refused),
+//! SITE CHMOD, the time zone of LIST dates — and what it learns stays in the store, exactly as
+//! the mount would have learned it at first use. It also counts how many connections the server
+//! allows, which the mount otherwise learns from 421 replies under load.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use suppaftp::{Mode, Status};
+
+use super::{is_unknown_command, utc_offset_text, Command, FtpStore};
+use crate::config::{DataMode, TlsMode};
+use crate::remote::pool::{ConnectError, Connector};
+use crate::remote::{RemoteError, RemoteStore};
+
+/// Connections tried at most when counting what the server allows.
+const MAX_TRIED: usize = 16;
+
+/// What the probe found: one `(topic, finding)` line each, and whether a mount would work.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub findings: Vec<(String, String)>,
+    /// `Err` with the reason when the server cannot be mounted (login or listing failed).
+    pub usable: Result<(), String>,
+}
+
+impl Profile {
+    /// `topic: finding` lines, aligned.
+    pub fn render(&self) -> String {
+        let width = self
+            .findings
+            .iter()
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for (k, v) in &self.findings {
+            let mut lines = v.lines();
+            out.push_str(&format!(
+                "{k:>width$}: {}\n",
+                lines.next().unwrap_or_default()
+            ));
+            for more in lines {
+                out.push_str(&format!("{:>width$}  {more}\n", ""));
+            }
+        }
+        match &self.usable {
+            Ok(()) => out.push_str(&format!("{:>width$}: yes\n", "usable")),
+            Err(e) => out.push_str(&format!("{:>width$}: NO: {e}\n", "usable")),
+        }
+        out
+    }
+}
+
+impl FtpStore {
+    /// Probes the server (see the module doc).
+    pub fn profile(&self) -> Profile {
+        let mut findings: Vec<(String, String)> = Vec::new();
+        let mut note = |k: &str, v: String| findings.push((k.to_string(), v));
+        if let Err(e) = self.check() {
+            return Profile {
+                findings,
+                usable: Err(format!("cannot log in: {e}")),
+            };
+        }
+        let f = self.features();
+        note("greeting", f.greeting.clone());
+        note("system", self.system_type());
+        note(
+            "FEAT",
+            if f.feat.is_empty() {
+                "(none: the server answered FEAT with an error)".into()
+            } else {
+                f.feat.join("\n")
+            },
+        );
+        note("TLS", self.tls_text());
+        let listing = self.list("/");
+        note("listing", self.listing_text(&listing));
+        note("data connections", self.data_text());
+        note(
+            "UTF8",
+            if f.utf8 {
+                "yes (OPTS UTF8 ON sent; names are UTF-8)".into()
+            } else {
+                "not announced (names are taken as UTF-8, invalid bytes replaced)".into()
+            },
+        );
+        note(
+            "REST STREAM",
+            if f.rest_stream {
+                "yes (downloads from an offset: random reads, resumed streams)".into()
+            } else {
+                "not announced (REST is still tried for reads from an offset)".into()
+            },
+        );
+        note(
+            "setting times",
+            if f.mfmt {
+                "MFMT (cp -p, touch -d and rsync -t keep times)".into()
+            } else {
+                "no MFMT: MDTM with a time (vsftpd, Pure-FTPd) is tried at the first time set; \
+                 where that fails, times are accepted and not recorded"
+                    .into()
+            },
+        );
+        note("SITE CHMOD", self.chmod_text());
+        note("LIST time zone", self.offset_text(f.mlsd, listing.is_ok()));
+        note("connections", self.connections_text());
+        Profile {
+            findings,
+            usable: listing
+                .map(|_| ())
+                .map_err(|e| format!("listing the mounted directory failed: {e}")),
+        }
+    }
+
+    /// `SYST`'s answer.
+    fn system_type(&self) -> String {
+        match self.with_retry(Command::Other, true, self.timeout, |ftp| {
+            ftp.custom_command("SYST", &[Status::Name])
+        }) {
+            Ok(r) => String::from_utf8_lossy(&r.body).trim().to_string(),
+            Err(e) => format!("(no answer to SYST: {e})"),
+        }
+    }
+
+    fn tls_text(&self) -> String {
+        let cfg = &self.tls;
+        let mode = match cfg.mode {
+            TlsMode::None => {
+                return "none: plain FTP, the password and the data travel in clear".into()
+            }
+            TlsMode::Explicit => "explicit (AUTH TLS after the greeting)",
+            TlsMode::Implicit => "implicit (TLS from the first byte)",
+        };
+        let check = match (&cfg.cafile, cfg.no_verify) {
+            (_, true) => "the certificate is NOT verified (no_verify)".to_string(),
+            (Some(ca), false) => format!(
+                "certificate and host name verified against {}",
+                ca.display()
+            ),
+            (None, false) => {
+                "certificate and host name verified against the system's CA store".into()
+            }
+        };
+        format!("{mode}; data connections protected (PBSZ 0, PROT P); {check}")
+    }
+
+    fn listing_text(
+        &self,
+        listing: &Result<Vec<crate::remote::RemoteEntry>, RemoteError>,
+    ) -> String {
+        if let Err(e) = listing {
+            return format!("FAILED: {e}");
+        }
+        if self.features().mlsd {
+            return "MLSD (exact sizes, UTC times to the second, dotfiles included)".into();
+        }
+        if !self.list_a.load(Ordering::Relaxed) {
+            return "plain LIST (the server rejected LIST -a)".into();
+        }
+        // Does plain LIST hide dotfiles that LIST -a shows?
+        let full = match self.full_path("/") {
+            Ok(f) => f,
+            Err(e) => return format!("LIST -a ({e})"),
+        };
+        let names = |cmd: String| -> Option<HashSet<String>> {
+            let lines = self.fetch_listing(&cmd).ok()?;
+            Some(
+                super::parse_listing(&lines, super::ListFormat::List)
+                    .into_iter()
+                    .map(|e| e.name)
+                    .collect(),
+            )
+        };
+        let (Some(with_a), Some(plain)) = (
+            names(format!("LIST -a {full}")),
+            names(format!("LIST {full}")),
+        ) else {
+            return "LIST -a".into();
+        };
+        let hidden = with_a
+            .difference(&plain)
+            .filter(|n| n.starts_with('.'))
+            .count();
+        if hidden > 0 {
+            format!("LIST -a (needed: plain LIST hides {hidden} dotfile(s) here)")
+        } else if with_a.iter().any(|n| n.starts_with('.')) {
+            "LIST -a (plain LIST shows dotfiles too)".into()
+        } else {
+            "LIST -a (no dotfiles here to tell whether plain LIST shows them)".into()
+        }
+    }
+
+    fn data_text(&self) -> String {
+        let connector = self.pool.connector();
+        match (connector.data_mode, connector.data_mode()) {
+            (DataMode::Active { bind: Some(ip) }, _) => {
+                format!("active (PORT/EPRT), listening on {ip}")
+            }
+            (DataMode::Active { bind: None }, _) => {
+                "active (PORT/EPRT), listening on the control connection's local address".into()
+            }
+            (_, Mode::ExtendedPassive) => "passive, EPSV (to the control connection's peer)".into(),
+            _ if connector.epsv_refused.load(Ordering::Relaxed) => {
+                "passive, PASV (the server offers EPSV but refused it); the address in PASV \
+                 replies is ignored"
+                    .into()
+            }
+            _ => "passive, PASV (no EPSV); the address in PASV replies is ignored".into(),
+        }
+    }
+
+    /// Asks `SITE CHMOD` about a name that does not exist: "no such file" proves the command,
+    /// "unknown command" its absence, which the store then remembers as the mount would.
+    fn chmod_text(&self) -> String {
+        let probe = format!(
+            "SITE CHMOD 0644 {}",
+            match self.full_path("/.ftpfs-probe-no-such-file") {
+                Ok(p) => p,
+                Err(e) => return format!("not checked ({e})"),
+            }
+        );
+        match self.with_retry(Command::Chmod, true, self.timeout, |ftp| {
+            ftp.custom_command(probe.as_str(), &[Status::CommandOk])
+        }) {
+            Ok(_) | Err(RemoteError::NotFound(_)) | Err(RemoteError::PermissionDenied(_)) => {
+                "yes (chmod is sent to the server)".into()
+            }
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                self.site_chmod.store(false, Ordering::Relaxed);
+                format!("no ({m}): chmod is accepted and not recorded")
+            }
+            Err(e) => format!("unclear ({e}); chmod will be tried"),
+        }
+    }
+
+    fn offset_text(&self, mlsd: bool, listed: bool) -> String {
+        if mlsd {
+            return "not needed: MLSD times are UTC".into();
+        }
+        if !listed {
+            return "unknown (the listing failed)".into();
+        }
+        match self.list_offset() {
+            Some(0) => "UTC (LIST and MDTM agree)".into(),
+            Some(secs) => format!(
+                "UTC{} (LIST shows local time; compared with MDTM): LIST times are corrected",
+                utc_offset_text(secs)
+            ),
+            None => "unknown: no recently changed file in the mounted directory to compare \
+                     LIST with MDTM (the mount looks again in the next listings; until then \
+                     LIST times are taken as UTC)"
+                .into(),
+        }
+    }
+
+    /// Opens connections beside the pool's until the server refuses one (or `MAX_TRIED`).
+    fn connections_text(&self) -> String {
+        let connector = self.pool.connector();
+        let held = self.pool.open_count();
+        let mut extra = Vec::new();
+        let refused = loop {
+            if held + extra.len() >= MAX_TRIED.max(self.max_conns) {
+                break None;
+            }
+            match connector.connect() {
+                Ok(c) => extra.push(c),
+                Err(ConnectError::TooMany(m)) => break Some(m),
+                Err(ConnectError::Failed(e)) => break Some(e.to_string()),
+            }
+        };
+        let allowed = held + extra.len();
+        drop(extra);
+        let use_ = allowed.min(self.max_conns);
+        match refused {
+            Some(why) => format!(
+                "{allowed} at once (the next was refused: {why}); the mount uses up to {use_} \
+                 (max_conns={})",
+                self.max_conns
+            ),
+            None => format!(
+                "at least {allowed} at once (no more tried); the mount uses up to {use_} \
+                 (max_conns={})",
+                self.max_conns
+            ),
+        }
+    }
+}

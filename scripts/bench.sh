@@ -72,6 +72,9 @@ usage: scripts/bench.sh [--quick] [--only ftpfs|rclone|raw] [--work DIR] [--cach
   --ftpfs-opts OPTS  more ftpfs -o options, comma-separated (e.g. dir_cache_ttl=60)
   --no-build         use target/release/ftpfs as it is (no cargo build --release)
   --strict           exit 3 when a target is missed (all checks passing)
+  --link RATE        run everything in a private network namespace whose loopback is limited
+                     to RATE (tc tbf: 1gbit, 2.5gbit, 10gbit...): a network slower than the
+                     CPUs, as a real link is, instead of loopback at memory speed
 EOF
 }
 
@@ -83,6 +86,8 @@ CACHE_MIB=128
 MAX_CONNS=4
 EXTRA_OPTS=""
 WORK=""
+LINK=""
+ARGS=("$@")
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
@@ -98,6 +103,8 @@ while (($#)); do
     --ftpfs-opts=*) EXTRA_OPTS=${1#*=} ;;
     --strict) STRICT=1 ;;
     --no-build) BUILD=0 ;;
+    --link) LINK=${2:-}; shift ;;
+    --link=*) LINK=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -133,6 +140,24 @@ log() { echo "bench: $*"; }
 now() { date +%s.%N; }
 
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches, apt-get, the test user, vsftpd)"
+
+# --link: the whole run again inside a fresh network namespace with a rate-limited loopback. Its
+# servers still listen on 127.0.0.1 (the namespace's own), its mounts live in the mount namespace
+# `ip netns exec` makes for the run, and the namespace is deleted afterwards.
+if [ -n "$LINK" ] && [ -z "${FTPFS_BENCH_NETNS:-}" ]; then
+  [[ $LINK =~ ^[0-9.]+[kmgt]?bit$ ]] || die "--link takes a rate such as 1gbit or 2.5gbit"
+  command -v tc >/dev/null && command -v ip >/dev/null || die "--link needs ip and tc (iproute2)"
+  NS=ftpfs-bench-$$
+  ip netns add "$NS" || die "cannot create the network namespace $NS"
+  trap 'ip netns del "$NS" 2>/dev/null' EXIT
+  ip netns exec "$NS" ip link set lo up
+  # burst: enough for the highest rates at the kernel's timer granularity; latency: the queue.
+  ip netns exec "$NS" tc qdisc add dev lo root tbf rate "$LINK" burst 8mb latency 50ms ||
+    die "cannot limit the namespace's loopback to $LINK (tc tbf)"
+  log "network namespace $NS: loopback limited to $LINK"
+  FTPFS_BENCH_NETNS=$LINK ip netns exec "$NS" "$0" "${ARGS[@]}"
+  exit $?
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Cleanup: every mount made, every process started (by PID), the scratch directory.
@@ -767,7 +792,7 @@ EOF
 {
   echo
   echo "ftpfs benchmark, $(date '+%F %T'), $(uname -r), $(nproc) cores; ftpfs $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
-  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1"
+  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1${FTPFS_BENCH_NETNS:+ (a network namespace whose loopback is limited to $FTPFS_BENCH_NETNS)}"
   echo "higher is better for MB/s, reads/s, files/s; lower for s and MiB. 'local' is the server's own disk."
   echo
   table
@@ -777,7 +802,7 @@ EOF
   if [ "${rclone_errs:-0}" -gt 0 ]; then echo "note: rclone logged $rclone_errs ERROR lines (retried reads; its figures include the retries)"; fi
   for f in "${FAILS[@]}"; do echo "CHECK FAILED: $f"; done
   echo "checks: ${#FAILS[@]} failed; targets missed: $MISSES; total time ${T_TOTAL}s"
-} | tee "$WORK/results-latest.txt"
+} | tee "$WORK/results-latest${FTPFS_BENCH_NETNS:+-$FTPFS_BENCH_NETNS}.txt"
 
 if ((${#FAILS[@]})); then exit 1; fi
 if ((STRICT && MISSES)); then exit 3; fi

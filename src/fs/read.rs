@@ -473,7 +473,9 @@ impl<S: RemoteStore> FileReader<S> {
     }
 
     fn fetch_range_once(&self, offset: u64, end: u64) -> FsResult<ReadData> {
-        let mut remote = self.store.open_read(&self.version.path, offset)?;
+        let mut remote = self
+            .store
+            .open_read_range(&self.version.path, offset, end - offset)?;
         let mut buf = vec![0u8; (end - offset) as usize];
         let n = read_full(&mut *remote, &mut buf).map_err(|e| read_error(&self.version.path, e))?;
         buf.truncate(n);

@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -104,6 +104,8 @@ type Transfer = suppaftp::TransferStream<FtpsStream>;
 pub struct Conn {
     ftp: Ftp,
     socket: Arc<TcpStream>,
+    /// Receive buffer for this connection's next passive data connection (0: the system's).
+    window: Arc<AtomicUsize>,
 }
 
 impl Conn {
@@ -111,6 +113,38 @@ impl Conn {
     fn watch(&self, budget: Duration) -> Watch {
         Watch::arm(&self.socket, budget)
     }
+
+    /// The next data connection is for `len` bytes only: a small receive buffer keeps the server
+    /// from sending far past them before the early close reaches it (on a real link those bytes
+    /// take the link's time from the next transfer).
+    fn expect_only(&self, len: u64) {
+        let bytes = len.clamp(MIN_WINDOW, MAX_WINDOW) as usize;
+        self.window.store(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Bounds of the receive buffer of a ranged download's data connection.
+const MIN_WINDOW: u64 = 4 << 10;
+const MAX_WINDOW: u64 = 256 << 10;
+
+/// A passive data connection to `addr`, with a receive buffer of `window` bytes when that is not
+/// 0 (set before connecting, so the TCP window the server sees is small from the first byte).
+fn data_socket(addr: SocketAddr, timeout: Duration, window: usize) -> std::io::Result<TcpStream> {
+    let s = if window == 0 {
+        TcpStream::connect_timeout(&addr, timeout)?
+    } else {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        sock.set_recv_buffer_size(window)?;
+        sock.connect_timeout(&addr.into(), timeout)?;
+        sock.into()
+    };
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    Ok(s)
 }
 
 impl Deref for Conn {
@@ -324,8 +358,9 @@ impl FtpConnector {
             Some(tls) => self.secure(ftp, tls),
             None => Ok(ftp),
         };
+        let window = Arc::new(AtomicUsize::new(0));
         let ftp = match secured {
-            Ok(ftp) => self.authenticate(ftp),
+            Ok(ftp) => self.authenticate(ftp, Arc::clone(&window)),
             // A handshake cut by the watchdog is a TLS failure: say so.
             Err(e) => return Err(watch.disarm().map_or(e, |f| self.cut(f, "TLS handshake"))),
         };
@@ -333,7 +368,11 @@ impl FtpConnector {
             (None, ftp) => ftp?,
             (Some(fired), _) => return Err(self.cut(fired, "greeting or login answer")),
         };
-        Ok(Conn { ftp, socket })
+        Ok(Conn {
+            ftp,
+            socket,
+            window,
+        })
     }
 
     /// The error of a handshake step (`what` did not arrive) that the watchdog cut.
@@ -351,7 +390,7 @@ impl FtpConnector {
     }
 
     /// After the greeting and TLS: the login, binary type, features, passive mode.
-    fn authenticate(&self, mut ftp: Ftp) -> Result<Ftp, ConnectError> {
+    fn authenticate(&self, mut ftp: Ftp, window: Arc<AtomicUsize>) -> Result<Ftp, ConnectError> {
         let text = |e: FtpError| classify(e).0;
         if let Err(e) = ftp.login(self.user.as_str(), self.password.expose()) {
             // vsftpd's max_per_ip refusal comes instead of the greeting, other servers send it
@@ -379,12 +418,9 @@ impl FtpConnector {
         debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
         let mut ftp = ftp.passive_stream_builder(move |addr| {
-            let s =
-                TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
-            s.set_read_timeout(Some(timeout))
-                .and_then(|_| s.set_write_timeout(Some(timeout)))
-                .map_err(FtpError::ConnectionError)?;
-            Ok(s)
+            // The window hint is for one transfer only.
+            let want = window.swap(0, Ordering::Relaxed);
+            data_socket(addr, timeout, want).map_err(FtpError::ConnectionError)
         });
         // The address in a PASV reply is ignored: data goes to the control connection's peer (servers
         // behind NAT announce private addresses, and a hostile one could aim us at another host).
@@ -720,6 +756,39 @@ impl FtpStore {
         }
     }
 
+    /// Starts a download of `path` from `offset`; with `len`, only that many bytes will be read
+    /// (a ranged read), and the data connection is made for that.
+    fn download(
+        &self,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
+        let full = self.full_path(path)?;
+        let (conn, stream) = self.start_transfer(Command::Retr, "download", &full, |conn| {
+            if let Some(len) = len {
+                conn.expect_only(len);
+            }
+            let started = (|| {
+                if offset > 0 {
+                    conn.resume_transfer(offset as usize)?;
+                }
+                conn.retr_as_stream(full.as_str())
+            })();
+            // A hint the data connection did not take (the start failed first) must not reach
+            // the connection's next transfer.
+            conn.window.store(0, Ordering::Relaxed);
+            started
+        })?;
+        Ok(Box::new(FtpRead {
+            stream: Some(stream),
+            conn: Some(conn),
+            traffic: Arc::clone(self.traffic()),
+            reuse_after_cut: self.features().reuse_after_cut,
+            timeout: self.timeout,
+        }))
+    }
+
     /// Starts a download or an upload (`start` sends the transfer command) on a pooled
     /// connection. Until the server accepted the command not a byte has moved, so a connection
     /// that turns out to be dead (closed while idle) is replaced once; a server refusing EPSV gets
@@ -898,20 +967,16 @@ impl RemoteStore for FtpStore {
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
-        let full = self.full_path(path)?;
-        let (conn, stream) = self.start_transfer(Command::Retr, "download", &full, |conn| {
-            if offset > 0 {
-                conn.resume_transfer(offset as usize)?;
-            }
-            conn.retr_as_stream(full.as_str())
-        })?;
-        Ok(Box::new(FtpRead {
-            stream: Some(stream),
-            conn: Some(conn),
-            traffic: Arc::clone(self.traffic()),
-            reuse_after_cut: self.features().reuse_after_cut,
-            timeout: self.timeout,
-        }))
+        self.download(path, offset, None)
+    }
+
+    fn open_read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
+        self.download(path, offset, Some(len))
     }
 
     fn check(&self) -> RemoteResult<()> {

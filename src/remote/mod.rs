@@ -107,6 +107,17 @@ pub trait RemoteStore: Send + Sync + 'static {
     fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>>;
     /// Starts a download of `path` from byte `offset`.
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>>;
+    /// Starts a download of `path` from `offset` of which only `len` bytes will be read (a random
+    /// read); the store may prepare the transfer for that. Reading past `len` is allowed.
+    fn open_read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
+        let _ = len;
+        self.open_read(path, offset)
+    }
     /// Checks that the server is reachable and the login works (called once before mounting).
     fn check(&self) -> RemoteResult<()>;
     /// Starts an upload to `path`: replacing it (`STOR`), or appending to it (`APPE`).

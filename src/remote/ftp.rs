@@ -123,6 +123,23 @@ impl Conn {
     }
 }
 
+/// A TCP connection to `addr` from a socket `prepare`d first (bound, or given a buffer size:
+/// what std's `TcpStream::connect_timeout` cannot do).
+fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    prepare: impl FnOnce(&socket2::Socket) -> std::io::Result<()>,
+) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    prepare(&sock)?;
+    sock.connect_timeout(&addr.into(), timeout)?;
+    Ok(sock.into())
+}
+
 /// Bounds of the receive buffer of a ranged download's data connection.
 const MIN_WINDOW: u64 = 4 << 10;
 const MAX_WINDOW: u64 = 256 << 10;
@@ -133,14 +150,7 @@ fn data_socket(addr: SocketAddr, timeout: Duration, window: usize) -> std::io::R
     let s = if window == 0 {
         TcpStream::connect_timeout(&addr, timeout)?
     } else {
-        let sock = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        sock.set_recv_buffer_size(window)?;
-        sock.connect_timeout(&addr.into(), timeout)?;
-        sock.into()
+        connect(addr, timeout, |s| s.set_recv_buffer_size(window))?
     };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
@@ -204,19 +214,14 @@ impl FtpConnector {
 
     /// A TCP connection to `addr`, from the configured local address if there is one.
     fn connect_to(&self, addr: SocketAddr, t: Duration) -> std::io::Result<TcpStream> {
-        let DataMode::Active { bind: Some(ip) } = self.data_mode else {
-            return TcpStream::connect_timeout(&addr, t);
-        };
-        let sock = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        // Active mode listens on the control connection's local address: binding it here puts
-        // the listener on `ip` too.
-        sock.bind(&SocketAddr::new(ip, 0).into())?;
-        sock.connect_timeout(&addr.into(), t)?;
-        Ok(sock.into())
+        match self.data_mode {
+            // Active mode listens on the control connection's local address: binding it here
+            // puts the listener on `ip` too.
+            DataMode::Active { bind: Some(ip) } => {
+                connect(addr, t, |s| s.bind(&SocketAddr::new(ip, 0).into()))
+            }
+            _ => TcpStream::connect_timeout(&addr, t),
+        }
     }
 
     /// A TCP connection to the first address that answers, with the handshake timeouts set.

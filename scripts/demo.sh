@@ -71,6 +71,18 @@ if [ -f data/random.bin ]; then
   show cmp data/random.bin "$work/copy.bin"
   show sh -c "tar cf - data | wc -c"
 fi
+echo
+echo "== writing through the mount"
+show mkdir -p demo-upload
+show cp "$OLDPWD/README.md" demo-upload/README.md
+show sh -c "echo 'one more line' >> demo-upload/README.md && tail -n 1 demo-upload/README.md"
+show mv demo-upload/README.md demo-upload/notes.md
+show ls -l demo-upload
+if [ -n "${sample:-}" ]; then
+  show sh -c "tail -n 1 '$sample/demo-upload/notes.md'   # on the server's disk"
+fi
+show rm -r demo-upload
+show cat .ftpfs-stats
 cd /
 echo
 echo "== unmounting"

@@ -125,6 +125,10 @@ fn fetch<S: RemoteStore + ?Sized>(
     // Buffers grow from one block (the reader is waiting for the first) to a whole segment.
     let mut segment = 1;
     loop {
+        // Buffers end on whole-segment offsets of the file (1 MiB), where the kernel's aligned
+        // requests (128 or 256 KiB) never cross: only a request across a buffer's end costs a copy.
+        let to_boundary = SEGMENT_BLOCKS - (index % SEGMENT_BLOCKS as u64) as usize;
+        let wanted = segment.min(to_boundary);
         let blocks = {
             let mut st = shared.lock();
             loop {
@@ -135,7 +139,7 @@ fn fetch<S: RemoteStore + ?Sized>(
                 // is room for when the reader is waiting for this very block. (Reading one block
                 // each time the window moves by one would cut the stream into single blocks.)
                 let room = st.want_until.saturating_sub(index);
-                if room >= segment as u64 || (room > 0 && st.reader_at >= index) {
+                if room >= wanted as u64 || (room > 0 && st.reader_at >= index) {
                     break;
                 }
                 let idle = st.last_demand.map(|t| t.elapsed()).unwrap_or_default();
@@ -153,7 +157,7 @@ fn fetch<S: RemoteStore + ?Sized>(
             if st.stop {
                 break;
             }
-            segment.min((st.want_until - index) as usize)
+            wanted.min((st.want_until - index) as usize)
         };
         segment = (segment * 2).min(SEGMENT_BLOCKS);
         if remote.is_none() {

@@ -86,6 +86,20 @@ impl DirCache {
         fresh
     }
 
+    /// The fresh listing of `path` if cached, without counting a hit or a miss (for prefetching,
+    /// which is not a lookup).
+    pub fn peek(&self, path: &str) -> Option<Arc<Listing>> {
+        let lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        lru.peek(path)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(l, _)| Arc::clone(l))
+    }
+
+    /// Whether a fresh listing of `path` is cached (without counting a hit or a miss).
+    pub fn is_fresh(&self, path: &str) -> bool {
+        self.peek(path).is_some()
+    }
+
     /// Stores a listing fetched just now.
     pub fn insert(&self, path: &str, listing: Arc<Listing>) {
         self.lru

@@ -5,35 +5,37 @@
 
 mod files;
 pub mod inode;
+mod listings;
 mod namespace;
 pub mod prefetch;
 pub mod read;
 pub mod spool;
 pub mod write;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use lru::LruCache;
 
 use crate::cache::{BlockCache, DirCache, FileVersion, Listing, BLOCK_SIZE};
-use crate::caller::{self, Stop};
+use crate::caller;
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use crate::stats::{HitRate, Report};
 pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
+use listings::Listings;
 pub use namespace::RenameMode;
 use prefetch::Prefetcher;
 use read::FileReader;
 pub use read::ReadData;
 pub use write::OpenMode;
-use write::{is_temp_name, FileState, View};
+use write::{FileState, View};
 
 /// Attributes of a file as the kernel should see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +138,7 @@ pub struct FtpFs<S: RemoteStore> {
     store: Arc<S>,
     cfg: FsConfig,
     inodes: Mutex<InodeTable>,
-    dirs: DirCache,
+    dirs: Arc<DirCache>,
     blocks: Arc<BlockCache>,
     files: Mutex<HashMap<u64, Arc<Handle<S>>>>,
     /// Files being written, or with data the server does not have yet, by path.
@@ -147,9 +149,7 @@ pub struct FtpFs<S: RemoteStore> {
     dir_handles: Mutex<HashMap<u64, Arc<DirHandle>>>,
     next_fh: AtomicU64,
     prefetch: Prefetcher<S>,
-    /// Directories whose listing is being fetched right now.
-    listing_fetches: Mutex<HashSet<String>>,
-    listing_fetched: Condvar,
+    listings: Arc<Listings<S>>,
     /// When the mount started: the root's mtime (FTP gives none for the mounted directory itself).
     started: SystemTime,
     /// Errors returned to programs, by errno name.
@@ -184,14 +184,22 @@ fn name_of(path: &str) -> &str {
 impl<S: RemoteStore> FtpFs<S> {
     pub fn new(store: Arc<S>, cfg: FsConfig) -> FtpFs<S> {
         let blocks = Arc::new(BlockCache::new(cfg.cache_size));
+        let dirs = Arc::new(DirCache::new(cfg.dir_cache_ttl));
+        let listings = Arc::new(Listings::new(
+            Arc::clone(&store),
+            Arc::clone(&dirs),
+            cfg.timeout,
+        ));
         FtpFs {
             prefetch: Prefetcher::new(
                 Arc::clone(&store),
                 Arc::clone(&blocks),
+                Arc::clone(&listings),
                 cfg.prefetch_workers,
             ),
             blocks,
-            dirs: DirCache::new(cfg.dir_cache_ttl),
+            dirs,
+            listings,
             store,
             cfg,
             inodes: Mutex::new(InodeTable::new()),
@@ -202,8 +210,6 @@ impl<S: RemoteStore> FtpFs<S> {
             )),
             dir_handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            listing_fetches: Mutex::new(HashSet::new()),
-            listing_fetched: Condvar::new(),
             started: SystemTime::now(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -279,39 +285,9 @@ impl<S: RemoteStore> FtpFs<S> {
         lock(&self.inodes).path(ino).ok_or(FsError::StaleHandle)
     }
 
-    /// The listing of directory `path`, from the cache while fresh. Concurrent callers for the same
-    /// directory share one fetch (the kernel looks up many names of one directory in parallel).
+    /// The listing of directory `path`, from the cache while fresh (see `Listings`).
     fn listing(&self, path: &str) -> FsResult<Arc<Listing>> {
-        loop {
-            if let Some(l) = self.dirs.get(path) {
-                return Ok(l);
-            }
-            let mut fetching = lock(&self.listing_fetches);
-            if !fetching.contains(path) {
-                fetching.insert(path.to_string());
-                break;
-            }
-            // Someone else is fetching it: wait (their fetch is bounded), then look in the cache
-            // again.
-            while fetching.contains(path) {
-                let deadline = Instant::now() + self.cfg.timeout;
-                fetching = match caller::wait(&self.listing_fetched, fetching, deadline) {
-                    Ok(f) => f,
-                    Err(Stop::Interrupted) => return Err(FsError::Interrupted),
-                    Err(Stop::TimedOut) => lock(&self.listing_fetches),
-                };
-            }
-        }
-        let result = self.store.list(path).map(|mut entries| {
-            // Uploads in progress (ours or another ftpfs's) are not files yet.
-            entries.retain(|e| !is_temp_name(&e.name));
-            let listing = Arc::new(Listing::new(entries));
-            self.dirs.insert(path, Arc::clone(&listing));
-            listing
-        });
-        lock(&self.listing_fetches).remove(path);
-        self.listing_fetched.notify_all();
-        Ok(result?)
+        self.listings.get(path)
     }
 
     /// The mode shown for a `kind` whose listing said `listed`: `file_mode`/`dir_mode` when set,
@@ -463,6 +439,13 @@ impl<S: RemoteStore> FtpFs<S> {
         let path = self.path_of(ino)?;
         if self.attr_of_path(ino, &path)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
+        }
+        if ino != ROOT_INO {
+            // A tree being walked: the next subdirectories' listings are fetched meanwhile.
+            let parent = parent_of(&path);
+            if let Some(siblings) = self.dirs.peek(parent) {
+                self.prefetch.opened_dir(parent, &siblings, name_of(&path));
+            }
         }
         let mut listing = self.listing(&path)?;
         // Files created here and not uploaded yet are listed too.

@@ -76,7 +76,9 @@ pub enum Stop {
 
 /// One slice of a condition-variable wait that must end by `deadline` or when the caller dies:
 /// returns the guard after a notification or at most `POLL`, or why the wait is over. Loop on it
-/// until the condition holds.
+/// until the condition holds. The caller's `/proc` status (a file read) is looked at only after a
+/// slice passed without a notification: a reader woken by every block a download brings is
+/// making progress, and reading `/proc` at each wake-up cost a file read per FUSE request.
 pub fn wait<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
@@ -86,14 +88,14 @@ pub fn wait<'a, T>(
     if now >= deadline {
         return Err(Stop::TimedOut);
     }
-    if interrupted() {
+    let slice = (deadline - now).min(POLL);
+    let (guard, waited) = cv
+        .wait_timeout(guard, slice)
+        .unwrap_or_else(|e| e.into_inner());
+    if waited.timed_out() && interrupted() {
         return Err(Stop::Interrupted);
     }
-    let slice = (deadline - now).min(POLL);
-    Ok(cv
-        .wait_timeout(guard, slice)
-        .unwrap_or_else(|e| e.into_inner())
-        .0)
+    Ok(guard)
 }
 
 #[cfg(test)]

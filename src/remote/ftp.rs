@@ -651,14 +651,20 @@ impl FtpStore {
             .then(|| self.list_offset.load(Ordering::Relaxed))
     }
 
-    /// Features learned from the server (after the first connection).
-    pub fn features(&self) -> Features {
-        self.pool
-            .connector()
-            .features
-            .get()
-            .cloned()
-            .unwrap_or_default()
+    /// Features learned from the server (none before the first connection). Borrowed, not
+    /// cloned: every listing and download asks, and the FEAT lines are kept for `--probe`.
+    pub fn features(&self) -> &Features {
+        static NONE: Features = Features {
+            mlsd: false,
+            epsv: false,
+            mfmt: false,
+            utf8: false,
+            rest_stream: false,
+            reuse_after_cut: false,
+            greeting: String::new(),
+            feat: Vec::new(),
+        };
+        self.pool.connector().features.get().unwrap_or(&NONE)
     }
 
     /// Logs in the rest of the pool in the background (see `Pool::warm_up`).

@@ -116,6 +116,12 @@ impl<C> State<C> {
         }
     }
 
+    /// Closes every idle connection.
+    fn clear_idle(&mut self) {
+        self.open -= self.idle.len();
+        self.idle.clear();
+    }
+
     /// Counts a connect that is about to start.
     fn connect_starts(&mut self) {
         self.open += 1;
@@ -132,6 +138,11 @@ impl<C> State<C> {
         }
     }
 }
+
+/// The pool's state, locked.
+type Guard<'a, C> = MutexGuard<'a, State<<C as Connector>::Conn>>;
+/// What a connect gave.
+type Made<C> = Result<<C as Connector>::Conn, ConnectError>;
 
 /// A pool of at most `max` connections made by `C`.
 pub struct Pool<C: Connector> {
@@ -199,9 +210,7 @@ impl<C: Connector> Pool<C> {
                 if let Health::Silent(msg) = health {
                     // The server is not answering: checking the other idle ones would cost a
                     // timeout each; drop them and let the back-off answer.
-                    let n = st.idle.len();
-                    st.idle.clear();
-                    st.open -= n;
+                    st.clear_idle();
                     st.down = Some((Instant::now(), msg));
                 }
                 continue;
@@ -210,37 +219,26 @@ impl<C: Connector> Pool<C> {
                 if let Some(e) = st.backing_off() {
                     return Err(e);
                 }
-                st.connect_starts();
-                drop(st);
-                let made = self.connector.connect();
-                st = self.lock();
-                st.connect_done(&made);
+                let (guard, made) = self.connect_counted(st);
+                st = guard;
                 match made {
                     Ok(conn) => {
-                        st.down = None;
                         drop(st);
                         return Ok(self.lend(conn));
                     }
-                    Err(e) => {
-                        match e {
-                            // Refused while nothing of ours exists: not a limit we can wait for.
-                            ConnectError::TooMany(msg) if st.open == 0 => {
-                                return Err(RemoteError::Connection(format!(
-                                    "server refused the connection: {msg}"
-                                )))
-                            }
-                            // The limit was learned in connect_done: wait for a connection.
-                            ConnectError::TooMany(_) => {}
-                            ConnectError::Failed(e) => {
-                                if let RemoteError::Connection(m) = &e {
-                                    st.down = Some((Instant::now(), m.clone()));
-                                }
-                                drop(st);
-                                // Waiters must see the failure too, not wait for a connection.
-                                self.freed.notify_all();
-                                return Err(e);
-                            }
-                        }
+                    // Refused while nothing of ours exists: not a limit we can wait for.
+                    Err(ConnectError::TooMany(msg)) if st.open == 0 => {
+                        return Err(RemoteError::Connection(format!(
+                            "server refused the connection: {msg}"
+                        )))
+                    }
+                    // The limit was learned in connect_done: wait for a connection.
+                    Err(ConnectError::TooMany(_)) => {}
+                    Err(ConnectError::Failed(e)) => {
+                        drop(st);
+                        // Waiters must see the failure too, not wait for a connection.
+                        self.freed.notify_all();
+                        return Err(e);
                     }
                 }
                 continue;
@@ -256,6 +254,25 @@ impl<C: Connector> Pool<C> {
                 }
             };
         }
+    }
+
+    /// Opens one connection with the bookkeeping every connect needs: counted while in progress,
+    /// the limit learned from a `421`, the server marked down after a failed connect and up after
+    /// a good one. The lock is given up while connecting and held again when this returns.
+    fn connect_counted<'a>(&'a self, mut st: Guard<'a, C>) -> (Guard<'a, C>, Made<C>) {
+        st.connect_starts();
+        drop(st);
+        let made = self.connector.connect();
+        let mut st = self.lock();
+        st.connect_done(&made);
+        match &made {
+            Ok(_) => st.down = None,
+            Err(ConnectError::Failed(RemoteError::Connection(m))) => {
+                st.down = Some((Instant::now(), m.clone()))
+            }
+            Err(_) => {}
+        }
+        (st, made)
     }
 
     /// The server failed to answer on a connection in use: requests needing a new connection fail
@@ -286,11 +303,7 @@ impl<C: Connector> Pool<C> {
     /// Drops every idle connection: after one connection failed, the others most likely did too
     /// (server restart, network change), and a retry must not pick another dead one.
     pub fn drop_idle(&self) {
-        let mut st = self.lock();
-        let n = st.idle.len();
-        st.idle.clear();
-        st.open -= n;
-        drop(st);
+        self.lock().clear_idle();
         self.freed.notify_all();
     }
 
@@ -303,15 +316,11 @@ impl<C: Connector> Pool<C> {
         let spawned = std::thread::Builder::new()
             .name("ftpfs-warm-up".into())
             .spawn(move || loop {
-                let mut st = pool.lock();
+                let st = pool.lock();
                 if st.open >= n.min(st.limit) || st.down.is_some() {
                     return;
                 }
-                st.connect_starts();
-                drop(st);
-                let made = pool.connector.connect();
-                let mut st = pool.lock();
-                st.connect_done(&made);
+                let (mut st, made) = pool.connect_counted(st);
                 match made {
                     Ok(conn) => {
                         st.idle.push((conn, Instant::now()));
@@ -319,10 +328,7 @@ impl<C: Connector> Pool<C> {
                         pool.freed.notify_one();
                     }
                     Err(ConnectError::TooMany(_)) => return,
-                    Err(ConnectError::Failed(e)) => {
-                        if let RemoteError::Connection(m) = e {
-                            st.down = Some((Instant::now(), m));
-                        }
+                    Err(ConnectError::Failed(_)) => {
                         drop(st);
                         pool.freed.notify_all();
                         return;

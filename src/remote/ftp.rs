@@ -422,7 +422,11 @@ impl FtpConnector {
                 .map_err(FtpError::ConnectionError)
         };
         setup(&mut ftp).map_err(|e| ConnectError::Failed(text(e)))?;
-        self.features.get_or_init(|| detect_features(&mut ftp));
+        if self.features.get_or_init(|| detect_features(&mut ftp)).utf8 {
+            // Some servers only send UTF-8 names after this, on each connection that asks; the
+            // features are learned once, but every connection must ask. Failure is harmless.
+            let _ = ftp.custom_command("OPTS UTF8 ON", &[Status::CommandOk]);
+        }
         debug!("greeting: {:?}", ftp.get_welcome_msg());
         let timeout = self.timeout;
         let mut ftp = ftp.passive_stream_builder(move |addr| {
@@ -483,10 +487,6 @@ fn detect_features(ftp: &mut Ftp) -> Features {
         "server features: MLSD {} EPSV {} MFMT {} UTF8 {} REST {}",
         f.mlsd, f.epsv, f.mfmt, f.utf8, f.rest_stream
     );
-    if f.utf8 {
-        // Some servers only send UTF-8 names after this; failure is harmless.
-        let _ = ftp.custom_command("OPTS UTF8 ON", &[Status::CommandOk]);
-    }
     f
 }
 

@@ -82,6 +82,8 @@ pub struct Traffic {
     commands: [AtomicU64; Command::ALL.len()],
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    ranged: AtomicU64,
+    ranged_ahead: AtomicU64,
 }
 
 impl Traffic {
@@ -97,6 +99,14 @@ impl Traffic {
         self.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// A ranged download started; `ahead`: on a data connection opened before it was asked for.
+    pub fn ranged(&self, ahead: bool) {
+        self.ranged.fetch_add(1, Ordering::Relaxed);
+        if ahead {
+            self.ranged_ahead.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The counts so far, with the pool's figures added by the caller.
     pub fn snapshot(&self) -> StoreStats {
         StoreStats {
@@ -106,6 +116,10 @@ impl Traffic {
                 .collect(),
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            ranged_reads: (
+                self.ranged.load(Ordering::Relaxed),
+                self.ranged_ahead.load(Ordering::Relaxed),
+            ),
             ..StoreStats::default()
         }
     }
@@ -120,6 +134,9 @@ pub struct StoreStats {
     pub bytes_read: u64,
     /// File bytes sent on data connections.
     pub bytes_written: u64,
+    /// Ranged downloads (random reads) started, and how many of them on a data connection opened
+    /// ahead of the read (one round trip instead of three).
+    pub ranged_reads: (u64, u64),
     /// Control connections open now (idle or busy).
     pub connections: usize,
     /// The bound on connections: `max_conns`, or lower once the server refused more.
@@ -185,6 +202,11 @@ impl Report {
         let _ = writeln!(out, "bytes read: {}", s.bytes_read);
         let _ = writeln!(out, "bytes written: {}", s.bytes_written);
         let _ = writeln!(out, "commands: {}", list(&s.commands));
+        let _ = writeln!(
+            out,
+            "ranged reads: {} ({} on a data connection opened ahead)",
+            s.ranged_reads.0, s.ranged_reads.1
+        );
         let _ = writeln!(out, "listing cache: {}", self.listings.render());
         let _ = writeln!(
             out,
@@ -230,6 +252,7 @@ mod tests {
                 commands: vec![("RETR", 3), ("STOR", 0)],
                 bytes_read: 4096,
                 bytes_written: 0,
+                ranged_reads: (5, 4),
                 connections: 2,
                 connection_limit: 2,
                 max_conns: 4,
@@ -243,6 +266,7 @@ mod tests {
         let text = r.render();
         assert!(text.contains("bytes read: 4096\n"), "{text}");
         assert!(text.contains("commands: RETR 3\n"), "{text}");
+        assert!(text.contains("ranged reads: 5 (4 on a data connection opened ahead)\n"));
         assert!(text.contains("listing cache: 3 hits, 1 misses (75.0% hits)"));
         assert!(text.contains("block cache: no lookups; 10 of 100 bytes held"));
         assert!(text.contains("connections: 2 open, limit 2 (max_conns 4)"));

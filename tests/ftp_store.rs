@@ -25,7 +25,7 @@ fn unftp(root: &Path) -> Server {
     Box::new(Unftp::start(root))
 }
 
-fn store(s: &Server, base: &str, max_conns: usize) -> FtpStore {
+fn store(s: &dyn FtpServer, base: &str, max_conns: usize) -> FtpStore {
     FtpStore::new(&RemoteConfig {
         host: "127.0.0.1".into(),
         port: s.port(),
@@ -85,7 +85,7 @@ fn listings_match_the_disk(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
     let s = start(root.path());
-    let st = store(&s, "", 2);
+    let st = store(&*s, "", 2);
     assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
     assert_eq!(
         store_listing(&st, "/sub dir"),
@@ -101,7 +101,7 @@ fn downloads_match_the_disk(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
     let s = start(root.path());
-    let st = store(&s, "", 2);
+    let st = store(&*s, "", 2);
     let disk = std::fs::read(root.path().join("random.bin")).unwrap();
     assert_eq!(read_from(&st, "/random.bin", 0), disk);
     assert_eq!(read_from(&st, "/random.bin", 1_234_567), &disk[1_234_567..]);
@@ -117,7 +117,7 @@ fn an_early_finish_keeps_the_connection_usable(start: fn(&Path) -> Server) {
     sample_tree(root.path());
     let s = start(root.path());
     // One connection: everything below must run on the connection whose download was cut short.
-    let st = store(&s, "", 1);
+    let st = store(&*s, "", 1);
     let disk = std::fs::read(root.path().join("random.bin")).unwrap();
     // After each download cut short, the same connection lists and downloads correctly. (libunftp
     // answers the first transfer after two consecutive cut-short ones with no data and a 226; the core
@@ -138,7 +138,7 @@ fn a_base_path_becomes_the_root(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
     let s = start(root.path());
-    let st = store(&s, "/sub dir", 1);
+    let st = store(&*s, "/sub dir", 1);
     assert_eq!(
         store_listing(&st, "/"),
         disk_listing(&root.path().join("sub dir"))
@@ -150,7 +150,7 @@ fn errors_are_classified(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
     let s = start(root.path());
-    let st = store(&s, "", 1);
+    let st = store(&*s, "", 1);
     // vsftpd refuses RETR at once; libunftp first says 150, then 550: either way it is NotFound.
     let missing = match st.open_read("/no such file", 0) {
         Err(e) => e,
@@ -193,7 +193,7 @@ fn many_readers_share_a_small_pool(start: fn(&Path) -> Server) {
         make_random_file(&root.path().join(format!("f{i}")), 512 << 10, i);
     }
     let s = start(root.path());
-    let st = Arc::new(store(&s, "", 2));
+    let st = Arc::new(store(&*s, "", 2));
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let st = Arc::clone(&st);
@@ -221,7 +221,7 @@ fn upload(st: &FtpStore, path: &str, data: &[u8], append: bool) -> Result<(), Re
 fn uploads_and_namespace_operations_reach_the_disk(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     let s = start(root.path());
-    let st = store(&s, "", 2);
+    let st = store(&*s, "", 2);
     let disk = root.path();
 
     let data: Vec<u8> = (0..3_000_000u32)
@@ -295,7 +295,7 @@ fn vsftpd_symlinks_are_listed_as_symlinks() {
     std::fs::write(root.path().join("target.txt"), "t").unwrap();
     std::os::unix::fs::symlink("target.txt", root.path().join("link")).unwrap();
     let s = vsftpd(root.path());
-    let st = store(&s, "", 1);
+    let st = store(&*s, "", 1);
     let entries = st.list("/").unwrap();
     let link = entries
         .iter()
@@ -303,6 +303,67 @@ fn vsftpd_symlinks_are_listed_as_symlinks() {
         .expect("link listed");
     assert_eq!(link.kind, EntryKind::Symlink);
     assert_eq!(link.link_target.as_deref(), Some("target.txt"));
+}
+
+/// Random reads on vsftpd (a server that stays in step after a cut download) send `REST` and `RETR`
+/// together on a data connection opened when the previous read ended; anything else the connection
+/// does first drops that spare connection, and the connection stays in step throughout.
+#[test]
+fn vsftpd_ranged_reads_run_on_data_connections_opened_ahead() {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let v = Vsftpd::start_logging_commands(root.path());
+    // One connection: every read below must find the spare that the one before it left.
+    let st = store(&v, "", 1);
+    let disk = std::fs::read(root.path().join("random.bin")).unwrap();
+    let ranged = |offset: u64, len: usize| {
+        let mut r = st
+            .open_read_range("/random.bin", offset, len as u64)
+            .unwrap();
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf).unwrap();
+        let want = &disk[offset as usize..offset as usize + len];
+        assert!(
+            buf == want,
+            "bytes at {offset}..+{len} differ from the disk"
+        );
+        r.finish();
+    };
+    // The first command logs in and learns which server this is.
+    assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
+    for (i, offset) in [3_000_000u64, 17, 1 << 20, 409_600, 2_500_001, 0]
+        .into_iter()
+        .enumerate()
+    {
+        ranged(offset, if i % 2 == 0 { 4096 } else { 100_000 });
+    }
+    // The first read opened its own data connection; each later one found one waiting.
+    assert_eq!(st.stats().ranged_reads, (6, 5));
+    // A listing's own EPSV replaces the server's listener: the spare is dropped, not used.
+    assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
+    ranged(1234, 4096);
+    ranged(2_000_000, 4096);
+    // A read that ends exactly at the end of the file, then a whole download the ordinary way.
+    ranged(disk.len() as u64 - 4096, 4096);
+    assert!(read_from(&st, "/random.bin", 0) == disk);
+    ranged(5, 10);
+    assert_eq!(st.stats().ranged_reads, (10, 7));
+    // Every transfer used one EPSV; three spares were never used (before the listing, before the
+    // whole download, and the one waiting now). One login: the connection never fell out of step.
+    let epsv = v
+        .logged_commands()
+        .iter()
+        .filter(|c| c.starts_with("EPSV"))
+        .count();
+    assert_eq!(epsv, v.transfer_commands() + 3, "{:?}", v.logged_commands());
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
+    // A missing file is still ENOENT on this path, and the connection still works after it.
+    assert!(matches!(
+        st.open_read_range("/nope.bin", 10, 10),
+        Err(RemoteError::NotFound(_))
+    ));
+    ranged(7, 4096);
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
 }
 
 #[test]

@@ -52,10 +52,14 @@ fn a_vsftpd_profile_names_what_the_mount_uses() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(
-        finding(&text, "greeting").starts_with("220 ftpfs test vsftpd"),
+        finding(&text, "greeting").starts_with("220 ftpfs test vsFTPd"),
         "{text}"
     );
     assert!(finding(&text, "system").contains("UNIX"), "{text}");
+    assert!(
+        finding(&text, "random reads").starts_with("one round trip each"),
+        "{text}"
+    );
     assert!(
         text.contains("EPSV") && text.contains("REST STREAM"),
         "{text}"

@@ -27,6 +27,8 @@ const START_WINDOW: u64 = 4;
 const SKIP_AHEAD: u64 = 16;
 /// Blocks kept behind the reader, for reads the kernel issues out of order.
 const KEEP_BEHIND: u64 = 4;
+/// Threads ending cut-short downloads (`finish_later`): as many as the default pool has connections.
+const FINISHERS: usize = 4;
 /// A stream nobody has asked anything of for this long gives its connection back to the pool.
 const IDLE_STREAM: Duration = Duration::from_secs(3);
 
@@ -295,17 +297,29 @@ impl std::fmt::Debug for FinishOnDrop {
     }
 }
 
-/// Ends downloads that were cut short on a background thread: waiting for the server's 426 is a round
-/// trip the reader need not wait for.
+/// Ends downloads that were cut short on background threads: waiting for the server's 426 is a
+/// round trip the reader need not wait for. Several threads, because ending a transfer can also
+/// open the connection's next data connection (`RemoteRead::finish`): one thread doing that for
+/// every connection in turn made random readers wait for connections on a slow link.
 fn finish_later(remote: Box<dyn RemoteRead>) {
     static FINISHER: OnceLock<Mutex<mpsc::Sender<Box<dyn RemoteRead>>>> = OnceLock::new();
     let tx = FINISHER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Box<dyn RemoteRead>>();
-        let spawned = std::thread::Builder::new()
-            .name("ftpfs-finish".into())
-            .spawn(move || rx.into_iter().for_each(|r| r.finish()));
-        if let Err(e) = spawned {
-            debug!("no finisher thread ({e}); downloads end inline");
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..FINISHERS {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("ftpfs-finish-{i}"))
+                .spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match next {
+                        Ok(r) => r.finish(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                debug!("no finisher thread ({e})");
+            }
         }
         Mutex::new(tx)
     });

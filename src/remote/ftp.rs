@@ -27,6 +27,7 @@ use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
 use super::watchdog::{Fired, Watch};
 
 mod probe;
+mod quick;
 use super::{
     join, EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
 };
@@ -106,6 +107,8 @@ pub struct Conn {
     socket: Arc<TcpStream>,
     /// Receive buffer for this connection's next passive data connection (0: the system's).
     window: Arc<AtomicUsize>,
+    /// A data connection opened for this connection's next quick ranged read (`quick`).
+    spare: Option<quick::Spare>,
 }
 
 impl Conn {
@@ -380,6 +383,7 @@ impl FtpConnector {
             ftp,
             socket,
             window,
+            spare: None,
         })
     }
 
@@ -531,6 +535,8 @@ pub struct FtpStore {
     list_offset: AtomicI64,
     /// Listings still to look at for such a file (0: the offset is settled).
     offset_tries: AtomicU32,
+    /// The server did not take a quick ranged read (`quick`): they use the ordinary path.
+    quick_off: AtomicBool,
 }
 
 /// Listings searched for a recently changed file before the LIST time offset is taken as 0.
@@ -570,6 +576,7 @@ impl FtpStore {
             mdtm_set: AtomicBool::new(true),
             list_offset: AtomicI64::new(0),
             offset_tries: AtomicU32::new(OFFSET_TRIES),
+            quick_off: AtomicBool::new(false),
         }
     }
 
@@ -731,6 +738,8 @@ impl FtpStore {
     /// Applies the current data mode to `conn` before a command (a fallback to `PASV` decided after
     /// the connection was made must reach it too); returns that mode.
     fn data_mode_for(&self, conn: &mut Pooled<FtpConnector>) -> Mode {
+        // suppaftp's own EPSV would replace the listener a spare data connection waits on.
+        conn.spare = None;
         let mode = self.pool.connector().data_mode();
         conn.set_mode(mode);
         mode
@@ -779,6 +788,11 @@ impl FtpStore {
         len: Option<u64>,
     ) -> RemoteResult<Box<dyn RemoteRead>> {
         let full = self.full_path(path)?;
+        if let Some(len) = len.filter(|_| self.quick_reads()) {
+            if let Some(read) = self.quick_download(&full, offset, len) {
+                return read;
+            }
+        }
         let (conn, stream) = self.start_transfer(Command::Retr, "download", &full, |conn| {
             if let Some(len) = len {
                 conn.expect_only(len);
@@ -794,6 +808,9 @@ impl FtpStore {
             conn.window.store(0, Ordering::Relaxed);
             started
         })?;
+        if len.is_some() {
+            self.traffic().ranged(false);
+        }
         Ok(Box::new(FtpRead {
             stream: Some(stream),
             conn: Some(conn),
@@ -801,6 +818,59 @@ impl FtpStore {
             reuse_after_cut: self.features().reuse_after_cut,
             timeout: self.timeout,
         }))
+    }
+
+    /// Whether ranged reads may take the quick path (`quick`): plain FTP, passive mode, a server
+    /// known to stay in step after a cut download, and no sign yet that it does not take it.
+    fn quick_reads(&self) -> bool {
+        let connector = self.pool.connector();
+        matches!(connector.tls, Ok(None))
+            && connector.data_mode == DataMode::Passive
+            && self.features().reuse_after_cut
+            && !self.quick_off.load(Ordering::Relaxed)
+    }
+
+    /// A ranged download the quick way; `None` when the server did not take it and the ordinary
+    /// download should be used. Retried once on a fresh connection after the link broke.
+    fn quick_download(
+        &self,
+        full: &str,
+        offset: u64,
+        len: u64,
+    ) -> Option<RemoteResult<Box<dyn RemoteRead>>> {
+        let epsv = self.pool.connector().data_mode() == Mode::ExtendedPassive;
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let conn = match self.pool.get() {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            self.traffic().command(Command::Retr);
+            let traffic = Arc::clone(self.traffic());
+            let failed = match quick::start(conn, epsv, full, offset, len, self.timeout, traffic) {
+                Ok(read) => return Some(Ok(Box::new(read))),
+                Err(failed) => failed,
+            };
+            match *failed {
+                (_, quick::Failure::Unsupported { err, disable }) => {
+                    if disable && !self.quick_off.swap(true, Ordering::Relaxed) {
+                        info!("ranged reads take the ordinary path: the server answered {err}");
+                    }
+                    debug!("ranged download of {full} the ordinary way after: {err}");
+                    return None;
+                }
+                (mut conn, quick::Failure::Failed(err, link)) => {
+                    if self.failed(&mut conn, &err, link) && tries > 0 {
+                        debug!(
+                            "ranged download of {full} starts again on a fresh connection: {err}"
+                        );
+                        continue;
+                    }
+                    return Some(Err(err));
+                }
+            }
+        }
     }
 
     /// Starts a download or an upload (`start` sends the transfer command) on a pooled

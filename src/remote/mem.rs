@@ -483,6 +483,7 @@ impl RemoteStore for MemStore {
             connections: 1,
             connection_limit: 1,
             max_conns: 1,
+            ..StoreStats::default()
         }
     }
 }

@@ -172,7 +172,7 @@ impl Vsftpd {
             let pasv_ports = passive_range();
             // A banner unique to this instance proves that the greeting comes from our vsftpd,
             // not from some other server that took the port in the meantime.
-            let banner = format!("ftpfs test vsftpd {:016x}", unique_seed());
+            let banner = format!("ftpfs test vsFTPd {:016x}", unique_seed());
             let conf = dir.path().join("vsftpd.conf");
             let log = dir.path().join("vsftpd.log");
             let conf_text = config_text(&abs_root, port, pasv_ports, &banner, &log, extra);

@@ -96,6 +96,7 @@ impl FtpStore {
                 "not announced (REST is still tried for reads from an offset)".into()
             },
         );
+        note("random reads", self.ranged_text());
         note(
             "setting times",
             if f.mfmt {
@@ -115,6 +116,23 @@ impl FtpStore {
                 .map(|_| ())
                 .map_err(|e| format!("listing the mounted directory failed: {e}")),
         }
+    }
+
+    /// How a random read (a ranged download) goes on this server, and why.
+    fn ranged_text(&self) -> String {
+        if self.quick_reads() {
+            return "one round trip each: REST and RETR go together on a data connection opened \
+                    when the previous read ended"
+                .into();
+        }
+        let why = if !matches!(self.tls.mode, TlsMode::None) {
+            "TLS"
+        } else if !matches!(self.pool.connector().data_mode, DataMode::Passive) {
+            "active mode"
+        } else {
+            "the greeting names no server known to stay in step after a download cut short"
+        };
+        format!("three round trips each (EPSV, REST, RETR in turn): {why}")
     }
 
     /// `SYST`'s answer.

@@ -1,0 +1,460 @@
+//! Quick ranged reads: a random read's download in one round trip instead of three. suppaftp
+//! sends `EPSV`, `REST` and `RETR` one after the other, each waiting for its reply, and opens
+//! the data connection in between. Here the data connection of a connection's next ranged read
+//! is opened in advance (`Spare`), when its previous one ends, off the reader's path; the read
+//! itself then writes `REST` and `RETR` in one packet, and the data follows their replies.
+//!
+//! The exchange runs on the control socket directly, past suppaftp, so it is used only where that
+//! is sound: plain FTP (no TLS record layer to go through), passive mode, servers that stay in
+//! step after a download cut short (`Features::reuse_after_cut`), and between suppaftp commands,
+//! when suppaftp's reply buffer is empty (every suppaftp exchange reads its replies to the end).
+//! This module's own replies are read through one buffer per download, which must be empty when
+//! the download ends; anything left in it means the connection is out of step, and it is closed.
+//! Any suppaftp command on the connection first drops its spare data connection
+//! (`FtpStore::data_mode_for`), because its own `EPSV` would replace the server's listener.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+use suppaftp::types::Response;
+use suppaftp::{FtpError, Status};
+
+use super::{data_socket, lost, outcome, Conn, FtpConnector, Link, MIN_WINDOW};
+use crate::remote::pool::Pooled;
+use crate::remote::{RemoteError, RemoteRead};
+use crate::stats::Traffic;
+
+/// A spare data connection older than this is not trusted: the server may have given up on its
+/// listener (none of the servers checked does, but nothing requires them to wait).
+const SPARE_TTL: Duration = Duration::from_secs(5);
+/// Longest reply accepted, as suppaftp bounds its own.
+const MAX_REPLY: usize = 64 << 10;
+
+/// A passive data connection opened before its transfer command was sent.
+pub(super) struct Spare {
+    stream: TcpStream,
+    made: Instant,
+}
+
+/// A reply on the control connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Reply {
+    pub code: u32,
+    /// Every line of the reply, the code included, joined by newlines.
+    pub text: String,
+}
+
+impl Reply {
+    /// The reply as the suppaftp error that `classify` maps to a `RemoteError`.
+    fn unexpected(self) -> FtpError {
+        FtpError::UnexpectedResponse(Response::new(
+            Status::from(self.code),
+            self.text.into_bytes(),
+        ))
+    }
+}
+
+/// The control socket as a `Read` that can live next to the connection it belongs to.
+struct Control(Arc<TcpStream>);
+
+impl Read for Control {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+type Replies = BufReader<Control>;
+
+fn bad_reply(what: &str) -> FtpError {
+    FtpError::ConnectionError(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("unreadable reply from the server: {what}"),
+    ))
+}
+
+/// Reads one reply, single- or multi-line (`123-...` up to `123 ...`).
+pub(super) fn read_reply(r: &mut impl BufRead) -> Result<Reply, FtpError> {
+    let mut text = String::new();
+    let mut code: Option<u32> = None;
+    loop {
+        let mut line = Vec::new();
+        let left = (MAX_REPLY - text.len()) as u64;
+        let n = r
+            .by_ref()
+            .take(left)
+            .read_until(b'\n', &mut line)
+            .map_err(FtpError::ConnectionError)?;
+        if n == 0 {
+            return Err(FtpError::ConnectionError(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        if !line.ends_with(b"\n") {
+            return Err(bad_reply("a reply line too long"));
+        }
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line);
+        let head = line.as_bytes();
+        let numbered = head.len() >= 3 && head[..3].iter().all(u8::is_ascii_digit);
+        let sep = head.get(3).copied();
+        match code {
+            None if numbered && matches!(sep, None | Some(b' ') | Some(b'-')) => {
+                let c: u32 = line[..3].parse().expect("three digits");
+                if sep != Some(b'-') {
+                    return Ok(Reply { code: c, text });
+                }
+                code = Some(c);
+            }
+            None => return Err(bad_reply(line)),
+            Some(c) if numbered && sep != Some(b'-') && line[..3] == c.to_string() => {
+                return Ok(Reply { code: c, text })
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Reads a reply and checks that its code is one of `want`.
+fn expect(r: &mut Replies, want: &[u32]) -> Result<Reply, FtpError> {
+    let reply = read_reply(r)?;
+    if want.contains(&reply.code) {
+        Ok(reply)
+    } else {
+        Err(reply.unexpected())
+    }
+}
+
+/// The port of a `229 ... (|||port|)` reply.
+pub(super) fn epsv_port(text: &str) -> Option<u16> {
+    let inner = text.split_once('(')?.1.split_once(')')?.0;
+    // "(|||port|)": RFC 2428 lets the delimiter be any printable character; all use '|'.
+    let delim = inner.chars().next()?;
+    let fields: Vec<&str> = inner.split(delim).collect();
+    if fields.len() != 5 {
+        return None;
+    }
+    fields[3].parse().ok()
+}
+
+/// The port of a `227 ... (h1,h2,h3,h4,p1,p2)` reply; the address is ignored, as suppaftp's NAT
+/// workaround does: data goes to the control connection's peer.
+pub(super) fn pasv_port(text: &str) -> Option<u16> {
+    // The numbers follow the code, with or without parentheses around them.
+    let rest = text.get(3..)?;
+    let start = rest.find(|c: char| c.is_ascii_digit())?;
+    let nums: Vec<u16> = rest[start..]
+        .split(|c: char| !(c.is_ascii_digit() || c == ','))
+        .next()?
+        .split(',')
+        .map(|n| n.parse::<u16>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if nums.len() != 6 || nums[4] > 255 || nums[5] > 255 {
+        return None;
+    }
+    Some(nums[4] * 256 + nums[5])
+}
+
+fn send(conn: &Conn, line: &str) -> Result<(), FtpError> {
+    (&*conn.socket)
+        .write_all(line.as_bytes())
+        .map_err(FtpError::ConnectionError)
+}
+
+/// Opens a passive data connection on `conn`: `EPSV` (or `PASV`), then a connection to the
+/// control peer at the port the server names, with a receive buffer of `window` bytes.
+fn open_passive(
+    conn: &Conn,
+    replies: &mut Replies,
+    epsv: bool,
+    window: usize,
+    timeout: Duration,
+) -> Result<TcpStream, FtpError> {
+    let (cmd, code) = if epsv {
+        ("EPSV\r\n", 229)
+    } else {
+        ("PASV\r\n", 227)
+    };
+    send(conn, cmd)?;
+    let reply = expect(replies, &[code])?;
+    let port = if epsv {
+        epsv_port(&reply.text)
+    } else {
+        pasv_port(&reply.text)
+    }
+    .ok_or_else(|| bad_reply(&reply.text))?;
+    let peer = conn.socket.peer_addr().map_err(FtpError::ConnectionError)?;
+    data_socket(SocketAddr::new(peer.ip(), port), timeout, window)
+        .map_err(FtpError::ConnectionError)
+}
+
+/// How `start` failed.
+pub(super) enum Failure {
+    /// The exchange failed; `Link` says what it means for the connection (not yet marked).
+    Failed(RemoteError, Link),
+    /// The server did not take the exchange as expected but the ordinary download may work:
+    /// a spare connection it no longer accepted (`425`), a reply other than the ones a download
+    /// starts with. With `disable`, it never will (it refused `REST`, or its passive reply is
+    /// unreadable): quick reads are off for the mount.
+    Unsupported { err: RemoteError, disable: bool },
+}
+
+/// Starts a ranged download of `len` bytes of `path` from `offset` on `conn`, with its spare data
+/// connection when it has a fresh one.
+pub(super) fn start(
+    mut conn: Pooled<FtpConnector>,
+    epsv: bool,
+    path: &str,
+    offset: u64,
+    len: u64,
+    timeout: Duration,
+    traffic: Arc<Traffic>,
+) -> Result<QuickRead, Box<(Pooled<FtpConnector>, Failure)>> {
+    let spare = conn
+        .spare
+        .take()
+        .filter(|s| s.made.elapsed() < SPARE_TTL && len <= super::MAX_WINDOW);
+    let used_spare = spare.is_some();
+    let mut replies = BufReader::new(Control(Arc::clone(&conn.socket)));
+    let mut rest_refused = false;
+    let watch = conn.watch(timeout);
+    let started = (|| {
+        let data = match spare {
+            Some(s) => s.stream,
+            None => {
+                let window = len.clamp(MIN_WINDOW, super::MAX_WINDOW) as usize;
+                open_passive(&conn, &mut replies, epsv, window, timeout)?
+            }
+        };
+        // One write, so one packet: the server finds both commands at once.
+        let cmd = if offset > 0 {
+            format!("REST {offset}\r\nRETR {path}\r\n")
+        } else {
+            format!("RETR {path}\r\n")
+        };
+        send(&conn, &cmd)?;
+        if offset > 0 {
+            let rest = read_reply(&mut replies)?;
+            if rest.code != 350 {
+                rest_refused = true;
+                return Err(rest.unexpected());
+            }
+        }
+        expect(&mut replies, &[150, 125])?;
+        Ok(data)
+    })();
+    match outcome(started, watch.disarm(), timeout) {
+        Ok(data) => {
+            traffic.ranged(used_spare);
+            Ok(QuickRead {
+                data: Some(data),
+                replies,
+                conn: Some(conn),
+                traffic,
+                timeout,
+                epsv,
+            })
+        }
+        Err((err, link)) => {
+            if rest_refused || !replies.buffer().is_empty() {
+                // A refused REST still has the RETR behind it, whose reply (and data: the file
+                // from its start) is yet to come: the connection is out of step.
+                conn.mark_broken();
+            }
+            let unreadable =
+                matches!(&err, RemoteError::Connection(m) if m.starts_with("unreadable reply"));
+            let failure = match (&err, link) {
+                _ if rest_refused || unreadable => Failure::Unsupported { err, disable: true },
+                (RemoteError::Connection(m), Link::Ok) if used_spare && m.starts_with("425") => {
+                    Failure::Unsupported {
+                        err,
+                        disable: false,
+                    }
+                }
+                (RemoteError::Protocol(_), Link::Ok) => Failure::Unsupported {
+                    err,
+                    disable: false,
+                },
+                _ => Failure::Failed(err, link),
+            };
+            if matches!(failure, Failure::Unsupported { .. }) && link != Link::Ok {
+                conn.mark_broken();
+            }
+            Err(Box::new((conn, failure)))
+        }
+    }
+}
+
+/// A running quick ranged download: its data connection and the replies still to come.
+pub(super) struct QuickRead {
+    data: Option<TcpStream>,
+    replies: Replies,
+    conn: Option<Pooled<FtpConnector>>,
+    traffic: Arc<Traffic>,
+    timeout: Duration,
+    epsv: bool,
+}
+
+impl QuickRead {
+    /// Closes the data connection and reads the transfer's last reply (`226`, or `426` after a
+    /// cut); with `full`, only a complete transfer counts.
+    fn end(&mut self, full: bool) -> Result<(), RemoteError> {
+        self.data = None;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let want: &[u32] = if full {
+            &[226, 250]
+        } else {
+            &[226, 250, 426, 451]
+        };
+        let watch = conn.watch(self.timeout);
+        let verdict = expect(&mut self.replies, want);
+        let result = outcome(verdict, watch.disarm(), self.timeout).map(|_| ());
+        if result.is_err() || !self.replies.buffer().is_empty() {
+            conn.mark_broken();
+        }
+        result.map_err(|(e, _)| e)
+    }
+
+    /// Opens the next ranged read's data connection now, while nobody waits for it.
+    fn arm(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let watch = conn.watch(self.timeout);
+        let opened = open_passive(
+            conn,
+            &mut self.replies,
+            self.epsv,
+            MIN_WINDOW as usize,
+            self.timeout,
+        );
+        match outcome(opened, watch.disarm(), self.timeout) {
+            Ok(stream) if self.replies.buffer().is_empty() => {
+                conn.spare = Some(Spare {
+                    stream,
+                    made: Instant::now(),
+                })
+            }
+            Ok(_) => conn.mark_broken(),
+            Err((e, link)) => {
+                debug!("no spare data connection: {e}");
+                if link != Link::Ok {
+                    conn.mark_broken();
+                }
+            }
+        }
+    }
+}
+
+impl Read for QuickRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(data) = self.data.as_mut() else {
+            return Ok(0);
+        };
+        match data.read(buf) {
+            Ok(0) => self.end(true).map(|()| 0).map_err(std::io::Error::other),
+            Ok(n) => {
+                self.traffic.read(n);
+                Ok(n)
+            }
+            Err(e) => {
+                self.data = None;
+                if let Some(c) = self.conn.as_mut() {
+                    lost(c, &e);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl RemoteRead for QuickRead {
+    fn finish(mut self: Box<Self>) {
+        if self.data.is_some() {
+            if let Err(e) = self.end(false) {
+                debug!("ranged download ended early: {e}");
+                return;
+            }
+        }
+        self.arm();
+    }
+}
+
+impl Drop for QuickRead {
+    fn drop(&mut self) {
+        if self.data.is_some() {
+            // Dropped without finish(): replies are still due, so the connection cannot be reused.
+            if let Some(c) = self.conn.as_mut() {
+                c.mark_broken();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str) -> Result<Reply, FtpError> {
+        read_reply(&mut text.as_bytes())
+    }
+
+    #[test]
+    fn replies_single_and_multi_line() {
+        assert_eq!(
+            reply("350 Restart position accepted (4096).\r\n").unwrap(),
+            Reply {
+                code: 350,
+                text: "350 Restart position accepted (4096).".into()
+            }
+        );
+        let r = reply("150-Opening\r\n 150 not the end\r\n150 BINARY mode\r\n226 x\r\n").unwrap();
+        assert_eq!(r.code, 150);
+        assert_eq!(r.text.lines().count(), 3);
+        // Two replies in one buffer are read one at a time.
+        let mut buf: &[u8] = b"350 ok\r\n150 go\r\n";
+        assert_eq!(read_reply(&mut buf).unwrap().code, 350);
+        assert_eq!(read_reply(&mut buf).unwrap().code, 150);
+        assert!(matches!(
+            read_reply(&mut buf),
+            Err(FtpError::ConnectionError(_))
+        ));
+        assert!(reply("hello\r\n").is_err());
+        assert!(reply("150-never ends\r\n").is_err());
+        let huge = format!("150-{}\r\n", "x".repeat(MAX_REPLY));
+        assert!(reply(&huge).is_err());
+    }
+
+    #[test]
+    fn passive_ports() {
+        assert_eq!(
+            epsv_port("229 Entering Extended Passive Mode (|||31337|)"),
+            Some(31337)
+        );
+        assert_eq!(
+            epsv_port("229 Entering Extended Passive Mode (!!!21!)"),
+            Some(21)
+        );
+        assert_eq!(epsv_port("229 no port"), None);
+        assert_eq!(epsv_port("229 x (|||99999|)"), None);
+        assert_eq!(
+            pasv_port("227 Entering Passive Mode (127,0,0,1,122,105)."),
+            Some(122 * 256 + 105)
+        );
+        assert_eq!(
+            pasv_port("227 Entering Passive Mode (127,0,0,1,300,1)"),
+            None
+        );
+        assert_eq!(pasv_port("227 =127,0,0,1,1,1"), Some(257));
+        assert_eq!(pasv_port("227 Entering Passive Mode (1,2,3)"), None);
+    }
+}

@@ -75,6 +75,11 @@ usage: scripts/bench.sh [--quick] [--only ftpfs|rclone|raw] [--work DIR] [--cach
   --link RATE        run everything in a private network namespace whose loopback is limited
                      to RATE (tc tbf: 1gbit, 2.5gbit, 10gbit...): a network slower than the
                      CPUs, as a real link is, instead of loopback at memory speed
+  --rtt MS           put scripts/bench/delay_proxy.py between every client and vsftpd (which then
+                     listens on 127.0.0.2): MS milliseconds of round trip on every connection,
+                     control and data, as on a LAN (~0.5) or a WAN (10-50). The proxy copies every
+                     byte in Python, which also caps throughput: it is for the latency-bound rows
+                     (random reads, ls -lR, small files); combine with --link for both
 EOF
 }
 
@@ -87,6 +92,7 @@ MAX_CONNS=4
 EXTRA_OPTS=""
 WORK=""
 LINK=""
+RTT=""
 ARGS=("$@")
 while (($#)); do
   case $1 in
@@ -105,6 +111,8 @@ while (($#)); do
     --no-build) BUILD=0 ;;
     --link) LINK=${2:-}; shift ;;
     --link=*) LINK=${1#*=} ;;
+    --rtt) RTT=${2:-}; shift ;;
+    --rtt=*) RTT=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -139,6 +147,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*"; }
 now() { date +%s.%N; }
 
+[ -z "$RTT" ] || [[ $RTT =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--rtt takes milliseconds, such as 0.5 or 20"
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches, apt-get, the test user, vsftpd)"
 
 # --link: the whole run again inside a fresh network namespace with a rate-limited loopback. Its
@@ -293,10 +302,17 @@ mkdir -m 555 "$RUN/empty"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 PASV_MIN=$((20000 + RANDOM % 9000))
 PASV_MAX=$((PASV_MIN + 2000))
+# With --rtt the clients reach vsftpd through the delay proxy: vsftpd listens on 127.0.0.2 and
+# announces 127.0.0.1 (the proxy, at the same ports) in its passive replies.
+VS_ADDR=127.0.0.1
+if [ -n "$RTT" ]; then
+  VS_ADDR=127.0.0.2
+  PASV_MAX=$((PASV_MIN + 300))
+fi
 cat >"$RUN/vsftpd.conf" <<EOF
 listen=YES
 listen_ipv6=NO
-listen_address=127.0.0.1
+listen_address=$VS_ADDR
 listen_port=$PORT
 background=NO
 anonymous_enable=NO
@@ -325,11 +341,19 @@ EOF
 setsid /usr/sbin/vsftpd "$RUN/vsftpd.conf" >"$RUN/vsftpd.out" 2>&1 &
 VSFTPD_PID=$!
 for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  (exec 3<>"/dev/tcp/$VS_ADDR/$PORT") 2>/dev/null && break
   kill -0 "$VSFTPD_PID" 2>/dev/null || break
   sleep 0.1
 done
 kill -0 "$VSFTPD_PID" 2>/dev/null || { cat "$RUN/vsftpd.out" >&2; die "vsftpd did not start"; }
+if [ -n "$RTT" ]; then
+  python3 "$HELPERS/delay_proxy.py" --rtt "$RTT" --listen 127.0.0.1 --target "$VS_ADDR" \
+    --ports "$PORT,$PASV_MIN-$PASV_MAX" >"$RUN/proxy.out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q ready "$RUN/proxy.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q ready "$RUN/proxy.out" || { cat "$RUN/proxy.out" >&2; die "the delay proxy did not start"; }
+  log "delay proxy (pid ${PIDS[-1]}): 127.0.0.1:$PORT and the passive ports -> $VS_ADDR, $RTT ms round trip"
+fi
 curl -sS --max-time 20 -u "$FTP_USER:$FTP_PASS" "ftp://127.0.0.1:$PORT/" -o /dev/null ||
   { cat "$RUN/vsftpd.out" "$RUN/vsftpd.log" >&2 2>/dev/null; die "cannot log in to vsftpd as $FTP_USER"; }
 log "vsftpd (pid $VSFTPD_PID) on 127.0.0.1:$PORT, passive ports $PASV_MIN-$PASV_MAX, serving $DATA"
@@ -792,7 +816,7 @@ EOF
 {
   echo
   echo "ftpfs benchmark, $(date '+%F %T'), $(uname -r), $(nproc) cores; ftpfs $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
-  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1${FTPFS_BENCH_NETNS:+ (a network namespace whose loopback is limited to $FTPFS_BENCH_NETNS)}"
+  echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1${FTPFS_BENCH_NETNS:+ (a network namespace whose loopback is limited to $FTPFS_BENCH_NETNS)}${RTT:+, behind a proxy adding $RTT ms of round trip to every connection}"
   echo "higher is better for MB/s, reads/s, files/s; lower for s and MiB. 'local' is the server's own disk."
   echo
   table
@@ -802,7 +826,7 @@ EOF
   if [ "${rclone_errs:-0}" -gt 0 ]; then echo "note: rclone logged $rclone_errs ERROR lines (retried reads; its figures include the retries)"; fi
   for f in "${FAILS[@]}"; do echo "CHECK FAILED: $f"; done
   echo "checks: ${#FAILS[@]} failed; targets missed: $MISSES; total time ${T_TOTAL}s"
-} | tee "$WORK/results-latest${FTPFS_BENCH_NETNS:+-$FTPFS_BENCH_NETNS}.txt"
+} | tee "$WORK/results-latest${FTPFS_BENCH_NETNS:+-$FTPFS_BENCH_NETNS}${RTT:+-rtt${RTT}ms}.txt"
 
 if ((${#FAILS[@]})); then exit 1; fi
 if ((STRICT && MISSES)); then exit 3; fi

@@ -29,6 +29,10 @@
 #   small files         files/s reading every file of the tree on a fresh mount (find | sort |
 #                       xargs cat | sha256sum, compared with the manifest); raw = `lftp mirror`
 #                       of the tree to local disk (timed, then every file checked, then deleted).
+#   seq cold CPU        CPU-seconds per GiB the cold sequential read kept the machine busy (all
+#                       processes: server, kernel, reader, client; from /proc/stat): what bounds a
+#                       cold read on a machine whose loopback is faster than its cores. A note
+#                       under the table turns it into the fastest rate this machine allows.
 #   peak RSS            MiB, VmHWM of the ftpfs daemon after the seq reads; rclone's for reference.
 #   Writes (scripts/bench/writes.py; each timed until the server's disk shows the result, and
 #   checked there; on a fresh mount per column, into a scratch folder of the server):
@@ -475,6 +479,15 @@ umount_fs() {
   fi
   stop_pid "$MNT_PID"
 }
+# Busy CPU time of the whole machine so far, in clock ticks (user, nice, system, irq, softirq):
+# a cold read's CPU cost counts the server, the kernel and the reader too, not only the client.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_per_gib COL T0 T1: RES["cpu_cold COL"] = busy CPU-seconds per GiB of big.bin between T0, T1.
+cpu_per_gib() {
+  RES["cpu_cold $1"]=$(awk -v a="$2" -v b="$3" -v t="$CLK_TCK" -v n="$BIG_BYTES" \
+    'BEGIN { printf "%.3f", (b - a) / t / (n / 1073741824) }')
+}
 vmhwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || true; }
 
 # ---------------------------------------------------------------------------------------------
@@ -484,9 +497,13 @@ seq_reads() { # COL DIR
   server_warm_big
   for row in seq_cold seq_warm; do
     # Timed like curl -o /dev/null: one copy into the reader, no consumer competing for the CPU.
+    local b0 b1
+    b0=$(busy_ticks)
     # shellcheck disable=SC2016 # $1 is expanded by the inner sh
     timed "$CAP_SEQ" "$RUN/out" sh -c 'cat -- "$1" >/dev/null' sh "$dir/big.bin"
+    b1=$(busy_ticks)
     if outcome "$col" "$row" "${row/_/ read } of big.bin"; then
+      [ "$row" = seq_cold ] && cpu_per_gib "$col" "$b0" "$b1"
       rate=$(awk -v b="$BIG_BYTES" -v s="$T_SECS" 'BEGIN { printf "%.1f", b / s / 1e6 }')
       RES["$row $col"]=$rate
       log "[$col] ${row/_/ read }: $BIG_BYTES bytes in ${T_SECS}s = $rate MB/s"
@@ -660,8 +677,12 @@ bench_raw() {
   local url="ftp://127.0.0.1:$PORT/big.bin"
   server_warm_big
   for row in seq_cold seq_warm; do
+    local b0 b1
+    b0=$(busy_ticks)
     timed "$CAP_SEQ" "$RUN/out" curl -sS -u "$FTP_USER:$FTP_PASS" -o /dev/null -w '%{size_download}' "$url"
+    b1=$(busy_ticks)
     outcome raw "$row" "curl of big.bin ($row)" || continue
+    [ "$row" = seq_cold ] && cpu_per_gib raw "$b0" "$b1"
     size=$(cat "$RUN/out")
     if [ "$size" != "$BIG_BYTES" ]; then
       fail "raw: curl fetched $size bytes of big.bin, expected $BIG_BYTES"
@@ -787,6 +808,13 @@ verdict() {
   VERDICT[$row]=$v
 }
 for r in seq_cold seq_warm rand ls_cold ls_warm small rss seq_write create rdwr dirs unlink; do verdict "$r"; done
+VERDICT[cpu_cold]=info
+# What the machine allows: a cold read that needs C CPU-seconds per GiB (server, kernel, reader and
+# client together) cannot go faster than NPROC / C GiB/s, however well its work overlaps.
+if isnum "${RES["cpu_cold ftpfs"]:-}" && isnum "${RES["seq_cold raw"]:-}"; then
+  ceiling=$(awk -v c="${RES["cpu_cold ftpfs"]}" -v n="$(nproc)" 'BEGIN { printf "%.0f", n / c * 1073.741824 }')
+  NOTES+=("seq read cold: ftpfs's read took ${RES["cpu_cold ftpfs"]} CPU-s per GiB on this machine (curl's ${RES["cpu_cold raw"]:-?}); with $(nproc) cores no read costing that can exceed $ceiling MB/s, $(awk -v a="$ceiling" -v b="${RES["seq_cold raw"]}" 'BEGIN { printf "%.2f", a / b }')x curl's rate here")
+fi
 table() {
   local fmtline='%-17s %-8s %9s %9s %9s %-13s %9s %9s %12s  %-18s %s\n'
   # shellcheck disable=SC2059  # the format is a variable on purpose
@@ -800,6 +828,7 @@ table() {
   done <<EOF
 seq_cold|seq read cold|MB/s|0|curl|>= 0.8x raw
 seq_warm|seq read warm|MB/s|0|curl (2nd)|>= 1.5x raw
+cpu_cold|seq cold CPU|CPU-s/GiB|2|curl|-
 rand|random 4K reads|reads/s|0|ftplib REST|>= 1x raw
 ls_cold|ls -lR cold|s|3|lftp find -l|<= 1.2x raw
 ls_warm|ls -lR warm|s|3|lftp find -l|<= 2x local

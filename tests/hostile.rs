@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ftpfs::config::{RemoteConfig, Secret};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{RemoteError, RemoteStore};
-use support::fake::{Fake, Hostile, Script, PASSWORD, USER};
+use support::fake::{Epsv, Fake, Hostile, Script, PASSWORD, USER};
 use support::mount::{sh, Mounted};
 use support::vsftpd::Vsftpd;
 use support::FtpServer;
@@ -270,4 +270,41 @@ fn names_a_server_lists_with_slash_nul_or_dots_are_skipped() {
         assert!(warned >= 3, "mlsd={mlsd}: {warned} warnings:\n{log}");
         eprintln!("HOSTILE bad names (mlsd={mlsd}): only ok.txt shown, {warned} warnings");
     }
+}
+
+/// A server that looks like vsftpd but refuses REST: the first random read, sent as REST and RETR
+/// together, fails cleanly (the file the RETR behind the refused REST sends is never taken for the
+/// range), the connection it left out of step is closed, and the mount's later ranged reads take
+/// the ordinary path, which sends no RETR after a refused REST.
+#[test]
+fn a_server_refusing_rest_turns_quick_ranged_reads_off() {
+    let _serial = serial();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let fake = Fake::start(Script {
+        greeting: Some("(vsFTPd 3.0.3)".into()),
+        epsv: Epsv::Works,
+        rest_refused: true,
+        files: [("/f.bin".to_string(), data.clone())].into(),
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(5));
+    let t = Instant::now();
+    for _ in 0..3 {
+        match st.open_read_range("/f.bin", 1000, 4096) {
+            Err(RemoteError::Protocol(m)) => assert!(m.contains("502"), "{m}"),
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(_) => panic!("a ranged read succeeded although REST is refused"),
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    // From offset 0 no REST is needed: the ordinary path reads the right bytes.
+    let mut r = st.open_read_range("/f.bin", 0, 4096).unwrap();
+    let mut buf = vec![0u8; 4096];
+    r.read_exact(&mut buf).unwrap();
+    assert!(buf[..] == data[..4096]);
+    r.finish();
+    let cmds = fake.commands();
+    let retr = cmds.iter().filter(|c| c.starts_with("RETR")).count();
+    // One pipelined RETR (behind the first refused REST), one for the read from 0.
+    assert_eq!(retr, 2, "{cmds:?}");
 }

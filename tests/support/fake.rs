@@ -57,6 +57,10 @@ pub struct Script {
     pub epsv: Epsv,
     /// MDTM answers (`YYYYMMDDHHMMSS`, UTC), by path as the client sends it; others get 550.
     pub mdtm: HashMap<String, String>,
+    /// The greeting's text after `220 ` (default "fake ftp ready").
+    pub greeting: Option<String>,
+    /// REST is refused (`502`); a RETR after it sends the file from its start.
+    pub rest_refused: bool,
 }
 
 /// EPSV as the server does it.
@@ -202,7 +206,8 @@ impl Session {
             }
             _ => {}
         }
-        let _ = out.write_all(b"220 fake ftp ready\r\n");
+        let greeting = self.script.greeting.as_deref().unwrap_or("fake ftp ready");
+        let _ = out.write_all(format!("220 {greeting}\r\n").as_bytes());
         let mut pending_data: Option<TcpListener> = None;
         let mut rest = 0usize;
         let reader = BufReader::new(sock);
@@ -266,6 +271,7 @@ impl Session {
                         port & 0xff
                     )
                 }
+                "REST" if self.script.rest_refused => "502 REST not here".into(),
                 "REST" => {
                     rest = arg.parse().unwrap_or(0);
                     "350 restarting".into()

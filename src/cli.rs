@@ -109,10 +109,12 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
                   opened",
     },
     OptionDoc {
-        name: "active_addr=IP",
+        name: "active_addr=IP[:LOW-HIGH]",
         default: "the control connection's local address",
         meaning: "active mode, listening on this local address (the control connection is made \
-                  from it too); the port is one the kernel picks",
+                  from it too), on a port between LOW and HIGH if given (for a firewall that \
+                  lets the server in on those ports only; plain FTP and ftpes://), else on one \
+                  the kernel picks",
     },
     OptionDoc {
         name: "keepalive=SECS",
@@ -315,7 +317,19 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         cfg.remote.tls.cafile = Some(std::path::absolute(&path).unwrap_or(path));
     }
     check_tls_options(&cfg.remote.tls)?;
-    if matches!(cfg.remote.data_mode, DataMode::Active { bind: Some(_) })
+    if matches!(
+        cfg.remote.data_mode,
+        DataMode::Active { ports: Some(_), .. }
+    ) && cfg.remote.tls.mode != TlsMode::None
+    {
+        // The port range is served past suppaftp, on the plain control socket (remote/ftp/raw.rs).
+        return Err(
+            "option active_addr: a port range works with plain FTP only, not with TLS; give \
+             the address alone"
+                .into(),
+        );
+    }
+    if matches!(cfg.remote.data_mode, DataMode::Active { bind: Some(_), .. })
         && cfg.remote.tls.mode == TlsMode::Implicit
     {
         // suppaftp makes the control socket of an implicit-TLS connection itself.
@@ -465,12 +479,17 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         }
         ("active", None) => {
             if cfg.remote.data_mode == DataMode::Passive {
-                cfg.remote.data_mode = DataMode::Active { bind: None };
+                cfg.remote.data_mode = DataMode::Active {
+                    bind: None,
+                    ports: None,
+                };
             }
         }
         ("active_addr", Some(v)) if !v.is_empty() => {
+            let (ip, ports) = active_addr(v)?;
             cfg.remote.data_mode = DataMode::Active {
-                bind: Some(active_addr(v)?),
+                bind: Some(ip),
+                ports,
             }
         }
         ("allow_other", None) => cfg.mount.allow_other = true,
@@ -528,26 +547,28 @@ fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The local address for active data connections. A port range cannot be honoured: suppaftp's
-/// active mode listens on a port the kernel picks, so `IP:PORTS` is refused with that reason
-/// rather than accepted and ignored.
-fn active_addr(v: &str) -> Result<std::net::IpAddr, String> {
+/// The local address for active data connections, and the range of ports to listen on if given:
+/// `IP`, `IP:LOW-HIGH`, `[IPv6]:LOW-HIGH` (a single port is `P-P`).
+type ActiveAddr = (std::net::IpAddr, Option<(u16, u16)>);
+
+fn active_addr(v: &str) -> Result<ActiveAddr, String> {
     if let Ok(ip) = v.trim_matches(['[', ']']).parse() {
-        return Ok(ip);
+        return Ok((ip, None));
     }
-    if let Some((ip, ports)) = v.rsplit_once(':') {
-        if ip
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok()
-        {
+    let bad = || format!("option active_addr: {v:?} is not IP or IP:LOW-HIGH");
+    let (ip, ports) = v.rsplit_once(':').ok_or_else(bad)?;
+    let ip: std::net::IpAddr = ip.trim_matches(['[', ']']).parse().map_err(|_| bad())?;
+    let (low, high) = ports.split_once('-').ok_or_else(bad)?;
+    let (low, high): (u16, u16) = match (low.parse(), high.parse()) {
+        (Ok(l), Ok(h)) if l >= 1 && l <= h => (l, h),
+        _ => {
             return Err(format!(
-                "option active_addr: a port range ({ports}) is not supported: the listening port \
-                 is one the kernel picks; give the address alone"
-            ));
+                "option active_addr: {ports:?} is not a port range LOW-HIGH with 1 <= LOW <= HIGH \
+                 <= 65535"
+            ))
         }
-    }
-    Err(format!("option active_addr: {v:?} is not an IP address"))
+    };
+    Ok((ip, Some((low, high))))
 }
 
 /// A mode or mask in octal (`0640` or `640`), at most `max`.
@@ -967,19 +988,32 @@ mod tests {
         let c = parse(&["ftp://h/", "/m"]).unwrap();
         assert_eq!(c.remote.data_mode, DataMode::Passive);
         let c = parse(&["ftp://h/", "/m", "-o", "active"]).unwrap();
-        assert_eq!(c.remote.data_mode, DataMode::Active { bind: None });
+        let active = |bind, ports| DataMode::Active { bind, ports };
+        assert_eq!(c.remote.data_mode, active(None, None));
         let c = parse(&["ftp://h/", "/m", "-o", "active_addr=127.0.0.1"]).unwrap();
         let ip = "127.0.0.1".parse().unwrap();
-        assert_eq!(c.remote.data_mode, DataMode::Active { bind: Some(ip) });
+        assert_eq!(c.remote.data_mode, active(Some(ip), None));
         let c = parse(&["ftp://h/", "/m", "-o", "active_addr=127.0.0.1,active"]).unwrap();
-        assert_eq!(c.remote.data_mode, DataMode::Active { bind: Some(ip) });
-        let e = parse(&["ftp://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).unwrap_err();
-        assert!(
-            e.contains("port range (50000-50100) is not supported"),
-            "{e}"
-        );
+        assert_eq!(c.remote.data_mode, active(Some(ip), None));
+        let c = parse(&["ftp://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).unwrap();
+        let ten = "10.0.0.1".parse().unwrap();
+        assert_eq!(c.remote.data_mode, active(Some(ten), Some((50000, 50100))));
+        let c = parse(&["ftp://h/", "/m", "-o", "active_addr=[::1]:7000-7000"]).unwrap();
+        let v6 = "::1".parse().unwrap();
+        assert_eq!(c.remote.data_mode, active(Some(v6), Some((7000, 7000))));
+        for bad in [
+            "10.0.0.1:9-8",
+            "10.0.0.1:0-10",
+            "10.0.0.1:5-70000",
+            "10.0.0.1:5",
+        ] {
+            let e = parse(&["ftp://h/", "/m", "-o", &format!("active_addr={bad}")]).unwrap_err();
+            assert!(e.starts_with("option active_addr: "), "{bad}: {e}");
+        }
+        let e = parse(&["ftpes://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).unwrap_err();
+        assert!(e.contains("plain FTP only"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "active_addr=nowhere"]).unwrap_err();
-        assert!(e.contains("not an IP address"), "{e}");
+        assert!(e.contains("is not IP or IP:LOW-HIGH"), "{e}");
         assert!(parse(&["ftps://h/", "/m", "-o", "active_addr=127.0.0.1"]).is_err());
         assert!(parse(&["ftps://h/", "/m", "-o", "active"]).is_ok());
     }
@@ -999,6 +1033,7 @@ mod tests {
                 .replace("=OCTAL", "=022")
                 .replace("=NAME", "=myftp")
                 .replace("=none|explicit|implicit", "=explicit")
+                .replace("[:LOW-HIGH]", "")
                 .replace("=IP", "=127.0.0.1");
             if example.starts_with("credentials=") || example.starts_with("cafile=") {
                 // They need real files: credentials_option_reads_the_file and

@@ -79,8 +79,12 @@ pub enum DataMode {
     #[default]
     Passive,
     /// The server connects back (`PORT`/`EPRT`) to a port the client listens on, on the address
-    /// the control connection has locally, or on `bind` (`-o active`, `-o active_addr=IP`).
-    Active { bind: Option<std::net::IpAddr> },
+    /// the control connection has locally, or on `bind` (`-o active`, `-o active_addr=IP`); the
+    /// port is one the kernel picks, or one of `ports` (`-o active_addr=IP:LOW-HIGH`).
+    Active {
+        bind: Option<std::net::IpAddr>,
+        ports: Option<(u16, u16)>,
+    },
 }
 
 /// Where and how to reach the server.

@@ -106,8 +106,14 @@ fn active_mode_works_where_passive_mode_is_off() {
     );
     let ip = "127.0.0.1".parse().unwrap();
     for mode in [
-        DataMode::Active { bind: None },
-        DataMode::Active { bind: Some(ip) },
+        DataMode::Active {
+            bind: None,
+            ports: None,
+        },
+        DataMode::Active {
+            bind: Some(ip),
+            ports: None,
+        },
     ] {
         let st = store(server.port, &server.user, &server.password, mode);
         let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
@@ -127,20 +133,126 @@ fn active_mode_works_where_passive_mode_is_off() {
     }
 }
 
+/// Three consecutive ports free on 127.0.0.1 right now.
+fn free_port_run() -> u16 {
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    (40000..60000)
+        .step_by(7)
+        .find(|&p| (p..p + 3).all(free))
+        .expect("three free ports")
+}
+
+/// The data ports the server was sent in PORT commands.
+fn ported(server: &Vsftpd) -> Vec<u16> {
+    server
+        .logged_commands()
+        .iter()
+        .filter_map(|c| c.strip_prefix("PORT "))
+        .map(|a| {
+            let n: Vec<u16> = a.split(',').map(|x| x.parse().unwrap()).collect();
+            n[4] * 256 + n[5]
+        })
+        .collect()
+}
+
+/// `active_addr=IP:LOW-HIGH`: every data connection (listings, downloads from 0 and from an
+/// offset, cut-short downloads, uploads, appends) listens on a free port of the range, skipping
+/// one that is taken, and the connection stays in step throughout.
+#[test]
+fn active_mode_listens_on_a_port_of_the_configured_range() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), b"active data").unwrap();
+    support::make_random_file(&root.path().join("big.bin"), 3 << 20, 7);
+    let disk = std::fs::read(root.path().join("big.bin")).unwrap();
+    let server = Vsftpd::start(
+        root.path(),
+        &[
+            ("pasv_enable", "NO"),
+            ("port_enable", "YES"),
+            ("xferlog_enable", "YES"),
+            ("xferlog_std_format", "NO"),
+            ("log_ftp_protocol", "YES"),
+        ],
+    );
+    let low = free_port_run();
+    let taken = std::net::TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
+    let mode = DataMode::Active {
+        bind: Some("127.0.0.1".parse().unwrap()),
+        ports: Some((low, low + 2)),
+    };
+    let st = store(server.port, &server.user, &server.password, mode);
+    let read = |offset: u64| {
+        let mut got = Vec::new();
+        let mut r = st.open_read("/big.bin", offset).unwrap();
+        r.read_to_end(&mut got).unwrap();
+        r.finish();
+        got
+    };
+    for _ in 0..2 {
+        let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&"big.bin".to_string()), "{names:?}");
+        assert!(read(0) == disk);
+        assert!(read(1_000_001) == disk[1_000_001..]);
+        // Cut short, then the same connection lists again.
+        let mut r = st.open_read("/big.bin", 5).unwrap();
+        let mut buf = vec![0u8; 4096];
+        r.read_exact(&mut buf).unwrap();
+        assert!(buf[..] == disk[5..5 + 4096]);
+        r.finish();
+    }
+    let mut w = st.open_write("/up.txt", false).unwrap();
+    w.write_all(b"uploaded ").unwrap();
+    w.finish().unwrap();
+    let mut w = st.open_write("/up.txt", true).unwrap();
+    w.write_all(b"and appended").unwrap();
+    w.finish().unwrap();
+    assert_eq!(
+        std::fs::read(root.path().join("up.txt")).unwrap(),
+        b"uploaded and appended"
+    );
+    let ports = ported(&server);
+    // 2 x (listing, 3 downloads) + 2 uploads, each on a port of the range but the taken one.
+    assert_eq!(ports.len(), 10, "{:?}", server.logged_commands());
+    assert!(
+        ports.iter().all(|&p| p == low || p == low + 2),
+        "ports {ports:?} outside {low}, {}",
+        low + 2
+    );
+    assert!(
+        ports.contains(&low) && ports.contains(&(low + 2)),
+        "{ports:?}"
+    );
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
+    // Every port of the range taken: an error naming why, not a hang.
+    let a = std::net::TcpListener::bind(("127.0.0.1", low)).unwrap();
+    let b = std::net::TcpListener::bind(("127.0.0.1", low + 2)).unwrap();
+    let e = st.list("/").unwrap_err().to_string();
+    assert!(e.contains("in use"), "{e}");
+    drop((a, b, taken));
+    assert!(st.list("/").is_ok());
+}
+
 #[test]
 fn a_mount_with_active_mode_works_where_passive_mode_is_off() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("d")).unwrap();
     std::fs::write(root.path().join("d/a.txt"), b"through the mount").unwrap();
     let server = vsftpd_without_pasv(root.path());
-    let m = Mounted::new(&server.url("/"), server.password(), "active");
-    assert!(sh("ls -l d", m.path()).contains("a.txt"));
-    assert_eq!(sh("cat d/a.txt", m.path()), "through the mount");
-    sh("cp d/a.txt d/b.txt", m.path());
-    assert_eq!(
-        std::fs::read(root.path().join("d/b.txt")).unwrap(),
-        b"through the mount"
-    );
+    let low = free_port_run();
+    for (opts, copy) in [
+        ("active".to_string(), "b.txt"),
+        (format!("active_addr=127.0.0.1:{low}-{}", low + 2), "c.txt"),
+    ] {
+        let m = Mounted::new(&server.url("/"), server.password(), &opts);
+        assert!(sh("ls -l d", m.path()).contains("a.txt"), "{opts}");
+        assert_eq!(sh("cat d/a.txt", m.path()), "through the mount");
+        sh(&format!("cp d/a.txt d/{copy}"), m.path());
+        assert_eq!(
+            std::fs::read(root.path().join("d").join(copy)).unwrap(),
+            b"through the mount",
+            "{opts}"
+        );
+    }
 }
 
 #[test]

@@ -296,7 +296,11 @@ fn a_server_refusing_rest_turns_quick_ranged_reads_off() {
             Ok(_) => panic!("a ranged read succeeded although REST is refused"),
         }
     }
-    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
     // From offset 0 no REST is needed: the ordinary path reads the right bytes.
     let mut r = st.open_read_range("/f.bin", 0, 4096).unwrap();
     let mut buf = vec![0u8; 4096];

@@ -26,8 +26,10 @@ use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
 use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
 use super::watchdog::{Fired, Watch};
 
+mod active;
 mod probe;
 mod quick;
+mod raw;
 use super::{
     join, EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
 };
@@ -98,7 +100,47 @@ pub struct FtpConnector {
 /// One type for plain and TLS connections: without a TLS connector suppaftp keeps the control and
 /// data sockets plain, so a single code path serves ftp://, ftpes:// and ftps://.
 type Ftp = suppaftp::ImplFtpStream<FtpsStream>;
-type Transfer = suppaftp::TransferStream<FtpsStream>;
+
+/// A running transfer: suppaftp's, or one of `active`'s on a port of the configured range.
+enum Transfer {
+    Lib(suppaftp::TransferStream<FtpsStream>),
+    Own(active::Transfer),
+}
+
+impl Transfer {
+    /// Closes the data connection and reads the server's closing reply.
+    fn finish(self) -> Result<(), FtpError> {
+        match self {
+            Transfer::Lib(t) => t.finish(),
+            Transfer::Own(t) => t.finish(),
+        }
+    }
+}
+
+impl Read for Transfer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transfer::Lib(t) => t.read(buf),
+            Transfer::Own(t) => t.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Transfer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Transfer::Lib(t) => t.write(buf),
+            Transfer::Own(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Transfer::Lib(t) => t.flush(),
+            Transfer::Own(t) => t.flush(),
+        }
+    }
+}
 
 /// A logged-in control connection, with a second handle on its TCP socket (below any TLS) for the
 /// watchdog.
@@ -109,6 +151,10 @@ pub struct Conn {
     window: Arc<AtomicUsize>,
     /// A data connection opened for this connection's next quick ranged read (`quick`).
     spare: Option<quick::Spare>,
+    /// Active data connections on a port of this range (`active`), instead of suppaftp's.
+    ports: Option<active::Ports>,
+    /// Budget of one exchange (for waiting on an active data connection).
+    timeout: Duration,
 }
 
 impl Conn {
@@ -123,6 +169,41 @@ impl Conn {
     fn expect_only(&self, len: u64) {
         let bytes = len.clamp(MIN_WINDOW, MAX_WINDOW) as usize;
         self.window.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Starts a download of `path` from `offset`.
+    fn retr(&mut self, path: &str, offset: u64) -> Result<Transfer, FtpError> {
+        if let Some(ports) = self.ports {
+            let cmd = format!("RETR {path}");
+            return active::start(self, ports, &cmd, Some(offset), self.timeout).map(Transfer::Own);
+        }
+        if offset > 0 {
+            self.resume_transfer(offset as usize)?;
+        }
+        self.retr_as_stream(path).map(Transfer::Lib)
+    }
+
+    /// Starts an upload to `path`, appending or replacing.
+    fn stor(&mut self, path: &str, append: bool) -> Result<Transfer, FtpError> {
+        if let Some(ports) = self.ports {
+            let cmd = format!("{} {path}", if append { "APPE" } else { "STOR" });
+            return active::start(self, ports, &cmd, None, self.timeout).map(Transfer::Own);
+        }
+        if append {
+            self.append_with_stream(path).map(Transfer::Lib)
+        } else {
+            self.put_with_stream(path).map(Transfer::Lib)
+        }
+    }
+
+    /// Starts a listing command (`LIST -a /dir`, `MLSD /dir`).
+    fn listing(&mut self, cmd: &str) -> Result<Transfer, FtpError> {
+        if let Some(ports) = self.ports {
+            return active::start(self, ports, cmd, None, self.timeout).map(Transfer::Own);
+        }
+        let (_, stream) =
+            self.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
+        Ok(Transfer::Lib(stream))
     }
 }
 
@@ -223,7 +304,7 @@ impl FtpConnector {
         match self.data_mode {
             // Active mode listens on the control connection's local address: binding it here
             // puts the listener on `ip` too.
-            DataMode::Active { bind: Some(ip) } => {
+            DataMode::Active { bind: Some(ip), .. } => {
                 connect(addr, t, |s| s.bind(&SocketAddr::new(ip, 0).into()))
             }
             _ => TcpStream::connect_timeout(&addr, t),
@@ -379,11 +460,27 @@ impl FtpConnector {
             (None, ftp) => ftp?,
             (Some(fired), _) => return Err(self.cut(fired, "greeting or login answer")),
         };
+        let ports = match (self.data_mode, tls) {
+            (
+                DataMode::Active {
+                    bind,
+                    ports: Some((low, high)),
+                },
+                None,
+            ) => Some(active::Ports {
+                ip: bind,
+                low,
+                high,
+            }),
+            _ => None,
+        };
         Ok(Conn {
             ftp,
             socket,
             window,
             spare: None,
+            ports,
+            timeout: self.timeout,
         })
     }
 
@@ -797,12 +894,7 @@ impl FtpStore {
             if let Some(len) = len {
                 conn.expect_only(len);
             }
-            let started = (|| {
-                if offset > 0 {
-                    conn.resume_transfer(offset as usize)?;
-                }
-                conn.retr_as_stream(full.as_str())
-            })();
+            let started = conn.retr(&full, offset);
             // A hint the data connection did not take (the start failed first) must not reach
             // the connection's next transfer.
             conn.window.store(0, Ordering::Relaxed);
@@ -940,8 +1032,7 @@ impl FtpStore {
         let budget = self.timeout * LISTING_TIMEOUTS;
         self.with_retry(command, true, budget, |ftp| {
             let deadline = Instant::now() + budget;
-            let (_, stream) =
-                ftp.custom_data_command(cmd, &[Status::AboutToSend, Status::AlreadyOpen])?;
+            let stream = ftp.listing(cmd)?;
             let mut stream = Deadline {
                 inner: stream,
                 deadline,
@@ -1076,13 +1167,8 @@ impl RemoteStore for FtpStore {
         // and the caller's data decides what follows.
         let _nobody = caller::serve(0);
         let command = if append { Command::Appe } else { Command::Stor };
-        let (conn, stream) = self.start_transfer(command, "upload", &full, |conn| {
-            if append {
-                conn.append_with_stream(full.as_str())
-            } else {
-                conn.put_with_stream(full.as_str())
-            }
-        })?;
+        let (conn, stream) =
+            self.start_transfer(command, "upload", &full, |conn| conn.stor(&full, append))?;
         Ok(Box::new(FtpWrite {
             stream: Some(Pipelined::new(stream)),
             conn,
@@ -1248,7 +1334,11 @@ impl RemoteWrite for FtpWrite {
         let (mut stream, sent) = self.stream.take().expect("finish is called once").finish();
         match &sent {
             Err(e) => lost(&mut self.conn, e),
-            Ok(()) => close_upload(stream.get_mut()),
+            Ok(()) => {
+                if let Transfer::Lib(t) = &mut stream {
+                    close_upload(t.get_mut());
+                }
+            }
         }
         // The server's closing reply is read even after a failed send: it often says why
         // (452/552: no room), which is the error the program should see. It is awaited even for

@@ -216,10 +216,19 @@ impl FtpStore {
     fn data_text(&self) -> String {
         let connector = self.pool.connector();
         match (connector.data_mode, connector.data_mode()) {
-            (DataMode::Active { bind: Some(ip) }, _) => {
+            (
+                DataMode::Active {
+                    bind: Some(ip),
+                    ports: Some((low, high)),
+                },
+                _,
+            ) => {
+                format!("active (PORT/EPRT), listening on {ip}, ports {low}-{high}")
+            }
+            (DataMode::Active { bind: Some(ip), .. }, _) => {
                 format!("active (PORT/EPRT), listening on {ip}")
             }
-            (DataMode::Active { bind: None }, _) => {
+            (DataMode::Active { bind: None, .. }, _) => {
                 "active (PORT/EPRT), listening on the control connection's local address".into()
             }
             (_, Mode::ExtendedPassive) => "passive, EPSV (to the control connection's peer)".into(),

@@ -1,0 +1,223 @@
+//! Active data connections on a port of a configured range (`-o active_addr=IP:LOW-HIGH`), for
+//! clients behind a firewall that lets the server in on those ports only. suppaftp 12's active
+//! mode listens on a port the kernel picks and offers no way to choose it, so these transfers are
+//! made here, on the plain control socket (`raw`): a listener on a free port of the range (taken
+//! in turn, so that ports just used, whose connections may linger, are not the first tried),
+//! `PORT` (or `EPRT` for IPv6), `REST` if the transfer starts past 0, the transfer command, then
+//! the server's connection, accepted only from the control connection's peer within `timeout`.
+//! `Transfer::finish` closes the data connection and reads the closing reply.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use log::warn;
+use suppaftp::FtpError;
+
+use super::raw::{bad_reply, expect, replies, send, Replies};
+use super::Conn;
+
+/// Where active data connections listen: an address, and the ports allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ports {
+    pub ip: Option<IpAddr>,
+    pub low: u16,
+    pub high: u16,
+}
+
+/// A listener on a free port of `low..=high` at `ip`, trying each port once, from the one after
+/// the port handed out last.
+fn listen(ip: IpAddr, low: u16, high: u16) -> std::io::Result<TcpListener> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = u32::from(high - low) + 1;
+    let start = NEXT.fetch_add(1, Ordering::Relaxed) % n;
+    for i in 0..n {
+        let port = low + ((start + i) % n) as u16;
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(l) => {
+                NEXT.store((start + i + 1) % n, Ordering::Relaxed);
+                return Ok(l);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("every port of {low}-{high} on {ip} is in use"),
+    ))
+}
+
+/// The `PORT`/`EPRT` command naming `addr`.
+fn port_command(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            let [a, b, c, d] = ip.octets();
+            let p = addr.port();
+            format!("PORT {a},{b},{c},{d},{},{}\r\n", p >> 8, p & 0xff)
+        }
+        IpAddr::V6(ip) => format!("EPRT |2|{ip}|{}|\r\n", addr.port()),
+    }
+}
+
+/// Waits up to `timeout` for the server's data connection, refusing any other peer.
+fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server did not open the data connection",
+            ));
+        }
+        let mut fds = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+        if ready < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if ready == 0 {
+            continue;
+        }
+        let (stream, from) = listener.accept()?;
+        if from.ip() == peer {
+            return Ok(stream);
+        }
+        warn!("refused a data connection from {from}: the server is {peer}");
+    }
+}
+
+/// A running transfer on an active data connection, and the control replies still to come.
+pub(super) struct Transfer {
+    data: Option<TcpStream>,
+    replies: Replies,
+}
+
+/// Sends `command` (a transfer: `RETR`, `STOR`, `APPE`, `LIST`, `MLSD` with its argument) on an
+/// active data connection listening in `ports`, starting at `rest` when given.
+pub(super) fn start(
+    conn: &Conn,
+    ports: Ports,
+    command: &str,
+    rest: Option<u64>,
+    timeout: Duration,
+) -> Result<Transfer, FtpError> {
+    let io = FtpError::ConnectionError;
+    let control = &conn.socket;
+    let ip = match ports.ip {
+        Some(ip) => ip,
+        None => control.local_addr().map_err(io)?.ip(),
+    };
+    let peer = control.peer_addr().map_err(io)?.ip();
+    let listener = listen(ip, ports.low, ports.high).map_err(io)?;
+    let mut replies = replies(conn);
+    send(conn, &port_command(listener.local_addr().map_err(io)?))?;
+    expect(&mut replies, &[200])?;
+    if let Some(offset) = rest.filter(|&n| n > 0) {
+        send(conn, &format!("REST {offset}\r\n"))?;
+        expect(&mut replies, &[350])?;
+    }
+    send(conn, &format!("{command}\r\n"))?;
+    expect(&mut replies, &[150, 125])?;
+    let data = accept(&listener, peer, timeout).map_err(io)?;
+    data.set_read_timeout(Some(timeout)).map_err(io)?;
+    data.set_write_timeout(Some(timeout)).map_err(io)?;
+    Ok(Transfer {
+        data: Some(data),
+        replies,
+    })
+}
+
+impl Transfer {
+    /// Closes the data connection and reads the transfer's closing reply (`226`/`250`; a
+    /// transfer cut short gets the server's `426` as the error).
+    pub(super) fn finish(mut self) -> Result<(), FtpError> {
+        if let Some(data) = self.data.take() {
+            // An upload's end of data is the close; a download cut short is closed early.
+            let _ = data.shutdown(std::net::Shutdown::Write);
+            drop(data);
+        }
+        expect(&mut self.replies, &[226, 250])?;
+        if !self.replies.buffer().is_empty() {
+            return Err(bad_reply("more replies than the transfer asked for"));
+        }
+        Ok(())
+    }
+
+    fn data(&mut self) -> std::io::Result<&mut TcpStream> {
+        self.data
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the transfer is finished"))
+    }
+}
+
+impl Read for Transfer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.data()?.read(buf)
+    }
+}
+
+impl Write for Transfer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.data()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.data()?.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_commands() {
+        let v4: SocketAddr = "10.1.2.3:50001".parse().unwrap();
+        assert_eq!(port_command(v4), "PORT 10,1,2,3,195,81\r\n");
+        let v6: SocketAddr = "[2001:db8::7]:6000".parse().unwrap();
+        assert_eq!(port_command(v6), "EPRT |2|2001:db8::7|6000|\r\n");
+    }
+
+    #[test]
+    fn listeners_take_free_ports_of_the_range_in_turn() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // A range of three free ports: find them, then hold the middle one.
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = probe
+            .local_addr()
+            .unwrap()
+            .port()
+            .saturating_sub(100)
+            .max(20000);
+        drop(probe);
+        let low = (base..60000)
+            .find(|&p| (p..p + 3).all(|q| TcpListener::bind(("127.0.0.1", q)).is_ok()))
+            .unwrap();
+        let held = TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
+        let mut seen = Vec::new();
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let l = listen(ip, low, low + 2).unwrap();
+            seen.push(l.local_addr().unwrap().port());
+            open.push(l);
+        }
+        seen.sort();
+        assert_eq!(seen, vec![low, low + 2], "the held port is skipped");
+        let e = listen(ip, low, low + 2).unwrap_err();
+        assert!(e.to_string().contains("is in use"), "{e}");
+        drop((held, open));
+    }
+}

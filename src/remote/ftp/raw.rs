@@ -1,0 +1,159 @@
+//! Exchanges on a plain control connection past suppaftp: one command line written to the
+//! control socket, its replies read through a buffer of our own. suppaftp 12 can neither send
+//! `REST` and `RETR` in one packet (`quick`) nor listen for an active data connection on a port of
+//! our choosing (`active`), so those exchanges are made here. It is sound only between suppaftp
+//! commands, when suppaftp's reply buffer is empty (every suppaftp exchange reads its replies to the
+//! end and the server sends nothing unasked), and only without TLS, whose records suppaftp's stream
+//! alone can read and write. Each exchange reads its replies through one `Replies` buffer, which
+//! must be empty when the exchange ends: anything left in it means the connection is out of step.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use suppaftp::types::Response;
+use suppaftp::{FtpError, Status};
+
+use super::Conn;
+
+/// Longest reply accepted, as suppaftp bounds its own.
+const MAX_REPLY: usize = 64 << 10;
+
+/// A reply on the control connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Reply {
+    pub code: u32,
+    /// Every line of the reply, the code included, joined by newlines.
+    pub text: String,
+}
+
+impl Reply {
+    /// The reply as the suppaftp error that `classify` maps to a `RemoteError`.
+    pub(super) fn unexpected(self) -> FtpError {
+        FtpError::UnexpectedResponse(Response::new(
+            Status::from(self.code),
+            self.text.into_bytes(),
+        ))
+    }
+}
+
+/// The control socket as a `Read` that can live next to the connection it belongs to.
+pub(super) struct Control(Arc<TcpStream>);
+
+impl Read for Control {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+pub(super) type Replies = BufReader<Control>;
+
+/// A reply buffer over `conn`'s control socket.
+pub(super) fn replies(conn: &Conn) -> Replies {
+    BufReader::new(Control(Arc::clone(&conn.socket)))
+}
+
+pub(super) fn bad_reply(what: &str) -> FtpError {
+    FtpError::ConnectionError(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("unreadable reply from the server: {what}"),
+    ))
+}
+
+/// Reads one reply, single- or multi-line (`123-...` up to `123 ...`).
+pub(super) fn read_reply(r: &mut impl BufRead) -> Result<Reply, FtpError> {
+    let mut text = String::new();
+    let mut code: Option<u32> = None;
+    loop {
+        let mut line = Vec::new();
+        let left = (MAX_REPLY - text.len()) as u64;
+        let n = r
+            .by_ref()
+            .take(left)
+            .read_until(b'\n', &mut line)
+            .map_err(FtpError::ConnectionError)?;
+        if n == 0 {
+            return Err(FtpError::ConnectionError(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        if !line.ends_with(b"\n") {
+            return Err(bad_reply("a reply line too long"));
+        }
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line);
+        let head = line.as_bytes();
+        let numbered = head.len() >= 3 && head[..3].iter().all(u8::is_ascii_digit);
+        let sep = head.get(3).copied();
+        match code {
+            None if numbered && matches!(sep, None | Some(b' ') | Some(b'-')) => {
+                let c: u32 = line[..3].parse().expect("three digits");
+                if sep != Some(b'-') {
+                    return Ok(Reply { code: c, text });
+                }
+                code = Some(c);
+            }
+            None => return Err(bad_reply(line)),
+            Some(c) if numbered && sep != Some(b'-') && line[..3] == c.to_string() => {
+                return Ok(Reply { code: c, text })
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Reads a reply and checks that its code is one of `want`.
+pub(super) fn expect(r: &mut Replies, want: &[u32]) -> Result<Reply, FtpError> {
+    let reply = read_reply(r)?;
+    if want.contains(&reply.code) {
+        Ok(reply)
+    } else {
+        Err(reply.unexpected())
+    }
+}
+
+/// Writes `line` (CRLF-terminated, possibly several commands) to `conn`'s control socket.
+pub(super) fn send(conn: &Conn, line: &str) -> Result<(), FtpError> {
+    (&*conn.socket)
+        .write_all(line.as_bytes())
+        .map_err(FtpError::ConnectionError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str) -> Result<Reply, FtpError> {
+        read_reply(&mut text.as_bytes())
+    }
+
+    #[test]
+    fn replies_single_and_multi_line() {
+        assert_eq!(
+            reply("350 Restart position accepted (4096).\r\n").unwrap(),
+            Reply {
+                code: 350,
+                text: "350 Restart position accepted (4096).".into()
+            }
+        );
+        let r = reply("150-Opening\r\n 150 not the end\r\n150 BINARY mode\r\n226 x\r\n").unwrap();
+        assert_eq!(r.code, 150);
+        assert_eq!(r.text.lines().count(), 3);
+        // Two replies in one buffer are read one at a time.
+        let mut buf: &[u8] = b"350 ok\r\n150 go\r\n";
+        assert_eq!(read_reply(&mut buf).unwrap().code, 350);
+        assert_eq!(read_reply(&mut buf).unwrap().code, 150);
+        assert!(matches!(
+            read_reply(&mut buf),
+            Err(FtpError::ConnectionError(_))
+        ));
+        assert!(reply("hello\r\n").is_err());
+        assert!(reply("150-never ends\r\n").is_err());
+        let huge = format!("150-{}\r\n", "x".repeat(MAX_REPLY));
+        assert!(reply(&huge).is_err());
+    }
+}

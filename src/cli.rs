@@ -113,8 +113,7 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         default: "the control connection's local address",
         meaning: "active mode, listening on this local address (the control connection is made \
                   from it too), on a port between LOW and HIGH if given (for a firewall that \
-                  lets the server in on those ports only; plain FTP and ftpes://), else on one \
-                  the kernel picks",
+                  lets the server in on those ports only), else on one the kernel picks",
     },
     OptionDoc {
         name: "keepalive=SECS",
@@ -317,18 +316,6 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         cfg.remote.tls.cafile = Some(std::path::absolute(&path).unwrap_or(path));
     }
     check_tls_options(&cfg.remote.tls)?;
-    if matches!(
-        cfg.remote.data_mode,
-        DataMode::Active { ports: Some(_), .. }
-    ) && cfg.remote.tls.mode != TlsMode::None
-    {
-        // The port range is served past suppaftp, on the plain control socket (remote/ftp/raw.rs).
-        return Err(
-            "option active_addr: a port range works with plain FTP only, not with TLS; give \
-             the address alone"
-                .into(),
-        );
-    }
     if matches!(cfg.remote.data_mode, DataMode::Active { bind: Some(_), .. })
         && cfg.remote.tls.mode == TlsMode::Implicit
     {
@@ -1010,8 +997,8 @@ mod tests {
             let e = parse(&["ftp://h/", "/m", "-o", &format!("active_addr={bad}")]).unwrap_err();
             assert!(e.starts_with("option active_addr: "), "{bad}: {e}");
         }
-        let e = parse(&["ftpes://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).unwrap_err();
-        assert!(e.contains("plain FTP only"), "{e}");
+        assert!(parse(&["ftpes://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).is_ok());
+        assert!(parse(&["ftps://h/", "/m", "-o", "active_addr=10.0.0.1:50000-50100"]).is_err());
         let e = parse(&["ftp://h/", "/m", "-o", "active_addr=nowhere"]).unwrap_err();
         assert!(e.contains("is not IP or IP:LOW-HIGH"), "{e}");
         assert!(parse(&["ftps://h/", "/m", "-o", "active_addr=127.0.0.1"]).is_err());

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpfs::config::{RemoteConfig, Secret, TlsConfig, TlsMode};
+use ftpfs::config::{DataMode, RemoteConfig, Secret, TlsConfig, TlsMode};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
 use support::tls::{silent_tls_server, ServerCert, TestCa};
@@ -135,6 +135,88 @@ fn explicit_tls_lists_downloads_and_uploads() {
 #[test]
 fn implicit_tls_lists_downloads_and_uploads() {
     list_download_upload(TlsListen::Implicit, "localhost");
+}
+
+/// `ftpes://` with active data connections on a port range (`active_addr=IP:LOW-HIGH`): ftpfs
+/// makes those transfers itself, through the control connection's TLS stream, and each data
+/// connection is TLS resuming the control connection's session (vsftpd requires it). Listings,
+/// downloads from 0, from an offset and cut short, several uploads (TLS 1.3 tickets must last) and
+/// an append, on one connection that stays in step.
+#[test]
+fn explicit_tls_with_active_mode_on_a_port_range() {
+    let ca = TestCa::new();
+    let cert = ca.server_cert(&["DNS:localhost", "IP:127.0.0.1"]);
+    let root = tempfile::tempdir().unwrap();
+    make_random_file(&root.path().join("random.bin"), 2 << 20, 7);
+    let disk = std::fs::read(root.path().join("random.bin")).unwrap();
+    let server = Vsftpd::start_tls(
+        root.path(),
+        &cert,
+        TlsListen::Explicit,
+        &[("pasv_enable", "NO"), ("port_enable", "YES")],
+    );
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let low = (41000..61000)
+        .step_by(11)
+        .find(|&p| (p..p + 4).all(free))
+        .unwrap();
+    let st = FtpStore::new(&RemoteConfig {
+        host: "localhost".into(),
+        port: server.port(),
+        user: server.user().to_string(),
+        password: Secret::new(server.password()),
+        max_conns: 1,
+        timeout: Duration::from_secs(5),
+        tls: tls(TlsMode::Explicit, Some(&ca.cert)),
+        data_mode: DataMode::Active {
+            bind: Some("127.0.0.1".parse().unwrap()),
+            ports: Some((low, low + 3)),
+        },
+        ..RemoteConfig::default()
+    });
+    for _ in 0..2 {
+        let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&"random.bin".to_string()), "{names:?}");
+        assert!(read_all(&st, "/random.bin", 0) == disk);
+        assert!(read_all(&st, "/random.bin", 123_457) == disk[123_457..]);
+        let mut r = st.open_read("/random.bin", 9).unwrap();
+        let mut buf = vec![0u8; 4096];
+        r.read_exact(&mut buf).unwrap();
+        assert!(buf[..] == disk[9..9 + 4096]);
+        r.finish();
+    }
+    for i in 0..4 {
+        upload(&st, &format!("/up{i}.bin"), &disk[..300_000]);
+        assert!(std::fs::read(root.path().join(format!("up{i}.bin"))).unwrap() == disk[..300_000]);
+    }
+    let mut w = st.open_write("/up0.bin", true).unwrap();
+    w.write_all(b"appended").unwrap();
+    w.finish().unwrap();
+    assert!(std::fs::read(root.path().join("up0.bin"))
+        .unwrap()
+        .ends_with(b"appended"));
+    let ports: Vec<u16> = server
+        .logged_commands()
+        .iter()
+        .filter_map(|c| c.strip_prefix("PORT "))
+        .map(|a| {
+            let n: Vec<u16> = a.split(',').map(|x| x.parse().unwrap()).collect();
+            n[4] * 256 + n[5]
+        })
+        .collect();
+    // 2 x (listing, 3 downloads) + 5 uploads.
+    assert_eq!(ports.len(), 13, "{:?}", server.logged_commands());
+    assert!(
+        ports.iter().all(|p| (low..=low + 3).contains(p)),
+        "{ports:?}"
+    );
+    let (reused, fresh) = server.data_handshakes();
+    assert_eq!(
+        (reused, fresh),
+        (13, 0),
+        "every data connection resumes the session"
+    );
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
 }
 
 #[test]

@@ -23,7 +23,10 @@ use suppaftp::{FtpError, Mode, Status};
 use super::listing::{mdtm_reply_time, mdtm_time, parse_listing, ListFormat};
 use super::pipeline::Pipelined;
 use super::pool::{ConnectError, Connector, Health, Pool, Pooled};
-use super::tls::{close_upload, tls_failure, FtpsStream, TlsSetup};
+use super::tls::{
+    close_upload, control_stream, tls_failure, ControlSlot, FtpsConnector, FtpsStream, SharedTls,
+    TlsSetup,
+};
 use super::watchdog::{Fired, Watch};
 
 mod active;
@@ -145,6 +148,10 @@ impl std::io::Write for Transfer {
 /// A logged-in control connection, with a second handle on its TCP socket (below any TLS) for the
 /// watchdog.
 pub struct Conn {
+    /// With FTPS and an active port range: the control connection's TLS stream and a connector
+    /// for data connections, for the transfers `active` makes. First, so that it is dropped
+    /// before `ftp`, whose stream then says goodbye to the server.
+    tls: Option<TlsSide>,
     ftp: Ftp,
     socket: Arc<TcpStream>,
     /// Receive buffer for this connection's next passive data connection (0: the system's).
@@ -155,6 +162,13 @@ pub struct Conn {
     ports: Option<active::Ports>,
     /// Budget of one exchange (for waiting on an active data connection).
     timeout: Duration,
+}
+
+/// What `active` needs to speak TLS on a control connection past suppaftp.
+struct TlsSide {
+    control: SharedTls,
+    data: FtpsConnector,
+    domain: String,
 }
 
 impl Conn {
@@ -403,7 +417,11 @@ impl FtpConnector {
     }
 
     /// Protects the control connection and, with `PBSZ 0` + `PROT P`, every data connection.
-    fn secure(&self, ftp: Ftp, tls: &TlsSetup) -> Result<Ftp, ConnectError> {
+    fn secure(
+        &self,
+        ftp: Ftp,
+        tls: &TlsSetup,
+    ) -> Result<(Ftp, Option<(FtpsConnector, ControlSlot)>), ConnectError> {
         let t = self.handshake_timeout();
         let failed = |e: FtpError| {
             ConnectError::Failed(match classify(e) {
@@ -423,15 +441,18 @@ impl FtpConnector {
         };
         match tls.mode() {
             // AUTH TLS, the handshake, then PBSZ 0 and PROT P (suppaftp sends all four).
-            TlsMode::Explicit => ftp
-                .into_secure(tls.connector(t), &self.host)
-                .map_err(failed),
+            TlsMode::Explicit => {
+                let connector = tls.connector(t);
+                let side = connector.for_data();
+                let ftp = ftp.into_secure(connector, &self.host).map_err(failed)?;
+                Ok((ftp, Some(side)))
+            }
             _ => {
                 let mut ftp = ftp;
                 ftp.custom_command("PBSZ 0", &[Status::CommandOk])
                     .and_then(|_| ftp.custom_command("PROT P", &[Status::CommandOk]))
                     .map_err(failed)?;
-                Ok(ftp)
+                Ok((ftp, None))
             }
         }
     }
@@ -448,11 +469,11 @@ impl FtpConnector {
         let (ftp, socket, watch) = self.greet(tls)?;
         let secured = match tls {
             Some(tls) => self.secure(ftp, tls),
-            None => Ok(ftp),
+            None => Ok((ftp, None)),
         };
         let window = Arc::new(AtomicUsize::new(0));
-        let ftp = match secured {
-            Ok(ftp) => self.authenticate(ftp, Arc::clone(&window)),
+        let (ftp, side) = match secured {
+            Ok((ftp, side)) => (self.authenticate(ftp, Arc::clone(&window)), side),
             // A handshake cut by the watchdog is a TLS failure: say so.
             Err(e) => return Err(watch.disarm().map_or(e, |f| self.cut(f, "TLS handshake"))),
         };
@@ -460,21 +481,35 @@ impl FtpConnector {
             (None, ftp) => ftp?,
             (Some(fired), _) => return Err(self.cut(fired, "greeting or login answer")),
         };
-        let ports = match (self.data_mode, tls) {
-            (
-                DataMode::Active {
-                    bind,
-                    ports: Some((low, high)),
-                },
-                None,
-            ) => Some(active::Ports {
+        let ports = match self.data_mode {
+            DataMode::Active {
+                bind,
+                ports: Some((low, high)),
+            } => Some(active::Ports {
                 ip: bind,
                 low,
                 high,
             }),
             _ => None,
         };
+        // Our own active transfers over TLS need the control stream and a data connector.
+        let tls_side = match (ports, side) {
+            (Some(_), Some((data, slot))) => match control_stream(&slot) {
+                Some(control) => Some(TlsSide {
+                    control,
+                    data,
+                    domain: self.host.clone(),
+                }),
+                None => {
+                    return Err(ConnectError::Failed(RemoteError::Connection(
+                        "TLS: the control connection's stream is not at hand".into(),
+                    )))
+                }
+            },
+            _ => None,
+        };
         Ok(Conn {
+            tls: tls_side,
             ftp,
             socket,
             window,

@@ -4,10 +4,10 @@
 //! session, the socket timeouts under every handshake, and the one-line text of TLS failures. It
 //! sends no FTP command: `ftp.rs` does (`AUTH TLS`, `PBSZ`, `PROT`).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use log::warn;
@@ -88,6 +88,7 @@ impl TlsSetup {
         FtpsConnector {
             config: Arc::new(config),
             handshake_timeout,
+            first: Arc::default(),
         }
     }
 }
@@ -98,6 +99,65 @@ pub struct FtpsConnector {
     /// Read and write timeout given to a socket that has none before its handshake (suppaftp's
     /// implicit connect opens the control socket itself, without one).
     handshake_timeout: Duration,
+    /// The first stream this connector made: the control connection's, kept for the exchanges
+    /// ftpfs makes past suppaftp (`remote/ftp/raw.rs`).
+    first: ControlSlot,
+}
+
+/// Where a connector leaves a weak handle on the first stream it made (the control connection's):
+/// weak, so that the connector suppaftp keeps does not keep that stream from saying goodbye.
+pub type ControlSlot = Arc<Mutex<Option<Weak<Mutex<StreamOwned<ClientConnection, TcpStream>>>>>>;
+
+/// The control connection's stream from `slot`, once the connector made it.
+pub fn control_stream(slot: &ControlSlot) -> Option<SharedTls> {
+    let first = slot.lock().unwrap_or_else(|e| e.into_inner());
+    first.as_ref().and_then(Weak::upgrade).map(SharedTls)
+}
+
+impl FtpsConnector {
+    /// A connector for more data connections of the same control connection (same session
+    /// store), and the slot where this one leaves the control connection's stream.
+    pub fn for_data(&self) -> (FtpsConnector, ControlSlot) {
+        let c = FtpsConnector {
+            config: Arc::clone(&self.config),
+            handshake_timeout: self.handshake_timeout,
+            first: Arc::default(),
+        };
+        (c, Arc::clone(&self.first))
+    }
+}
+
+/// A TLS stream that more than one owner can use, one call at a time: suppaftp (through
+/// `FtpsStream`) and ftpfs's own exchanges on the same control connection.
+#[derive(Clone)]
+pub struct SharedTls(Arc<Mutex<StreamOwned<ClientConnection, TcpStream>>>);
+
+impl std::fmt::Debug for SharedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTls")
+    }
+}
+
+impl SharedTls {
+    fn lock(&self) -> MutexGuard<'_, StreamOwned<ClientConnection, TcpStream>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Read for SharedTls {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.lock().read(buf)
+    }
+}
+
+impl Write for SharedTls {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.lock().flush()
+    }
 }
 
 impl std::fmt::Debug for FtpsConnector {
@@ -126,8 +186,15 @@ impl suppaftp::TlsConnector for FtpsConnector {
             .map_err(|_| FtpError::SecureError(format!("{domain:?} is not a valid host name")))?;
         let conn = ClientConnection::new(Arc::clone(&self.config), name)
             .map_err(|e| FtpError::SecureError(describe(&e)))?;
+        let sock = stream.try_clone().map_err(FtpError::ConnectionError)?;
+        let tls = SharedTls(Arc::new(Mutex::new(StreamOwned::new(conn, stream))));
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(Arc::downgrade(&tls.0));
+        }
         Ok(FtpsStream {
-            tls: StreamOwned::new(conn, stream),
+            tls,
+            sock,
             close_on_drop: true,
         })
     }
@@ -140,21 +207,39 @@ impl suppaftp::TlsConnector for FtpsConnector {
 /// never waits for the peer.
 #[derive(Debug)]
 pub struct FtpsStream {
-    tls: StreamOwned<ClientConnection, TcpStream>,
+    tls: SharedTls,
+    /// The TCP socket under it (a second handle), for `get_ref`.
+    sock: TcpStream,
     /// False once the socket was handed out plain (`tcp_stream`, for CCC).
     close_on_drop: bool,
 }
 
+impl Read for FtpsStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tls.read(buf)
+    }
+}
+
+impl Write for FtpsStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tls.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tls.flush()
+    }
+}
+
 impl suppaftp::TlsStream for FtpsStream {
-    type InnerStream = StreamOwned<ClientConnection, TcpStream>;
+    type InnerStream = SharedTls;
 
     fn tcp_stream(mut self) -> FtpResult<TcpStream> {
         self.close_on_drop = false;
-        self.tls.sock.try_clone().map_err(FtpError::ConnectionError)
+        self.sock.try_clone().map_err(FtpError::ConnectionError)
     }
 
     fn get_ref(&self) -> &TcpStream {
-        &self.tls.sock
+        &self.sock
     }
 
     fn mut_ref(&mut self) -> &mut Self::InnerStream {
@@ -164,11 +249,16 @@ impl suppaftp::TlsStream for FtpsStream {
 
 impl Drop for FtpsStream {
     fn drop(&mut self) {
-        let conn = &mut self.tls.conn;
-        if self.close_on_drop && !conn.is_handshaking() {
-            conn.send_close_notify();
-            while conn.wants_write() {
-                if conn.write_tls(&mut self.tls.sock).is_err() {
+        // A control connection's stream may be shared: only its last owner says goodbye.
+        if Arc::strong_count(&self.tls.0) > 1 {
+            return;
+        }
+        let mut s = self.tls.lock();
+        let s = &mut *s;
+        if self.close_on_drop && !s.conn.is_handshaking() {
+            s.conn.send_close_notify();
+            while s.conn.wants_write() {
+                if s.conn.write_tls(&mut s.sock).is_err() {
                     break;
                 }
             }
@@ -192,7 +282,13 @@ pub fn close_upload(data: &mut DataStream<FtpsStream>) {
     let DataStream::Ssl(tls) = data else {
         return;
     };
-    let s = &mut tls.tls;
+    close_tls_upload(tls);
+}
+
+/// `close_upload` for a TLS data stream ftpfs opened itself (`remote/ftp/active.rs`).
+pub fn close_tls_upload(tls: &mut FtpsStream) {
+    let mut guard = tls.tls.lock();
+    let s = &mut *guard;
     // An empty upload wrote nothing, so its handshake has not even started; the server waits for
     // one and would fail the transfer without it.
     while s.conn.is_handshaking() {

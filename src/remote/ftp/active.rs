@@ -5,7 +5,10 @@
 //! in turn, so that ports just used, whose connections may linger, are not the first tried),
 //! `PORT` (or `EPRT` for IPv6), `REST` if the transfer starts past 0, the transfer command, then
 //! the server's connection, accepted only from the control connection's peer within `timeout`.
-//! `Transfer::finish` closes the data connection and reads the closing reply.
+//! Over FTPS (`ftpes://`) the exchange goes through the control connection's TLS stream and the
+//! data connection gets TLS from a connector sharing the control connection's session store, so
+//! it resumes that session as servers require. `Transfer::finish` closes the data connection and
+//! reads the closing reply.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -14,10 +17,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use log::warn;
-use suppaftp::FtpError;
+use suppaftp::{FtpError, TlsConnector};
 
 use super::raw::{bad_reply, expect, replies, send, Replies};
 use super::Conn;
+use crate::remote::tls::{close_tls_upload, FtpsStream};
 
 /// Where active data connections listen: an address, and the ports allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,10 +103,18 @@ fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::R
     }
 }
 
+/// An active data connection: plain, or TLS.
+enum Data {
+    Plain(TcpStream),
+    Tls(Box<FtpsStream>),
+}
+
 /// A running transfer on an active data connection, and the control replies still to come.
 pub(super) struct Transfer {
-    data: Option<TcpStream>,
+    data: Option<Data>,
     replies: Replies,
+    /// Whether anything was written: an upload, whose TLS side must be closed with care.
+    written: bool,
 }
 
 /// Sends `command` (a transfer: `RETR`, `STOR`, `APPE`, `LIST`, `MLSD` with its argument) on an
@@ -134,9 +146,14 @@ pub(super) fn start(
     let data = accept(&listener, peer, timeout).map_err(io)?;
     data.set_read_timeout(Some(timeout)).map_err(io)?;
     data.set_write_timeout(Some(timeout)).map_err(io)?;
+    let data = match &conn.tls {
+        Some(t) => Data::Tls(Box::new(t.data.connect(&t.domain, data)?)),
+        None => Data::Plain(data),
+    };
     Ok(Transfer {
         data: Some(data),
         replies,
+        written: false,
     })
 }
 
@@ -144,10 +161,14 @@ impl Transfer {
     /// Closes the data connection and reads the transfer's closing reply (`226`/`250`; a
     /// transfer cut short gets the server's `426` as the error).
     pub(super) fn finish(mut self) -> Result<(), FtpError> {
-        if let Some(data) = self.data.take() {
+        match self.data.take() {
             // An upload's end of data is the close; a download cut short is closed early.
-            let _ = data.shutdown(std::net::Shutdown::Write);
-            drop(data);
+            Some(Data::Plain(data)) => {
+                let _ = data.shutdown(std::net::Shutdown::Write);
+            }
+            Some(Data::Tls(mut tls)) if self.written => close_tls_upload(&mut tls),
+            // Dropping it sends close_notify.
+            Some(Data::Tls(_)) | None => {}
         }
         expect(&mut self.replies, &[226, 250])?;
         if !self.replies.buffer().is_empty() {
@@ -156,12 +177,17 @@ impl Transfer {
         Ok(())
     }
 
-    fn data(&mut self) -> std::io::Result<&mut TcpStream> {
-        self.data
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("the transfer is finished"))
+    fn data(&mut self) -> std::io::Result<&mut dyn ReadWrite> {
+        match self.data.as_mut() {
+            Some(Data::Plain(s)) => Ok(s),
+            Some(Data::Tls(t)) => Ok(&mut **t),
+            None => Err(std::io::Error::other("the transfer is finished")),
+        }
     }
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 impl Read for Transfer {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -171,6 +197,7 @@ impl Read for Transfer {
 
 impl Write for Transfer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written = true;
         self.data()?.write(buf)
     }
 

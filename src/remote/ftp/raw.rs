@@ -3,8 +3,8 @@
 //! `REST` and `RETR` in one packet (`quick`) nor listen for an active data connection on a port of
 //! our choosing (`active`), so those exchanges are made here. It is sound only between suppaftp
 //! commands, when suppaftp's reply buffer is empty (every suppaftp exchange reads its replies to the
-//! end and the server sends nothing unasked), and only without TLS, whose records suppaftp's stream
-//! alone can read and write. Each exchange reads its replies through one `Replies` buffer, which
+//! end and the server sends nothing unasked). Over TLS the exchange goes through the control
+//! connection's TLS stream, which `tls::SharedTls` lets suppaftp and us use in turn. Each exchange reads its replies through one `Replies` buffer, which
 //! must be empty when the exchange ends: anything left in it means the connection is out of step.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,6 +15,7 @@ use suppaftp::types::Response;
 use suppaftp::{FtpError, Status};
 
 use super::Conn;
+use crate::remote::tls::SharedTls;
 
 /// Longest reply accepted, as suppaftp bounds its own.
 const MAX_REPLY: usize = 64 << 10;
@@ -37,20 +38,30 @@ impl Reply {
     }
 }
 
-/// The control socket as a `Read` that can live next to the connection it belongs to.
-pub(super) struct Control(Arc<TcpStream>);
+/// The control connection as a `Read` that can live next to the connection it belongs to: its
+/// socket, or its TLS stream.
+pub(super) enum Control {
+    Plain(Arc<TcpStream>),
+    Tls(SharedTls),
+}
 
 impl Read for Control {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        (&*self.0).read(buf)
+        match self {
+            Control::Plain(s) => (&**s).read(buf),
+            Control::Tls(t) => t.read(buf),
+        }
     }
 }
 
 pub(super) type Replies = BufReader<Control>;
 
-/// A reply buffer over `conn`'s control socket.
+/// A reply buffer over `conn`'s control connection.
 pub(super) fn replies(conn: &Conn) -> Replies {
-    BufReader::new(Control(Arc::clone(&conn.socket)))
+    BufReader::new(match &conn.tls {
+        Some(t) => Control::Tls(t.control.clone()),
+        None => Control::Plain(Arc::clone(&conn.socket)),
+    })
 }
 
 pub(super) fn bad_reply(what: &str) -> FtpError {
@@ -118,9 +129,16 @@ pub(super) fn expect(r: &mut Replies, want: &[u32]) -> Result<Reply, FtpError> {
 
 /// Writes `line` (CRLF-terminated, possibly several commands) to `conn`'s control socket.
 pub(super) fn send(conn: &Conn, line: &str) -> Result<(), FtpError> {
-    (&*conn.socket)
-        .write_all(line.as_bytes())
-        .map_err(FtpError::ConnectionError)
+    let sent = match &conn.tls {
+        Some(t) => {
+            let mut control = t.control.clone();
+            control
+                .write_all(line.as_bytes())
+                .and_then(|()| control.flush())
+        }
+        None => (&*conn.socket).write_all(line.as_bytes()),
+    };
+    sent.map_err(FtpError::ConnectionError)
 }
 
 #[cfg(test)]

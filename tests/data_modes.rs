@@ -142,19 +142,6 @@ fn free_port_run() -> u16 {
         .expect("three free ports")
 }
 
-/// The data ports the server was sent in PORT commands.
-fn ported(server: &Vsftpd) -> Vec<u16> {
-    server
-        .logged_commands()
-        .iter()
-        .filter_map(|c| c.strip_prefix("PORT "))
-        .map(|a| {
-            let n: Vec<u16> = a.split(',').map(|x| x.parse().unwrap()).collect();
-            n[4] * 256 + n[5]
-        })
-        .collect()
-}
-
 /// `active_addr=IP:LOW-HIGH`: every data connection (listings, downloads from 0 and from an
 /// offset, cut-short downloads, uploads, appends) listens on a free port of the range, skipping
 /// one that is taken, and the connection stays in step throughout.
@@ -210,7 +197,7 @@ fn active_mode_listens_on_a_port_of_the_configured_range() {
         std::fs::read(root.path().join("up.txt")).unwrap(),
         b"uploaded and appended"
     );
-    let ports = ported(&server);
+    let ports = server.data_ports();
     // 2 x (listing, 3 downloads) + 2 uploads, each on a port of the range but the taken one.
     assert_eq!(ports.len(), 10, "{:?}", server.logged_commands());
     assert!(

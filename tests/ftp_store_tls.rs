@@ -195,15 +195,7 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
     assert!(std::fs::read(root.path().join("up0.bin"))
         .unwrap()
         .ends_with(b"appended"));
-    let ports: Vec<u16> = server
-        .logged_commands()
-        .iter()
-        .filter_map(|c| c.strip_prefix("PORT "))
-        .map(|a| {
-            let n: Vec<u16> = a.split(',').map(|x| x.parse().unwrap()).collect();
-            n[4] * 256 + n[5]
-        })
-        .collect();
+    let ports = server.data_ports();
     // 2 x (listing, 3 downloads) + 5 uploads.
     assert_eq!(ports.len(), 13, "{:?}", server.logged_commands());
     assert!(

@@ -242,6 +242,18 @@ impl Vsftpd {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The data ports the client named in the `PORT` commands logged so far (active mode).
+    pub fn data_ports(&self) -> Vec<u16> {
+        self.logged_commands()
+            .iter()
+            .filter_map(|c| c.strip_prefix("PORT "))
+            .map(|a| {
+                let n: Vec<u16> = a.split(',').map(|x| x.parse().unwrap()).collect();
+                n[4] * 256 + n[5]
+            })
+            .collect()
+    }
+
     /// The FTP commands logged so far, e.g. `LIST -a /tree/d003`.
     pub fn logged_commands(&self) -> Vec<String> {
         self.command_log()

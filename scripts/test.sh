@@ -27,6 +27,9 @@ command -v rsync >/dev/null || need+=(rsync)
 [ -x /usr/sbin/automount ] || need+=(autofs)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
+# systemd-analyze and systemd-fstab-generator check the README's systemd units (tests/system.rs).
+[ -x /lib/systemd/system-generators/systemd-fstab-generator ] && command -v systemd-analyze >/dev/null ||
+  need+=(systemd)
 # The FTPS tests make their CA and server certificates with the openssl CLI; without the system's CA
 # store (ca-certificates) every FTPS mount without cafile= fails before it connects.
 command -v openssl >/dev/null || need+=(openssl)

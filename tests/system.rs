@@ -2,7 +2,8 @@
 //! mount.fuse3, in a private mount namespace so that the binary under test is the one mount(8)
 //! finds: see support/namespace.rs), umount(8), exit status and stderr of failing mounts,
 //! `-o drop_privileges` (a `/dev/fd/N` mountpoint), credentials files, the terminal prompt, owners
-//! and modes as other users see them, and autofs. All against vsftpd started by the test; every
+//! and modes as other users see them, autofs, and the README's systemd units (checked by systemd's
+//! own tools and mounted the way systemd would; systemd itself does not run here). All against vsftpd started by the test; every
 //! mount is unmounted and every process killed by a guard, also when a test fails.
 
 mod support;
@@ -198,6 +199,100 @@ fn an_fstab_line_mounts_with_mount_dir_and_shows_its_owner_and_modes() {
         text(&stranger.stderr)
     );
     sc.umount();
+}
+
+/// The first fenced block of README.md after the heading `## systemd` whose language is `lang`
+/// (an empty `lang`: a block without one).
+fn readme_block(lang: &str) -> String {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## systemd\n")
+        .nth(1)
+        .expect("README has a systemd section");
+    let section = section.split("\n## ").next().unwrap();
+    let fence = format!("```{lang}\n");
+    let start = section.find(&fence).expect("a code block") + fence.len();
+    section[start..].split("```").next().unwrap().to_string()
+}
+
+/// `key=value` of a unit file's lines.
+fn unit_value(unit: &str, key: &str) -> String {
+    unit.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{unit}"))
+        .to_string()
+}
+
+/// What systemd runs for a mount unit (`mount What Where -t Type -o Options`), with the README's
+/// server, mountpoint and credentials file replaced by the test's: it mounts, serves, and unmounts.
+fn mount_as_systemd_would(sc: &Scene, unit: &str) {
+    let options =
+        unit_value(unit, "Options").replace("/etc/ftpfs/host.cred", &sc.cred.display().to_string());
+    let ty = unit_value(unit, "Type");
+    assert_eq!(ty, "fuse.ftpfs");
+    sc.ns.ok(&format!(
+        "mount '{}' '{}' -t {ty} -o '{options}'",
+        sc.server.url("/"),
+        sc.mnt()
+    ));
+    let inside = sc.ns.inside(sc.mnt.path());
+    assert_eq!(
+        std::fs::read_to_string(inside.join("hello.txt")).unwrap(),
+        HELLO
+    );
+    sc.umount();
+}
+
+/// The README's systemd forms, checked without systemd running (PID 1 here is not systemd): its
+/// mount unit passes `systemd-analyze verify`; its fstab line goes through systemd-fstab-generator
+/// to a mount unit and an automount unit with the idle timeout, ordered as a remote file system;
+/// and both mount units' options mount the test server when run the way systemd runs them.
+#[test]
+fn the_readme_systemd_units_verify_and_mount() {
+    let units = tempfile::tempdir().unwrap();
+    let unit = readme_block("ini");
+    let file = units.path().join("mnt-x.mount");
+    std::fs::write(&file, &unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&file)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; scripts/test.sh installs it)");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(unit_value(&unit, "Where"), "/mnt/x");
+
+    let fstab = units.path().join("fstab");
+    std::fs::write(&fstab, readme_block("")).unwrap();
+    let gen = tempfile::tempdir().unwrap();
+    let dirs = ["normal", "early", "late"].map(|d| gen.path().join(d));
+    for d in &dirs {
+        std::fs::create_dir(d).unwrap();
+    }
+    let out = Command::new("/lib/systemd/system-generators/systemd-fstab-generator")
+        .args(&dirs)
+        .env("SYSTEMD_FSTAB", &fstab)
+        .env("SYSTEMD_PROC_CMDLINE", "")
+        .output()
+        .expect("systemd-fstab-generator (Debian's systemd package)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let generated = std::fs::read_to_string(dirs[0].join("mnt-x.mount")).unwrap();
+    assert_eq!(unit_value(&generated, "What"), "ftp://bob@host/dir");
+    assert_eq!(unit_value(&generated, "Type"), "fuse.ftpfs");
+    assert!(generated.contains("Before=remote-fs.target"), "{generated}");
+    let automount = std::fs::read_to_string(dirs[0].join("mnt-x.automount")).unwrap();
+    assert_eq!(unit_value(&automount, "TimeoutIdleSec"), "5min");
+    assert!(dirs[0]
+        .join("remote-fs.target.requires/mnt-x.automount")
+        .exists());
+
+    let sc = Scene::new();
+    mount_as_systemd_would(&sc, &generated);
+    mount_as_systemd_would(&sc, &unit);
 }
 
 #[test]

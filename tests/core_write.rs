@@ -127,6 +127,51 @@ fn a_new_file_streams_and_lands_under_its_name_only_when_complete() {
     assert_eq!(store.count(Op::List), lists);
 }
 
+/// A shell's `> file` closes one descriptor before anything is written: that first close makes
+/// the empty file on the server with one STOR straight to its name (no temporary name, rename or
+/// size check: there is nothing to lose), and the data at the last close goes the safe way.
+#[test]
+fn an_empty_new_file_is_stored_straight_under_its_name() {
+    let Setup { store, fs, .. } = setup();
+    store.add_dir("/d");
+    let d = ino(&fs, "/d");
+    let (_, o) = fs.create(d, name("f.txt"), OpenMode::WRITE, true).unwrap();
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.content("/d/f.txt").unwrap(), b"");
+    assert_eq!(
+        (
+            store.count(Op::OpenWrite),
+            store.count(Op::Rename),
+            store.count(Op::Size)
+        ),
+        (1, 0, 0)
+    );
+    write_all(&fs, o.fh, 0, b"now with data", 4096);
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/d/f.txt").unwrap(), b"now with data");
+    assert_eq!(
+        (
+            store.count(Op::OpenWrite),
+            store.count(Op::Rename),
+            store.count(Op::Size)
+        ),
+        (2, 1, 1)
+    );
+    no_temp_files(&store);
+    // A server refusing the empty file: the close says so.
+    store.fail_next(
+        Op::OpenWrite,
+        RemoteError::PermissionDenied("553 no".into()),
+    );
+    let (_, o) = fs.create(d, name("g.txt"), OpenMode::WRITE, true).unwrap();
+    assert_eq!(
+        fs.flush(o.fh).unwrap_err(),
+        ftpfs::error::FsError::PermissionDenied
+    );
+    fs.release(o.fh);
+}
+
 #[test]
 fn o_rdwr_random_writes_go_through_a_spool_and_upload_whole() {
     let Setup { store, fs, .. } = setup();

@@ -399,7 +399,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         match std::mem::replace(&mut st.body, Body::Remote) {
             Body::Remote => return Ok(None),
             Body::Empty => {
-                if let Err(e) = self.upload(&st.path, &mut std::io::empty(), 0) {
+                if let Err(e) = self.upload_empty(&st.path) {
                     st.body = Body::Empty;
                     return Err(e);
                 }
@@ -657,6 +657,21 @@ impl<S: RemoteStore> Uploader<'_, S> {
             if dest != target {
                 let _ = self.store.remove(&dest);
             }
+        }
+        result
+    }
+
+    /// An empty file under `target`, sent straight there: with no bytes to lose, a temporary name,
+    /// the rename and the size check (three round trips of a file created by `touch` or by a
+    /// shell's `>`, whose first close comes before any write) would guard nothing.
+    fn upload_empty(&self, target: &str) -> FsResult<()> {
+        let result = self
+            .store
+            .open_write(target, false)
+            .and_then(|w| w.finish())
+            .map_err(FsError::from);
+        if let Err(e) = &result {
+            warn!("creating {target} failed: {e}");
         }
         result
     }

@@ -135,29 +135,20 @@ fn an_empty_new_file_is_stored_straight_under_its_name() {
     let Setup { store, fs, .. } = setup();
     store.add_dir("/d");
     let d = ino(&fs, "/d");
+    // STORs, renames, size checks.
+    let sent = || {
+        let c = |op| store.count(op);
+        (c(Op::OpenWrite), c(Op::Rename), c(Op::Size))
+    };
     let (_, o) = fs.create(d, name("f.txt"), OpenMode::WRITE, true).unwrap();
     fs.flush(o.fh).unwrap();
     assert_eq!(store.content("/d/f.txt").unwrap(), b"");
-    assert_eq!(
-        (
-            store.count(Op::OpenWrite),
-            store.count(Op::Rename),
-            store.count(Op::Size)
-        ),
-        (1, 0, 0)
-    );
+    assert_eq!(sent(), (1, 0, 0));
     write_all(&fs, o.fh, 0, b"now with data", 4096);
     fs.flush(o.fh).unwrap();
     fs.release(o.fh);
     assert_eq!(store.content("/d/f.txt").unwrap(), b"now with data");
-    assert_eq!(
-        (
-            store.count(Op::OpenWrite),
-            store.count(Op::Rename),
-            store.count(Op::Size)
-        ),
-        (2, 1, 1)
-    );
+    assert_eq!(sent(), (2, 1, 1));
     no_temp_files(&store);
     // A server refusing the empty file: the close says so.
     store.fail_next(

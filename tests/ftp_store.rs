@@ -306,7 +306,7 @@ fn vsftpd_symlinks_are_listed_as_symlinks() {
 }
 
 /// Random reads on vsftpd (a server that stays in step after a cut download) send `REST` and `RETR`
-/// together on a data connection opened when the previous read ended; anything else the connection
+/// together (and renames `RNFR` and `RNTO`) on a data connection opened when the previous read ended; anything else the connection
 /// does first drops that spare connection, and the connection stays in step throughout.
 #[test]
 fn vsftpd_ranged_reads_run_on_data_connections_opened_ahead() {
@@ -357,6 +357,16 @@ fn vsftpd_ranged_reads_run_on_data_connections_opened_ahead() {
         .count();
     assert_eq!(epsv, v.transfer_commands() + 3, "{:?}", v.logged_commands());
     assert!(st.stats().commands.contains(&("LOGIN", 1)));
+    // Renames on vsftpd go as RNFR and RNTO in one packet: a missing source is ENOENT (the
+    // server's 503 to the RNTO behind it is read too), and the connection stays in step.
+    assert!(matches!(
+        st.rename("/nope.bin", "/x.bin"),
+        Err(RemoteError::NotFound(_))
+    ));
+    st.rename("/hello.txt", "/sub dir/moved.txt").unwrap();
+    assert!(
+        root.path().join("sub dir/moved.txt").exists() && !root.path().join("hello.txt").exists()
+    );
     // A missing file is still ENOENT on this path, and the connection still works after it.
     assert!(matches!(
         st.open_read_range("/nope.bin", 10, 10),

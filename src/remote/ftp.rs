@@ -950,9 +950,14 @@ impl FtpStore {
     /// Whether ranged reads may take the quick path (`quick`): plain FTP, passive mode, a server
     /// known to stay in step after a cut download, and no sign yet that it does not take it.
     fn quick_reads(&self) -> bool {
-        let connector = self.pool.connector();
-        matches!(connector.tls, Ok(None))
-            && connector.data_mode == DataMode::Passive
+        self.pipelining() && self.pool.connector().data_mode == DataMode::Passive
+    }
+
+    /// Whether commands may be sent past suppaftp, several in one packet (`quick`): plain FTP, a
+    /// server known to take that (the servers known to stay in step after a cut download), and no
+    /// sign yet that it does not.
+    fn pipelining(&self) -> bool {
+        matches!(self.pool.connector().tls, Ok(None))
             && self.features().reuse_after_cut
             && !self.quick_off.load(Ordering::Relaxed)
     }
@@ -1236,8 +1241,13 @@ impl RemoteStore for FtpStore {
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
         let (from, to) = (self.full_path(from)?, self.full_path(to)?);
         debug!("RNFR {from} RNTO {to}");
+        let pipelined = self.pipelining();
         self.with_retry(Command::Rename, false, self.timeout, |ftp| {
-            ftp.rename(from.as_str(), to.as_str())
+            if pipelined {
+                quick::rename(ftp, &from, &to)
+            } else {
+                ftp.rename(from.as_str(), to.as_str())
+            }
         })
     }
 

@@ -104,10 +104,10 @@ pub struct FtpConnector {
 /// data sockets plain, so a single code path serves ftp://, ftpes:// and ftps://.
 type Ftp = suppaftp::ImplFtpStream<FtpsStream>;
 
-/// A running transfer: suppaftp's, or one of `active`'s on a port of the configured range.
+/// A running transfer: suppaftp's, or one ftpfs makes itself (`quick`, `active`).
 enum Transfer {
     Lib(suppaftp::TransferStream<FtpsStream>),
-    Own(active::Transfer),
+    Own(raw::Transfer),
 }
 
 impl Transfer {
@@ -944,6 +944,7 @@ impl FtpStore {
             traffic: Arc::clone(self.traffic()),
             reuse_after_cut: self.features().reuse_after_cut,
             timeout: self.timeout,
+            rearm: None,
         }))
     }
 
@@ -979,9 +980,18 @@ impl FtpStore {
                 Err(e) => return Some(Err(e)),
             };
             self.traffic().command(Command::Retr);
-            let traffic = Arc::clone(self.traffic());
-            let failed = match quick::start(conn, epsv, full, offset, len, self.timeout, traffic) {
-                Ok(read) => return Some(Ok(Box::new(read))),
+            let failed = match quick::start(conn, epsv, full, offset, len, self.timeout) {
+                Ok((conn, stream, ahead)) => {
+                    self.traffic().ranged(ahead);
+                    return Some(Ok(Box::new(FtpRead {
+                        stream: Some(Transfer::Own(stream)),
+                        conn: Some(conn),
+                        traffic: Arc::clone(self.traffic()),
+                        reuse_after_cut: true,
+                        timeout: self.timeout,
+                        rearm: Some(epsv),
+                    })));
+                }
                 Err(failed) => failed,
             };
             match *failed {
@@ -1422,6 +1432,9 @@ struct FtpRead {
     traffic: Arc<Traffic>,
     reuse_after_cut: bool,
     timeout: Duration,
+    /// A quick ranged read (`quick`): once it ended, its connection opens the next one's data
+    /// connection, with `EPSV` (true) or `PASV`.
+    rearm: Option<bool>,
 }
 
 impl FtpRead {
@@ -1483,6 +1496,11 @@ impl RemoteRead for FtpRead {
                 if let Some(c) = self.conn.as_mut() {
                     c.mark_broken();
                 }
+            }
+        }
+        if let (Some(epsv), Some(c)) = (self.rearm, self.conn.as_mut()) {
+            if !c.is_broken() {
+                quick::arm(c, epsv, self.timeout);
             }
         }
     }

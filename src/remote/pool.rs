@@ -396,6 +396,11 @@ impl<C: Connector> Pooled<C> {
         self.broken = true;
     }
 
+    /// Whether the connection is marked to be closed rather than given back.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// The server did not answer on this connection in time: close it, and put the pool in
     /// back-off (`Pool::note_silence`) before the connection is given back.
     pub fn mark_silent(&mut self, msg: &str) {

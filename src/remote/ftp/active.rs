@@ -10,7 +10,6 @@
 //! it resumes that session as servers require. `Transfer::finish` closes the data connection and
 //! reads the closing reply.
 
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,9 +18,8 @@ use std::time::{Duration, Instant};
 use log::warn;
 use suppaftp::{FtpError, TlsConnector};
 
-use super::raw::{bad_reply, expect, replies, send, Replies};
+use super::raw::{expect, replies, send, Data, Transfer};
 use super::Conn;
-use crate::remote::tls::{close_tls_upload, FtpsStream};
 
 /// Where active data connections listen: an address, and the ports allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,20 +101,6 @@ fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::R
     }
 }
 
-/// An active data connection: plain, or TLS.
-enum Data {
-    Plain(TcpStream),
-    Tls(Box<FtpsStream>),
-}
-
-/// A running transfer on an active data connection, and the control replies still to come.
-pub(super) struct Transfer {
-    data: Option<Data>,
-    replies: Replies,
-    /// Whether anything was written: an upload, whose TLS side must be closed with care.
-    written: bool,
-}
-
 /// Sends `command` (a transfer: `RETR`, `STOR`, `APPE`, `LIST`, `MLSD` with its argument) on an
 /// active data connection listening in `ports`, starting at `rest` when given.
 pub(super) fn start(
@@ -150,60 +134,7 @@ pub(super) fn start(
         Some(t) => Data::Tls(Box::new(t.data.connect(&t.domain, data)?)),
         None => Data::Plain(data),
     };
-    Ok(Transfer {
-        data: Some(data),
-        replies,
-        written: false,
-    })
-}
-
-impl Transfer {
-    /// Closes the data connection and reads the transfer's closing reply (`226`/`250`; a
-    /// transfer cut short gets the server's `426` as the error).
-    pub(super) fn finish(mut self) -> Result<(), FtpError> {
-        match self.data.take() {
-            // An upload's end of data is the close; a download cut short is closed early.
-            Some(Data::Plain(data)) => {
-                let _ = data.shutdown(std::net::Shutdown::Write);
-            }
-            Some(Data::Tls(mut tls)) if self.written => close_tls_upload(&mut tls),
-            // Dropping it sends close_notify.
-            Some(Data::Tls(_)) | None => {}
-        }
-        expect(&mut self.replies, &[226, 250])?;
-        if !self.replies.buffer().is_empty() {
-            return Err(bad_reply("more replies than the transfer asked for"));
-        }
-        Ok(())
-    }
-
-    fn data(&mut self) -> std::io::Result<&mut dyn ReadWrite> {
-        match self.data.as_mut() {
-            Some(Data::Plain(s)) => Ok(s),
-            Some(Data::Tls(t)) => Ok(&mut **t),
-            None => Err(std::io::Error::other("the transfer is finished")),
-        }
-    }
-}
-
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
-
-impl Read for Transfer {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.data()?.read(buf)
-    }
-}
-
-impl Write for Transfer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.written = true;
-        self.data()?.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.data()?.flush()
-    }
+    Ok(Transfer::new(data, replies))
 }
 
 #[cfg(test)]

@@ -1,28 +1,26 @@
 //! Quick exchanges: a random read's download in one round trip instead of three, and a rename in
-//! one instead of two. suppaftp
-//! sends `EPSV`, `REST` and `RETR` one after the other, each waiting for its reply, and opens
-//! the data connection in between. Here the data connection of a connection's next ranged read
-//! is opened in advance (`Spare`), when its previous one ends, off the reader's path; the read
-//! itself then writes `REST` and `RETR` in one packet, and the data follows their replies.
+//! one instead of two. suppaftp sends `EPSV`, `REST` and `RETR` one after the other, each waiting
+//! for its reply, and opens the data connection in between. Here the data connection of a
+//! connection's next ranged read is opened in advance (`arm`, a `Spare`) when its previous one
+//! ends, off the reader's path; the read itself then writes `REST` and `RETR` in one packet, and
+//! is read and ended like any download (`FtpRead`, over a `raw::Transfer`).
 //!
 //! The exchange runs on the control socket directly, past suppaftp (`raw`), so it is used only
 //! where that is sound: plain FTP, passive mode, servers that stay in step after a download cut
-//! short (`Features::reuse_after_cut`). Any suppaftp command on the connection first drops its spare data connection
-//! (`FtpStore::data_mode_for`), because its own `EPSV` would replace the server's listener.
+//! short (`Features::reuse_after_cut`). Any suppaftp command on the connection first drops its
+//! spare data connection (`FtpStore::data_mode_for`), because its own `EPSV` would replace the
+//! server's listener.
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
 use suppaftp::FtpError;
 
-use super::raw::{bad_reply, expect, read_reply, replies, send, Replies};
-use super::{data_socket, lost, outcome, Conn, FtpConnector, Link, MIN_WINDOW};
+use super::raw::{bad_reply, expect, read_reply, replies, send, Data, Replies, Transfer};
+use super::{data_socket, outcome, Conn, FtpConnector, Link, MIN_WINDOW};
 use crate::remote::pool::Pooled;
-use crate::remote::{RemoteError, RemoteRead};
-use crate::stats::Traffic;
+use crate::remote::RemoteError;
 
 /// A spare data connection older than this is not trusted: the server may have given up on its
 /// listener (none of the servers checked does, but nothing requires them to wait).
@@ -103,8 +101,12 @@ pub(super) enum Failure {
     Unsupported { err: RemoteError, disable: bool },
 }
 
+/// The connection, the transfer, and whether it ran on a spare data connection.
+type Started = (Pooled<FtpConnector>, Transfer, bool);
+
 /// Starts a ranged download of `len` bytes of `path` from `offset` on `conn`, with its spare data
-/// connection when it has a fresh one.
+/// connection when it has a fresh one. The caller reads it as any download (`FtpRead`) and, once
+/// it ended, calls `arm`.
 pub(super) fn start(
     mut conn: Pooled<FtpConnector>,
     epsv: bool,
@@ -112,8 +114,7 @@ pub(super) fn start(
     offset: u64,
     len: u64,
     timeout: Duration,
-    traffic: Arc<Traffic>,
-) -> Result<QuickRead, Box<(Pooled<FtpConnector>, Failure)>> {
+) -> Result<Started, Box<(Pooled<FtpConnector>, Failure)>> {
     let spare = conn
         .spare
         .take()
@@ -148,17 +149,7 @@ pub(super) fn start(
         Ok(data)
     })();
     match outcome(started, watch.disarm(), timeout) {
-        Ok(data) => {
-            traffic.ranged(used_spare);
-            Ok(QuickRead {
-                data: Some(data),
-                replies,
-                conn: Some(conn),
-                traffic,
-                timeout,
-                epsv,
-            })
-        }
+        Ok(data) => Ok((conn, Transfer::new(Data::Plain(data), replies), used_spare)),
         Err((err, link)) => {
             if rest_refused || !replies.buffer().is_empty() {
                 // A refused REST still has the RETR behind it, whose reply (and data: the file
@@ -209,109 +200,23 @@ pub(super) fn rename(conn: &Conn, from: &str, to: &str) -> Result<(), FtpError> 
     Ok(())
 }
 
-/// A running quick ranged download: its data connection and the replies still to come.
-pub(super) struct QuickRead {
-    data: Option<TcpStream>,
-    replies: Replies,
-    conn: Option<Pooled<FtpConnector>>,
-    traffic: Arc<Traffic>,
-    timeout: Duration,
-    epsv: bool,
-}
-
-impl QuickRead {
-    /// Closes the data connection and reads the transfer's last reply (`226`, or `426` after a
-    /// cut); with `full`, only a complete transfer counts.
-    fn end(&mut self, full: bool) -> Result<(), RemoteError> {
-        self.data = None;
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
-        };
-        let want: &[u32] = if full {
-            &[226, 250]
-        } else {
-            &[226, 250, 426, 451]
-        };
-        let watch = conn.watch(self.timeout);
-        let verdict = expect(&mut self.replies, want);
-        let result = outcome(verdict, watch.disarm(), self.timeout).map(|_| ());
-        if result.is_err() || !self.replies.buffer().is_empty() {
-            conn.mark_broken();
+/// Opens the next ranged read's data connection on `conn` now, while nobody waits for it.
+pub(super) fn arm(conn: &mut Pooled<FtpConnector>, epsv: bool, timeout: Duration) {
+    let mut replies = replies(conn);
+    let watch = conn.watch(timeout);
+    let opened = open_passive(conn, &mut replies, epsv, MIN_WINDOW as usize, timeout);
+    match outcome(opened, watch.disarm(), timeout) {
+        Ok(stream) if replies.buffer().is_empty() => {
+            conn.spare = Some(Spare {
+                stream,
+                made: Instant::now(),
+            })
         }
-        result.map_err(|(e, _)| e)
-    }
-
-    /// Opens the next ranged read's data connection now, while nobody waits for it.
-    fn arm(&mut self) {
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        let watch = conn.watch(self.timeout);
-        let opened = open_passive(
-            conn,
-            &mut self.replies,
-            self.epsv,
-            MIN_WINDOW as usize,
-            self.timeout,
-        );
-        match outcome(opened, watch.disarm(), self.timeout) {
-            Ok(stream) if self.replies.buffer().is_empty() => {
-                conn.spare = Some(Spare {
-                    stream,
-                    made: Instant::now(),
-                })
-            }
-            Ok(_) => conn.mark_broken(),
-            Err((e, link)) => {
-                debug!("no spare data connection: {e}");
-                if link != Link::Ok {
-                    conn.mark_broken();
-                }
-            }
-        }
-    }
-}
-
-impl Read for QuickRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(data) = self.data.as_mut() else {
-            return Ok(0);
-        };
-        match data.read(buf) {
-            Ok(0) => self.end(true).map(|()| 0).map_err(std::io::Error::other),
-            Ok(n) => {
-                self.traffic.read(n);
-                Ok(n)
-            }
-            Err(e) => {
-                self.data = None;
-                if let Some(c) = self.conn.as_mut() {
-                    lost(c, &e);
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
-impl RemoteRead for QuickRead {
-    fn finish(mut self: Box<Self>) {
-        if self.data.is_some() {
-            if let Err(e) = self.end(false) {
-                debug!("ranged download ended early: {e}");
-                return;
-            }
-        }
-        self.arm();
-    }
-}
-
-impl Drop for QuickRead {
-    fn drop(&mut self) {
-        if self.data.is_some() {
-            // Dropped without finish(): replies are still due, so the connection cannot be reused.
-            if let Some(c) = self.conn.as_mut() {
-                c.mark_broken();
+        Ok(_) => conn.mark_broken(),
+        Err((e, link)) => {
+            debug!("no spare data connection: {e}");
+            if link != Link::Ok {
+                conn.mark_broken();
             }
         }
     }

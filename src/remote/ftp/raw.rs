@@ -15,7 +15,7 @@ use suppaftp::types::Response;
 use suppaftp::{FtpError, Status};
 
 use super::Conn;
-use crate::remote::tls::SharedTls;
+use crate::remote::tls::{close_tls_upload, FtpsStream, SharedTls};
 
 /// Longest reply accepted, as suppaftp bounds its own.
 const MAX_REPLY: usize = 64 << 10;
@@ -124,6 +124,81 @@ pub(super) fn expect(r: &mut Replies, want: &[u32]) -> Result<Reply, FtpError> {
         Ok(reply)
     } else {
         Err(reply.unexpected())
+    }
+}
+
+/// A data connection ftpfs opened itself: plain, or TLS.
+pub(super) enum Data {
+    Plain(TcpStream),
+    Tls(Box<FtpsStream>),
+}
+
+/// A transfer made past suppaftp (`quick`, `active`): its data connection, and the control
+/// replies still to come.
+pub(super) struct Transfer {
+    data: Option<Data>,
+    replies: Replies,
+    /// Whether anything was written: an upload, whose TLS side must be closed with care.
+    written: bool,
+}
+
+impl Transfer {
+    /// A transfer on `data` whose replies come through `replies`; its preliminary reply (150)
+    /// has been read.
+    pub(super) fn new(data: Data, replies: Replies) -> Transfer {
+        Transfer {
+            data: Some(data),
+            replies,
+            written: false,
+        }
+    }
+
+    /// Closes the data connection and reads the transfer's closing reply (`226`/`250`; a
+    /// transfer cut short gets the server's `426` as the error). Anything left unread after it
+    /// means the connection is out of step: an error that discards it.
+    pub(super) fn finish(mut self) -> Result<(), FtpError> {
+        match self.data.take() {
+            // An upload's end of data is the close; a download cut short is closed early.
+            Some(Data::Plain(data)) => {
+                let _ = data.shutdown(std::net::Shutdown::Write);
+            }
+            Some(Data::Tls(mut tls)) if self.written => close_tls_upload(&mut tls),
+            // Dropping it sends close_notify.
+            Some(Data::Tls(_)) | None => {}
+        }
+        let verdict = expect(&mut self.replies, &[226, 250]);
+        if !self.replies.buffer().is_empty() {
+            return Err(bad_reply("more replies than the transfer asked for"));
+        }
+        verdict.map(|_| ())
+    }
+
+    fn data(&mut self) -> std::io::Result<&mut dyn ReadWrite> {
+        match self.data.as_mut() {
+            Some(Data::Plain(s)) => Ok(s),
+            Some(Data::Tls(t)) => Ok(&mut **t),
+            None => Err(std::io::Error::other("the transfer is finished")),
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+impl Read for Transfer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.data()?.read(buf)
+    }
+}
+
+impl Write for Transfer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written = true;
+        self.data()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.data()?.flush()
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::cell::Cell;
 use std::sync::{Condvar, MutexGuard};
+use std::thread::LocalKey;
 use std::time::{Duration, Instant};
 
 /// How often a wait looks at its caller: the promptness of a Ctrl-C, against a `/proc` read.
@@ -21,27 +22,61 @@ pub const POLL: Duration = Duration::from_millis(100);
 
 thread_local! {
     static CALLER: Cell<Option<u32>> = const { Cell::new(None) };
+    static REQUESTER: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
-/// While this lives, the current thread works for process `pid`.
-pub struct Serving(Option<u32>);
+/// While this lives, a thread-local pid of the current thread has a value; dropped, the old one
+/// is back.
+pub struct Scoped {
+    key: &'static LocalKey<Cell<Option<u32>>>,
+    was: Option<u32>,
+}
 
-/// Records that the current thread serves process `pid` (0, the kernel itself, is no process)
-/// until the returned guard is dropped.
-pub fn serve(pid: u32) -> Serving {
+fn scoped(key: &'static LocalKey<Cell<Option<u32>>>, pid: u32) -> Scoped {
+    // 0 is the kernel itself: no process.
     let pid = (pid != 0).then_some(pid);
-    Serving(CALLER.with(|c| c.replace(pid)))
+    Scoped {
+        key,
+        was: key.with(|c| c.replace(pid)),
+    }
 }
 
-impl Drop for Serving {
+impl Drop for Scoped {
     fn drop(&mut self) {
-        CALLER.with(|c| c.set(self.0));
+        self.key.with(|c| c.set(self.was));
     }
+}
+
+/// Records that the current thread serves process `pid` until the returned guard is dropped.
+pub fn serve(pid: u32) -> Scoped {
+    scoped(&CALLER, pid)
 }
 
 /// The process the current thread works for, if any (worker threads serve nobody).
 pub fn current() -> Option<u32> {
     CALLER.with(Cell::get)
+}
+
+/// Records that the current thread's request came from thread `pid` until the guard is dropped.
+/// Unlike `serve`, this does not let the requester's death cut waits short: uploads use it to
+/// tell who writes a file (`fs::writers`), and an upload is never cut short for a dying writer.
+pub fn request(pid: u32) -> Scoped {
+    scoped(&REQUESTER, pid)
+}
+
+/// The thread the current request came from, if known.
+pub fn requester() -> Option<u32> {
+    REQUESTER.with(Cell::get)
+}
+
+/// The process (thread group) of thread `pid`: FUSE names the thread that made a request. `None`
+/// when `/proc` cannot tell (the thread is gone, or lives in another pid namespace).
+pub fn process_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Whether the process (or thread) `pid` has a fatal signal pending: it will never read our answer.
@@ -125,6 +160,37 @@ mod tests {
             assert_eq!(current(), Some(std::process::id()));
         }
         assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn a_thread_belongs_to_its_process() {
+        let me = std::process::id();
+        assert_eq!(process_of(me), Some(me));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        assert_ne!(tid, me);
+        assert_eq!(process_of(tid), Some(me));
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(process_of(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn a_request_records_its_thread_apart_from_serving() {
+        assert_eq!(requester(), None);
+        {
+            let _r = request(42);
+            assert_eq!(requester(), Some(42));
+            assert_eq!(current(), None);
+            let _k = request(0);
+            assert_eq!(requester(), None);
+        }
+        assert_eq!(requester(), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! result into a reply or an errno. Nothing here decides semantics: it only translates fuser's types
 //! (flags, times, handles) into the core's. Requests that only look (lookups, listings, reads) record
 //! their caller (`caller::serve`) so that their waits end when it is killed; changes are carried
-//! through, because their outcome on the server must be known.
+//! through, because their outcome on the server must be known. Opens, writes, truncations and
+//! closes record which thread asked (`caller::request`): a close uploads only for a writer.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -160,6 +161,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let _caller = caller::serve(req.pid());
+        let _from = caller::request(req.pid());
         match self.fs.open(ino.0, open_mode(flags.0)) {
             Ok(o) => {
                 let mut f = FopenFlags::empty();
@@ -209,12 +211,13 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _from = caller::request(req.pid());
         match self.fs.flush(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.errno("flush", &e)),
@@ -325,7 +328,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -341,6 +344,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _from = caller::request(req.pid());
         let change = SetAttr {
             size,
             mtime: mtime.map(system_time),
@@ -355,7 +359,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
@@ -363,6 +367,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _from = caller::request(req.pid());
         let exclusive = flags & libc::O_EXCL != 0;
         match self.fs.create(parent.0, name, open_mode(flags), exclusive) {
             Ok((a, o)) => reply.created(
@@ -378,7 +383,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -388,6 +393,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _from = caller::request(req.pid());
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(self.errno("write", &e)),

@@ -88,6 +88,18 @@ fn write_all(fs: &FtpFs<MemStore>, fh: u64, mut off: u64, data: &[u8], chunk: us
     }
 }
 
+/// Opens `path` for writing and truncates it, as the kernel does for `O_WRONLY|O_TRUNC`.
+fn open_truncated(fs: &FtpFs<MemStore>, path: &str) -> u64 {
+    let f = ino(fs, path);
+    let o = fs.open(f, OpenMode::WRITE).unwrap();
+    let zero = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(f, Some(o.fh), zero).unwrap();
+    o.fh
+}
+
 fn read_back(fs: &FtpFs<MemStore>, fh: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while out.len() < len {
@@ -255,15 +267,9 @@ fn truncate_shrinks_and_extends_with_and_without_a_handle() {
 fn o_trunc_with_nothing_written_empties_the_file() {
     let Setup { store, fs, .. } = setup();
     store.add_file("/f", "old content");
-    let f = ino(&fs, "/f");
-    let o = fs.open(f, OpenMode::WRITE).unwrap();
-    let zero = SetAttr {
-        size: Some(0),
-        ..SetAttr::default()
-    };
-    fs.setattr(f, Some(o.fh), zero).unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    let fh = open_truncated(&fs, "/f");
+    fs.flush(fh).unwrap();
+    fs.release(fh);
     assert_eq!(store.content("/f").unwrap(), b"");
 }
 
@@ -512,27 +518,155 @@ fn a_failed_stream_is_reported_and_leaves_nothing_partial() {
     ] {
         let Setup { store, fs, .. } = setup();
         store.add_file("/f", "old");
-        let f = ino(&fs, "/f");
-        let o = fs.open(f, OpenMode::WRITE).unwrap();
-        let zero = SetAttr {
-            size: Some(0),
-            ..SetAttr::default()
-        };
-        fs.setattr(f, Some(o.fh), zero).unwrap();
+        let fh = open_truncated(&fs, "/f");
         store.fail_next(op, RemoteError::NoSpace("552 full".into()));
         let at_write = fs
-            .write(o.fh, 0, b"first")
+            .write(fh, 0, b"first")
             .err()
-            .or_else(|| fs.write(o.fh, 5, b"second").err());
-        let at_close = fs.flush(o.fh).err();
+            .or_else(|| fs.write(fh, 5, b"second").err());
+        let at_close = fs.flush(fh).err();
         let e = at_write
             .or(at_close)
             .unwrap_or_else(|| panic!("{op:?}: no error"));
         assert_eq!(e.errno(), libc::ENOSPC, "{op:?}");
-        fs.release(o.fh);
+        fs.release(fh);
         assert_eq!(store.content("/f").unwrap(), b"old", "{op:?}");
         no_temp_files(&store);
     }
+}
+
+/// A close of a copy of the descriptor (a child process that inherited it and exits or execs)
+/// flushes mid-write. When that upload breaks, the streamed bytes are gone: every later write,
+/// truncate and flush of the handle must fail, or the program would go on and close a file
+/// missing its beginning without hearing of it. Nothing lands; a new open starts afresh.
+#[test]
+fn a_stream_broken_by_a_flush_mid_write_fails_every_later_write() {
+    for (existing, op) in [
+        (false, Op::FinishWrite),
+        (false, Op::Size),
+        (true, Op::FinishWrite),
+        (true, Op::Rename),
+    ] {
+        let Setup { store, fs, .. } = setup();
+        let fh = if existing {
+            store.add_file("/f", "old");
+            open_truncated(&fs, "/f")
+        } else {
+            fs.create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+                .unwrap()
+                .1
+                .fh
+        };
+        let data = pattern(1 << 20, 9);
+        write_all(&fs, fh, 0, &data[..1 << 19], 1 << 17);
+        store.fail_next(op, RemoteError::NoSpace("552 full".into()));
+        let case = format!("existing {existing}, {op:?}");
+        assert_eq!(fs.flush(fh).unwrap_err().errno(), libc::ENOSPC, "{case}");
+        let later = fs.write(fh, 1 << 19, &data[1 << 19..]);
+        assert_eq!(
+            later.unwrap_err().errno(),
+            libc::ENOSPC,
+            "{case}: a later write"
+        );
+        assert_eq!(fs.flush(fh).unwrap_err().errno(), libc::ENOSPC, "{case}");
+        assert_eq!(fs.fsync(fh).unwrap_err().errno(), libc::ENOSPC, "{case}");
+        fs.release(fh);
+        no_temp_files(&store);
+        if existing {
+            assert_eq!(store.content("/f").unwrap(), b"old", "{case}");
+            assert_eq!(fs.getattr(ino(&fs, "/f")).unwrap().size, 3, "{case}");
+        } else {
+            assert!(ls(&fs, ROOT_INO).is_empty(), "{case}");
+            assert!(store.content("/f").is_none(), "{case}");
+        }
+        // The failure belonged to that handle: the file can be written again.
+        let (_, o) = fs
+            .create(ROOT_INO, name("f"), OpenMode::WRITE, false)
+            .unwrap();
+        fs.release(o.fh);
+        let fh = open_truncated(&fs, "/f");
+        write_all(&fs, fh, 0, &data, 1 << 17);
+        fs.flush(fh).unwrap();
+        fs.release(fh);
+        assert_eq!(store.content("/f").unwrap(), data, "{case}");
+    }
+}
+
+/// The close of a copy of the descriptor by a process that neither opened the file for writing nor
+/// wrote to it (a child that inherited it, as every fork of a busy program does) uploads nothing:
+/// the stream goes on, and the writer's own close makes the one upload. A reader's close, too.
+/// fsync always uploads.
+#[test]
+fn only_a_writers_close_uploads() {
+    let Setup { store, fs, .. } = setup();
+    let me = std::process::id();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let other = child.id();
+    let in_child = || ftpfs::caller::request(other);
+    let (_, o) = {
+        let _me = ftpfs::caller::request(me);
+        fs.create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+            .unwrap()
+    };
+    let data = pattern(3 << 17, 4);
+    {
+        let _me = ftpfs::caller::request(me);
+        write_all(&fs, o.fh, 0, &data[..1 << 17], 1 << 16);
+    }
+    {
+        let _c = in_child();
+        fs.flush(o.fh).unwrap();
+        let r = fs.open(ino(&fs, "/f"), OpenMode::READ).unwrap();
+        fs.flush(r.fh).unwrap();
+        fs.release(r.fh);
+    }
+    assert_eq!(
+        store.count(Op::FinishWrite),
+        0,
+        "a non-writer's close ended the upload"
+    );
+    assert!(store.content("/f").is_none());
+    // Another thread of the writer writes on; its close would be the writer's.
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let tid = unsafe { libc::gettid() } as u32;
+            assert_ne!(tid, me);
+            let _t = ftpfs::caller::request(tid);
+            write_all(&fs, o.fh, 1 << 17, &data[1 << 17..2 << 17], 1 << 16);
+        });
+    });
+    {
+        let _c = in_child();
+        fs.flush(o.fh).unwrap();
+        assert_eq!(store.count(Op::FinishWrite), 0);
+        fs.fsync(o.fh).unwrap();
+    }
+    assert_eq!(
+        store.content("/f").unwrap(),
+        &data[..2 << 17],
+        "fsync uploads for anyone"
+    );
+    {
+        let _me = ftpfs::caller::request(me);
+        write_all(&fs, o.fh, 2 << 17, &data[2 << 17..], 1 << 16);
+        fs.flush(o.fh).unwrap();
+    }
+    assert_eq!(store.content("/f").unwrap(), data);
+    fs.release(o.fh);
+    // A writer the core cannot name (no requester) makes every close upload, as before.
+    let o = fs.open(ino(&fs, "/f"), OpenMode::APPEND).unwrap();
+    fs.write(o.fh, data.len() as u64, b"tail").unwrap();
+    {
+        let _c = in_child();
+        fs.flush(o.fh).unwrap();
+    }
+    assert!(store.content("/f").unwrap().ends_with(b"tail"));
+    fs.release(o.fh);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

@@ -10,6 +10,7 @@ use log::{debug, info, warn};
 
 use super::write::{is_temp_name, Committed, FileState, OpenMode, Uploader};
 use super::{component, lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
+use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
 
@@ -73,7 +74,11 @@ impl<S: RemoteStore> FtpFs<S> {
             view: st.view(),
             state: Arc::new(Mutex::new(st)),
         };
-        lock(&writing.state).handles = 1;
+        {
+            let mut st = lock(&writing.state);
+            st.handles = 1;
+            st.add_writer(caller::requester());
+        }
         let state = Arc::clone(&writing.state);
         lock(&self.writing).insert(path.clone(), writing);
         let ino = lock(&self.inodes).lookup(&path);
@@ -99,14 +104,58 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// Writes `data` at `offset`; returns how much was taken (all of it, or an error).
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        let (mode, st) = self.write_state(fh)?;
-        let mut st = lock(&st);
-        self.uploader().write(&mut st, mode, offset, data)?;
-        Ok(data.len() as u32)
+        let (mode, state) = self.write_state(fh)?;
+        let mut st = lock(&state);
+        st.add_writer(caller::requester());
+        let result = self.uploader().write(&mut st, mode, offset, data);
+        drop(st);
+        if result.is_err() {
+            self.detach_if_broken(&state);
+        }
+        result.map(|()| data.len() as u32)
     }
 
-    /// A `close()` of the handle: the server confirms the data, or the program hears why not.
+    /// A state whose stream broke goes on failing its own handles, but it is no longer the file's
+    /// state: a new open starts from what the server has, and a new file that never reached the
+    /// server is gone from listings at once.
+    fn detach_if_broken(&self, state: &Arc<Mutex<FileState>>) {
+        let path = {
+            let st = lock(state);
+            if !st.is_broken() {
+                return;
+            }
+            st.path.clone()
+        };
+        let mut writing = lock(&self.writing);
+        if writing
+            .get(&path)
+            .is_some_and(|w| Arc::ptr_eq(&w.state, state))
+        {
+            writing.remove(&path);
+        }
+    }
+
+    /// A `close()` of the handle: the server confirms the data, or the program hears why not. A
+    /// close by a process that neither opened the file for writing nor wrote to it (a child
+    /// closing an inherited copy) leaves the upload to the writers' closes (`writers`).
     pub fn flush(&self, fh: u64) -> FsResult<()> {
+        let h = self.handle(fh)?;
+        let Some(st) = &h.state else {
+            return Ok(());
+        };
+        let closer = caller::requester();
+        if !lock(st).may_be_writer(closer) {
+            debug!(
+                "{}: closed by {closer:?}, not a writer: nothing uploaded",
+                h.path
+            );
+            return Ok(());
+        }
+        self.commit(st)
+    }
+
+    /// `fsync()`: the promise of a writer's close, to whoever asks.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
         let h = self.handle(fh)?;
         match &h.state {
             Some(st) => self.commit(st),
@@ -114,13 +163,8 @@ impl<S: RemoteStore> FtpFs<S> {
         }
     }
 
-    /// `fsync()`: the same promise as a close.
-    pub fn fsync(&self, fh: u64) -> FsResult<()> {
-        self.flush(fh)
-    }
-
-    fn commit(&self, st: &Arc<Mutex<FileState>>) -> FsResult<()> {
-        let mut st = lock(st);
+    fn commit(&self, state: &Arc<Mutex<FileState>>) -> FsResult<()> {
+        let mut st = lock(state);
         let path = st.path.clone();
         let done = self.uploader().commit(&mut st);
         drop(st);
@@ -130,7 +174,10 @@ impl<S: RemoteStore> FtpFs<S> {
                 Ok(())
             }
             Ok(None) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => {
+                self.detach_if_broken(state);
+                Err(e)
+            }
         }
     }
 
@@ -190,6 +237,10 @@ impl<S: RemoteStore> FtpFs<S> {
             // Normally flush did this already; a handle released without one still uploads.
             match self.commit(state) {
                 Ok(()) => {}
+                Err(e) if lock(state).is_broken() => {
+                    warn!("{path}: NOT saved on the server ({e}); what was streamed is lost");
+                    return;
+                }
                 Err(e) => {
                     warn!("{path}: data not saved yet ({e}); it stays in the spool and is retried at the next close, fsync or unmount");
                     return;
@@ -249,7 +300,12 @@ impl<S: RemoteStore> FtpFs<S> {
             None => self.writing_state(path, attr.size, attr.mtime),
         };
         let mut st = lock(&state);
-        self.uploader().truncate(&mut st, size)?;
+        st.add_writer(caller::requester());
+        if let Err(e) = self.uploader().truncate(&mut st, size) {
+            drop(st);
+            self.detach_if_broken(&state);
+            return Err(e);
+        }
         let unattended = st.handles == 0;
         drop(st);
         if unattended {

@@ -11,6 +11,7 @@ pub mod prefetch;
 pub mod read;
 pub mod spool;
 pub mod write;
+mod writers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -583,7 +584,11 @@ impl<S: RemoteStore> FtpFs<S> {
                 .map(|w| Arc::clone(&w.state))
         };
         if let Some(st) = &state {
-            lock(st).handles += 1;
+            let mut st = lock(st);
+            st.handles += 1;
+            if mode.write {
+                st.add_writer(caller::requester());
+            }
         }
         // The kernel may keep its cached pages only for a plain reader of an unchanged file.
         let keep_cache = state.is_none() && lock(&self.inodes).opened(ino, (attr.size, attr.mtime));

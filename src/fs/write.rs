@@ -8,7 +8,8 @@
 //! upload goes to a hidden temporary name in the same directory and is renamed over the target only
 //! after the server's 226 and a size check, so a failed upload never leaves a truncated file under
 //! the real name. A spool whose upload failed stays dirty and is uploaded again at the next
-//! close/fsync; nothing here deletes data a program wrote.
+//! close/fsync; nothing here deletes data a program wrote. A stream has no local copy: once it
+//! breaks, every later write, truncate, flush and fsync of its handles returns the error.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -19,6 +20,8 @@ use std::time::SystemTime;
 use log::{debug, warn};
 
 use super::spool::Spool;
+use super::writers::Writers;
+use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
 
@@ -145,8 +148,13 @@ pub struct FileState {
     pub keep_mode: Option<u32>,
     /// Open handles on this state.
     pub handles: usize,
-    /// A streamed upload broke: its data is gone, and the next flush must say so.
+    /// A streamed upload broke: its data is gone. Every later write, truncate, flush and fsync
+    /// of the handles on this state fails with this error, until the last one closes. Told
+    /// once only (to whichever flush came first: often a child's close of an inherited copy of
+    /// the descriptor), the writer would carry on into a file that lost its beginning.
     failed: Option<FsError>,
+    /// Who opened the file for writing or wrote to it: only their closes upload (`writers`).
+    writers: Writers,
     view: Arc<Mutex<View>>,
 }
 
@@ -206,6 +214,7 @@ impl FileState {
             keep_mode: None,
             handles: 0,
             failed: None,
+            writers: Writers::default(),
             view: Arc::new(Mutex::new(View { size, mtime })),
         }
     }
@@ -227,14 +236,28 @@ impl FileState {
         self.publish();
     }
 
-    /// True while the server lacks something a program wrote (or must still hear of a failure).
+    /// True while the server lacks something a program wrote and that can still be uploaded.
     pub fn is_dirty(&self) -> bool {
+        match &self.body {
+            Body::Remote => false,
+            Body::Empty | Body::Stream(_) => true,
+            Body::Spool { dirty, .. } => *dirty,
+        }
+    }
+
+    /// Records that thread `tid` (`None`: unknown) opened this file for writing or writes to it.
+    pub fn add_writer(&mut self, tid: Option<u32>) {
+        self.writers.add(tid, caller::process_of);
+    }
+
+    /// Whether a close by thread `tid` may be one of this file's writers'.
+    pub fn may_be_writer(&self, tid: Option<u32>) -> bool {
+        self.writers.may_include(tid, caller::process_of)
+    }
+
+    /// True once a streamed upload broke: the handles on this state only return its error.
+    pub fn is_broken(&self) -> bool {
         self.failed.is_some()
-            || match &self.body {
-                Body::Remote => false,
-                Body::Empty | Body::Stream(_) => true,
-                Body::Spool { dirty, .. } => *dirty,
-            }
     }
 
     /// Records a time to set; applied after the upload if data is still on its way.
@@ -382,8 +405,8 @@ impl<S: RemoteStore> Uploader<'_, S> {
     /// Makes the server hold what was written (close, fsync, unmount). Returns what changed there,
     /// or `None` if nothing had to be sent. On error the data stays (spool) for the next attempt.
     pub fn commit(&self, st: &mut FileState) -> FsResult<Option<Committed>> {
-        if let Some(e) = st.failed.take() {
-            return Err(e);
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
         }
         if st.unlinked {
             self.drop_stream(st);
@@ -510,7 +533,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
     fn broken(&self, st: &mut FileState, dest: String, append: bool, e: FsError) {
         warn!("upload of {} failed: {e}", st.path);
         if dest != st.path {
-            let _ = self.store.remove(&dest);
+            self.discard(&dest);
         }
         // What the server has is unchanged (or, after APPE, unknown): nothing here is left to
         // upload. A new file that never reached the server vanishes when its handles close.
@@ -527,7 +550,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         if let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Empty) {
             let _ = up.writer.finish();
             if up.dest != st.path {
-                let _ = self.store.remove(&up.dest);
+                self.discard(&up.dest);
             }
         }
     }
@@ -543,10 +566,8 @@ impl<S: RemoteStore> Uploader<'_, S> {
             .and_then(|()| self.verify(&dest, expected))
             .and_then(|()| self.place(&dest, &st.path));
         if let Err(e) = result {
-            // Streamed data is not kept locally: report it now, the data is gone.
-            let e2 = e.clone();
-            self.broken(st, dest, append, e2);
-            st.failed = None;
+            // Streamed data is not kept locally: the data is gone.
+            self.broken(st, dest, append, e.clone());
             return Err(e);
         }
         st.size = expected;
@@ -570,7 +591,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         match result {
             Ok(spool) => {
                 if dest != st.path {
-                    let _ = self.store.remove(&dest);
+                    self.discard(&dest);
                 } else {
                     st.on_server = true;
                 }
@@ -655,7 +676,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         if let Err(e) = &result {
             warn!("upload of {target} failed: {e}");
             if dest != target {
-                let _ = self.store.remove(&dest);
+                self.discard(&dest);
             }
         }
         result
@@ -674,6 +695,25 @@ impl<S: RemoteStore> Uploader<'_, S> {
             warn!("creating {target} failed: {e}");
         }
         result
+    }
+
+    /// Removes a temporary upload name. Its connection may be the one a failure just broke, so a
+    /// link failure gets a second try on a fresh connection (a name already gone is fine).
+    fn discard(&self, temp: &str) {
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            match self.store.remove(temp) {
+                Ok(()) | Err(RemoteError::NotFound(_)) => return,
+                Err(RemoteError::Connection(m)) if tries > 0 => {
+                    debug!("removing {temp} again: {m}")
+                }
+                Err(e) => {
+                    warn!("the partial upload {temp} stays on the server: {e}");
+                    return;
+                }
+            }
+        }
     }
 
     /// Checks that the server holds exactly `len` bytes under `path` (where it can tell).

@@ -84,6 +84,8 @@ pub struct Traffic {
     bytes_written: AtomicU64,
     ranged: AtomicU64,
     ranged_ahead: AtomicU64,
+    uploads: AtomicU64,
+    uploads_ahead: AtomicU64,
 }
 
 impl Traffic {
@@ -107,6 +109,14 @@ impl Traffic {
         }
     }
 
+    /// An upload started; `ahead`: on a data connection opened before it was asked for.
+    pub fn upload(&self, ahead: bool) {
+        self.uploads.fetch_add(1, Ordering::Relaxed);
+        if ahead {
+            self.uploads_ahead.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The counts so far, with the pool's figures added by the caller.
     pub fn snapshot(&self) -> StoreStats {
         StoreStats {
@@ -119,6 +129,10 @@ impl Traffic {
             ranged_reads: (
                 self.ranged.load(Ordering::Relaxed),
                 self.ranged_ahead.load(Ordering::Relaxed),
+            ),
+            uploads: (
+                self.uploads.load(Ordering::Relaxed),
+                self.uploads_ahead.load(Ordering::Relaxed),
             ),
             ..StoreStats::default()
         }
@@ -137,6 +151,9 @@ pub struct StoreStats {
     /// Ranged downloads (random reads) started, and how many of them on a data connection opened
     /// ahead of the read (one round trip instead of three).
     pub ranged_reads: (u64, u64),
+    /// Uploads started, and how many of them on a data connection opened ahead (at the end of
+    /// the one before).
+    pub uploads: (u64, u64),
     /// Control connections open now (idle or busy).
     pub connections: usize,
     /// The bound on connections: `max_conns`, or lower once the server refused more.
@@ -207,6 +224,11 @@ impl Report {
             "ranged reads: {} ({} on a data connection opened ahead)",
             s.ranged_reads.0, s.ranged_reads.1
         );
+        let _ = writeln!(
+            out,
+            "uploads: {} ({} on a data connection opened ahead)",
+            s.uploads.0, s.uploads.1
+        );
         let _ = writeln!(out, "listing cache: {}", self.listings.render());
         let _ = writeln!(
             out,
@@ -253,6 +275,7 @@ mod tests {
                 bytes_read: 4096,
                 bytes_written: 0,
                 ranged_reads: (5, 4),
+                uploads: (3, 2),
                 connections: 2,
                 connection_limit: 2,
                 max_conns: 4,
@@ -267,6 +290,7 @@ mod tests {
         assert!(text.contains("bytes read: 4096\n"), "{text}");
         assert!(text.contains("commands: RETR 3\n"), "{text}");
         assert!(text.contains("ranged reads: 5 (4 on a data connection opened ahead)\n"));
+        assert!(text.contains("uploads: 3 (2 on a data connection opened ahead)\n"));
         assert!(text.contains("listing cache: 3 hits, 1 misses (75.0% hits)"));
         assert!(text.contains("block cache: no lookups; 10 of 100 bytes held"));
         assert!(text.contains("connections: 2 open, limit 2 (max_conns 4)"));

@@ -376,6 +376,66 @@ fn vsftpd_ranged_reads_run_on_data_connections_opened_ahead() {
     assert!(st.stats().commands.contains(&("LOGIN", 1)));
 }
 
+/// Uploads on vsftpd start on the data connection the previous upload opened at its end (its
+/// `EPSV` went in one packet with the size check, which the end of the upload answers itself), and
+/// the size check and rename between two uploads keep it. A refused upload leaves the connection
+/// in step.
+#[test]
+fn vsftpd_uploads_run_on_data_connections_opened_ahead() {
+    let root = tempfile::tempdir().unwrap();
+    let v = Vsftpd::start_logging_commands(root.path());
+    let st = store(&v, "", 1);
+    // The first command logs in and learns which server this is.
+    assert!(store_listing(&st, "/").is_empty());
+    let upload = |path: &str, append: bool, data: &[u8]| -> Option<u64> {
+        let mut w = st.open_write(path, append).unwrap();
+        std::io::Write::write_all(&mut w, data).unwrap();
+        w.finish_sized().unwrap()
+    };
+    let mut files = Vec::new();
+    for i in 0..5usize {
+        let data: Vec<u8> = (0..i * 40_000 + 3).map(|b| (b * 7 + i) as u8).collect();
+        let tmp = format!("/.up{i}.tmp");
+        assert_eq!(upload(&tmp, false, &data), Some(data.len() as u64));
+        st.rename(&tmp, &format!("/up{i}.bin")).unwrap();
+        files.push(data);
+    }
+    assert_eq!(st.stats().uploads, (5, 4));
+    for (i, data) in files.iter_mut().enumerate() {
+        assert!(std::fs::read(root.path().join(format!("up{i}.bin"))).unwrap() == *data);
+        if i == 2 {
+            assert_eq!(
+                upload("/up2.bin", true, b"tail"),
+                Some(data.len() as u64 + 4)
+            );
+            data.extend_from_slice(b"tail");
+            assert!(std::fs::read(root.path().join("up2.bin")).unwrap() == *data);
+        }
+    }
+    // A refused upload: the error, then the connection goes on.
+    assert!(st.open_write("/no such dir/x", false).is_err());
+    assert_eq!(upload("/last.bin", false, b"last"), Some(4));
+    assert_eq!(
+        std::fs::read(root.path().join("last.bin")).unwrap(),
+        b"last"
+    );
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
+    let epsv = v
+        .logged_commands()
+        .iter()
+        .filter(|c| c.starts_with("EPSV"))
+        .count();
+    // One EPSV per transfer, and the spare waiting now: a refused STOR uses up its spare (it is
+    // not sent again), and the upload after it opens its own.
+    assert_eq!(
+        epsv,
+        v.transfer_commands() + 1,
+        "{epsv} EPSV for {} transfers: {:?}",
+        v.transfer_commands(),
+        v.logged_commands()
+    );
+}
+
 #[test]
 fn a_server_that_never_greets_fails_within_seconds() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -312,3 +312,47 @@ fn a_server_refusing_rest_turns_quick_ranged_reads_off() {
     // One pipelined RETR (behind the first refused REST), one for the read from 0.
     assert_eq!(retr, 2, "{cmds:?}");
 }
+
+/// A server that looks like vsftpd but closes its passive listener at any command other than a
+/// transfer: the data connection an upload opened ahead for the next one is gone by then (the
+/// rename came in between). The next upload notices (a reset connection, or a 425 to its STOR)
+/// before it sends any data, and every file lands whole.
+#[test]
+fn a_server_that_drops_the_listener_an_upload_opened_ahead_gets_the_ordinary_upload() {
+    let _serial = serial();
+    let fake = Fake::start(Script {
+        greeting: Some("(vsFTPd 3.0.3)".into()),
+        epsv: Epsv::Works,
+        passive_for_next_command_only: true,
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(5));
+    // Logging in tells which server this is (a mount does that before anything else).
+    st.check().unwrap();
+    let t = Instant::now();
+    for i in 0..3u8 {
+        let data = vec![i; 5000 + i as usize];
+        let mut w = st.open_write(&format!("/.t{i}"), false).unwrap();
+        std::io::Write::write_all(&mut w, &data).unwrap();
+        // The size came with the end of the upload.
+        assert_eq!(w.finish_sized().unwrap(), Some(data.len() as u64));
+        st.rename(&format!("/.t{i}"), &format!("/f{i}")).unwrap();
+        assert_eq!(fake.uploads().get(&format!("/f{i}")), Some(&data));
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    let cmds = fake.commands();
+    let stor = cmds.iter().filter(|c| c.starts_with("STOR")).count();
+    // Each later upload finds its spare reset (and opens another at once) or, if the reset has
+    // not arrived yet, sends STOR on it, gets 425, and goes the ordinary way.
+    assert!((3..=5).contains(&stor), "{cmds:?}");
+    assert_eq!(st.stats().uploads, (3, 0));
+    assert_eq!(
+        cmds.iter().filter(|c| c.starts_with("USER")).count(),
+        1,
+        "{cmds:?}"
+    );
+}

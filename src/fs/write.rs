@@ -561,9 +561,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let (dest, append) = (up.dest.clone(), up.append);
         let result = up
             .writer
-            .finish()
+            .finish_sized()
             .map_err(FsError::from)
-            .and_then(|()| self.verify(&dest, expected))
+            .and_then(|held| self.verify(&dest, expected, held))
             .and_then(|()| self.place(&dest, &st.path));
         if let Err(e) = result {
             // Streamed data is not kept locally: the data is gone.
@@ -584,9 +584,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let (dest, append) = (up.dest.clone(), up.append);
         let result = up
             .writer
-            .finish()
+            .finish_sized()
             .map_err(FsError::from)
-            .and_then(|()| self.verify(&dest, expected))
+            .and_then(|held| self.verify(&dest, expected, held))
             .and_then(|()| self.download(&dest, expected));
         match result {
             Ok(spool) => {
@@ -669,8 +669,8 @@ impl<S: RemoteStore> Uploader<'_, S> {
                     _ => e,
                 });
             }
-            w.finish()?;
-            self.verify(&dest, len)?;
+            let held = w.finish_sized()?;
+            self.verify(&dest, len, held)?;
             self.place(&dest, target)
         })();
         if let Err(e) = &result {
@@ -716,9 +716,10 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
     }
 
-    /// Checks that the server holds exactly `len` bytes under `path` (where it can tell).
-    fn verify(&self, path: &str, len: u64) -> FsResult<()> {
-        match self.store.size(path) {
+    /// Checks that the server holds exactly `len` bytes under `path` (where it can tell): `held`,
+    /// when the end of the upload already said, or else its answer to `size`.
+    fn verify(&self, path: &str, len: u64, held: Option<u64>) -> FsResult<()> {
+        match held.map_or_else(|| self.store.size(path), Ok) {
             Ok(n) if n == len => Ok(()),
             Ok(n) => Err(FsError::Io(format!(
                 "{path}: the server holds {n} bytes of {len}"

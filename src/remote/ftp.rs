@@ -848,7 +848,13 @@ impl FtpStore {
             tries -= 1;
             let mut conn = self.pool.get()?;
             self.traffic().command(command);
-            let mode = self.data_mode_for(&mut conn);
+            // A command without data keeps the connection's spare data connection (`quick`):
+            // the server's listener stays until a transfer command.
+            let mode = if data {
+                self.data_mode_for(&mut conn)
+            } else {
+                self.pool.connector().data_mode()
+            };
             let watch = conn.watch(budget);
             let result = op(&mut conn);
             match outcome(result, watch.disarm(), budget) {
@@ -964,7 +970,7 @@ impl FtpStore {
     }
 
     /// A ranged download the quick way; `None` when the server did not take it and the ordinary
-    /// download should be used. Retried once on a fresh connection after the link broke.
+    /// download should be used.
     fn quick_download(
         &self,
         full: &str,
@@ -972,6 +978,50 @@ impl FtpStore {
         len: u64,
     ) -> Option<RemoteResult<Box<dyn RemoteRead>>> {
         let epsv = self.pool.connector().data_mode() == Mode::ExtendedPassive;
+        let job = quick::Job::Read { offset, len };
+        let started = self.quick_transfer(Command::Retr, full, epsv, job)?;
+        Some(started.map(|(conn, stream, ahead)| {
+            self.traffic().ranged(ahead);
+            Box::new(FtpRead {
+                stream: Some(Transfer::Own(stream)),
+                conn: Some(conn),
+                traffic: Arc::clone(self.traffic()),
+                reuse_after_cut: true,
+                timeout: self.timeout,
+                rearm: Some(epsv),
+            }) as Box<dyn RemoteRead>
+        }))
+    }
+
+    /// An upload the quick way (on the data connection the last upload or ranged read opened
+    /// ahead, ended by `quick::finish_upload`); `None` when the server did not take it.
+    fn quick_upload(&self, full: &str, append: bool) -> Option<RemoteResult<Box<dyn RemoteWrite>>> {
+        let epsv = self.pool.connector().data_mode() == Mode::ExtendedPassive;
+        let command = if append { Command::Appe } else { Command::Stor };
+        let job = quick::Job::Upload { append };
+        let started = self.quick_transfer(command, full, epsv, job)?;
+        Some(started.map(|(conn, stream, ahead)| {
+            self.traffic().upload(ahead);
+            Box::new(FtpWrite {
+                stream: Some(Pipelined::new(Transfer::Own(stream))),
+                conn,
+                traffic: Arc::clone(self.traffic()),
+                timeout: self.timeout,
+                quick: Some((full.to_string(), epsv)),
+            }) as Box<dyn RemoteWrite>
+        }))
+    }
+
+    /// Starts `job` the quick way (`quick::start`); `None` when the server did not take it and
+    /// the ordinary transfer should be used. Retried once on a fresh connection after the link
+    /// broke: until the server accepted the command, not a byte has moved.
+    fn quick_transfer(
+        &self,
+        command: Command,
+        full: &str,
+        epsv: bool,
+        job: quick::Job,
+    ) -> Option<RemoteResult<(Pooled<FtpConnector>, raw::Transfer, bool)>> {
         let mut tries = 2;
         loop {
             tries -= 1;
@@ -979,34 +1029,22 @@ impl FtpStore {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
             };
-            self.traffic().command(Command::Retr);
-            let failed = match quick::start(conn, epsv, full, offset, len, self.timeout) {
-                Ok((conn, stream, ahead)) => {
-                    self.traffic().ranged(ahead);
-                    return Some(Ok(Box::new(FtpRead {
-                        stream: Some(Transfer::Own(stream)),
-                        conn: Some(conn),
-                        traffic: Arc::clone(self.traffic()),
-                        reuse_after_cut: true,
-                        timeout: self.timeout,
-                        rearm: Some(epsv),
-                    })));
-                }
+            self.traffic().command(command);
+            let failed = match quick::start(conn, epsv, full, job, self.timeout) {
+                Ok(started) => return Some(Ok(started)),
                 Err(failed) => failed,
             };
             match *failed {
                 (_, quick::Failure::Unsupported { err, disable }) => {
                     if disable && !self.quick_off.swap(true, Ordering::Relaxed) {
-                        info!("ranged reads take the ordinary path: the server answered {err}");
+                        info!("transfers take the ordinary path: the server answered {err}");
                     }
-                    debug!("ranged download of {full} the ordinary way after: {err}");
+                    debug!("{job:?} of {full} the ordinary way after: {err}");
                     return None;
                 }
                 (mut conn, quick::Failure::Failed(err, link)) => {
                     if self.failed(&mut conn, &err, link) && tries > 0 {
-                        debug!(
-                            "ranged download of {full} starts again on a fresh connection: {err}"
-                        );
+                        debug!("{job:?} of {full} starts again on a fresh connection: {err}");
                         continue;
                     }
                     return Some(Err(err));
@@ -1216,14 +1254,21 @@ impl RemoteStore for FtpStore {
         // The start of an upload is not cut short for a caller being killed: it sends nothing yet,
         // and the caller's data decides what follows.
         let _nobody = caller::serve(0);
+        if self.quick_reads() {
+            if let Some(started) = self.quick_upload(&full, append) {
+                return started;
+            }
+        }
         let command = if append { Command::Appe } else { Command::Stor };
         let (conn, stream) =
             self.start_transfer(command, "upload", &full, |conn| conn.stor(&full, append))?;
+        self.traffic().upload(false);
         Ok(Box::new(FtpWrite {
             stream: Some(Pipelined::new(stream)),
             conn,
             traffic: Arc::clone(self.traffic()),
             timeout: self.timeout,
+            quick: None,
         }))
     }
 
@@ -1363,6 +1408,9 @@ struct FtpWrite {
     conn: Pooled<FtpConnector>,
     traffic: Arc<Traffic>,
     timeout: Duration,
+    /// A quick upload (`quick`) of this path: its end asks for the size and the next data
+    /// connection (with `EPSV`: true, or `PASV`) in one round trip.
+    quick: Option<(String, bool)>,
 }
 
 impl std::io::Write for FtpWrite {
@@ -1385,8 +1433,21 @@ impl std::io::Write for FtpWrite {
 }
 
 impl RemoteWrite for FtpWrite {
-    fn finish(mut self: Box<Self>) -> RemoteResult<()> {
+    fn finish(self: Box<Self>) -> RemoteResult<()> {
+        self.finish_sized().map(|_| ())
+    }
+
+    fn finish_sized(mut self: Box<Self>) -> RemoteResult<Option<u64>> {
         let (mut stream, sent) = self.stream.take().expect("finish is called once").finish();
+        if let (Some((path, epsv)), Ok(())) = (self.quick.take(), &sent) {
+            let Transfer::Own(t) = stream else {
+                unreachable!("a quick upload is a raw transfer")
+            };
+            let _nobody = caller::serve(0);
+            self.traffic.command(Command::Size);
+            return quick::finish_upload(&mut self.conn, t, &path, epsv, self.timeout)
+                .map_err(|(e, _)| e);
+        }
         match &sent {
             Err(e) => lost(&mut self.conn, e),
             Ok(()) => {
@@ -1410,7 +1471,7 @@ impl RemoteWrite for FtpWrite {
         match (sent, verdict) {
             (_, Err(e)) => Err(e),
             (Err(e), Ok(())) => Err(RemoteError::Connection(format!("upload: {}", io_text(&e)))),
-            (Ok(()), Ok(())) => Ok(()),
+            (Ok(()), Ok(())) => Ok(None),
         }
     }
 }

@@ -97,6 +97,12 @@ pub trait RemoteRead: Read + Send {
 pub trait RemoteWrite: std::io::Write + Send {
     /// Ends the upload and returns the server's answer: `Ok` only after its 226.
     fn finish(self: Box<Self>) -> RemoteResult<()>;
+
+    /// `finish`, and the size the server then holds when the store learned it on the way (in the
+    /// same round trip as something it does anyway); `None`: ask with `size`.
+    fn finish_sized(self: Box<Self>) -> RemoteResult<Option<u64>> {
+        self.finish().map(|()| None)
+    }
 }
 
 /// The operations the filesystem core needs from a server. Paths are absolute (`/a/b`), `/`-separated,

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,9 @@ pub struct Script {
     pub greeting: Option<String>,
     /// REST is refused (`502`); a RETR after it sends the file from its start.
     pub rest_refused: bool,
+    /// Any command other than a transfer closes the passive listener (a data connection made
+    /// for it is reset; the transfer then gets `425`), as a server may.
+    pub passive_for_next_command_only: bool,
 }
 
 /// EPSV as the server does it.
@@ -80,6 +83,7 @@ pub enum Epsv {
 pub struct Fake {
     pub port: u16,
     commands: Arc<Mutex<Vec<String>>>,
+    uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     elsewhere: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -94,9 +98,11 @@ impl Fake {
         let fake = Fake {
             port,
             commands: Arc::default(),
+            uploads: Arc::default(),
             elsewhere: Arc::default(),
             stop: Arc::default(),
         };
+        let uploads = Arc::clone(&fake.uploads);
         let (commands, elsewhere, stop) = (
             Arc::clone(&fake.commands),
             Arc::clone(&fake.elsewhere),
@@ -112,6 +118,7 @@ impl Fake {
                         let session = Session {
                             script: Arc::clone(&script),
                             commands: Arc::clone(&commands),
+                            uploads: Arc::clone(&uploads),
                             elsewhere: Arc::clone(&elsewhere),
                             stop: Arc::clone(&stop),
                         };
@@ -127,6 +134,11 @@ impl Fake {
     /// Every command received so far, in order, as sent (PASS included).
     pub fn commands(&self) -> Vec<String> {
         self.commands.lock().unwrap().clone()
+    }
+
+    /// The files uploaded (`STOR`, `APPE`; renamed by `RNFR`/`RNTO`), by path as the client sent it.
+    pub fn uploads(&self) -> HashMap<String, Vec<u8>> {
+        self.uploads.lock().unwrap().clone()
     }
 
     /// Connections that arrived at the address announced in PASV when it was not ours.
@@ -156,6 +168,7 @@ impl super::FtpServer for Fake {
 struct Session {
     script: Arc<Script>,
     commands: Arc<Mutex<Vec<String>>>,
+    uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     elsewhere: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -210,6 +223,7 @@ impl Session {
         let _ = out.write_all(format!("220 {greeting}\r\n").as_bytes());
         let mut pending_data: Option<TcpListener> = None;
         let mut rest = 0usize;
+        let mut renaming: Option<String> = None;
         let reader = BufReader::new(sock);
         for line in reader.split(b'\n') {
             let Ok(line) = line else { return };
@@ -221,6 +235,11 @@ impl Session {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
                 None => (line.to_ascii_uppercase(), String::new()),
             };
+            let transfer = ["LIST", "MLSD", "RETR", "STOR", "APPE"].contains(&verb.as_str());
+            if self.script.passive_for_next_command_only && !transfer {
+                pending_data = None;
+            }
+            let mut rename_from = None;
             let reply: String = match verb.as_str() {
                 "USER" => "331 password please".into(),
                 "PASS" if arg == PASSWORD => "230 logged in".into(),
@@ -276,10 +295,47 @@ impl Session {
                     rest = arg.parse().unwrap_or(0);
                     "350 restarting".into()
                 }
-                "SIZE" => match self.script.files.get(&arg) {
-                    Some(f) => format!("213 {}", f.len()),
-                    None => "550 no such file".into(),
+                "SIZE" => {
+                    let up = self.uploads.lock().unwrap();
+                    match self.script.files.get(&arg).or(up.get(&arg)) {
+                        Some(f) => format!("213 {}", f.len()),
+                        None => "550 no such file".into(),
+                    }
+                }
+                "RNFR" if self.uploads.lock().unwrap().contains_key(&arg) => {
+                    rename_from = Some(arg);
+                    "350 go on".into()
+                }
+                "RNTO" => match renaming.take() {
+                    Some(from) => {
+                        let mut up = self.uploads.lock().unwrap();
+                        let f = up.remove(&from).expect("renamed from an upload");
+                        up.insert(arg, f);
+                        "250 renamed".into()
+                    }
+                    None => "503 RNFR first".into(),
                 },
+                "STOR" | "APPE" => {
+                    let Some(listener) = pending_data.take() else {
+                        let _ = out.write_all(b"425 use PASV first\r\n");
+                        continue;
+                    };
+                    if out.write_all(b"150 send it\r\n").is_err() {
+                        return;
+                    }
+                    let Ok((mut data, _)) = listener.accept() else {
+                        return;
+                    };
+                    let mut got = Vec::new();
+                    let _ = data.read_to_end(&mut got);
+                    let mut up = self.uploads.lock().unwrap();
+                    let file = up.entry(arg).or_default();
+                    if verb == "STOR" {
+                        file.clear();
+                    }
+                    file.extend_from_slice(&got);
+                    "226 stored".into()
+                }
                 "LIST" | "MLSD" | "RETR" => {
                     let Some(listener) = pending_data.take() else {
                         let _ = out.write_all(b"425 use PASV first\r\n");
@@ -304,6 +360,7 @@ impl Session {
                 }
                 _ => "502 not here".into(),
             };
+            renaming = rename_from;
             if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
                 return;
             }

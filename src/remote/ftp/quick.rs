@@ -1,9 +1,12 @@
-//! Quick exchanges: a random read's download in one round trip instead of three, and a rename in
-//! one instead of two. suppaftp sends `EPSV`, `REST` and `RETR` one after the other, each waiting
-//! for its reply, and opens the data connection in between. Here the data connection of a
-//! connection's next ranged read is opened in advance (`arm`, a `Spare`) when its previous one
-//! ends, off the reader's path; the read itself then writes `REST` and `RETR` in one packet, and
-//! is read and ended like any download (`FtpRead`, over a `raw::Transfer`).
+//! Quick exchanges: a random read's download in one round trip instead of three, an upload's
+//! start in one instead of three and its end in one instead of two, and a rename in one instead of
+//! two. suppaftp sends `EPSV`, `REST` and `RETR` (or `STOR`) one after the other, each waiting for
+//! its reply, and opens the data connection in between. Here the data connection of a
+//! connection's next transfer is opened in advance (a `Spare`): after a ranged read, off the
+//! reader's path (`arm`); after an upload, by an `EPSV` sent in the same packet as the size check
+//! (`finish_upload`), its connect left to complete while the upload's rename is under way. The
+//! transfer itself then writes its commands in one packet, and is read and ended like any
+//! transfer (`FtpRead`, `FtpWrite`, over a `raw::Transfer`).
 //!
 //! The exchange runs on the control socket directly, past suppaftp (`raw`), so it is used only
 //! where that is sound: plain FTP, passive mode, servers that stay in step after a download cut
@@ -12,12 +15,13 @@
 //! server's listener.
 
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use log::debug;
 use suppaftp::FtpError;
 
-use super::raw::{bad_reply, expect, read_reply, replies, send, Data, Replies, Transfer};
+use super::raw::{bad_reply, expect, read_reply, replies, send, Data, Replies, Reply, Transfer};
 use super::{data_socket, outcome, Conn, FtpConnector, Link, MIN_WINDOW};
 use crate::remote::pool::Pooled;
 use crate::remote::RemoteError;
@@ -26,10 +30,58 @@ use crate::remote::RemoteError;
 /// listener (none of the servers checked does, but nothing requires them to wait).
 const SPARE_TTL: Duration = Duration::from_secs(5);
 
-/// A passive data connection opened before its transfer command was sent.
+/// A passive data connection opened before its transfer command was sent; its connect may still
+/// be under way (`finish_upload` does not wait for it).
 pub(super) struct Spare {
     stream: TcpStream,
     made: Instant,
+    connecting: bool,
+}
+
+impl Spare {
+    /// The connection, once its connect completed (waited for up to `timeout`).
+    fn ready(self, timeout: Duration) -> std::io::Result<TcpStream> {
+        if self.connecting {
+            let mut fd = libc::pollfd {
+                fd: self.stream.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd for the duration of the call.
+            let n = unsafe { libc::poll(&mut fd, 1, ms) };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if n == 0 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            self.stream.set_nonblocking(false)?;
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        Ok(self.stream)
+    }
+}
+
+/// Starts a connect to `addr` without waiting for it, with a receive buffer of `window` bytes.
+fn connect_later(addr: SocketAddr, window: usize) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.set_recv_buffer_size(window)?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(sock.into())
 }
 
 /// The port of a `229 ... (|||port|)` reply.
@@ -63,6 +115,28 @@ pub(super) fn pasv_port(text: &str) -> Option<u16> {
     Some(nums[4] * 256 + nums[5])
 }
 
+/// The passive command and the code of its reply.
+fn passive_command(epsv: bool) -> (&'static str, u32) {
+    if epsv {
+        ("EPSV\r\n", 229)
+    } else {
+        ("PASV\r\n", 227)
+    }
+}
+
+/// Where the passive reply `reply` (to `EPSV` or `PASV`) says to connect: the control peer, at
+/// the port it names.
+fn passive_addr(conn: &Conn, epsv: bool, reply: &Reply) -> Result<SocketAddr, FtpError> {
+    let port = if epsv {
+        epsv_port(&reply.text)
+    } else {
+        pasv_port(&reply.text)
+    }
+    .ok_or_else(|| bad_reply(&reply.text))?;
+    let peer = conn.socket.peer_addr().map_err(FtpError::ConnectionError)?;
+    Ok(SocketAddr::new(peer.ip(), port))
+}
+
 /// Opens a passive data connection on `conn`: `EPSV` (or `PASV`), then a connection to the
 /// control peer at the port the server names, with a receive buffer of `window` bytes.
 fn open_passive(
@@ -72,22 +146,11 @@ fn open_passive(
     window: usize,
     timeout: Duration,
 ) -> Result<TcpStream, FtpError> {
-    let (cmd, code) = if epsv {
-        ("EPSV\r\n", 229)
-    } else {
-        ("PASV\r\n", 227)
-    };
+    let (cmd, code) = passive_command(epsv);
     send(conn, cmd)?;
     let reply = expect(replies, &[code])?;
-    let port = if epsv {
-        epsv_port(&reply.text)
-    } else {
-        pasv_port(&reply.text)
-    }
-    .ok_or_else(|| bad_reply(&reply.text))?;
-    let peer = conn.socket.peer_addr().map_err(FtpError::ConnectionError)?;
-    data_socket(SocketAddr::new(peer.ip(), port), timeout, window)
-        .map_err(FtpError::ConnectionError)
+    let addr = passive_addr(conn, epsv, &reply)?;
+    data_socket(addr, timeout, window).map_err(FtpError::ConnectionError)
 }
 
 /// How `start` failed.
@@ -104,41 +167,65 @@ pub(super) enum Failure {
 /// The connection, the transfer, and whether it ran on a spare data connection.
 type Started = (Pooled<FtpConnector>, Transfer, bool);
 
-/// Starts a ranged download of `len` bytes of `path` from `offset` on `conn`, with its spare data
-/// connection when it has a fresh one. The caller reads it as any download (`FtpRead`) and, once
-/// it ended, calls `arm`.
+/// What a quick transfer moves.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Job {
+    /// A ranged download of `len` bytes from `offset`.
+    Read { offset: u64, len: u64 },
+    /// An upload: `STOR`, or `APPE` when `append`.
+    Upload { append: bool },
+}
+
+/// Starts `job` on `path` on `conn`, with its spare data connection when it has a fresh one. The
+/// caller reads or writes it as any transfer (`FtpRead`, `FtpWrite`); a download, once it ended,
+/// calls `arm`; an upload ends with `finish_upload`.
 pub(super) fn start(
     mut conn: Pooled<FtpConnector>,
     epsv: bool,
     path: &str,
-    offset: u64,
-    len: u64,
+    job: Job,
     timeout: Duration,
 ) -> Result<Started, Box<(Pooled<FtpConnector>, Failure)>> {
-    let spare = conn
+    let fits = match job {
+        Job::Read { len, .. } => len <= super::MAX_WINDOW,
+        Job::Upload { .. } => true,
+    };
+    let mut spare = conn
         .spare
         .take()
-        .filter(|s| s.made.elapsed() < SPARE_TTL && len <= super::MAX_WINDOW);
-    let used_spare = spare.is_some();
+        .filter(|s| s.made.elapsed() < SPARE_TTL && fits);
     let mut replies = replies(&conn);
     let mut rest_refused = false;
+    let mut used_spare = false;
     let watch = conn.watch(timeout);
     let started = (|| {
-        let data = match spare {
-            Some(s) => s.stream,
-            None => {
-                let window = len.clamp(MIN_WINDOW, super::MAX_WINDOW) as usize;
+        let ready = spare.take().map(|s| s.ready(timeout));
+        let data = match ready {
+            Some(Ok(stream)) => {
+                used_spare = true;
+                stream
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    // Nothing was sent for it: a data connection made now does as well.
+                    debug!("the spare data connection did not connect: {e}");
+                }
+                let window = match job {
+                    Job::Read { len, .. } => len.clamp(MIN_WINDOW, super::MAX_WINDOW) as usize,
+                    Job::Upload { .. } => 0,
+                };
                 open_passive(&conn, &mut replies, epsv, window, timeout)?
             }
         };
         // One write, so one packet: the server finds both commands at once.
-        let cmd = if offset > 0 {
-            format!("REST {offset}\r\nRETR {path}\r\n")
-        } else {
-            format!("RETR {path}\r\n")
+        let cmd = match job {
+            Job::Read { offset, .. } if offset > 0 => format!("REST {offset}\r\nRETR {path}\r\n"),
+            Job::Read { .. } => format!("RETR {path}\r\n"),
+            Job::Upload { append: true } => format!("APPE {path}\r\n"),
+            Job::Upload { append: false } => format!("STOR {path}\r\n"),
         };
         send(&conn, &cmd)?;
-        if offset > 0 {
+        if matches!(job, Job::Read { offset, .. } if offset > 0) {
             let rest = read_reply(&mut replies)?;
             if rest.code != 350 {
                 rest_refused = true;
@@ -200,6 +287,75 @@ pub(super) fn rename(conn: &Conn, from: &str, to: &str) -> Result<(), FtpError> 
     Ok(())
 }
 
+/// Ends a quick upload on `conn`: closes its data connection, reads the server's verdict, then
+/// sends `SIZE` of what arrived and `EPSV` (or `PASV`) for the next transfer's data connection in
+/// one packet; that connect is left to complete while the caller renames the upload into place.
+/// (The commands wait for the verdict: some servers read commands sent during a transfer.)
+/// Returns the size the server holds (`None` when it did not say), or the verdict as the error.
+pub(super) fn finish_upload(
+    conn: &mut Pooled<FtpConnector>,
+    transfer: Transfer,
+    path: &str,
+    epsv: bool,
+    timeout: Duration,
+) -> Result<Option<u64>, (RemoteError, Link)> {
+    let (passive, code) = passive_command(epsv);
+    let watch = conn.watch(timeout);
+    let mut replies = match transfer.finish_keeping() {
+        Ok(r) => r,
+        Err(e) => {
+            let Err((err, link)) = outcome::<()>(Err(e), watch.disarm(), timeout) else {
+                unreachable!("an error stays an error")
+            };
+            if link != Link::Ok {
+                conn.mark_broken();
+            }
+            return Err((err, link));
+        }
+    };
+    // The upload is complete (226): what follows only saves round trips, and its failure is no
+    // failure of the upload.
+    let after = (|| {
+        send(conn, &format!("SIZE {path}\r\n{passive}"))?;
+        let size = read_reply(&mut replies)?;
+        let next = read_reply(&mut replies)?;
+        if !replies.buffer().is_empty() {
+            return Err(bad_reply("more replies than SIZE and EPSV ask for"));
+        }
+        let size = (size.code == 213)
+            .then(|| size.text.get(4..)?.trim().parse::<u64>().ok())
+            .flatten();
+        Ok((size, next))
+    })();
+    let (size, next) = match outcome(after, watch.disarm(), timeout) {
+        Ok(v) => v,
+        Err((e, _)) => {
+            debug!("after an upload, SIZE and {}: {e}", passive.trim_end());
+            conn.mark_broken();
+            return Ok(None);
+        }
+    };
+    let spare = (next.code == code)
+        .then(|| passive_addr(conn, epsv, &next).ok())
+        .flatten()
+        .map(|addr| connect_later(addr, MIN_WINDOW as usize));
+    match spare {
+        Some(Ok(stream)) => {
+            conn.spare = Some(Spare {
+                stream,
+                made: Instant::now(),
+                connecting: true,
+            })
+        }
+        Some(Err(e)) => debug!("no spare data connection: {e}"),
+        None => debug!(
+            "no spare data connection: the server answered {}",
+            next.text
+        ),
+    }
+    Ok(size)
+}
+
 /// Opens the next ranged read's data connection on `conn` now, while nobody waits for it.
 pub(super) fn arm(conn: &mut Pooled<FtpConnector>, epsv: bool, timeout: Duration) {
     let mut replies = replies(conn);
@@ -210,6 +366,7 @@ pub(super) fn arm(conn: &mut Pooled<FtpConnector>, epsv: bool, timeout: Duration
             conn.spare = Some(Spare {
                 stream,
                 made: Instant::now(),
+                connecting: false,
             })
         }
         Ok(_) => conn.mark_broken(),

@@ -157,6 +157,26 @@ impl Transfer {
     /// transfer cut short gets the server's `426` as the error). Anything left unread after it
     /// means the connection is out of step: an error that discards it.
     pub(super) fn finish(mut self) -> Result<(), FtpError> {
+        self.close_data();
+        let verdict = expect(&mut self.replies, &[226, 250]);
+        if !self.replies.buffer().is_empty() {
+            return Err(bad_reply("more replies than the transfer asked for"));
+        }
+        verdict.map(|_| ())
+    }
+
+    /// Like `finish`, and gives back the reply buffer for more exchanges on the connection (the
+    /// buffer must not be dropped while it may hold a reply).
+    pub(super) fn finish_keeping(mut self) -> Result<Replies, FtpError> {
+        self.close_data();
+        expect(&mut self.replies, &[226, 250])?;
+        if !self.replies.buffer().is_empty() {
+            return Err(bad_reply("more replies than the transfer asked for"));
+        }
+        Ok(self.replies)
+    }
+
+    fn close_data(&mut self) {
         match self.data.take() {
             // An upload's end of data is the close; a download cut short is closed early.
             Some(Data::Plain(data)) => {
@@ -166,11 +186,6 @@ impl Transfer {
             // Dropping it sends close_notify.
             Some(Data::Tls(_)) | None => {}
         }
-        let verdict = expect(&mut self.replies, &[226, 250]);
-        if !self.replies.buffer().is_empty() {
-            return Err(bad_reply("more replies than the transfer asked for"));
-        }
-        verdict.map(|_| ())
     }
 
     fn data(&mut self) -> std::io::Result<&mut dyn ReadWrite> {

@@ -61,6 +61,10 @@ fn a_vsftpd_profile_names_what_the_mount_uses() {
         "{text}"
     );
     assert!(
+        finding(&text, "uploads").contains("with the end of the data"),
+        "{text}"
+    );
+    assert!(
         text.contains("EPSV") && text.contains("REST STREAM"),
         "{text}"
     );

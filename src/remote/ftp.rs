@@ -65,6 +65,9 @@ pub struct Features {
     /// True only for servers known to stay in step: libunftp, for one, answers the second transfer
     /// after a cut-short one with no data and a 226, which would read as an empty file or listing.
     pub reuse_after_cut: bool,
+    /// Commands sent during a transfer wait until it ended (vsftpd: it does not read the control
+    /// connection while data moves), so an upload's end can send its next commands at once.
+    pub queues_during_transfer: bool,
     /// The greeting, and FEAT's lines as the server sent them (for `--probe`).
     pub greeting: String,
     pub feat: Vec<String>,
@@ -587,12 +590,14 @@ impl FtpConnector {
 fn detect_features(ftp: &mut Ftp) -> Features {
     let greeting = ftp.get_welcome_msg().unwrap_or_default().to_string();
     let reuse_after_cut = REUSE_AFTER_CUT.iter().any(|s| greeting.contains(s));
+    let queues_during_transfer = greeting.contains("vsFTPd");
     let feat = match ftp.feat() {
         Ok(f) => f,
         Err(e) => {
             debug!("FEAT failed ({e}); assuming a minimal server");
             return Features {
                 reuse_after_cut,
+                queues_during_transfer,
                 greeting,
                 ..Features::default()
             };
@@ -606,6 +611,7 @@ fn detect_features(ftp: &mut Ftp) -> Features {
         utf8: has("UTF8"),
         rest_stream: has("REST"),
         reuse_after_cut,
+        queues_during_transfer,
         greeting,
         feat: {
             let mut lines: Vec<String> = feat
@@ -800,6 +806,7 @@ impl FtpStore {
             utf8: false,
             rest_stream: false,
             reuse_after_cut: false,
+            queues_during_transfer: false,
             greeting: String::new(),
             feat: Vec::new(),
         };
@@ -1007,7 +1014,11 @@ impl FtpStore {
                 conn,
                 traffic: Arc::clone(self.traffic()),
                 timeout: self.timeout,
-                quick: Some((full.to_string(), epsv)),
+                quick: Some(quick::UploadEnd {
+                    path: full.to_string(),
+                    epsv,
+                    early: self.features().queues_during_transfer,
+                }),
             }) as Box<dyn RemoteWrite>
         }))
     }
@@ -1408,9 +1419,9 @@ struct FtpWrite {
     conn: Pooled<FtpConnector>,
     traffic: Arc<Traffic>,
     timeout: Duration,
-    /// A quick upload (`quick`) of this path: its end asks for the size and the next data
-    /// connection (with `EPSV`: true, or `PASV`) in one round trip.
-    quick: Option<(String, bool)>,
+    /// A quick upload (`quick`): its end asks for the size and the next data connection in the
+    /// same round trip as something it does anyway.
+    quick: Option<quick::UploadEnd>,
 }
 
 impl std::io::Write for FtpWrite {
@@ -1439,14 +1450,13 @@ impl RemoteWrite for FtpWrite {
 
     fn finish_sized(mut self: Box<Self>) -> RemoteResult<Option<u64>> {
         let (mut stream, sent) = self.stream.take().expect("finish is called once").finish();
-        if let (Some((path, epsv)), Ok(())) = (self.quick.take(), &sent) {
+        if let (Some(end), Ok(())) = (self.quick.take(), &sent) {
             let Transfer::Own(t) = stream else {
                 unreachable!("a quick upload is a raw transfer")
             };
             let _nobody = caller::serve(0);
             self.traffic.command(Command::Size);
-            return quick::finish_upload(&mut self.conn, t, &path, epsv, self.timeout)
-                .map_err(|(e, _)| e);
+            return quick::finish_upload(&mut self.conn, t, &end, self.timeout).map_err(|(e, _)| e);
         }
         match &sent {
             Err(e) => lost(&mut self.conn, e),

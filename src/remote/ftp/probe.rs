@@ -97,6 +97,7 @@ impl FtpStore {
             },
         );
         note("random reads", self.ranged_text());
+        note("uploads", self.upload_text());
         note(
             "setting times",
             if f.mfmt {
@@ -125,14 +126,39 @@ impl FtpStore {
                     when the previous read ended"
                 .into();
         }
-        let why = if !matches!(self.tls.mode, TlsMode::None) {
+        format!(
+            "three round trips each (EPSV, REST, RETR in turn): {}",
+            self.why_not_quick()
+        )
+    }
+
+    fn upload_text(&self) -> String {
+        if !self.quick_reads() {
+            return format!(
+                "EPSV, STOR, then SIZE after the upload, in turn: {}",
+                self.why_not_quick()
+            );
+        }
+        let when = if self.features().queues_during_transfer {
+            "with the end of the data (the server reads no command during a transfer)"
+        } else {
+            "after the 226"
+        };
+        format!(
+            "STOR on a data connection opened at the end of the previous upload, whose SIZE \
+             and EPSV go {when}"
+        )
+    }
+
+    /// Why transfers take the ordinary path.
+    fn why_not_quick(&self) -> &'static str {
+        if !matches!(self.tls.mode, TlsMode::None) {
             "TLS"
         } else if !matches!(self.pool.connector().data_mode, DataMode::Passive) {
             "active mode"
         } else {
             "the greeting names no server known to stay in step after a download cut short"
-        };
-        format!("three round trips each (EPSV, REST, RETR in turn): {why}")
+        }
     }
 
     /// `SYST`'s answer.

@@ -4,7 +4,8 @@
 //! its reply, and opens the data connection in between. Here the data connection of a
 //! connection's next transfer is opened in advance (a `Spare`): after a ranged read, off the
 //! reader's path (`arm`); after an upload, by an `EPSV` sent in the same packet as the size check
-//! (`finish_upload`), its connect left to complete while the upload's rename is under way. The
+//! (`finish_upload`; on vsftpd with the end of the data itself), its connect left to complete while
+//! the upload's rename is under way. The
 //! transfer itself then writes its commands in one packet, and is read and ended like any
 //! transfer (`FtpRead`, `FtpWrite`, over a `raw::Transfer`).
 //!
@@ -287,27 +288,48 @@ pub(super) fn rename(conn: &Conn, from: &str, to: &str) -> Result<(), FtpError> 
     Ok(())
 }
 
-/// Ends a quick upload on `conn`: closes its data connection, reads the server's verdict, then
-/// sends `SIZE` of what arrived and `EPSV` (or `PASV`) for the next transfer's data connection in
-/// one packet; that connect is left to complete while the caller renames the upload into place.
-/// (The commands wait for the verdict: some servers read commands sent during a transfer.)
-/// Returns the size the server holds (`None` when it did not say), or the verdict as the error.
+/// How a quick upload ends (`finish_upload`).
+pub(super) struct UploadEnd {
+    /// The path uploaded, for `SIZE`.
+    pub path: String,
+    /// `EPSV` (true) or `PASV` for the next data connection.
+    pub epsv: bool,
+    /// Send them at once, behind the end of the data (a server that does not read commands
+    /// during a transfer: `Features::queues_during_transfer`); else after its verdict, since
+    /// some servers read commands during a transfer.
+    pub early: bool,
+}
+
+/// Ends a quick upload on `conn`: closes its data connection and sends `SIZE` of what arrived and
+/// `EPSV` (or `PASV`) for the next transfer's data connection in one packet, at once or after the
+/// server's verdict (`UploadEnd::early`); that connect is left to complete while the caller renames
+/// the upload into place. Returns the size the server holds (`None` when it did not say), or the
+/// verdict as the error.
 pub(super) fn finish_upload(
     conn: &mut Pooled<FtpConnector>,
     transfer: Transfer,
-    path: &str,
-    epsv: bool,
+    end: &UploadEnd,
     timeout: Duration,
 ) -> Result<Option<u64>, (RemoteError, Link)> {
-    let (passive, code) = passive_command(epsv);
+    let (passive, code) = passive_command(end.epsv);
+    let commands = format!("SIZE {}\r\n{passive}", end.path);
     let watch = conn.watch(timeout);
-    let mut replies = match transfer.finish_keeping() {
+    let verdict = (|| {
+        let mut replies = transfer.end_data();
+        if end.early {
+            send(conn, &commands)?;
+        }
+        expect(&mut replies, &[226, 250])?;
+        Ok(replies)
+    })();
+    let mut replies = match verdict {
         Ok(r) => r,
         Err(e) => {
             let Err((err, link)) = outcome::<()>(Err(e), watch.disarm(), timeout) else {
                 unreachable!("an error stays an error")
             };
-            if link != Link::Ok {
+            // Sent early, the commands' replies are still to come.
+            if link != Link::Ok || end.early {
                 conn.mark_broken();
             }
             return Err((err, link));
@@ -316,7 +338,9 @@ pub(super) fn finish_upload(
     // The upload is complete (226): what follows only saves round trips, and its failure is no
     // failure of the upload.
     let after = (|| {
-        send(conn, &format!("SIZE {path}\r\n{passive}"))?;
+        if !end.early {
+            send(conn, &commands)?;
+        }
         let size = read_reply(&mut replies)?;
         let next = read_reply(&mut replies)?;
         if !replies.buffer().is_empty() {
@@ -336,7 +360,7 @@ pub(super) fn finish_upload(
         }
     };
     let spare = (next.code == code)
-        .then(|| passive_addr(conn, epsv, &next).ok())
+        .then(|| passive_addr(conn, end.epsv, &next).ok())
         .flatten()
         .map(|addr| connect_later(addr, MIN_WINDOW as usize));
     match spare {

@@ -165,15 +165,11 @@ impl Transfer {
         verdict.map(|_| ())
     }
 
-    /// Like `finish`, and gives back the reply buffer for more exchanges on the connection (the
-    /// buffer must not be dropped while it may hold a reply).
-    pub(super) fn finish_keeping(mut self) -> Result<Replies, FtpError> {
+    /// Closes the data connection and gives back the reply buffer, the closing reply still to
+    /// be read from it (the buffer must not be dropped while it may hold a reply).
+    pub(super) fn end_data(mut self) -> Replies {
         self.close_data();
-        expect(&mut self.replies, &[226, 250])?;
-        if !self.replies.buffer().is_empty() {
-            return Err(bad_reply("more replies than the transfer asked for"));
-        }
-        Ok(self.replies)
+        self.replies
     }
 
     fn close_data(&mut self) {

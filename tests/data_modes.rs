@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ftpfs::config::{DataMode, RemoteConfig, Secret};
 use ftpfs::remote::ftp::FtpStore;
@@ -135,11 +135,19 @@ fn active_mode_works_where_passive_mode_is_off() {
 
 /// Three consecutive ports free on 127.0.0.1 right now.
 fn free_port_run() -> u16 {
+    // Each call searches from its own place: two tests running at once must not share a range.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(40000);
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    (40000..60000)
-        .step_by(7)
-        .find(|&p| (p..p + 3).all(free))
-        .expect("three free ports")
+    loop {
+        let from = NEXT.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+        assert!(from < 60000, "no three free ports");
+        if let Some(p) = (from..from + 100)
+            .step_by(7)
+            .find(|&p| (p..p + 3).all(free))
+        {
+            return p;
+        }
+    }
 }
 
 /// `active_addr=IP:LOW-HIGH`: every data connection (listings, downloads from 0 and from an
@@ -210,13 +218,17 @@ fn active_mode_listens_on_a_port_of_the_configured_range() {
         "{ports:?}"
     );
     assert!(st.stats().commands.contains(&("LOGIN", 1)));
-    // Every port of the range taken: an error naming why, not a hang.
+    // Every port of the range taken: after waiting `timeout` for one to come free, an error
+    // naming why, not a hang; the control connection, which sent nothing, is kept.
     let a = std::net::TcpListener::bind(("127.0.0.1", low)).unwrap();
     let b = std::net::TcpListener::bind(("127.0.0.1", low + 2)).unwrap();
+    let t = Instant::now();
     let e = st.list("/").unwrap_err().to_string();
     assert!(e.contains("in use"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     drop((a, b, taken));
     assert!(st.list("/").is_ok());
+    assert!(st.stats().commands.contains(&("LOGIN", 1)));
 }
 
 #[test]

@@ -1652,6 +1652,8 @@ fn classify(e: FtpError) -> (RemoteError, Link) {
         FtpError::ConnectionError(io) => {
             let link = match io.kind() {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Link::Silent,
+                // No local port to listen on (`active`): nothing was sent, the link is fine.
+                std::io::ErrorKind::AddrInUse => Link::Ok,
                 _ => Link::Broken,
             };
             (RemoteError::Connection(io_text(&io)), link)

@@ -20,6 +20,7 @@ use suppaftp::{FtpError, TlsConnector};
 
 use super::raw::{expect, replies, send, Data, Transfer};
 use super::Conn;
+use crate::caller;
 
 /// Where active data connections listen: an address, and the ports allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +30,31 @@ pub(super) struct Ports {
     pub high: u16,
 }
 
+/// How often a transfer that found every port of the range in use tries again.
+const PORT_RETRY: Duration = Duration::from_millis(20);
+
+/// A listener on a free port of `low..=high` at `ip`. While every port is in use (a range smaller
+/// than the transfers running at once, or ports of just-ended connections in TIME_WAIT), waits for
+/// one to come free, up to `timeout` and only while the caller lives.
+fn listen(ip: IpAddr, low: u16, high: u16, timeout: Duration) -> std::io::Result<TcpListener> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listen_once(ip, low, high) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && Instant::now() + PORT_RETRY < deadline
+                    && !caller::interrupted() =>
+            {
+                std::thread::sleep(PORT_RETRY)
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A listener on a free port of `low..=high` at `ip`, trying each port once, from the one after
 /// the port handed out last.
-fn listen(ip: IpAddr, low: u16, high: u16) -> std::io::Result<TcpListener> {
+fn listen_once(ip: IpAddr, low: u16, high: u16) -> std::io::Result<TcpListener> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = u32::from(high - low) + 1;
     let start = NEXT.fetch_add(1, Ordering::Relaxed) % n;
@@ -117,7 +140,7 @@ pub(super) fn start(
         None => control.local_addr().map_err(io)?.ip(),
     };
     let peer = control.peer_addr().map_err(io)?.ip();
-    let listener = listen(ip, ports.low, ports.high).map_err(io)?;
+    let listener = listen(ip, ports.low, ports.high, timeout).map_err(io)?;
     let mut replies = replies(conn);
     send(conn, &port_command(listener.local_addr().map_err(io)?))?;
     expect(&mut replies, &[200])?;
@@ -167,15 +190,33 @@ mod tests {
         let held = TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
         let mut seen = Vec::new();
         let mut open = Vec::new();
+        let wait = Duration::from_millis(300);
         for _ in 0..2 {
-            let l = listen(ip, low, low + 2).unwrap();
+            let l = listen(ip, low, low + 2, wait).unwrap();
             seen.push(l.local_addr().unwrap().port());
             open.push(l);
         }
         seen.sort();
         assert_eq!(seen, vec![low, low + 2], "the held port is skipped");
-        let e = listen(ip, low, low + 2).unwrap_err();
+        // Every port in use: the wait ends with the error...
+        let t = Instant::now();
+        let e = listen(ip, low, low + 2, wait).unwrap_err();
         assert!(e.to_string().contains("is in use"), "{e}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        // ...or with the port that comes free meanwhile.
+        let freed = open.pop().unwrap();
+        let port = freed.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(freed);
+        });
+        let l = listen(ip, low, low + 2, Duration::from_secs(5)).unwrap();
+        assert_eq!(l.local_addr().unwrap().port(), port);
+        t.join().unwrap();
         drop((held, open));
     }
 }

@@ -135,12 +135,15 @@ fn active_mode_works_where_passive_mode_is_off() {
 
 /// Three consecutive ports free on 127.0.0.1 right now.
 fn free_port_run() -> u16 {
-    // Each call searches from its own place: two tests running at once must not share a range.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(40000);
+    // Above the kernel's ephemeral ports (32768-60999 by default), where no connection of
+    // another test and no listener of plain `active` mode lands, and below nothing the tests'
+    // servers use (their passive ranges lie in 10000-32099). Each call searches from its own
+    // place: two tests running at once must not share a range.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(61000);
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
     loop {
         let from = NEXT.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
-        assert!(from < 60000, "no three free ports");
+        assert!(from < 65000, "no three free ports");
         if let Some(p) = (from..from + 100)
             .step_by(7)
             .find(|&p| (p..p + 3).all(free))

@@ -175,16 +175,9 @@ mod tests {
     #[test]
     fn listeners_take_free_ports_of_the_range_in_turn() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        // A range of three free ports: find them, then hold the middle one.
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe
-            .local_addr()
-            .unwrap()
-            .port()
-            .saturating_sub(100)
-            .max(20000);
-        drop(probe);
-        let low = (base..60000)
+        // A range of three free ports above the kernel's ephemeral ones (where no other test's
+        // connection lands): find them, then hold the middle one.
+        let low = (64000..65000)
             .find(|&p| (p..p + 3).all(|q| TcpListener::bind(("127.0.0.1", q)).is_ok()))
             .unwrap();
         let held = TcpListener::bind(("127.0.0.1", low + 1)).unwrap();

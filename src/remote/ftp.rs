@@ -224,6 +224,32 @@ impl Conn {
     }
 }
 
+/// Waits until `fd` is ready for `events` (`POLLIN`, `POLLOUT`), at most `timeout`: whether it
+/// is (false: the time ran out). A signal's interruption is waited through.
+fn poll_ready(fd: std::os::fd::RawFd, events: i16, timeout: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            n if n > 0 => return Ok(true),
+            0 => return Ok(false),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 /// A TCP connection to `addr` from a socket `prepare`d first (bound, or given a buffer size:
 /// what std's `TcpStream::connect_timeout` cannot do).
 fn connect(

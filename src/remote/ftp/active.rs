@@ -19,7 +19,7 @@ use log::warn;
 use suppaftp::{FtpError, TlsConnector};
 
 use super::raw::{expect, replies, send, Data, Transfer};
-use super::Conn;
+use super::{poll_ready, Conn};
 use crate::caller;
 
 /// Where active data connections listen: an address, and the ports allowed.
@@ -34,8 +34,8 @@ pub(super) struct Ports {
 const PORT_RETRY: Duration = Duration::from_millis(20);
 
 /// A listener on a free port of `low..=high` at `ip`. While every port is in use (a range smaller
-/// than the transfers running at once, or ports of just-ended connections in TIME_WAIT), waits for
-/// one to come free, up to `timeout` and only while the caller lives.
+/// than the transfers running at once), waits for one to come free, up to `timeout` and only while
+/// the caller lives. (Ports of ended connections are free: std binds with `SO_REUSEADDR`.)
 fn listen(ip: IpAddr, low: u16, high: u16, timeout: Duration) -> std::io::Result<TcpListener> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -98,22 +98,7 @@ fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::R
                 "the server did not open the data connection",
             ));
         }
-        let mut fds = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
-        if ready < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if ready == 0 {
+        if !poll_ready(listener.as_raw_fd(), libc::POLLIN, left)? {
             continue;
         }
         let (stream, from) = listener.accept()?;

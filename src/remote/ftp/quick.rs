@@ -23,7 +23,7 @@ use log::debug;
 use suppaftp::FtpError;
 
 use super::raw::{bad_reply, expect, read_reply, replies, send, Data, Replies, Reply, Transfer};
-use super::{data_socket, outcome, Conn, FtpConnector, Link, MIN_WINDOW};
+use super::{data_socket, outcome, poll_ready, Conn, FtpConnector, Link, MIN_WINDOW};
 use crate::remote::pool::Pooled;
 use crate::remote::RemoteError;
 
@@ -43,18 +43,7 @@ impl Spare {
     /// The connection, once its connect completed (waited for up to `timeout`).
     fn ready(self, timeout: Duration) -> std::io::Result<TcpStream> {
         if self.connecting {
-            let mut fd = libc::pollfd {
-                fd: self.stream.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd for the duration of the call.
-            let n = unsafe { libc::poll(&mut fd, 1, ms) };
-            if n < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if n == 0 {
+            if !poll_ready(self.stream.as_raw_fd(), libc::POLLOUT, timeout)? {
                 return Err(std::io::ErrorKind::TimedOut.into());
             }
             if let Some(e) = self.stream.take_error()? {
@@ -322,21 +311,15 @@ pub(super) fn finish_upload(
         expect(&mut replies, &[226, 250])?;
         Ok(replies)
     })();
-    let mut replies = match verdict {
-        Ok(r) => r,
-        Err(e) => {
-            let Err((err, link)) = outcome::<()>(Err(e), watch.disarm(), timeout) else {
-                unreachable!("an error stays an error")
-            };
-            // Sent early, the commands' replies are still to come.
-            if link != Link::Ok || end.early {
-                conn.mark_broken();
-            }
-            return Err((err, link));
+    let mut replies = outcome(verdict, watch.disarm(), timeout).inspect_err(|(_, link)| {
+        // Sent early, the commands' replies are still to come.
+        if *link != Link::Ok || end.early {
+            conn.mark_broken();
         }
-    };
+    })?;
     // The upload is complete (226): what follows only saves round trips, and its failure is no
     // failure of the upload.
+    let watch = conn.watch(timeout);
     let after = (|| {
         if !end.early {
             send(conn, &commands)?;

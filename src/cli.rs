@@ -330,11 +330,7 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.remote.port = url.port().unwrap_or(cfg.remote.tls.mode.default_port());
     cfg.remote.user = user;
     cfg.remote.password = password;
-    let path = decode(url.path())?;
-    if path.contains(['\r', '\n']) {
-        return Err("bad URL: the path contains a line break".into());
-    }
-    cfg.remote.base_path = path.trim_end_matches('/').to_string();
+    cfg.remote.path = url_path(url.path())?;
 
     cfg.probe = cli.probe;
     let mountpoint = cli.mountpoint.unwrap_or_default();
@@ -599,15 +595,27 @@ fn seconds(key: &str, v: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The mount's directory as the URL names it (see `RemoteConfig::path`): the `/` after the host
+/// only separates, so `ftp://h/pub` is `pub` in the login directory, while `ftp://h/%2Fsrv` and
+/// `ftp://h//srv` are the absolute `/srv` (RFC 1738 §3.2.2, as curl reads it).
+fn url_path(raw: &str) -> Result<String, String> {
+    let path = decode(raw.strip_prefix('/').unwrap_or(raw))?;
+    Ok(match path.trim_end_matches('/') {
+        "" if path.starts_with('/') => "/".to_string(),
+        trimmed => trimmed.to_string(),
+    })
+}
+
+/// A percent-encoded URL part as text; control characters (which would end an FTP command) and
+/// bytes that are not UTF-8 are refused.
 fn decode(s: &str) -> Result<String, String> {
-    let d = url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let d = percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map_err(|_| "bad URL: a percent-encoded part is not UTF-8".to_string())?;
     if d.contains(['\r', '\n', '\0']) {
         return Err("bad URL: it contains a control character".into());
     }
-    Ok(d)
+    Ok(d.into_owned())
 }
 
 /// The URL with any password replaced, for error messages.
@@ -761,7 +769,7 @@ mod tests {
         assert_eq!(c.remote.port, 2121);
         assert_eq!(c.remote.user, "bob");
         assert_eq!(c.remote.password.expose(), "p@ss");
-        assert_eq!(c.remote.base_path, "/pub/dir");
+        assert_eq!(c.remote.path, "pub/dir");
         assert_eq!(c.remote.max_conns, 6);
         assert_eq!(c.fs.dir_cache_ttl, Duration::from_secs(60));
         assert_eq!(c.fs.attr_timeout, Duration::from_millis(2500));
@@ -775,8 +783,26 @@ mod tests {
     fn defaults() {
         let c = parse(&["ftp://anonymous@h", "/mnt/x"]).unwrap();
         assert_eq!(c.remote.port, 21);
-        assert_eq!(c.remote.base_path, "");
+        assert_eq!(c.remote.path, "");
         assert_eq!(c.remote.max_conns, 4);
+    }
+
+    #[test]
+    fn the_url_path_is_relative_to_the_login_directory_unless_it_starts_with_2f() {
+        let path = |url: &str| parse(&[url, "/m"]).unwrap().remote.path;
+        assert_eq!(path("ftp://h"), "");
+        assert_eq!(path("ftp://h/"), "");
+        assert_eq!(path("ftp://h/pub/dir/"), "pub/dir");
+        assert_eq!(path("ftp://h/with%20space/a&b+c"), "with space/a&b+c");
+        assert_eq!(path("ftp://h/%2Fsrv/ftp"), "/srv/ftp");
+        assert_eq!(path("ftp://h/%2fsrv/ftp/"), "/srv/ftp");
+        assert_eq!(path("ftp://h//srv/ftp"), "/srv/ftp");
+        assert_eq!(path("ftp://h/%2F"), "/");
+        assert_eq!(path("ftp://h/caf%C3%A9"), "café");
+        let bad = parse(&["ftp://h/a%0D%0ADELE%20x", "/m"]).unwrap_err();
+        assert!(bad.contains("control character"), "{bad}");
+        let bad = parse(&["ftp://h/%FF", "/m"]).unwrap_err();
+        assert!(bad.contains("not UTF-8"), "{bad}");
     }
 
     #[test]

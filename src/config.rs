@@ -98,9 +98,12 @@ pub struct RemoteConfig {
     pub user: String,
     /// Password, from the URL, a credentials file, `FTPFS_PASSWORD`, `~/.netrc` or the terminal.
     pub password: Secret,
-    /// The server directory that becomes the mount's root, absolute, without a trailing `/`
-    /// (empty string for the server's `/`).
-    pub base_path: String,
+    /// The URL's path, percent-decoded, without the `/` that ends the host part and without
+    /// trailing `/`s: the directory that becomes the mount's root. Relative to the directory the
+    /// server puts the user in at login (`pub/dir`; empty: that directory itself), or absolute
+    /// when it starts with `/` (`%2F` or `//` at the start of the URL path: `/srv/ftp`; `/`: the
+    /// server's root). The store resolves it after its first login (`PWD`).
+    pub path: String,
     /// Pool size: at most this many control connections at once.
     pub max_conns: usize,
     /// Bound on every network wait (connect, TLS handshake, each read or write on a socket, waiting
@@ -122,7 +125,7 @@ impl Default for RemoteConfig {
             port: 21,
             user: "anonymous".into(),
             password: Secret::new("anonymous@"),
-            base_path: String::new(),
+            path: String::new(),
             max_conns: 4,
             timeout: Duration::from_secs(10),
             tls: TlsConfig::default(),
@@ -141,10 +144,10 @@ impl RemoteConfig {
         } else {
             self.host.clone()
         };
-        let path = if self.base_path.is_empty() {
-            "/"
-        } else {
-            &self.base_path
+        // An absolute path is written with `%2F`, as the URL that names it.
+        let path = match self.path.strip_prefix('/') {
+            Some(abs) => format!("/%2F{abs}"),
+            None => format!("/{}", self.path),
         };
         let scheme = self.tls.mode.scheme();
         format!("{scheme}://{}@{}:{}{}", self.user, host, self.port, path)
@@ -279,10 +282,23 @@ mod tests {
             host: "::1".into(),
             port: 2121,
             user: "bob".into(),
-            base_path: "/pub".into(),
+            path: "pub".into(),
             ..Default::default()
         };
         assert_eq!(rc.display_url(), "ftp://bob@[::1]:2121/pub");
+        let abs = RemoteConfig {
+            path: "/srv/ftp".into(),
+            ..Default::default()
+        };
+        assert_eq!(abs.display_url(), "ftp://anonymous@127.0.0.1:21/%2Fsrv/ftp");
+        let server_root = RemoteConfig {
+            path: "/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            server_root.display_url(),
+            "ftp://anonymous@127.0.0.1:21/%2F"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ fn store(s: &dyn FtpServer, base: &str, max_conns: usize) -> FtpStore {
         port: s.port(),
         user: s.user().to_string(),
         password: Secret::new(s.password()),
-        base_path: base.into(),
+        path: base.into(),
         max_conns,
         timeout: Duration::from_secs(5),
         ..RemoteConfig::default()
@@ -138,7 +138,7 @@ fn a_base_path_becomes_the_root(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
     let s = start(root.path());
-    let st = store(&*s, "/sub dir", 1);
+    let st = store(&*s, "sub dir", 1);
     assert_eq!(
         store_listing(&st, "/"),
         disk_listing(&root.path().join("sub dir"))
@@ -176,7 +176,7 @@ fn errors_are_classified(start: fn(&Path) -> Server) {
         port: s.port(),
         user: s.user().to_string(),
         password: Secret::new("wrong password"),
-        base_path: String::new(),
+        path: String::new(),
         max_conns: 1,
         timeout: Duration::from_secs(5),
         ..RemoteConfig::default()
@@ -288,6 +288,69 @@ against_both!(
     many_readers_share_a_small_pool,
     uploads_and_namespace_operations_reach_the_disk
 );
+
+/// A vsftpd that does not chroot its users (Debian's default `chroot_local_user=NO`) logs the user
+/// in to a directory that is not `/`: the URL path is relative to it, and only a path that starts
+/// with `/` (`%2F` in the URL) is absolute.
+#[test]
+fn vsftpd_without_chroot_roots_the_mount_in_the_login_directory() {
+    let root = tempfile::tempdir().unwrap();
+    sample_tree(root.path());
+    let s: Server = Box::new(Vsftpd::start(root.path(), &[("chroot_local_user", "NO")]));
+    let home = root.path().canonicalize().unwrap();
+    let home = home.to_str().unwrap();
+
+    let st = store(&*s, "", 1);
+    st.check().unwrap();
+    let found = st.root().unwrap();
+    assert_eq!(found.login.as_deref(), Some(home));
+    assert_eq!(found.path(), home);
+    assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
+    upload(&st, "/new.txt", b"landed", false).unwrap();
+    assert_eq!(
+        std::fs::read(root.path().join("new.txt")).unwrap(),
+        b"landed"
+    );
+    st.mkdir("/made").unwrap();
+    assert!(root.path().join("made").is_dir());
+
+    // Relative to the login directory.
+    let sub = store(&*s, "sub dir", 1);
+    sub.check().unwrap();
+    assert_eq!(sub.root().unwrap().path(), format!("{home}/sub dir"));
+    assert_eq!(
+        store_listing(&sub, "/"),
+        disk_listing(&root.path().join("sub dir"))
+    );
+    assert_eq!(read_from(&sub, "/with space.txt", 0), vec![b'x'; 5000]);
+
+    // Absolute: the same directory by its full path.
+    let abs = store(&*s, &format!("{home}/sub dir"), 1);
+    abs.check().unwrap();
+    assert_eq!(
+        store_listing(&abs, "/"),
+        disk_listing(&root.path().join("sub dir"))
+    );
+    // `/` is the server's own root, which this user may list.
+    let top = store(&*s, "/", 1);
+    top.check().unwrap();
+    let names = store_listing(&top, "/");
+    assert!(
+        names.contains_key("etc") && names.contains_key("usr"),
+        "{names:?}"
+    );
+
+    // A root that is missing, or a file, fails the check with its full path named.
+    for (path, full) in [
+        ("no such dir", format!("{home}/no such dir")),
+        ("hello.txt", format!("{home}/hello.txt")),
+    ] {
+        match store(&*s, path, 1).check() {
+            Err(RemoteError::NotFound(m)) => assert!(m.contains(&full), "{m}"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
 
 #[test]
 fn vsftpd_symlinks_are_listed_as_symlinks() {

@@ -165,6 +165,57 @@ fn a_subdirectory_can_be_mounted_and_the_password_stays_hidden() {
     assert!(!line.contains(&server.password), "{line}");
 }
 
+/// Debian's vsftpd does not chroot its users: the login directory is the user's own, not `/`.
+/// `ftp://user@host/` mounts that directory (not the server's `/`), writes land there, a URL path
+/// is relative to it, `%2F` makes one absolute, and a root that is not there fails the mount.
+#[test]
+fn a_vsftpd_without_chroot_mounts_the_login_directory() {
+    let root = tempfile::tempdir().unwrap();
+    make_tree(&root.path().join("pub"), 2, 5, 3);
+    std::fs::write(root.path().join("hello.txt"), "hello\n").unwrap();
+    let server = Vsftpd::start(root.path(), &[("chroot_local_user", "NO")]);
+    let home = root.path().canonicalize().unwrap();
+
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    assert_eq!(walk(m.path()), walk(root.path()));
+    std::fs::write(m.path().join("new.txt"), "written through the mount").unwrap();
+    std::fs::create_dir(m.path().join("made")).unwrap();
+    std::fs::rename(m.path().join("hello.txt"), m.path().join("moved.txt")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("new.txt")).unwrap(),
+        "written through the mount"
+    );
+    assert!(root.path().join("made").is_dir());
+    assert!(root.path().join("moved.txt").is_file() && !root.path().join("hello.txt").exists());
+
+    let sub = Mounted::new(&server.url("/pub"), &server.password, "");
+    assert_eq!(walk(sub.path()), walk(&root.path().join("pub")));
+
+    let abs_url = server.url(&format!(
+        "/%2F{}/pub",
+        home.to_str().unwrap().trim_start_matches('/')
+    ));
+    let abs = Mounted::new(&abs_url, &server.password, "");
+    assert_eq!(walk(abs.path()), walk(&root.path().join("pub")));
+    let line = abs.mounts_line().unwrap();
+    assert!(
+        line.contains("/%2F"),
+        "the source names the absolute path: {line}"
+    );
+
+    let mnt = tempfile::tempdir().unwrap();
+    let (err, _) = failing_mount(
+        &server.url("/no-such-dir"),
+        mnt.path(),
+        &server.password,
+        "",
+    );
+    assert!(
+        err.contains(&format!("{}/no-such-dir", home.display())) && err.contains("not a directory"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_wrong_password_fails_fast_with_a_clear_line() {
     let root = tempfile::tempdir().unwrap();

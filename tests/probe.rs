@@ -56,6 +56,9 @@ fn a_vsftpd_profile_names_what_the_mount_uses() {
         "{text}"
     );
     assert!(finding(&text, "system").contains("UNIX"), "{text}");
+    // Chrooted: the login directory is the server's /, and so is the root.
+    assert_eq!(finding(&text, "login directory"), "/");
+    assert_eq!(finding(&text, "root"), "/");
     assert!(
         finding(&text, "random reads").starts_with("one round trip each"),
         "{text}"
@@ -133,6 +136,55 @@ fn a_profile_shows_a_refused_epsv_local_list_times_and_no_site_chmod() {
         finding(&text, "SITE CHMOD").starts_with("no (502"),
         "{text}"
     );
+}
+
+#[test]
+fn a_profile_names_the_login_directory_and_the_root_it_resolves() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("pub")).unwrap();
+    let server = Vsftpd::start(root.path(), &[("chroot_local_user", "NO")]);
+    let home = root.path().canonicalize().unwrap();
+    let home = home.to_str().unwrap();
+    let (out, text) = probe(&server.url("/pub"), server.password(), "");
+    assert!(out.status.success(), "{text}");
+    assert_eq!(finding(&text, "login directory"), home);
+    assert_eq!(finding(&text, "root"), format!("{home}/pub"));
+    let (out, text) = probe(&server.url("/%2Fusr"), server.password(), "");
+    assert!(out.status.success(), "{text}");
+    assert_eq!(finding(&text, "root"), "/usr");
+    let (out, text) = probe(&server.url("/missing"), server.password(), "");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        finding(&text, "usable").contains(&format!("{home}/missing is not a directory")),
+        "{text}"
+    );
+}
+
+/// A `PWD` reply that names no Unix path (here VMS's form) leaves `/` as the login directory,
+/// with a warning, and the URL path is taken from there.
+#[test]
+fn a_pwd_reply_that_names_no_path_falls_back_to_the_servers_root() {
+    let fake = Fake::start(Script {
+        pwd: Some("257 \"USER1:[BOB]\" is current directory.".into()),
+        listing: vec!["-rw-r--r--    1 0        0               3 Jan 01  2024 a.txt".into()],
+        ..Script::default()
+    });
+    let url = format!("ftp://{USER}@127.0.0.1:{}/pub", fake.port);
+    let (out, text) = probe(&url, PASSWORD, "");
+    assert!(out.status.success(), "{text}");
+    assert!(
+        finding(&text, "login directory").starts_with("unknown"),
+        "{text}"
+    );
+    assert_eq!(finding(&text, "root"), "/pub");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the login directory") && stderr.contains("USER1:[BOB]"),
+        "{stderr}"
+    );
+    let commands = fake.commands();
+    assert!(commands.contains(&"CWD /pub".to_string()), "{commands:?}");
+    assert!(commands.iter().any(|c| c == "LIST -a /pub"), "{commands:?}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ mod active;
 mod probe;
 mod quick;
 mod raw;
+mod root;
 use super::{
     join, EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
 };
@@ -40,6 +41,7 @@ use crate::caller;
 use crate::config::{DataMode, RemoteConfig, Secret, TlsConfig, TlsMode};
 use crate::stats::{Command, StoreStats, Traffic};
 pub use probe::Profile;
+pub use root::Root;
 
 /// Bound on connecting and on the server's greeting. A server that has not greeted within a few
 /// seconds on an established TCP connection is not going to; the mount must fail fast then.
@@ -101,6 +103,10 @@ pub struct FtpConnector {
     data_mode: DataMode,
     /// The server refused `EPSV` although FEAT offered it: passive connections use `PASV`.
     epsv_refused: AtomicBool,
+    /// The URL path (`RemoteConfig::path`), resolved against the login directory into `root`.
+    path: String,
+    /// The mount's root, learned from `PWD` on the first login.
+    root: OnceLock<Root>,
 }
 
 /// One type for plain and TLS connections: without a TLS connector suppaftp keeps the control and
@@ -587,6 +593,10 @@ impl FtpConnector {
                 .map_err(FtpError::ConnectionError)
         };
         setup(&mut ftp).map_err(|e| ConnectError::Failed(text(e)))?;
+        if self.root.get().is_none() {
+            let root = self.ask_root(&mut ftp).map_err(ConnectError::Failed)?;
+            let _ = self.root.set(root);
+        }
         if self.features.get_or_init(|| detect_features(&mut ftp)).utf8 {
             // Some servers only send UTF-8 names after this, on each connection that asks; the
             // features are learned once, but every connection must ask. Failure is harmless.
@@ -610,6 +620,25 @@ impl FtpConnector {
         ftp.set_mode(self.data_mode());
         debug!("connected to {}:{}", self.host, self.port);
         Ok(ftp)
+    }
+}
+
+impl FtpConnector {
+    /// The mount's root (see `root`), from this connection's `PWD`, asked right after login. A
+    /// refused `PWD` is a reply like any other that names no directory.
+    fn ask_root(&self, ftp: &mut Ftp) -> Result<Root, RemoteError> {
+        let reply = match ftp.custom_command("PWD", &[Status::PathCreated]) {
+            Ok(r) => r.body,
+            Err(FtpError::UnexpectedResponse(r)) => r.body,
+            Err(e) => return Err(classify(e).0),
+        };
+        let root = Root::resolve(&self.path, &String::from_utf8_lossy(&reply));
+        info!(
+            "login directory {}; the mount's root is {}",
+            root.login.as_deref().unwrap_or("unknown"),
+            root.path()
+        );
+        Ok(root)
     }
 }
 
@@ -681,7 +710,6 @@ impl Connector for FtpConnector {
 pub struct FtpStore {
     pool: Arc<Pool<FtpConnector>>,
     max_conns: usize,
-    base: String,
     /// Budget of one exchange with the server (`RemoteConfig::timeout`).
     timeout: Duration,
     /// The FTPS settings (for `--probe`'s report; the connector holds what they built).
@@ -724,6 +752,8 @@ impl FtpStore {
             traffic: Arc::default(),
             data_mode: cfg.data_mode,
             epsv_refused: AtomicBool::new(false),
+            path: cfg.path.clone(),
+            root: OnceLock::new(),
         };
         let pool = Pool::new(connector, cfg.max_conns, cfg.timeout);
         if let Some(every) = cfg.keepalive {
@@ -732,7 +762,6 @@ impl FtpStore {
         FtpStore {
             pool,
             max_conns: cfg.max_conns,
-            base: cfg.base_path.clone(),
             timeout: cfg.timeout,
             tls: cfg.tls.clone(),
             list_a: AtomicBool::new(true),
@@ -853,14 +882,25 @@ impl FtpStore {
         self.pool.limit()
     }
 
+    /// The mount's root, learned at the first login (made now if none happened yet).
+    pub fn root(&self) -> RemoteResult<&Root> {
+        let root = || self.pool.connector().root.get();
+        if root().is_none() {
+            drop(self.pool.get()?);
+        }
+        root().ok_or_else(|| RemoteError::Connection("the login directory is not known".into()))
+    }
+
+    /// The server's path for `path` (absolute, relative to the mount's root).
     fn full_path(&self, path: &str) -> RemoteResult<String> {
         if path.contains(['\r', '\n', '\0']) {
             return Err(RemoteError::InvalidName(path.escape_debug().to_string()));
         }
-        Ok(if path == "/" && !self.base.is_empty() {
-            self.base.clone()
+        let root = self.root()?;
+        Ok(if path == "/" {
+            root.path().to_string()
         } else {
-            format!("{}{}", self.base, path)
+            format!("{}{path}", root.base)
         })
     }
 
@@ -1279,10 +1319,25 @@ impl RemoteStore for FtpStore {
         self.download(path, offset, Some(len))
     }
 
+    /// Logs in, and checks that the mount's root is a directory (`CWD` there; every command
+    /// uses absolute paths, so where a connection stands does not matter).
     fn check(&self) -> RemoteResult<()> {
-        let conn = self.pool.get()?;
-        drop(conn);
-        Ok(())
+        let root = self.root()?.path().to_string();
+        if self.pool.connector().path.is_empty() {
+            // The login directory itself: the server just put us there.
+            return Ok(());
+        }
+        self.with_retry(Command::Other, true, self.timeout, |ftp| {
+            ftp.cwd(root.as_str())
+        })
+        .map_err(|e| match e {
+            RemoteError::NotFound(m)
+            | RemoteError::PermissionDenied(m)
+            | RemoteError::Protocol(m) => RemoteError::NotFound(format!(
+                "the mount's root {root} is not a directory the server lets us enter ({m})"
+            )),
+            e => e,
+        })
     }
 
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {

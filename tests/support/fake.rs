@@ -64,6 +64,8 @@ pub struct Script {
     /// Any command other than a transfer closes the passive listener (a data connection made
     /// for it is reset; the transfer then gets `425`), as a server may.
     pub passive_for_next_command_only: bool,
+    /// The whole reply to `PWD` (default `257 "/"`).
+    pub pwd: Option<String>,
 }
 
 /// EPSV as the server does it.
@@ -260,7 +262,7 @@ impl Session {
                         "211-Features:\r\n{mlst}{epsv} SIZE\r\n MDTM\r\n REST STREAM\r\n211 End"
                     )
                 }
-                "PWD" => "257 \"/\"".into(),
+                "PWD" => self.script.pwd.clone().unwrap_or("257 \"/\"".into()),
                 "CWD" => "250 ok".into(),
                 "QUIT" => {
                     let _ = out.write_all(b"221 bye\r\n");

@@ -67,6 +67,15 @@ impl FtpStore {
         }
         let f = self.features();
         note("greeting", f.greeting.clone());
+        if let Ok(root) = self.root() {
+            note(
+                "login directory",
+                root.login.clone().unwrap_or_else(|| {
+                    "unknown (the PWD reply names no absolute path; / is used)".into()
+                }),
+            );
+            note("root", root.path().to_string());
+        }
         note("system", self.system_type());
         note(
             "FEAT",

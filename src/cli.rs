@@ -9,7 +9,7 @@ use log::debug;
 
 use crate::config::{Config, DataMode, TlsConfig, TlsMode};
 use crate::credentials;
-use crate::remote::tls::ca_file_roots;
+use crate::remote::ftp::tls::ca_file_roots;
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]

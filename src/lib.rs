@@ -20,3 +20,5 @@ pub mod logging;
 pub mod mount;
 pub mod remote;
 pub mod stats;
+pub mod sync;
+pub mod sys;

@@ -1,8 +1,8 @@
 //! Where log records go. In the foreground they go to stderr through env_logger (`RUST_LOG`, or
 //! warnings only by default, debug with `-d`/`-v`); once the mount is in the background, with its
 //! standard streams on /dev/null, they go to syslog (the journal on systemd machines), where a
-//! failed upload or the statistics at unmount can still be read. suppaftp is capped below its
-//! trace level whatever `RUST_LOG` says, because that level prints the `PASS` command.
+//! failed upload or the statistics at unmount can still be read. The FTP commands ftpfs sends are
+//! logged at trace level with the password masked (`PASS ***`).
 //!
 //! Syslog records are datagrams in the RFC 3164 form that every local syslog daemon reads
 //! (`<priority>ftpfs[pid]: text`), sent to `/dev/log`, or to the socket named by
@@ -91,15 +91,6 @@ pub fn init(debug: bool) {
     let default = if debug { "ftpfs=debug,info" } else { "warn" };
     let stderr =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-            // suppaftp logs every command at trace level, PASS included: cap it, whatever RUST_LOG says.
-            .filter_module(
-                "suppaftp",
-                if debug {
-                    LevelFilter::Debug
-                } else {
-                    LevelFilter::Warn
-                },
-            )
             .format_timestamp_millis()
             .build();
     let logger = Logger {

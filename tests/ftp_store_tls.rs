@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +55,7 @@ fn read_all(st: &FtpStore, path: &str, offset: u64) -> Vec<u8> {
 fn upload(st: &FtpStore, path: &str, data: &[u8]) {
     let mut w = st.open_write(path, false).unwrap();
     for chunk in data.chunks(100_000) {
-        w.write_all(chunk).unwrap();
+        w.write(chunk).unwrap();
     }
     w.finish().unwrap();
 }
@@ -191,7 +190,7 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
         assert!(std::fs::read(root.path().join(format!("up{i}.bin"))).unwrap() == disk[..300_000]);
     }
     let mut w = st.open_write("/up0.bin", true).unwrap();
-    w.write_all(b"appended").unwrap();
+    w.write(b"appended").unwrap();
     w.finish().unwrap();
     assert!(std::fs::read(root.path().join("up0.bin"))
         .unwrap()

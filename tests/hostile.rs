@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use ftpfs::config::{RemoteConfig, Secret};
@@ -333,9 +332,9 @@ fn a_server_that_drops_the_listener_an_upload_opened_ahead_gets_the_ordinary_upl
     for i in 0..3u8 {
         let data = vec![i; 5000 + i as usize];
         let mut w = st.open_write(&format!("/.t{i}"), false).unwrap();
-        std::io::Write::write_all(&mut w, &data).unwrap();
+        w.write(&data).unwrap();
         // The size came with the end of the upload.
-        assert_eq!(w.finish_sized().unwrap(), Some(data.len() as u64));
+        assert_eq!(w.finish().unwrap().size, Some(data.len() as u64));
         st.rename(&format!("/.t{i}"), &format!("/f{i}")).unwrap();
         assert_eq!(fake.uploads().get(&format!("/f{i}")), Some(&data));
     }

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{failing_mount, foreground_session, sh, walk, Mounted, BIN};
+use support::mount::{
+    failing_mount, foreground_session, foreground_session_with_env, sh, walk, Mounted, BIN,
+};
 use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// The tree the issue asks for: 1,000 files in 10 directories and a 200 MiB random file.
@@ -285,6 +287,29 @@ fn foreground_mode_serves_until_unmounted() {
         |_| {},
     );
     assert!(!err.contains(&server.password), "{err}");
+}
+
+/// Every command ftpfs sends is in its trace log, the password masked: `RUST_LOG=trace` (the
+/// most a user can ask for) shows `PASS ***` and never the password.
+#[test]
+fn a_trace_log_shows_commands_but_never_the_password() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), "traced").unwrap();
+    let server = Vsftpd::start(root.path(), &[]);
+    let log = foreground_session_with_env(
+        &server.url("/"),
+        &server.password,
+        &["-f"],
+        &[("RUST_LOG", "trace")],
+        ("f", "traced"),
+        |_| {},
+    );
+    assert!(log.contains("> PASS ***"), "{log}");
+    assert!(log.contains("> RETR /f"), "{log}");
+    assert!(
+        !log.contains(&server.password),
+        "the password is in the log:\n{log}"
+    );
 }
 
 #[test]

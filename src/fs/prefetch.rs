@@ -274,29 +274,15 @@ fn fetch_small<S: RemoteStore>(inner: &Inner<S>, version: &FileVersion) {
         }
     };
     let mut buf = Block::buffer(1);
-    let mut n = 0;
-    let result = loop {
-        match remote.read(&mut buf[n..]) {
-            Ok(0) => break Ok(()),
-            Ok(k) => {
-                n += k;
-                if n == buf.len() {
-                    break Ok(());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    match result {
+    match remote.read_full(&mut buf) {
         // Only a complete file is cached: the listing's size must match what arrived.
-        Ok(()) if n as u64 == version.size => {
+        Ok(n) if n as u64 == version.size => {
             inner.cache.insert(version, 0, Block::single(buf, n));
             if n == BLOCK_SIZE as usize {
                 remote.finish();
             }
         }
-        Ok(()) => {
+        Ok(n) => {
             debug!(
                 "prefetch of {}: {n} bytes where the listing said {}",
                 version.path, version.size

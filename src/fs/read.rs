@@ -5,8 +5,7 @@
 //! stream and starts another at the new offset. Every block fetched also goes to the `BlockCache`.
 
 use std::collections::VecDeque;
-use std::io::Read;
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -15,7 +14,8 @@ use super::prefetch::InFlight;
 use crate::cache::{Block, BlockCache, FileVersion, BLOCK_SIZE, SEGMENT_BLOCKS};
 use crate::caller::{self, Stop};
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteError, RemoteRead, RemoteStore};
+use crate::remote::{Cancel, RemoteRead, RemoteStore};
+use crate::sync::lock;
 
 /// Most blocks a stream may fetch ahead of the reader: 16 MiB, enough to keep a loopback or LAN link
 /// busy while the kernel copies, small enough that several readers stay well inside the memory bound.
@@ -27,10 +27,13 @@ const START_WINDOW: u64 = 4;
 const SKIP_AHEAD: u64 = 16;
 /// Blocks kept behind the reader, for reads the kernel issues out of order.
 const KEEP_BEHIND: u64 = 4;
-/// Threads ending cut-short downloads (`finish_later`): as many as the default pool has connections.
-const FINISHERS: usize = 4;
 /// A stream nobody has asked anything of for this long gives its connection back to the pool.
 const IDLE_STREAM: Duration = Duration::from_secs(3);
+/// Fetch threads running at once, at most. Each holds a pooled connection while it reads, so
+/// more than a few times the pool's size would only wait for one; the bound keeps a program that
+/// reads thousands of files at once from starting thousands of threads. A stream that finds them
+/// all busy waits for one (up to `timeout`), as it would for a connection.
+const MAX_FETCH_THREADS: usize = 64;
 
 #[derive(Default)]
 struct StreamState {
@@ -49,6 +52,9 @@ struct StreamState {
     stop: bool,
     /// When the reader last asked for something.
     last_demand: Option<Instant>,
+    /// Stops the download from the reader's side (`stop`): the thread must not sit in a read on
+    /// a slow server for a reader that went away.
+    cancel: Option<Cancel>,
 }
 
 struct Shared {
@@ -75,7 +81,9 @@ impl Stream {
         version: &FileVersion,
         start: u64,
         window: u64,
-    ) -> Stream {
+        timeout: Duration,
+    ) -> FsResult<Stream> {
+        let slot = FetchSlot::take(timeout)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(StreamState {
                 next: start,
@@ -94,16 +102,21 @@ impl Stream {
         );
         std::thread::Builder::new()
             .name("ftpfs-fetch".into())
-            .spawn(move || fetch(&*store, &cache, &version, start, &s))
-            .map(|_| ())
-            .unwrap_or_else(|e| {
-                shared.lock().error = Some(FsError::Io(format!("cannot start a thread: {e}")))
-            });
-        Stream { shared, start }
+            .spawn(move || {
+                fetch(&*store, &cache, &version, start, &s);
+                drop(slot);
+            })
+            .map_err(|e| FsError::Io(format!("cannot start a thread: {e}")))?;
+        Ok(Stream { shared, start })
     }
 
     fn stop(&self) {
-        self.shared.lock().stop = true;
+        let mut st = self.shared.lock();
+        st.stop = true;
+        if let Some(cancel) = st.cancel.take() {
+            cancel.cancel();
+        }
+        drop(st);
         self.shared.changed.notify_all();
     }
 }
@@ -111,6 +124,43 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A place among the `MAX_FETCH_THREADS` fetch threads, held by one while it runs.
+struct FetchSlot;
+
+/// Fetch threads running now, and the signal that one ended.
+static FETCH_SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+impl FetchSlot {
+    /// Waits for a place, at most `timeout` and only while the caller lives.
+    fn take(timeout: Duration) -> FsResult<FetchSlot> {
+        let deadline = Instant::now() + timeout;
+        let (count, freed) = &FETCH_SLOTS;
+        let mut running = lock(count);
+        while *running >= MAX_FETCH_THREADS {
+            running = match caller::wait(freed, running, deadline) {
+                Ok(r) => r,
+                Err(Stop::Interrupted) => return Err(FsError::Interrupted),
+                Err(Stop::TimedOut) => {
+                    return Err(FsError::Io(format!(
+                        "{MAX_FETCH_THREADS} downloads running: none ended within {} s",
+                        timeout.as_secs()
+                    )))
+                }
+            };
+        }
+        *running += 1;
+        Ok(FetchSlot)
+    }
+}
+
+impl Drop for FetchSlot {
+    fn drop(&mut self) {
+        let (count, freed) = &FETCH_SLOTS;
+        *lock(count) -= 1;
+        freed.notify_one();
     }
 }
 
@@ -164,7 +214,17 @@ fn fetch<S: RemoteStore + ?Sized>(
         segment = (segment * 2).min(SEGMENT_BLOCKS);
         if remote.is_none() {
             match store.open_read(&version.path, index * BLOCK_SIZE) {
-                Ok(r) => remote = Some(r),
+                Ok(r) => {
+                    let mut st = shared.lock();
+                    st.cancel = r.canceller();
+                    if st.stop {
+                        // Stopped while the download started: end it at once.
+                        drop(st);
+                        r.finish();
+                        return;
+                    }
+                    remote = Some(r);
+                }
                 Err(e) => {
                     shared.lock().error = Some(e.into());
                     shared.changed.notify_all();
@@ -175,7 +235,7 @@ fn fetch<S: RemoteStore + ?Sized>(
         let r = remote.as_mut().expect("opened above");
         let mut buf = Block::buffer(blocks);
         let wanted = buf.len();
-        let result = read_full(r, &mut buf);
+        let result = r.read_full(&mut buf);
         let mut st = shared.lock();
         match result {
             Ok(n) if n < wanted && index * BLOCK_SIZE + (n as u64) < version.size => {
@@ -208,7 +268,7 @@ fn fetch<S: RemoteStore + ?Sized>(
                 }
             }
             Err(e) => {
-                st.error = Some(read_error(&version.path, e));
+                st.error = Some(e.into());
                 drop(st);
                 shared.changed.notify_all();
                 // The connection is in an unknown state: drop it without finishing.
@@ -222,18 +282,6 @@ fn fetch<S: RemoteStore + ?Sized>(
     }
 }
 
-/// What a failed read from the server means: the server's own answer when it gave one (a 550 after
-/// the transfer started is still "not found"), else a link failure.
-fn read_error(path: &str, e: std::io::Error) -> FsError {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<RemoteError>())
-    {
-        Some(remote) => remote.clone().into(),
-        None => FsError::Io(format!("reading {path}: {e}")),
-    }
-}
-
 /// A download that ended, with the server's blessing, before the size the listing gave. Servers do
 /// this when a data connection goes wrong (libunftp sends an empty transfer and 226 after two aborted
 /// ones), so it is treated as a link failure, which the reader retries once, never as the file's end.
@@ -244,27 +292,12 @@ fn ended_early(version: &FileVersion, at: u64) -> FsError {
     ))
 }
 
-/// Fills `buf` unless the data ends first; returns how much was read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// Bytes returned by a read: a slice of one cached block (no copy), bytes gathered from several,
-/// or the bytes of a ranged download whose transfer is ended once they are dropped.
+/// Bytes returned by a read: a slice of one cached block (no copy), or bytes gathered from
+/// several blocks or from the spool.
 #[derive(Debug)]
 pub enum ReadData {
     Slice(Block, std::ops::Range<usize>),
     Owned(Vec<u8>),
-    Ranged(Vec<u8>, FinishOnDrop),
 }
 
 impl std::ops::Deref for ReadData {
@@ -272,60 +305,8 @@ impl std::ops::Deref for ReadData {
     fn deref(&self) -> &[u8] {
         match self {
             ReadData::Slice(b, r) => &b[r.clone()],
-            ReadData::Owned(v) | ReadData::Ranged(v, _) => v,
+            ReadData::Owned(v) => v,
         }
-    }
-}
-
-/// A download cut short, handed to the finisher thread when dropped. A ranged read's bytes carry
-/// it so that the transfer is ended after the reply went to the kernel: waking the finisher before
-/// the reply let it (and the server's 426 work) take the CPU from the reply on two cores, which
-/// showed as a millisecond between the data's arrival and the reply in traces.
-pub struct FinishOnDrop(Option<Box<dyn RemoteRead>>);
-
-impl Drop for FinishOnDrop {
-    fn drop(&mut self) {
-        if let Some(r) = self.0.take() {
-            finish_later(r);
-        }
-    }
-}
-
-impl std::fmt::Debug for FinishOnDrop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FinishOnDrop")
-    }
-}
-
-/// Ends downloads that were cut short on background threads: waiting for the server's 426 is a
-/// round trip the reader need not wait for. Several threads, because ending a transfer can also
-/// open the connection's next data connection (`RemoteRead::finish`): one thread doing that for
-/// every connection in turn made random readers wait for connections on a slow link.
-fn finish_later(remote: Box<dyn RemoteRead>) {
-    static FINISHER: OnceLock<Mutex<mpsc::Sender<Box<dyn RemoteRead>>>> = OnceLock::new();
-    let tx = FINISHER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Box<dyn RemoteRead>>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..FINISHERS {
-            let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new()
-                .name(format!("ftpfs-finish-{i}"))
-                .spawn(move || loop {
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    match next {
-                        Ok(r) => r.finish(),
-                        Err(_) => return,
-                    }
-                });
-            if let Err(e) = spawned {
-                debug!("no finisher thread ({e})");
-            }
-        }
-        Mutex::new(tx)
-    });
-    let sent = tx.lock().unwrap_or_else(|e| e.into_inner()).send(remote);
-    if let Err(mpsc::SendError(remote)) = sent {
-        remote.finish();
     }
 }
 
@@ -495,15 +476,13 @@ impl<S: RemoteStore> FileReader<S> {
             .store
             .open_read_range(&self.version.path, offset, end - offset)?;
         let mut buf = vec![0u8; (end - offset) as usize];
-        let n = read_full(&mut *remote, &mut buf).map_err(|e| read_error(&self.version.path, e))?;
+        let n = remote.read_full(&mut buf)?;
         buf.truncate(n);
         if n as u64 != end - offset && offset + (n as u64) < self.version.size {
             return Err(ended_early(&self.version, offset + n as u64));
         }
-        if n as u64 == end - offset {
-            // The server is still sending: end the transfer off the caller's path, after the reply.
-            return Ok(ReadData::Ranged(buf, FinishOnDrop(Some(remote))));
-        }
+        // The server may still be sending: the store ends the transfer without the reader.
+        remote.finish();
         Ok(ReadData::Owned(buf))
     }
 
@@ -550,7 +529,8 @@ impl<S: RemoteStore> FileReader<S> {
                 &self.version,
                 index,
                 self.window,
-            ));
+                self.timeout,
+            )?);
         }
         self.advance(index, sequential);
         let stream = self.stream.as_ref().expect("set above");

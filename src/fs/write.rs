@@ -11,7 +11,7 @@
 //! close/fsync; nothing here deletes data a program wrote. A stream has no local copy: once it
 //! breaks, every later write, truncate, flush and fsync of its handles returns the error.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -181,13 +181,12 @@ fn local(e: std::io::Error) -> FsError {
     }
 }
 
-/// An error from writing to an upload's data connection: the server's own reason when the store
-/// carried one, else a link failure.
-fn remote_io(e: std::io::Error) -> FsError {
-    match e.get_ref().and_then(|r| r.downcast_ref::<RemoteError>()) {
-        Some(r) => FsError::from(r.clone()),
-        None => FsError::Io(format!("upload: {e}")),
-    }
+/// Runs a step of an upload that must not be cut short for a caller being killed: its start
+/// sends nothing yet and the caller's data decides what follows, and its end (the server's
+/// verdict, the size check, the rename) must be known whatever happens to the caller.
+fn uninterrupted<T>(step: impl FnOnce() -> T) -> T {
+    let _nobody = caller::serve(0);
+    step()
 }
 
 impl FileState {
@@ -478,7 +477,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         } else {
             temp_path(&st.path)
         };
-        let writer = match self.store.open_write(&dest, append) {
+        let writer = match uninterrupted(|| self.store.open_write(&dest, append)) {
             Ok(w) => w,
             Err(e) => {
                 // Like a break mid-stream: this session's changes are lost, and the close says so
@@ -507,7 +506,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let mut result = Ok(());
         data.each(&mut |chunk| {
             if result.is_ok() {
-                result = up.writer.write_all(chunk).map_err(remote_io);
+                result = up.writer.write(chunk).map_err(FsError::from);
                 if result.is_ok() {
                     up.sent += chunk.len() as u64;
                 }
@@ -518,7 +517,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 unreachable!()
             };
             // The server's closing reply often says why (452/552: no room): prefer its reason.
-            let verdict = up.writer.finish().err().map(FsError::from);
+            let verdict = uninterrupted(|| up.writer.finish())
+                .err()
+                .map(FsError::from);
             let e = match verdict {
                 Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
                 _ => e,
@@ -548,7 +549,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             return;
         }
         if let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Empty) {
-            let _ = up.writer.finish();
+            let _ = uninterrupted(|| up.writer.finish());
             if up.dest != st.path {
                 self.discard(&up.dest);
             }
@@ -559,12 +560,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
     fn finish_stream(&self, st: &mut FileState, up: Upload) -> FsResult<()> {
         let expected = up.end();
         let (dest, append) = (up.dest.clone(), up.append);
-        let result = up
-            .writer
-            .finish_sized()
-            .map_err(FsError::from)
-            .and_then(|held| self.verify(&dest, expected, held))
-            .and_then(|()| self.place(&dest, &st.path));
+        let result = uninterrupted(|| {
+            up.writer
+                .finish()
+                .map_err(FsError::from)
+                .and_then(|stored| self.verify(&dest, expected, stored.size))
+                .and_then(|()| self.place(&dest, &st.path))
+        });
         if let Err(e) = result {
             // Streamed data is not kept locally: the data is gone.
             self.broken(st, dest, append, e.clone());
@@ -582,12 +584,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
         };
         let expected = up.end();
         let (dest, append) = (up.dest.clone(), up.append);
-        let result = up
-            .writer
-            .finish_sized()
-            .map_err(FsError::from)
-            .and_then(|held| self.verify(&dest, expected, held))
-            .and_then(|()| self.download(&dest, expected));
+        let result = uninterrupted(|| {
+            up.writer
+                .finish()
+                .map_err(FsError::from)
+                .and_then(|stored| self.verify(&dest, expected, stored.size))
+        })
+        .and_then(|()| self.download(&dest, expected));
         match result {
             Ok(spool) => {
                 if dest != st.path {
@@ -633,10 +636,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let mut buf = vec![0u8; 1 << 20];
         let mut at = 0u64;
         loop {
-            let n = match remote.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => return Err(remote_io(e)),
-            };
+            let n = remote.read(&mut buf)?;
             if n == 0 {
                 break;
             }
@@ -659,20 +659,19 @@ impl<S: RemoteStore> Uploader<'_, S> {
         } else {
             target.to_string()
         };
-        let result = (|| {
+        let result = uninterrupted(|| {
             let mut w = self.store.open_write(&dest, false)?;
-            let copied = std::io::copy(src, &mut w).map_err(remote_io);
-            if let Err(e) = copied {
+            if let Err(e) = copy(src, &mut *w) {
                 let verdict = w.finish().err().map(FsError::from);
                 return Err(match verdict {
                     Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
                     _ => e,
                 });
             }
-            let held = w.finish_sized()?;
-            self.verify(&dest, len, held)?;
+            let stored = w.finish()?;
+            self.verify(&dest, len, stored.size)?;
             self.place(&dest, target)
-        })();
+        });
         if let Err(e) = &result {
             warn!("upload of {target} failed: {e}");
             if dest != target {
@@ -686,11 +685,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
     /// the rename and the size check (three round trips of a file created by `touch` or by a
     /// shell's `>`, whose first close comes before any write) would guard nothing.
     fn upload_empty(&self, target: &str) -> FsResult<()> {
-        let result = self
-            .store
-            .open_write(target, false)
-            .and_then(|w| w.finish())
-            .map_err(FsError::from);
+        let result = uninterrupted(|| {
+            self.store
+                .open_write(target, false)
+                .and_then(|w| w.finish())
+        })
+        .map(|_| ())
+        .map_err(FsError::from);
         if let Err(e) = &result {
             warn!("creating {target} failed: {e}");
         }
@@ -744,6 +745,20 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Copies a spool to an upload, a megabyte at a time.
+fn copy(src: &mut dyn Read, dst: &mut dyn RemoteWrite) -> FsResult<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(local(e)),
+        };
+        dst.write(&buf[..n])?;
     }
 }
 

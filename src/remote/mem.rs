@@ -3,7 +3,6 @@
 //! fail the next operations of a kind with a chosen `RemoteError` (so a test can prove the errno).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -11,7 +10,7 @@ use std::time::SystemTime;
 use crate::stats::StoreStats;
 
 use super::{
-    EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite,
+    EntryKind, RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite, Stored,
 };
 
 /// The operations a `MemStore` counts and can fail.
@@ -497,27 +496,24 @@ struct MemWrite {
     data: Vec<u8>,
 }
 
-impl std::io::Write for MemWrite {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl RemoteWrite for MemWrite {
+    fn write(&mut self, data: &[u8]) -> RemoteResult<()> {
         if let Err(e) = self.store.enter(Op::WriteData) {
             // The link broke: what arrived so far stays on the server, as it would on a real one.
             self.store.land(&self.path, self.append, &self.data);
-            return Err(std::io::Error::other(e));
+            return Err(e);
         }
-        self.data.extend_from_slice(buf);
+        self.data.extend_from_slice(data);
         self.store
             .bytes_written
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(())
     }
-}
 
-impl RemoteWrite for MemWrite {
-    fn finish(self: Box<Self>) -> RemoteResult<()> {
-        self.store.finish_write(&self.path, self.append, self.data)
+    fn finish(self: Box<Self>) -> RemoteResult<Stored> {
+        self.store
+            .finish_write(&self.path, self.append, self.data)
+            .map(|()| Stored::default())
     }
 }
 
@@ -529,24 +525,21 @@ struct MemRead {
     bytes_read: Arc<AtomicU64>,
 }
 
-impl Read for MemRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl RemoteRead for MemRead {
+    fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize> {
         let n = self.end.saturating_sub(self.pos).min(buf.len());
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
         self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
-}
 
-impl RemoteRead for MemRead {
     fn finish(self: Box<Self>) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     fn names(s: &MemStore, dir: &str) -> Vec<String> {
         s.list(dir).unwrap().into_iter().map(|e| e.name).collect()
@@ -556,11 +549,11 @@ mod tests {
     fn uploads_land_only_when_finished() {
         let s = MemStore::new();
         let mut w = s.open_write("/f", false).unwrap();
-        w.write_all(b"abc").unwrap();
+        w.write(b"abc").unwrap();
         assert!(names(&s, "/").is_empty(), "nothing before the 226");
         w.finish().unwrap();
         let mut w = s.open_write("/f", true).unwrap();
-        w.write_all(b"def").unwrap();
+        w.write(b"def").unwrap();
         w.finish().unwrap();
         let mut out = Vec::new();
         s.open_read("/f", 0).unwrap().read_to_end(&mut out).unwrap();
@@ -573,13 +566,13 @@ mod tests {
         s.add_file("/f", "old");
         s.fail_next(Op::FinishWrite, RemoteError::NoSpace("552".into()));
         let mut w = s.open_write("/f", false).unwrap();
-        w.write_all(b"ne").unwrap();
+        w.write(b"ne").unwrap();
         assert_eq!(w.finish(), Err(RemoteError::NoSpace("552".into())));
         assert_eq!(s.content("/f").unwrap(), b"ne");
         let mut w = s.open_write("/g", false).unwrap();
-        w.write_all(b"ab").unwrap();
+        w.write(b"ab").unwrap();
         s.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
-        assert!(w.write_all(b"cd").is_err());
+        assert!(w.write(b"cd").is_err());
         assert_eq!(s.content("/g").unwrap(), b"ab");
     }
 

@@ -1,19 +1,16 @@
 //! The remote side of the filesystem: the `RemoteStore` trait that the core talks to, the plain types
 //! it exchanges (listing entries, read streams, errors), and its implementations — `FtpStore` over a
-//! pool of FTP or FTPS control connections (TLS set up in `tls`), and `MemStore`, an in-memory store
+//! pool of FTP or FTPS control connections (`ftp`), and `MemStore`, an in-memory store
 //! with operation counters and failure injection for tests. Nothing here knows about inodes, caches
 //! or the kernel.
 
 pub mod ftp;
 pub mod listing;
 pub mod mem;
-pub mod pipeline;
 pub mod pool;
-pub mod tls;
 pub mod watchdog;
 
 use std::fmt;
-use std::io::Read;
 use std::time::SystemTime;
 
 use crate::stats::StoreStats;
@@ -85,24 +82,98 @@ impl std::error::Error for RemoteError {}
 
 pub type RemoteResult<T> = Result<T, RemoteError>;
 
-/// A download in progress: bytes from `offset` to the end of the file. Reading past the end gives
-/// `Ok(0)`. `finish` ends the transfer and gives the connection back; dropping does the same.
-pub trait RemoteRead: Read + Send {
-    /// Ends the transfer early or at its end; errors here are logged, never fatal to data already read.
+/// A download in progress: bytes from `offset` to the end of the file.
+pub trait RemoteRead: Send {
+    /// Reads the next bytes into `buf`. `Ok(0)` only at the end of the file, once the server
+    /// confirmed it (its 226): a link that dropped half-way is an error, never an early end.
+    fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize>;
+    /// Ends the transfer, at its end or early. What an early end waits for (the server's answer,
+    /// and whatever readies the connection for its next transfer) happens off the caller's
+    /// thread; its errors are logged, never fatal to the data already read.
     fn finish(self: Box<Self>);
+    /// A handle that makes a `read` of this download, blocked now or later, return at once:
+    /// a thread reading ahead for a reader that went away must not wait on a slow server.
+    fn canceller(&self) -> Option<Cancel> {
+        None
+    }
+}
+
+/// Stops a download from another thread (see `RemoteRead::canceller`).
+pub struct Cancel(Box<dyn Fn() + Send + Sync>);
+
+impl Cancel {
+    pub fn new(stop: impl Fn() + Send + Sync + 'static) -> Cancel {
+        Cancel(Box::new(stop))
+    }
+
+    pub fn cancel(&self) {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cancel")
+    }
+}
+
+impl dyn RemoteRead + '_ {
+    /// Reads to the end of the file, appending to `out`; returns how many bytes came.
+    pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> RemoteResult<usize> {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut total = 0;
+        loop {
+            match self.read(&mut buf)? {
+                0 => return Ok(total),
+                n => {
+                    out.extend_from_slice(&buf[..n]);
+                    total += n;
+                }
+            }
+        }
+    }
+
+    /// Fills `buf` as far as the file goes; returns how many bytes that is (less than
+    /// `buf.len()` only at the end of the file).
+    pub fn read_full(&mut self, buf: &mut [u8]) -> RemoteResult<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Fills `buf` exactly; an end of the file before that is an error.
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> RemoteResult<()> {
+        let n = self.read_full(buf)?;
+        if n < buf.len() {
+            return Err(RemoteError::Protocol(format!(
+                "the file ended after {n} of {} bytes",
+                buf.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the server confirmed at the end of an upload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The size the server holds under the upload's name, when the store learned it on the way
+    /// (in the same round trip as something it does anyway); `None`: ask with `size`.
+    pub size: Option<u64>,
 }
 
 /// An upload in progress (`STOR` or `APPE`). Bytes written go to the server's data connection;
 /// `finish` closes it and waits for the server's verdict, which is the only proof the data arrived.
-pub trait RemoteWrite: std::io::Write + Send {
+pub trait RemoteWrite: Send {
+    /// Sends all of `data` (or fails: the upload is then broken).
+    fn write(&mut self, data: &[u8]) -> RemoteResult<()>;
     /// Ends the upload and returns the server's answer: `Ok` only after its 226.
-    fn finish(self: Box<Self>) -> RemoteResult<()>;
-
-    /// `finish`, and the size the server then holds when the store learned it on the way (in the
-    /// same round trip as something it does anyway); `None`: ask with `size`.
-    fn finish_sized(self: Box<Self>) -> RemoteResult<Option<u64>> {
-        self.finish().map(|()| None)
-    }
+    fn finish(self: Box<Self>) -> RemoteResult<Stored>;
 }
 
 /// The operations the filesystem core needs from a server. Paths are absolute (`/a/b`), `/`-separated,

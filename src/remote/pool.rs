@@ -391,6 +391,11 @@ pub struct Pooled<C: Connector> {
 }
 
 impl<C: Connector> Pooled<C> {
+    /// The connector of the pool this connection came from.
+    pub fn connector(&self) -> &C {
+        &self.pool.connector
+    }
+
     /// The connection saw a timeout, a reset or an out-of-sync reply: close it instead of reusing it.
     pub fn mark_broken(&mut self) {
         self.broken = true;

@@ -137,6 +137,18 @@ pub fn foreground_session(
     url: &str,
     password: &str,
     args: &[&str],
+    ready: (&str, &str),
+    work: impl FnOnce(&Path),
+) -> String {
+    foreground_session_with_env(url, password, args, &[], ready, work)
+}
+
+/// `foreground_session` with more environment variables for ftpfs (`RUST_LOG`).
+pub fn foreground_session_with_env(
+    url: &str,
+    password: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
     (ready_file, ready_text): (&str, &str),
     work: impl FnOnce(&Path),
 ) -> String {
@@ -146,6 +158,7 @@ pub fn foreground_session(
         .arg(mnt.path())
         .args(args)
         .env("FTPFS_PASSWORD", password)
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftpfs::config::{TlsConfig, TlsMode};
-use ftpfs::remote::tls::TlsSetup;
+use ftpfs::remote::ftp::tls::TlsSetup;
 
 use super::tls::ServerCert;
 use super::{free_port, passive_range, unique_seed, wait_for_greeting};
@@ -413,7 +413,6 @@ use StartError::{Exited, TimedOut};
 /// (this only tells that our vsftpd is up; the tests check certificates through ftpfs).
 fn tls_greeting(port: u16) -> Result<String, String> {
     use std::io::{BufRead, BufReader};
-    use suppaftp::{TlsConnector, TlsStream};
     let setup = TlsSetup::new(&TlsConfig {
         mode: TlsMode::Implicit,
         cafile: None,
@@ -425,12 +424,12 @@ fn tls_greeting(port: u16) -> Result<String, String> {
         Duration::from_millis(500),
     )
     .map_err(|e| e.to_string())?;
-    let mut stream = setup
-        .connector(Duration::from_secs(2))
-        .connect("127.0.0.1", tcp)
+    tcp.set_read_timeout(Some(Duration::from_secs(2)))
+        .and_then(|()| tcp.set_write_timeout(Some(Duration::from_secs(2))))
         .map_err(|e| e.to_string())?;
+    let (stream, _) = setup.control("127.0.0.1", tcp)?;
     let mut line = String::new();
-    BufReader::new(stream.mut_ref())
+    BufReader::new(stream)
         .read_line(&mut line)
         .map_err(|e| e.to_string())?;
     match line.trim_end() {

@@ -8,12 +8,16 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use suppaftp::{Mode, Status};
-
-use super::{is_unknown_command, utc_offset_text, Command, FtpStore};
-use crate::config::{DataMode, TlsMode};
+use super::data::Plan;
+use super::errors::is_unknown_command;
+use super::session::Line;
+use super::store::FtpStore;
+use super::timezone::utc_offset_text;
+use crate::config::TlsMode;
+use crate::remote::listing::{parse_listing, ListFormat};
 use crate::remote::pool::{ConnectError, Connector};
 use crate::remote::{RemoteError, RemoteStore};
+use crate::stats::Command;
 
 /// Connections tried at most when counting what the server allows.
 const MAX_TRIED: usize = 16;
@@ -105,6 +109,7 @@ impl FtpStore {
                 "not announced (REST is still tried for reads from an offset)".into()
             },
         );
+        note("pipelining", self.pipelining_text());
         note("random reads", self.ranged_text());
         note("uploads", self.upload_text());
         note(
@@ -130,22 +135,22 @@ impl FtpStore {
 
     /// How a random read (a ranged download) goes on this server, and why.
     fn ranged_text(&self) -> String {
-        if self.quick_reads() {
+        if self.ahead().is_some() {
             return "one round trip each: REST and RETR go together on a data connection opened \
                     when the previous read ended"
                 .into();
         }
         format!(
-            "three round trips each (EPSV, REST, RETR in turn): {}",
-            self.why_not_quick()
+            "a round trip for the data connection, then REST and RETR: {}",
+            self.why_not_ahead()
         )
     }
 
     fn upload_text(&self) -> String {
-        if !self.quick_reads() {
+        if self.ahead().is_none() {
             return format!(
-                "EPSV, STOR, then SIZE after the upload, in turn: {}",
-                self.why_not_quick()
+                "a round trip for the data connection, STOR, then SIZE after the upload: {}",
+                self.why_not_ahead()
             );
         }
         let when = if self.features().queues_during_transfer {
@@ -159,23 +164,24 @@ impl FtpStore {
         )
     }
 
-    /// Why transfers take the ordinary path.
-    fn why_not_quick(&self) -> &'static str {
-        if !matches!(self.tls.mode, TlsMode::None) {
-            "TLS"
-        } else if !matches!(self.pool.connector().data_mode, DataMode::Passive) {
-            "active mode"
+    /// Why transfers open their data connection when they start.
+    fn why_not_ahead(&self) -> &'static str {
+        if matches!(self.connector().plan(), Plan::Active { .. }) {
+            "active mode (the server connects to us for each transfer)"
         } else {
-            "the greeting names no server known to stay in step after a download cut short"
+            "the server did not answer two commands sent together"
         }
     }
 
     /// `SYST`'s answer.
     fn system_type(&self) -> String {
-        match self.with_retry(Command::Other, true, self.timeout, |ftp| {
-            ftp.custom_command("SYST", &[Status::Name])
-        }) {
-            Ok(r) => String::from_utf8_lossy(&r.body).trim().to_string(),
+        let syst = Line::bare("SYST");
+        match self
+            .runner()
+            .run(Command::Other, true, self.timeout, |conn| {
+                conn.command(&syst, &[215])
+            }) {
+            Ok(r) => r.text().trim().to_string(),
             Err(e) => format!("(no answer to SYST: {e})"),
         }
     }
@@ -220,19 +226,16 @@ impl FtpStore {
             Ok(f) => f,
             Err(e) => return format!("LIST -a ({e})"),
         };
-        let names = |cmd: String| -> Option<HashSet<String>> {
-            let lines = self.fetch_listing(&cmd).ok()?;
+        let names = |arg: String| -> Option<HashSet<String>> {
+            let lines = self.fetch_listing(&Line::new("LIST", arg).ok()?).ok()?;
             Some(
-                super::parse_listing(&lines, super::ListFormat::List)
+                parse_listing(&lines, ListFormat::List)
                     .into_iter()
                     .map(|e| e.name)
                     .collect(),
             )
         };
-        let (Some(with_a), Some(plain)) = (
-            names(format!("LIST -a {full}")),
-            names(format!("LIST {full}")),
-        ) else {
+        let (Some(with_a), Some(plain)) = (names(format!("-a {full}")), names(full)) else {
             return "LIST -a".into();
         };
         let hidden = with_a
@@ -249,46 +252,59 @@ impl FtpStore {
     }
 
     fn data_text(&self) -> String {
-        let connector = self.pool.connector();
-        match (connector.data_mode, connector.data_mode()) {
-            (
-                DataMode::Active {
-                    bind: Some(ip),
-                    ports: Some((low, high)),
-                },
-                _,
-            ) => {
-                format!("active (PORT/EPRT), listening on {ip}, ports {low}-{high}")
-            }
-            (DataMode::Active { bind: Some(ip), .. }, _) => {
+        match self.connector().plan() {
+            Plan::Active {
+                bind: Some(ip),
+                ports: Some((low, high)),
+            } => format!("active (PORT/EPRT), listening on {ip}, ports {low}-{high}"),
+            Plan::Active { bind: Some(ip), .. } => {
                 format!("active (PORT/EPRT), listening on {ip}")
             }
-            (DataMode::Active { bind: None, .. }, _) => {
+            Plan::Active { bind: None, .. } => {
                 "active (PORT/EPRT), listening on the control connection's local address".into()
             }
-            (_, Mode::ExtendedPassive) => "passive, EPSV (to the control connection's peer)".into(),
-            _ if connector.epsv_refused.load(Ordering::Relaxed) => {
+            Plan::Passive { epsv: true } => {
+                "passive, EPSV (to the control connection's peer)".into()
+            }
+            Plan::Passive { epsv: false } if self.connector().learned.epsv_refused() => {
                 "passive, PASV (the server offers EPSV but refused it); the address in PASV \
                  replies is ignored"
                     .into()
             }
-            _ => "passive, PASV (no EPSV); the address in PASV replies is ignored".into(),
+            Plan::Passive { epsv: false } => {
+                "passive, PASV (no EPSV); the address in PASV replies is ignored".into()
+            }
+        }
+    }
+
+    /// Whether commands go together in one packet, as the first login showed.
+    fn pipelining_text(&self) -> String {
+        if self.pipelining() {
+            "yes (the server answered two commands sent in one packet, in turn): REST and RETR, \
+             RNFR and RNTO go together"
+                .into()
+        } else {
+            "no: the server did not answer the second of two commands sent together; commands \
+             go one at a time"
+                .into()
         }
     }
 
     /// Asks `SITE CHMOD` about a name that does not exist: "no such file" proves the command,
     /// "unknown command" its absence, which the store then remembers as the mount would.
     fn chmod_text(&self) -> String {
-        let probe = format!(
-            "SITE CHMOD 0644 {}",
-            match self.full_path("/.ftpfs-probe-no-such-file") {
-                Ok(p) => p,
-                Err(e) => return format!("not checked ({e})"),
-            }
-        );
-        match self.with_retry(Command::Chmod, true, self.timeout, |ftp| {
-            ftp.custom_command(probe.as_str(), &[Status::CommandOk])
-        }) {
+        let probe = match self.full_path("/.ftpfs-probe-no-such-file") {
+            Ok(p) => Line::new("SITE", format!("CHMOD 0644 {p}")),
+            Err(e) => return format!("not checked ({e})"),
+        };
+        let Ok(probe) = probe else {
+            return "not checked".into();
+        };
+        match self
+            .runner()
+            .run(Command::Chmod, true, self.timeout, |conn| {
+                conn.command(&probe, &[200])
+            }) {
             Ok(_) | Err(RemoteError::NotFound(_)) | Err(RemoteError::PermissionDenied(_)) => {
                 "yes (chmod is sent to the server)".into()
             }
@@ -322,7 +338,7 @@ impl FtpStore {
 
     /// Opens connections beside the pool's until the server refuses one (or `MAX_TRIED`).
     fn connections_text(&self) -> String {
-        let connector = self.pool.connector();
+        let connector = self.connector();
         let held = self.pool.open_count();
         let mut extra = Vec::new();
         let refused = loop {

@@ -1,14 +1,14 @@
-//! FTPS over rustls: the TLS client configuration of a mount and the connector its FTP connections
-//! use. It owns what is trusted (the system's CA store, a private CA file, or with `no_verify`
-//! nothing), the session store that lets a control connection's data connections resume its TLS
-//! session, the socket timeouts under every handshake, and the one-line text of TLS failures. It
-//! sends no FTP command: `ftp.rs` does (`AUTH TLS`, `PBSZ`, `PROT`).
+//! FTPS over rustls: what a mount trusts (the system's CA store, a private CA file, or with
+//! `no_verify` nothing), the TLS streams of its control and data connections, and the one-line
+//! text of TLS failures. Each control connection gets a configuration with a session store of its
+//! own, shared with its data connections only, so that a data connection resumes the TLS session
+//! of *its* control connection, as servers require. It sends no FTP command: `connect` does
+//! (`AUTH TLS`, `PBSZ`, `PROT`), and `data` wraps data connections.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 use log::warn;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -20,7 +20,6 @@ use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
     StreamOwned,
 };
-use suppaftp::{DataStream, FtpError, FtpResult};
 
 use crate::config::{TlsConfig, TlsMode};
 
@@ -73,189 +72,137 @@ impl TlsSetup {
         self.mode
     }
 
-    /// A connector for one control connection and every data connection it opens, with a session
-    /// store of its own, so that a data connection resumes the TLS session of *its* control
-    /// connection and no other. vsftpd (`require_ssl_reuse=YES`, its default) refuses a data
-    /// connection that resumes no session ("522 SSL connection failed: session reuse required");
-    /// it would also take a ticket from another control connection of the same daemon (its session
-    /// processes share the ticket keys: a store shared by the pool passed the tests too), but
-    /// servers that check the data connection against its own control connection's session, as
-    /// ProFTPD's mod_tls documents, would not. The roots and verifier are shared (`Arc`s inside
-    /// the cloned configuration); only the store is per connection.
-    pub fn connector(&self, handshake_timeout: Duration) -> FtpsConnector {
+    /// TLS for one control connection to `host` over `tcp`, and the side its data connections
+    /// use: a configuration with a session store of its own, so that a data connection resumes
+    /// the TLS session of its own control connection and no other. vsftpd
+    /// (`require_ssl_reuse=YES`, its default) refuses a data connection that resumes no session
+    /// ("522 SSL connection failed: session reuse required"); ProFTPD's mod_tls checks the data
+    /// connection against its own control connection's session. The roots and verifier are
+    /// shared (`Arc`s inside the cloned configuration); only the store is per connection. The
+    /// handshake runs at the first read or write, under the socket's timeouts.
+    pub fn control(&self, host: &str, tcp: TcpStream) -> Result<(TlsStream, DataTls), String> {
         let mut config = self.config.clone();
         config.resumption = Resumption::in_memory_sessions(SESSIONS_PER_CONNECTION);
-        FtpsConnector {
+        let data = DataTls {
             config: Arc::new(config),
-            handshake_timeout,
-            first: Arc::default(),
-        }
-    }
-}
-
-/// Opens TLS on the sockets of one control connection and its data connections.
-pub struct FtpsConnector {
-    config: Arc<ClientConfig>,
-    /// Read and write timeout given to a socket that has none before its handshake (suppaftp's
-    /// implicit connect opens the control socket itself, without one).
-    handshake_timeout: Duration,
-    /// The first stream this connector made: the control connection's, kept for the exchanges
-    /// ftpfs makes past suppaftp (`remote/ftp/raw.rs`).
-    first: ControlSlot,
-}
-
-/// Where a connector leaves a weak handle on the first stream it made (the control connection's):
-/// weak, so that the connector suppaftp keeps does not keep that stream from saying goodbye.
-pub type ControlSlot = Arc<Mutex<Option<Weak<Mutex<StreamOwned<ClientConnection, TcpStream>>>>>>;
-
-/// The control connection's stream from `slot`, once the connector made it.
-pub fn control_stream(slot: &ControlSlot) -> Option<SharedTls> {
-    let first = slot.lock().unwrap_or_else(|e| e.into_inner());
-    first.as_ref().and_then(Weak::upgrade).map(SharedTls)
-}
-
-impl FtpsConnector {
-    /// A connector for more data connections of the same control connection (same session
-    /// store), and the slot where this one leaves the control connection's stream.
-    pub fn for_data(&self) -> (FtpsConnector, ControlSlot) {
-        let c = FtpsConnector {
-            config: Arc::clone(&self.config),
-            handshake_timeout: self.handshake_timeout,
-            first: Arc::default(),
+            name: ServerName::try_from(host.to_string())
+                .map_err(|_| format!("{host:?} is not a valid host name"))?,
         };
-        (c, Arc::clone(&self.first))
+        let stream = data.wrap(tcp)?;
+        Ok((stream, data))
     }
 }
 
-/// A TLS stream that more than one owner can use, one call at a time: suppaftp (through
-/// `FtpsStream`) and ftpfs's own exchanges on the same control connection.
+/// What a control connection's data connections need for TLS: its configuration (with its
+/// session store) and the server's name.
 #[derive(Clone)]
-pub struct SharedTls(Arc<Mutex<StreamOwned<ClientConnection, TcpStream>>>);
+pub struct DataTls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
 
-impl std::fmt::Debug for SharedTls {
+impl std::fmt::Debug for DataTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedTls")
+        f.write_str("DataTls")
     }
 }
 
-impl SharedTls {
-    fn lock(&self) -> MutexGuard<'_, StreamOwned<ClientConnection, TcpStream>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Read for SharedTls {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.lock().read(buf)
-    }
-}
-
-impl Write for SharedTls {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.lock().write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.lock().flush()
-    }
-}
-
-impl std::fmt::Debug for FtpsConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FtpsConnector")
-    }
-}
-
-impl suppaftp::TlsConnector for FtpsConnector {
-    type Stream = FtpsStream;
-
-    fn connect(&self, domain: &str, stream: TcpStream) -> FtpResult<FtpsStream> {
-        // The handshake happens on the first read or write: a server that accepts TCP and then
-        // stays silent must hit a timeout, never block forever.
-        let timeouts = (|| {
-            if stream.read_timeout()?.is_none() {
-                stream.set_read_timeout(Some(self.handshake_timeout))?;
-            }
-            if stream.write_timeout()?.is_none() {
-                stream.set_write_timeout(Some(self.handshake_timeout))?;
-            }
-            Ok(())
-        })();
-        timeouts.map_err(FtpError::ConnectionError)?;
-        let name = ServerName::try_from(domain.to_string())
-            .map_err(|_| FtpError::SecureError(format!("{domain:?} is not a valid host name")))?;
-        let conn = ClientConnection::new(Arc::clone(&self.config), name)
-            .map_err(|e| FtpError::SecureError(describe(&e)))?;
-        let sock = stream.try_clone().map_err(FtpError::ConnectionError)?;
-        let tls = SharedTls(Arc::new(Mutex::new(StreamOwned::new(conn, stream))));
-        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
-        if first.is_none() {
-            *first = Some(Arc::downgrade(&tls.0));
-        }
-        Ok(FtpsStream {
-            tls,
-            sock,
-            close_on_drop: true,
+impl DataTls {
+    /// TLS over `tcp`, resuming the control connection's session; the handshake runs at the
+    /// first read or write.
+    pub fn wrap(&self, tcp: TcpStream) -> Result<TlsStream, String> {
+        let conn = ClientConnection::new(Arc::clone(&self.config), self.name.clone())
+            .map_err(|e| describe(&e))?;
+        Ok(TlsStream {
+            inner: StreamOwned::new(conn, tcp),
         })
     }
 }
 
-/// The TLS stream under an FTPS control or data connection. It replaces suppaftp's own rustls
-/// stream for one reason, its drop: that one flushes through rustls, which after a failed or
-/// unfinished handshake goes on reading from the server, one more socket timeout spent on a
-/// connection already given up. This one sends close_notify only after a completed handshake and
-/// never waits for the peer.
-#[derive(Debug)]
-pub struct FtpsStream {
-    tls: SharedTls,
-    /// The TCP socket under it (a second handle), for `get_ref`.
-    sock: TcpStream,
-    /// False once the socket was handed out plain (`tcp_stream`, for CCC).
-    close_on_drop: bool,
+/// A TLS stream over TCP. Its drop sends close_notify only after a completed handshake and never
+/// waits for the peer: after a failed or unfinished handshake rustls would go on reading from the
+/// server, one more socket timeout spent on a connection already given up.
+pub struct TlsStream {
+    inner: StreamOwned<ClientConnection, TcpStream>,
 }
 
-impl Read for FtpsStream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.tls.read(buf)
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsStream")
     }
 }
 
-impl Write for FtpsStream {
+impl TlsStream {
+    /// Runs the handshake now (it would otherwise run at the first read or write).
+    pub fn handshake(&mut self) -> std::io::Result<()> {
+        let s = &mut self.inner;
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock)?;
+        }
+        Ok(())
+    }
+
+    /// The TCP socket under the stream.
+    pub fn socket(&self) -> &TcpStream {
+        &self.inner.sock
+    }
+
+    /// Ends the TLS side of an upload's data connection so that the session tickets the server
+    /// sent on it are kept. Call it once all data is written, before reading the transfer's
+    /// closing reply.
+    ///
+    /// Why: under TLS 1.3 a data connection resumes the control connection's session with a
+    /// ticket, and rustls uses each ticket once (as RFC 8446 asks). The control handshake brings
+    /// two tickets (OpenSSL's default); each resumed data connection brings one more, which rustls
+    /// stores when it reads from that connection. A download or a listing reads, so the supply
+    /// stays level; an upload never reads, and its ticket would be lost: after two uploads a
+    /// connection had none left, did a full handshake, and vsftpd refused the data connection
+    /// ("522 SSL connection failed: session reuse required"). So here: send our close_notify,
+    /// half-close, and read through TLS until the server's close_notify, which its tickets
+    /// precede. Bounded by the data socket's timeouts.
+    pub fn close_upload(&mut self) {
+        let s = &mut self.inner;
+        // An empty upload wrote nothing, so its handshake has not even started; the server waits
+        // for one and would fail the transfer without it.
+        while s.conn.is_handshaking() {
+            if s.conn.complete_io(&mut s.sock).is_err() {
+                return;
+            }
+        }
+        s.conn.send_close_notify();
+        while s.conn.wants_write() {
+            if s.conn.write_tls(&mut s.sock).is_err() {
+                return;
+            }
+        }
+        if s.sock.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tls.write(buf)
+        self.inner.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.tls.flush()
+        self.inner.flush()
     }
 }
 
-impl suppaftp::TlsStream for FtpsStream {
-    type InnerStream = SharedTls;
-
-    fn tcp_stream(mut self) -> FtpResult<TcpStream> {
-        self.close_on_drop = false;
-        self.sock.try_clone().map_err(FtpError::ConnectionError)
-    }
-
-    fn get_ref(&self) -> &TcpStream {
-        &self.sock
-    }
-
-    fn mut_ref(&mut self) -> &mut Self::InnerStream {
-        &mut self.tls
-    }
-}
-
-impl Drop for FtpsStream {
+impl Drop for TlsStream {
     fn drop(&mut self) {
-        // A control connection's stream may be shared: only its last owner says goodbye.
-        if Arc::strong_count(&self.tls.0) > 1 {
-            return;
-        }
-        let mut s = self.tls.lock();
-        let s = &mut *s;
-        if self.close_on_drop && !s.conn.is_handshaking() {
+        let s = &mut self.inner;
+        if !s.conn.is_handshaking() {
             s.conn.send_close_notify();
             while s.conn.wants_write() {
                 if s.conn.write_tls(&mut s.sock).is_err() {
@@ -264,49 +211,6 @@ impl Drop for FtpsStream {
             }
         }
     }
-}
-
-/// Ends the TLS side of an upload's data connection so that the session tickets the server sent on
-/// it are kept. Call it once all data is written, before `TransferStream::finish`.
-///
-/// Why: under TLS 1.3 a data connection resumes the control connection's session with a ticket,
-/// and rustls uses each ticket once (as RFC 8446 asks). The control handshake brings two tickets
-/// (OpenSSL's default); each resumed data connection brings one more, which rustls stores when it
-/// reads from that connection. A download or a listing reads, so the supply stays level; an upload
-/// never reads, and suppaftp drains the socket below TLS at the end, so its ticket was lost: after
-/// two uploads a connection had none left, did a full handshake, and vsftpd refused the data
-/// connection ("522 SSL connection failed: session reuse required"). So here: send our
-/// close_notify, half-close, and read through TLS until the server's close_notify, which its
-/// tickets precede. Bounded by the data socket's timeouts; a plain stream is left alone.
-pub fn close_upload(data: &mut DataStream<FtpsStream>) {
-    let DataStream::Ssl(tls) = data else {
-        return;
-    };
-    close_tls_upload(tls);
-}
-
-/// `close_upload` for a TLS data stream ftpfs opened itself (`remote/ftp/active.rs`).
-pub fn close_tls_upload(tls: &mut FtpsStream) {
-    let mut guard = tls.tls.lock();
-    let s = &mut *guard;
-    // An empty upload wrote nothing, so its handshake has not even started; the server waits for
-    // one and would fail the transfer without it.
-    while s.conn.is_handshaking() {
-        if s.conn.complete_io(&mut s.sock).is_err() {
-            return;
-        }
-    }
-    s.conn.send_close_notify();
-    while s.conn.wants_write() {
-        if s.conn.write_tls(&mut s.sock).is_err() {
-            return;
-        }
-    }
-    if s.sock.shutdown(Shutdown::Write).is_err() {
-        return;
-    }
-    let mut buf = [0u8; 4096];
-    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// The CA certificates to trust: those of `cafile`, or else the system's store.

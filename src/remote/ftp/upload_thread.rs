@@ -1,4 +1,4 @@
-//! `Pipelined`: a writer that hands its bytes to a thread of its own, so that an upload's next
+//! `UploadThread`: a writer that hands its bytes to a thread of its own, so that an upload's next
 //! chunk can be taken from the kernel while the previous one is still going out on the data
 //! connection. Without it every FUSE write waits for its bytes to reach the socket, and the program
 //! writing, the kernel and the network take turns instead of working at once: sequential uploads
@@ -40,14 +40,14 @@ enum State<W: Write + Send + 'static> {
 }
 
 /// A writer whose writes are sent on by a thread of its own.
-pub struct Pipelined<W: Write + Send + 'static> {
+pub struct UploadThread<W: Write + Send + 'static> {
     pending: Vec<u8>,
     state: State<W>,
 }
 
-impl<W: Write + Send + 'static> Pipelined<W> {
+impl<W: Write + Send + 'static> UploadThread<W> {
     pub fn new(inner: W) -> Self {
-        Pipelined {
+        UploadThread {
             pending: Vec::new(),
             state: State::Inline(inner),
         }
@@ -183,7 +183,7 @@ fn join<W>(handle: JoinHandle<Outcome<W>>) -> Outcome<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Write for Pipelined<W> {
+impl<W: Write + Send + 'static> Write for UploadThread<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if matches!(self.state, State::Failed(..) | State::Done) {
             return Err(self.failure());
@@ -249,7 +249,7 @@ mod tests {
     fn a_large_upload_arrives_whole_and_in_order() {
         let s = sink(usize::MAX);
         let data = pattern(5 * CHUNK + 12345);
-        let mut p = Pipelined::new(s.clone());
+        let mut p = UploadThread::new(s.clone());
         for piece in data.chunks(128 << 10) {
             p.write_all(piece).unwrap();
         }
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn a_small_upload_starts_no_thread_and_goes_out_in_one_write() {
         let s = sink(usize::MAX);
-        let mut p = Pipelined::new(s.clone());
+        let mut p = UploadThread::new(s.clone());
         p.write_all(b"hello ").unwrap();
         p.write_all(b"world").unwrap();
         assert!(matches!(p.state, State::Inline(_)));
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn a_failure_reaches_a_later_write_and_finish_and_gives_the_writer_back() {
         let s = sink(2 * CHUNK);
-        let mut p = Pipelined::new(s.clone());
+        let mut p = UploadThread::new(s.clone());
         let data = pattern(CHUNK);
         let mut failed = None;
         for i in 0..(DEPTH + 8) {
@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn a_failure_in_the_last_chunk_reaches_finish() {
         let s = sink(CHUNK + 10);
-        let mut p = Pipelined::new(s.clone());
+        let mut p = UploadThread::new(s.clone());
         p.write_all(&pattern(CHUNK + 100)).unwrap();
         let (_, result) = p.finish();
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);

@@ -1,0 +1,646 @@
+//! Data connections, every way ftpfs opens one: passive (`EPSV`, or `PASV` whose address is
+//! ignored: data goes to the control connection's peer), active (`PORT`/`EPRT` and a listener
+//! that accepts the server only, on a port the kernel picks or one of a configured range), plain
+//! or TLS (resuming the control connection's session), and a passive connection opened ahead for
+//! the session's next transfer (a `Spare`), which saves that transfer the round trip of `EPSV`.
+//! `Session::start_transfer` sends the transfer's commands (`REST` where it starts past 0, then
+//! `RETR`, `STOR`, `APPE`, `LIST` or `MLSD`), in one packet where the session may pipeline, reads
+//! the server's preliminary reply, and hands back the data connection; the transfer's owner
+//! (`transfer`) reads or writes it and reads the closing reply.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use super::errors::Failure;
+use super::session::{Line, Reply, Session};
+use super::tls::{DataTls, TlsStream};
+use crate::caller;
+use crate::sys::poll_ready;
+
+/// Bounds of the receive buffer of a ranged download's data connection. Not below 32 KiB: with a
+/// buffer barely the size of the read the kernel's window is smaller still, the server sends the
+/// bytes in pieces that wait for window updates, and random 4 KiB reads on loopback fell to half
+/// their rate (measured: 4 KiB buffers ~1,200 reads/s, 32 KiB ~1,900, 64 KiB ~1,600).
+pub const MIN_WINDOW: usize = 32 << 10;
+pub const MAX_WINDOW: usize = 256 << 10;
+
+/// A data connection opened ahead and older than this is not used: the server may have given up
+/// on its listener (none of the servers checked does, but nothing requires them to wait).
+const SPARE_TTL: Duration = Duration::from_secs(5);
+
+/// How often a transfer that found every port of an active range in use tries again.
+const PORT_RETRY: Duration = Duration::from_millis(20);
+
+/// How a mount opens data connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The server listens (`EPSV`; `PASV` when `epsv` is false) and we connect to the control
+    /// connection's peer.
+    Passive { epsv: bool },
+    /// We listen and the server connects (`PORT`, `EPRT` for IPv6): on `bind` (else the control
+    /// connection's local address), on a port of `ports` (else one the kernel picks).
+    Active {
+        bind: Option<IpAddr>,
+        ports: Option<(u16, u16)>,
+    },
+}
+
+/// What a session keeps for its data connections between transfers.
+#[derive(Default)]
+pub struct DataSide {
+    /// TLS for data connections (FTPS, `PROT P`).
+    pub tls: Option<DataTls>,
+    /// A passive data connection opened for the next transfer.
+    spare: Option<Spare>,
+    /// A `REST` sent on this session may still be armed on the server: the transfer it was for
+    /// ended early. libunftp keeps the offset then and applies it to the next transfer (a file
+    /// downloaded from 0 came back empty), so the next file transfer sends `REST 0` first.
+    rest_armed: bool,
+}
+
+impl DataSide {
+    /// The transfer that a `REST` went with ended early (see `rest_armed`).
+    pub fn cut_short(&mut self) {
+        self.rest_armed = true;
+    }
+}
+
+/// A passive data connection opened before its transfer command was sent; its connect may still
+/// be under way.
+struct Spare {
+    stream: TcpStream,
+    made: Instant,
+    connecting: bool,
+}
+
+impl Spare {
+    /// The connection, once its connect completed (waited for up to `timeout`).
+    fn ready(self, timeout: Duration) -> std::io::Result<TcpStream> {
+        if self.connecting {
+            if !poll_ready(&self.stream, libc::POLLOUT, timeout)? {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            self.stream.set_nonblocking(false)?;
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        Ok(self.stream)
+    }
+}
+
+/// A transfer to start.
+#[derive(Debug)]
+pub struct Order {
+    /// `RETR path`, `STOR path`, `APPE path`, `LIST -a path`, `MLSD path`.
+    pub command: Line,
+    /// Start at this byte (`REST`); 0 for the start.
+    pub offset: u64,
+    /// A file transfer (`REST` applies to it); listings are not.
+    pub file: bool,
+    /// An upload: the data goes to the server.
+    pub upload: bool,
+    /// The receive buffer of the data connection, for a download of that many bytes at most (a
+    /// ranged read); `None`: the system's. A small buffer keeps the server from sending far past
+    /// the bytes wanted before our early close reaches it.
+    pub window: Option<usize>,
+}
+
+/// A data connection, plain or TLS.
+pub struct Data {
+    stream: DataStream,
+}
+
+enum DataStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Data {
+    /// The TCP socket under the data connection.
+    pub fn socket(&self) -> &TcpStream {
+        match &self.stream {
+            DataStream::Plain(s) => s,
+            DataStream::Tls(t) => t.socket(),
+        }
+    }
+
+    /// Ends an upload's data: the end of the data is the close (over TLS, one that keeps the
+    /// session tickets, see `TlsStream::close_upload`).
+    pub fn close_upload(self) {
+        match self.stream {
+            DataStream::Plain(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            DataStream::Tls(mut t) => t.close_upload(),
+        }
+    }
+}
+
+impl Read for Data {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.stream {
+            DataStream::Plain(s) => s.read(buf),
+            DataStream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Data {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.stream {
+            DataStream::Plain(s) => s.write(buf),
+            DataStream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.stream {
+            DataStream::Plain(s) => s.flush(),
+            DataStream::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// A transfer under way.
+pub struct Started {
+    pub data: Data,
+    /// It runs on a data connection opened ahead.
+    pub ahead: bool,
+}
+
+impl Session {
+    /// Starts `order` (see the module doc), on the data connection opened ahead when there is a
+    /// fresh one that suits it. Commands that go together leave in one packet where the server
+    /// has shown it takes that. A refused `REST` fails the transfer and leaves the session in
+    /// step.
+    pub fn start_transfer(&mut self, plan: Plan, order: &Order) -> Result<Started, Failure> {
+        let suits = order.upload || order.window.is_some();
+        let spare = self
+            .data
+            .spare
+            .take()
+            .filter(|s| suits && s.made.elapsed() < SPARE_TTL);
+        if let (Some(spare), Plan::Passive { .. }) = (spare, plan) {
+            match spare.ready(self.timeout) {
+                Ok(tcp) => match self.run(order, Opened::Connected(tcp)) {
+                    Ok(data) => return Ok(Started { data, ahead: true }),
+                    // The server no longer had the listener (it may close it at any other
+                    // command): nothing was sent, the ordinary way is open.
+                    Err(Failure::Refused(r)) if r.code == 425 && self.in_step() => {
+                        debug!("the data connection opened ahead was refused: {}", r.text())
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(e) => debug!("the data connection opened ahead did not connect: {e}"),
+            }
+        }
+        let opened = match plan {
+            Plan::Passive { epsv } => {
+                let window = order.window.map(|w| w.clamp(MIN_WINDOW, MAX_WINDOW));
+                Opened::Connected(self.passive(epsv, window)?)
+            }
+            Plan::Active { bind, ports } => Opened::Listening(self.listen(bind, ports)?),
+        };
+        let data = self.run(order, opened)?;
+        Ok(Started { data, ahead: false })
+    }
+
+    /// Opens the next transfer's data connection now: `EPSV` (or `PASV`) and a connect that
+    /// completes meanwhile. Any failure just leaves the session without one.
+    pub fn open_ahead(&mut self, epsv: bool) -> Result<(), Failure> {
+        let (cmd, code) = passive_command(epsv);
+        let reply = self.command(&cmd, &[code])?;
+        self.spare_from(epsv, &reply)
+    }
+
+    /// Makes the data connection for the next transfer from a passive reply (`229`/`227`) read
+    /// in another exchange; its connect completes in the background.
+    pub fn spare_from(&mut self, epsv: bool, reply: &Reply) -> Result<(), Failure> {
+        let addr = self.passive_addr(epsv, reply)?;
+        let stream = connect_later(addr, MIN_WINDOW)?;
+        self.data.spare = Some(Spare {
+            stream,
+            made: Instant::now(),
+            connecting: true,
+        });
+        Ok(())
+    }
+
+    /// `EPSV` (or `PASV`) and a connection to the control peer at the port the server names.
+    fn passive(&mut self, epsv: bool, window: Option<usize>) -> Result<TcpStream, Failure> {
+        let (cmd, code) = passive_command(epsv);
+        let reply = self.command(&cmd, &[code]).map_err(|e| match e {
+            Failure::Refused(r) if epsv => Failure::EpsvRefused(r),
+            e => e,
+        })?;
+        let addr = self.passive_addr(epsv, &reply)?;
+        Ok(data_socket(addr, self.timeout, window)?)
+    }
+
+    /// Where a passive reply says to connect: the control connection's peer, at the port it
+    /// names. The address in a `PASV` reply is ignored (servers behind NAT announce private
+    /// addresses, and a hostile one could aim us at another host).
+    fn passive_addr(&self, epsv: bool, reply: &Reply) -> Result<SocketAddr, Failure> {
+        let text = reply.text();
+        let port = if epsv {
+            epsv_port(&text)
+        } else {
+            pasv_port(&text)
+        }
+        .ok_or_else(|| Failure::Unreadable(text.clone()))?;
+        Ok(SocketAddr::new(self.peer()?.ip(), port))
+    }
+
+    /// A listener for an active data connection.
+    fn listen(
+        &mut self,
+        bind: Option<IpAddr>,
+        ports: Option<(u16, u16)>,
+    ) -> Result<TcpListener, Failure> {
+        let ip = match bind {
+            Some(ip) => ip,
+            None => self.local()?.ip(),
+        };
+        let listener = match ports {
+            Some((low, high)) => listen_in(ip, low, high, self.timeout),
+            None => TcpListener::bind(SocketAddr::new(ip, 0)),
+        };
+        listener.map_err(Failure::NoPort)
+    }
+
+    /// Sends the transfer's commands on a data connection that is `opened`, reads the server's
+    /// preliminary reply, and returns the data connection (accepted, for active mode; with TLS
+    /// when the session protects data).
+    fn run(&mut self, order: &Order, opened: Opened) -> Result<Data, Failure> {
+        let mut lines: Vec<Line> = Vec::with_capacity(3);
+        if let Opened::Listening(l) = &opened {
+            lines.push(port_command(l.local_addr()?));
+        }
+        let rest = order.file && (order.offset > 0 || self.data.rest_armed);
+        if rest {
+            lines.push(Line::new("REST", order.offset.to_string())?);
+        }
+        lines.push(order.command.clone());
+        let expected: Vec<&[u16]> = lines
+            .iter()
+            .map(|l| match l.verb().as_ref() {
+                "PORT" | "EPRT" => &[200][..],
+                "REST" => &[350][..],
+                _ => &[150, 125][..],
+            })
+            .collect();
+        // A REST the server refused once goes alone: the transfer command behind it would
+        // start the file from 0.
+        let alone = if rest && !self.learned.rest_with_transfer() {
+            lines.iter().position(|l| l.verb() == "REST").map(|i| i + 1)
+        } else {
+            None
+        };
+        // Where each group of commands sent together ends.
+        let ends: Vec<usize> = match (self.learned.pipelining(), alone) {
+            (false, _) => (1..=lines.len()).collect(),
+            (true, Some(cut)) => vec![cut, lines.len()],
+            (true, None) => vec![lines.len()],
+        };
+        let mut start = 0;
+        for end in ends {
+            let group = start..end;
+            start = end;
+            let sent: Vec<&Line> = lines[group.clone()].iter().collect();
+            self.send(&sent)?;
+            self.read_replies(&lines[group.clone()], &expected[group])?;
+        }
+        if rest {
+            self.data.rest_armed = false;
+        }
+        let tcp = match opened {
+            Opened::Connected(tcp) => tcp,
+            Opened::Listening(l) => accept(&l, self.peer()?.ip(), self.timeout)?,
+        };
+        tcp.set_read_timeout(Some(self.timeout))?;
+        tcp.set_write_timeout(Some(self.timeout))?;
+        let stream = match &self.data.tls {
+            Some(tls) => DataStream::Tls(Box::new(
+                tls.wrap(tcp)
+                    .map_err(|m| Failure::Io(std::io::Error::other(m)))?,
+            )),
+            None => DataStream::Plain(tcp),
+        };
+        Ok(Data { stream })
+    }
+
+    /// Reads one reply per command sent together, each one of its expected codes. After a
+    /// refusal the replies of the commands behind it are read too (they were sent), and the first
+    /// refusal is the error. A transfer the server started behind a refused command (the file
+    /// from its start, after a refused `REST`) leaves the session out of step: its closing reply
+    /// is still to come.
+    ///
+    /// A reply that fits a later command of the group and not its own shows a server that
+    /// answered them out of order (and may have carried them out so: a `RETR` before its
+    /// `REST`): commands go one at a time from then on, and the session is out of step.
+    fn read_replies(&mut self, lines: &[Line], expected: &[&[u16]]) -> Result<(), Failure> {
+        let mut refusal: Option<Failure> = None;
+        for (i, (line, ok)) in lines.iter().zip(expected).enumerate() {
+            let reply = self.reply()?;
+            let later = expected[i + 1..]
+                .iter()
+                .any(|codes| codes.contains(&reply.code));
+            match &refusal {
+                None if ok.contains(&reply.code) => {}
+                None if later => {
+                    self.learned.set_pipelining(
+                        false,
+                        &format!("the server answered {line:?} out of order"),
+                    );
+                    self.lose_step();
+                    return Err(Failure::OutOfStep(format!(
+                        "a reply out of order: {}",
+                        reply.text()
+                    )));
+                }
+                None => {
+                    if line.verb() == "REST" {
+                        self.learned.refuse_rest(&reply.text());
+                    }
+                    refusal = Some(refused(line, reply));
+                }
+                Some(_) if (100..200).contains(&reply.code) => self.lose_step(),
+                Some(_) => {}
+            }
+        }
+        refusal.map_or(Ok(()), Err)
+    }
+}
+
+/// The failure of `line` refused with `reply`.
+fn refused(line: &Line, reply: Reply) -> Failure {
+    if line.verb() == "REST" {
+        Failure::RestRefused(reply)
+    } else {
+        Failure::Refused(reply)
+    }
+}
+
+/// A data connection before its transfer command.
+enum Opened {
+    /// Passive: connected to the server's listener.
+    Connected(TcpStream),
+    /// Active: our listener, for the server to connect to.
+    Listening(TcpListener),
+}
+
+/// The passive command and the code of its reply.
+fn passive_command(epsv: bool) -> (Line, u16) {
+    if epsv {
+        (Line::bare("EPSV"), 229)
+    } else {
+        (Line::bare("PASV"), 227)
+    }
+}
+
+/// The port of a `229 ... (|||port|)` reply.
+pub fn epsv_port(text: &str) -> Option<u16> {
+    let inner = text.split_once('(')?.1.split_once(')')?.0;
+    // "(|||port|)": RFC 2428 lets the delimiter be any printable character; all use '|'.
+    let delim = inner.chars().next()?;
+    let fields: Vec<&str> = inner.split(delim).collect();
+    if fields.len() != 5 {
+        return None;
+    }
+    fields[3].parse().ok()
+}
+
+/// The port of a `227 ... (h1,h2,h3,h4,p1,p2)` reply; the address is ignored.
+pub fn pasv_port(text: &str) -> Option<u16> {
+    // The numbers follow the code, with or without parentheses around them.
+    let rest = text.get(3..)?;
+    let start = rest.find(|c: char| c.is_ascii_digit())?;
+    let nums: Vec<u16> = rest[start..]
+        .split(|c: char| !(c.is_ascii_digit() || c == ','))
+        .next()?
+        .split(',')
+        .map(|n| n.parse::<u16>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if nums.len() != 6 || nums[4] > 255 || nums[5] > 255 {
+        return None;
+    }
+    Some(nums[4] * 256 + nums[5])
+}
+
+/// The `PORT`/`EPRT` command naming `addr`.
+fn port_command(addr: SocketAddr) -> Line {
+    let arg = match addr.ip() {
+        IpAddr::V4(ip) => {
+            let [a, b, c, d] = ip.octets();
+            let p = addr.port();
+            return Line::new("PORT", format!("{a},{b},{c},{d},{},{}", p >> 8, p & 0xff))
+                .expect("digits and commas");
+        }
+        IpAddr::V6(ip) => format!("|2|{ip}|{}|", addr.port()),
+    };
+    Line::new("EPRT", arg).expect("an address")
+}
+
+/// A TCP connection to `addr` from a socket `prepare`d first (bound, or given a buffer size:
+/// what std's `TcpStream::connect_timeout` cannot do).
+pub fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    prepare: impl FnOnce(&socket2::Socket) -> std::io::Result<()>,
+) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    prepare(&sock)?;
+    sock.connect_timeout(&addr.into(), timeout)?;
+    Ok(sock.into())
+}
+
+/// A passive data connection to `addr`, with a receive buffer of `window` bytes when given (set
+/// before connecting, so the TCP window the server sees is small from the first byte).
+fn data_socket(
+    addr: SocketAddr,
+    timeout: Duration,
+    window: Option<usize>,
+) -> std::io::Result<TcpStream> {
+    let s = match window {
+        None => TcpStream::connect_timeout(&addr, timeout)?,
+        Some(w) => connect(addr, timeout, |s| s.set_recv_buffer_size(w))?,
+    };
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    Ok(s)
+}
+
+/// Starts a connect to `addr` without waiting for it, with a receive buffer of `window` bytes.
+fn connect_later(addr: SocketAddr, window: usize) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.set_recv_buffer_size(window)?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(sock.into())
+}
+
+/// A listener on a free port of `low..=high` at `ip`. While every port is in use (a range smaller
+/// than the transfers running at once), waits for one to come free, up to `timeout` and only while
+/// the caller lives. (Ports of ended connections are free: std binds with `SO_REUSEADDR`.)
+fn listen_in(ip: IpAddr, low: u16, high: u16, timeout: Duration) -> std::io::Result<TcpListener> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listen_once(ip, low, high) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && Instant::now() + PORT_RETRY < deadline
+                    && !caller::interrupted() =>
+            {
+                std::thread::sleep(PORT_RETRY)
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A listener on a free port of `low..=high` at `ip`, trying each port once, from the one after
+/// the port handed out last (so that ports just used, whose connections may linger, are not the
+/// first tried).
+fn listen_once(ip: IpAddr, low: u16, high: u16) -> std::io::Result<TcpListener> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = u32::from(high - low) + 1;
+    let start = NEXT.fetch_add(1, Ordering::Relaxed) % n;
+    for i in 0..n {
+        let port = low + ((start + i) % n) as u16;
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(l) => {
+                NEXT.store((start + i + 1) % n, Ordering::Relaxed);
+                return Ok(l);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("every port of {low}-{high} on {ip} is in use"),
+    ))
+}
+
+/// Waits up to `timeout` for the server's data connection, refusing any other peer.
+fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server did not open the data connection",
+            ));
+        }
+        if !poll_ready(listener, libc::POLLIN, left)? {
+            continue;
+        }
+        let (stream, from) = listener.accept()?;
+        if from.ip() == peer {
+            return Ok(stream);
+        }
+        warn!("refused a data connection from {from}: the server is {peer}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passive_ports() {
+        assert_eq!(
+            epsv_port("229 Entering Extended Passive Mode (|||31337|)"),
+            Some(31337)
+        );
+        assert_eq!(
+            epsv_port("229 Entering Extended Passive Mode (!!!21!)"),
+            Some(21)
+        );
+        assert_eq!(epsv_port("229 no port"), None);
+        assert_eq!(epsv_port("229 x (|||99999|)"), None);
+        assert_eq!(
+            pasv_port("227 Entering Passive Mode (127,0,0,1,122,105)."),
+            Some(122 * 256 + 105)
+        );
+        assert_eq!(
+            pasv_port("227 Entering Passive Mode (127,0,0,1,300,1)"),
+            None
+        );
+        assert_eq!(pasv_port("227 =127,0,0,1,1,1"), Some(257));
+        assert_eq!(pasv_port("227 Entering Passive Mode (1,2,3)"), None);
+    }
+
+    #[test]
+    fn port_commands() {
+        let v4: SocketAddr = "10.1.2.3:50001".parse().unwrap();
+        assert_eq!(port_command(v4).as_bytes(), b"PORT 10,1,2,3,195,81\r\n");
+        let v6: SocketAddr = "[2001:db8::7]:6000".parse().unwrap();
+        assert_eq!(
+            port_command(v6).as_bytes(),
+            b"EPRT |2|2001:db8::7|6000|\r\n"
+        );
+    }
+
+    #[test]
+    fn listeners_take_free_ports_of_the_range_in_turn() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // A range of three free ports above the kernel's ephemeral ones (where no other test's
+        // connection lands): find them, then hold the middle one.
+        let low = (64000..65000)
+            .find(|&p| (p..p + 3).all(|q| TcpListener::bind(("127.0.0.1", q)).is_ok()))
+            .unwrap();
+        let held = TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
+        let mut seen = Vec::new();
+        let mut open = Vec::new();
+        let wait = Duration::from_millis(300);
+        for _ in 0..2 {
+            let l = listen_in(ip, low, low + 2, wait).unwrap();
+            seen.push(l.local_addr().unwrap().port());
+            open.push(l);
+        }
+        seen.sort();
+        assert_eq!(seen, vec![low, low + 2], "the held port is skipped");
+        // Every port in use: the wait ends with the error...
+        let t = Instant::now();
+        let e = listen_in(ip, low, low + 2, wait).unwrap_err();
+        assert!(e.to_string().contains("is in use"), "{e}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        // ...or with the port that comes free meanwhile.
+        let freed = open.pop().unwrap();
+        let port = freed.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(freed);
+        });
+        let l = listen_in(ip, low, low + 2, Duration::from_secs(5)).unwrap();
+        assert_eq!(l.local_addr().unwrap().port(), port);
+        t.join().unwrap();
+        drop((held, open));
+    }
+}

@@ -1,0 +1,427 @@
+//! `FtpStore`: the `RemoteStore` over FTP and FTPS. Each operation is a few commands on a pooled
+//! session (`retry` runs them): listings (`MLSD` when FEAT offers it, else `LIST -a`, falling
+//! back to `LIST`), downloads and uploads (`transfer`), `MKD`, `RMD`, `DELE`, `RNFR`/`RNTO`,
+//! `SIZE`, `MFMT` (or `MDTM` with a time), `SITE CHMOD`. Paths are absolute under the mount's root
+//! (`root`). Where the server has shown it takes pipelined commands (`features::Learned`),
+//! commands that go together leave in one packet, and transfers that come in runs (random reads,
+//! uploads) start on a data connection their session opened ahead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use log::{debug, info};
+
+use super::connect::FtpConnector;
+use super::data::{Order, Plan, MAX_WINDOW};
+use super::errors::{classify, is_unknown_command, Failure};
+use super::list_transfer;
+use super::retry::Runner;
+use super::root::Root;
+use super::session::Line;
+use super::timezone::ListTimes;
+use super::transfer::{AheadEnd, Download, Upload};
+use crate::config::{RemoteConfig, TlsConfig};
+use crate::remote::listing::{mdtm_reply_time, mdtm_time, parse_listing, ListFormat};
+use crate::remote::pool::Pool;
+use crate::remote::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
+use crate::stats::{Command, StoreStats};
+
+/// A listing must be complete within this many `timeout`s (60 s by default): a server that drips a
+/// never-ending listing is never silent long enough for a socket timeout.
+const LISTING_TIMEOUTS: u32 = 6;
+
+/// The FTP server behind the mount.
+pub struct FtpStore {
+    pub(super) pool: Arc<Pool<FtpConnector>>,
+    pub(super) max_conns: usize,
+    /// Budget of one exchange with the server (`RemoteConfig::timeout`).
+    pub(super) timeout: Duration,
+    /// The FTPS settings (for `--probe`'s report; the connector holds what they built).
+    pub(super) tls: TlsConfig,
+    /// Whether `LIST -a` works here; cleared the first time the server rejects it.
+    pub(super) list_a: AtomicBool,
+    /// Whether `SITE CHMOD` may work; cleared the first time the server says it has no such command.
+    pub(super) site_chmod: AtomicBool,
+    /// Whether `MDTM YYYYMMDDHHMMSS path` may set a time (vsftpd, Pure-FTPd: servers without MFMT);
+    /// cleared when the server rejects the form. Where it is not understood it asks for the time of
+    /// a file named "YYYYMMDDHHMMSS path", which does not exist: a harmless 550.
+    mdtm_set: AtomicBool,
+    /// The time zone of LIST dates.
+    pub(super) times: ListTimes,
+}
+
+impl FtpStore {
+    pub fn new(cfg: &RemoteConfig) -> FtpStore {
+        let pool = Pool::new(FtpConnector::new(cfg), cfg.max_conns, cfg.timeout);
+        if let Some(every) = cfg.keepalive {
+            pool.keepalive(every);
+        }
+        FtpStore {
+            pool,
+            max_conns: cfg.max_conns,
+            timeout: cfg.timeout,
+            tls: cfg.tls.clone(),
+            list_a: AtomicBool::new(true),
+            site_chmod: AtomicBool::new(true),
+            mdtm_set: AtomicBool::new(true),
+            times: ListTimes::default(),
+        }
+    }
+
+    pub(super) fn connector(&self) -> &FtpConnector {
+        self.pool.connector()
+    }
+
+    pub(super) fn runner(&self) -> Runner<'_> {
+        Runner { pool: &self.pool }
+    }
+
+    /// Features learned from the server (none before the first connection).
+    pub fn features(&self) -> &super::Features {
+        self.connector().features()
+    }
+
+    /// What LIST times are corrected by (seconds ahead of UTC), once learned.
+    pub fn list_offset(&self) -> Option<i64> {
+        self.times.offset()
+    }
+
+    /// Logs in the rest of the pool in the background (see `Pool::warm_up`).
+    pub fn warm_up(&self) {
+        self.pool.warm_up(self.max_conns);
+    }
+
+    /// The pool's current connection bound.
+    pub fn pool_limit(&self) -> usize {
+        self.pool.limit()
+    }
+
+    /// The mount's root, learned at the first login (made now if none happened yet).
+    pub fn root(&self) -> RemoteResult<&Root> {
+        let root = || self.connector().root.get();
+        if root().is_none() {
+            drop(self.pool.get()?);
+        }
+        root().ok_or_else(|| RemoteError::Connection("the login directory is not known".into()))
+    }
+
+    /// The server's path for `path` (absolute, relative to the mount's root).
+    pub(super) fn full_path(&self, path: &str) -> RemoteResult<String> {
+        if path.contains(['\r', '\n', '\0']) {
+            return Err(RemoteError::InvalidName(path.escape_debug().to_string()));
+        }
+        let root = self.root()?;
+        Ok(if path == "/" {
+            root.path().to_string()
+        } else {
+            format!("{}{path}", root.base)
+        })
+    }
+
+    /// `verb path` for `path` under the mount's root.
+    fn line(&self, verb: &str, path: &str) -> RemoteResult<Line> {
+        let full = self.full_path(path)?;
+        Line::new(verb, full).map_err(|e| classify(e).0)
+    }
+
+    /// Whether commands may go together in one packet.
+    pub(super) fn pipelining(&self) -> bool {
+        self.connector().learned.pipelining()
+    }
+
+    /// Whether transfers that come in runs start on a data connection opened ahead: passive
+    /// mode, on a server that takes pipelined commands.
+    pub(super) fn ahead(&self) -> Option<bool> {
+        match self.connector().plan() {
+            Plan::Passive { epsv } if self.pipelining() => Some(epsv),
+            _ => None,
+        }
+    }
+
+    /// Runs a command without data that the server answers with one of `ok`.
+    fn simple(
+        &self,
+        command: Command,
+        idempotent: bool,
+        line: &Line,
+        ok: &[u16],
+    ) -> RemoteResult<String> {
+        self.runner()
+            .run(command, idempotent, self.timeout, |conn| {
+                conn.command(line, ok)
+            })
+            .map(|r| r.text())
+    }
+
+    /// The UTC modification time of `path` (`MDTM`).
+    fn mdtm(&self, path: &str) -> RemoteResult<SystemTime> {
+        let line = self.line("MDTM", path)?;
+        let text = self.simple(Command::Mdtm, true, &line, &[213])?;
+        mdtm_reply_time(&text).ok_or(RemoteError::Protocol(text))
+    }
+
+    /// The listing `command` sends, as lines.
+    pub(super) fn fetch_listing(&self, command: &Line) -> RemoteResult<Vec<String>> {
+        let budget = self.timeout * LISTING_TIMEOUTS;
+        list_transfer::fetch(&self.runner(), command, budget)
+    }
+
+    fn list_command(&self, path: &str) -> RemoteResult<(Line, ListFormat)> {
+        Ok(if self.features().mlsd {
+            (self.line("MLSD", path)?, ListFormat::Mlsd)
+        } else if self.list_a.load(Ordering::Relaxed) {
+            let full = self.full_path(path)?;
+            let line = Line::new("LIST", format!("-a {full}")).map_err(|e| classify(e).0)?;
+            (line, ListFormat::List)
+        } else {
+            (self.line("LIST", path)?, ListFormat::List)
+        })
+    }
+
+    /// Starts a download of `path` from `offset`; with `len`, only that many bytes will be read
+    /// (a ranged read), and the data connection is made for that.
+    fn download(
+        &self,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
+        let order = Order {
+            command: self.line("RETR", path)?,
+            offset,
+            file: true,
+            upload: false,
+            window: len.map(|n| n.min(MAX_WINDOW as u64) as usize),
+        };
+        let (conn, started) =
+            self.runner()
+                .run_data(Command::Retr, self.timeout, |conn, plan| {
+                    conn.start_transfer(plan, &order)
+                })?;
+        if len.is_some() {
+            self.connector().traffic.ranged(started.ahead);
+        }
+        let ahead = len.and(self.ahead());
+        Ok(Box::new(Download::new(
+            conn,
+            started.data,
+            offset,
+            ahead,
+            self.timeout,
+        )))
+    }
+}
+
+impl RemoteStore for FtpStore {
+    fn list(&self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
+        let (command, format) = self.list_command(path)?;
+        let lines = match self.fetch_listing(&command) {
+            Ok(lines) => lines,
+            Err(RemoteError::Protocol(m)) | Err(RemoteError::NotFound(m))
+                if format == ListFormat::List && self.list_a.load(Ordering::Relaxed) =>
+            {
+                // Some servers take "-a" for a file name; plain LIST is the portable form. Only when
+                // plain LIST works where LIST -a did not is -a given up for good.
+                let lines = self.fetch_listing(&self.line("LIST", path)?)?;
+                if self.list_a.swap(false, Ordering::Relaxed) {
+                    info!("the server rejected LIST -a ({m}); using plain LIST");
+                }
+                lines
+            }
+            Err(e) => return Err(e),
+        };
+        let entries = parse_listing(&lines, format);
+        Ok(match format {
+            ListFormat::List => self.times.correct(path, entries, |file| self.mdtm(file)),
+            // MLSD times are UTC by definition.
+            ListFormat::Mlsd => entries,
+        })
+    }
+
+    fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
+        self.download(path, offset, None)
+    }
+
+    fn open_read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
+        self.download(path, offset, Some(len))
+    }
+
+    /// Logs in, and checks that the mount's root is a directory (`CWD` there; every command
+    /// uses absolute paths, so where a session stands does not matter).
+    fn check(&self) -> RemoteResult<()> {
+        let root = self.root()?.path().to_string();
+        if self.connector().path.is_empty() {
+            // The login directory itself: the server just put us there.
+            return Ok(());
+        }
+        let line = Line::new("CWD", &root).map_err(|e| classify(e).0)?;
+        self.simple(Command::Other, true, &line, &[250, 200])
+            .map(|_| ())
+            .map_err(|e| match e {
+                RemoteError::NotFound(m)
+                | RemoteError::PermissionDenied(m)
+                | RemoteError::Protocol(m) => RemoteError::NotFound(format!(
+                    "the mount's root {root} is not a directory the server lets us enter ({m})"
+                )),
+                e => e,
+            })
+    }
+
+    fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
+        let verb = if append { "APPE" } else { "STOR" };
+        let order = Order {
+            command: self.line(verb, path)?,
+            offset: 0,
+            file: true,
+            upload: true,
+            window: None,
+        };
+        debug!("{order:?}");
+        let command = if append { Command::Appe } else { Command::Stor };
+        let (conn, started) = self
+            .runner()
+            .run_data(command, self.timeout, |conn, plan| {
+                conn.start_transfer(plan, &order)
+            })?;
+        self.connector().traffic.upload(started.ahead);
+        let end = match self.ahead() {
+            Some(epsv) => Some(AheadEnd {
+                size: self.line("SIZE", path)?,
+                epsv,
+                early: self.features().queues_during_transfer,
+            }),
+            None => None,
+        };
+        Ok(Box::new(Upload::new(conn, started.data, end, self.timeout)))
+    }
+
+    fn mkdir(&self, path: &str) -> RemoteResult<()> {
+        let line = self.line("MKD", path)?;
+        self.simple(Command::Mkd, false, &line, &[257, 250])
+            .map(|_| ())
+    }
+
+    fn rmdir(&self, path: &str) -> RemoteResult<()> {
+        let line = self.line("RMD", path)?;
+        self.simple(Command::Rmd, false, &line, &[250]).map(|_| ())
+    }
+
+    fn remove(&self, path: &str) -> RemoteResult<()> {
+        let line = self.line("DELE", path)?;
+        self.simple(Command::Dele, false, &line, &[250]).map(|_| ())
+    }
+
+    /// `RNFR` and `RNTO`; in one packet where the server takes that (one round trip instead of
+    /// two: every atomic upload ends with one). A refused `RNFR` makes the server refuse the
+    /// `RNTO` too (503): both replies are read, and the `RNFR` refusal is the error. A server
+    /// that answers (and so carried out) the `RNTO` first shows it by a `350` in second place:
+    /// nothing was renamed, commands go one at a time from then on, and the rename is made so.
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
+        let (rnfr, rnto) = (self.line("RNFR", from)?, self.line("RNTO", to)?);
+        debug!("{rnfr:?} {rnto:?}");
+        let pipelined = self.pipelining();
+        let result = self
+            .runner()
+            .run(Command::Rename, false, self.timeout, |conn| {
+                if !pipelined {
+                    conn.command(&rnfr, &[350])?;
+                    return conn.command(&rnto, &[250]).map(|_| ());
+                }
+                conn.send(&[&rnfr, &rnto])?;
+                let first = conn.reply()?;
+                let second = conn.reply()?;
+                if second.code == 350 {
+                    conn.learned
+                        .set_pipelining(false, "the server answered RNTO before RNFR");
+                    conn.lose_step();
+                    return Err(Failure::OutOfStep(format!(
+                        "replies out of order: {}",
+                        first.text()
+                    )));
+                }
+                if first.code != 350 {
+                    return Err(Failure::Refused(first));
+                }
+                if second.code != 250 {
+                    return Err(Failure::Refused(second));
+                }
+                Ok(())
+            });
+        match result {
+            Err(_) if pipelined && !self.pipelining() => self.rename(from, to),
+            other => other,
+        }
+    }
+
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        let line = self.line("SIZE", path)?;
+        match self.simple(Command::Size, true, &line, &[213]) {
+            Ok(text) => text
+                .get(4..)
+                .and_then(|n| n.trim().parse().ok())
+                .ok_or(RemoteError::Protocol(text)),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
+        let verb = if self.features().mfmt {
+            "MFMT"
+        } else if self.mdtm_set.load(Ordering::Relaxed) {
+            "MDTM"
+        } else {
+            return Err(RemoteError::Unsupported("no MFMT".into()));
+        };
+        let full = self.full_path(path)?;
+        let line =
+            Line::new(verb, format!("{} {full}", mdtm_time(mtime))).map_err(|e| classify(e).0)?;
+        // Setting a time twice is harmless, so a link failure may be retried.
+        match self.simple(Command::SetTime, true, &line, &[213, 200]) {
+            Ok(_) => Ok(()),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                if verb == "MDTM" && self.mdtm_set.swap(false, Ordering::Relaxed) {
+                    info!("the server has neither MFMT nor MDTM-set ({m}); times are not recorded");
+                }
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
+        if !self.site_chmod.load(Ordering::Relaxed) {
+            return Err(RemoteError::Unsupported("SITE CHMOD".into()));
+        }
+        let full = self.full_path(path)?;
+        let line = Line::new("SITE", format!("CHMOD {:04o} {full}", mode & 0o7777))
+            .map_err(|e| classify(e).0)?;
+        match self.simple(Command::Chmod, true, &line, &[200]) {
+            Ok(_) => Ok(()),
+            Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {
+                if self.site_chmod.swap(false, Ordering::Relaxed) {
+                    info!("the server has no SITE CHMOD ({m}); mode changes are not recorded");
+                }
+                Err(RemoteError::Unsupported(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            connections: self.pool.open_count(),
+            connection_limit: self.pool.limit(),
+            max_conns: self.max_conns,
+            ..self.connector().traffic.snapshot()
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Transfers under way: `Download` (a `RemoteRead`) and `Upload` (a `RemoteWrite`), each a data
+//! connection and the pooled session it belongs to. A download's end of data counts only with
+//! the server's closing reply (a link that dropped half-way is an error, never an early end of
+//! the file); one cut short is ended on the finisher threads here (`finish_later`), which close
+//! its data connection, read the server's 426, and, for a ranged read, open the session's next
+//! data connection ahead. An upload's bytes go out on a thread of their own (`UploadThread`);
+//! its end reads the server's verdict, and where the server takes pipelined commands asks in the
+//! same round trip for the size that landed and for the next data connection.
+
+use std::io::{Read, Write};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use log::debug;
+
+use super::connect::FtpConnector;
+use super::data::Data;
+use super::errors::{io_text, outcome, Failure, Link};
+use super::session::{Line, Reply};
+use super::upload_thread::UploadThread;
+use crate::remote::pool::Pooled;
+use crate::remote::{Cancel, RemoteError, RemoteRead, RemoteResult, RemoteWrite, Stored};
+use crate::stats::{Command, Traffic};
+use crate::sync::lock;
+
+/// A pooled session.
+pub type Conn = Pooled<FtpConnector>;
+
+/// A data connection failed with `e`: its session is discarded, and a timeout puts the pool in
+/// back-off like a command without an answer.
+pub fn lost(conn: &mut Conn, e: &std::io::Error) {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            conn.mark_silent(&format!("data connection: {}", io_text(e)))
+        }
+        _ => conn.mark_broken(),
+    }
+}
+
+/// Reads a transfer's closing reply (`226`, or `250` from some servers) under the watchdog; a
+/// session left in an unknown state is marked broken.
+fn verdict(conn: &mut Conn, timeout: Duration) -> Result<(), RemoteError> {
+    let watch = conn.watch(timeout);
+    let result = conn.expect(&[226, 250]).map(|_| ());
+    outcome(result, watch.disarm(), timeout).map_err(|(err, link)| {
+        if link != Link::Ok {
+            conn.mark_broken();
+        }
+        err
+    })
+}
+
+/// A running `RETR`.
+pub struct Download {
+    data: Option<Data>,
+    conn: Option<Conn>,
+    traffic: Arc<Traffic>,
+    timeout: Duration,
+    /// Where the download started (a `REST` went with it).
+    offset: u64,
+    /// Once it ended, its session opens the next transfer's data connection (`EPSV` when true,
+    /// else `PASV`): ranged reads come in runs.
+    ahead: Option<bool>,
+}
+
+impl Download {
+    pub fn new(
+        conn: Conn,
+        data: Data,
+        offset: u64,
+        ahead: Option<bool>,
+        timeout: Duration,
+    ) -> Download {
+        Download {
+            traffic: Arc::clone(&conn.connector().traffic),
+            data: Some(data),
+            conn: Some(conn),
+            timeout,
+            offset,
+            ahead,
+        }
+    }
+
+    /// Ends the transfer on this thread: closes the data connection early and reads the server's
+    /// answer, then opens the session's next data connection where that was asked for.
+    fn finish_now(mut self: Box<Self>) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if let Some(data) = self.data.take() {
+            // Closing the data connection early makes the server answer 426 (or 226 if it had
+            // sent everything): either keeps the session in step. ABOR is not used: servers
+            // answer it in different orders, and some lose step.
+            drop(data);
+            let watch = conn.watch(self.timeout);
+            let result = conn.reply();
+            let result = outcome(result, watch.disarm(), self.timeout);
+            match result {
+                Ok(Reply { code, .. }) if code >= 200 => {}
+                Ok(other) => {
+                    debug!("download ended early: {other:?}");
+                    conn.mark_broken();
+                }
+                Err((err, _)) => {
+                    debug!("download ended early: {err}");
+                    conn.mark_broken();
+                }
+            }
+            conn.after_cut = true;
+            if self.offset > 0 {
+                conn.data.cut_short();
+            }
+            if !conn.connector().learned.cut_reuse() {
+                conn.mark_broken();
+            }
+        }
+        if let (Some(epsv), false) = (self.ahead, conn.is_broken()) {
+            let watch = conn.watch(self.timeout);
+            let opened = conn.open_ahead(epsv);
+            match outcome(opened, watch.disarm(), self.timeout) {
+                Ok(()) if conn.in_step() => {}
+                Ok(()) => conn.mark_broken(),
+                Err((e, link)) => {
+                    debug!("no data connection ahead: {e}");
+                    if link != Link::Ok {
+                        conn.mark_broken();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl RemoteRead for Download {
+    fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize> {
+        let Some(data) = self.data.as_mut() else {
+            return Ok(0);
+        };
+        match data.read(buf) {
+            Ok(0) => {
+                // End of data: only the server's 226 says the file really ended here, and not that
+                // the link dropped half-way.
+                self.data = None;
+                let conn = self
+                    .conn
+                    .as_mut()
+                    .expect("a running download has its session");
+                verdict(conn, self.timeout).map(|()| 0)
+            }
+            Ok(n) => {
+                self.traffic.read(n);
+                Ok(n)
+            }
+            Err(e) => {
+                self.data = None;
+                if let Some(c) = self.conn.as_mut() {
+                    lost(c, &e);
+                }
+                Err(RemoteError::Connection(format!(
+                    "download: {}",
+                    io_text(&e)
+                )))
+            }
+        }
+    }
+
+    /// Shuts the data connection down: a blocked read returns, and the server's answer to the
+    /// closed connection (426) keeps the session in step.
+    fn canceller(&self) -> Option<Cancel> {
+        let socket = self.data.as_ref()?.socket().try_clone().ok()?;
+        Some(Cancel::new(move || {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }))
+    }
+
+    fn finish(self: Box<Self>) {
+        if self.data.is_none() && self.ahead.is_none() {
+            // Complete, and nothing to prepare: the session goes back to the pool now.
+            return;
+        }
+        finish_later(self);
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        if self.data.is_some() {
+            // Dropped without finish(): the session's state is unknown, so do not reuse it.
+            if let Some(c) = self.conn.as_mut() {
+                c.mark_broken();
+            }
+        }
+    }
+}
+
+/// Threads ending downloads cut short (`finish_later`): as many as the default pool has
+/// connections.
+const FINISHERS: usize = 4;
+
+/// Ends downloads that were cut short on background threads: waiting for the server's 426 is a
+/// round trip the reader need not wait for. Several threads, because ending a transfer can also
+/// open the session's next data connection: one thread doing that for every session in turn made
+/// random readers wait for connections on a slow link.
+fn finish_later(download: Box<Download>) {
+    static FINISHER: OnceLock<Mutex<mpsc::Sender<Box<Download>>>> = OnceLock::new();
+    let tx = FINISHER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Box<Download>>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..FINISHERS {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("ftpfs-finish-{i}"))
+                .spawn(move || loop {
+                    let next = lock(&rx).recv();
+                    match next {
+                        Ok(d) => d.finish_now(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                debug!("no finisher thread ({e})");
+            }
+        }
+        Mutex::new(tx)
+    });
+    let sent = lock(tx).send(download);
+    if let Err(mpsc::SendError(download)) = sent {
+        download.finish_now();
+    }
+}
+
+/// How an upload ends where the server takes pipelined commands: `SIZE` of what arrived and the
+/// passive command for the next transfer's data connection go in one packet, at once behind the
+/// end of the data (a server that reads no command during a transfer, `early`) or right after
+/// the verdict.
+pub struct AheadEnd {
+    pub size: Line,
+    /// `EPSV` (true) or `PASV` for the next data connection.
+    pub epsv: bool,
+    pub early: bool,
+}
+
+/// A running `STOR`/`APPE`.
+pub struct Upload {
+    thread: Option<UploadThread<Data>>,
+    conn: Conn,
+    traffic: Arc<Traffic>,
+    timeout: Duration,
+    end: Option<AheadEnd>,
+}
+
+impl Upload {
+    pub fn new(conn: Conn, data: Data, end: Option<AheadEnd>, timeout: Duration) -> Upload {
+        Upload {
+            traffic: Arc::clone(&conn.connector().traffic),
+            thread: Some(UploadThread::new(data)),
+            conn,
+            timeout,
+            end,
+        }
+    }
+
+    /// The verdict and, in the same round trip, the size that landed and the next data
+    /// connection (see `AheadEnd`). The size is `None` when the server did not say (or said it
+    /// out of turn: a server that reads commands during a transfer answers `SIZE` before its
+    /// verdict, when the file may not be complete; the caller then asks again).
+    fn end_ahead(&mut self, end: &AheadEnd) -> Result<Option<u64>, RemoteError> {
+        let (passive, code) = if end.epsv {
+            (Line::bare("EPSV"), 229)
+        } else {
+            (Line::bare("PASV"), 227)
+        };
+        let conn = &mut self.conn;
+        let watch = conn.watch(self.timeout);
+        let result = (|| {
+            if end.early {
+                conn.send(&[&end.size, &passive])?;
+            }
+            let first = conn.reply()?;
+            if end.early && first.code != 226 && first.code != 250 {
+                // Answered out of turn: the verdict follows the two early replies.
+                let next = conn.reply()?;
+                let verdict = conn.reply()?;
+                if verdict.code != 226 && verdict.code != 250 {
+                    return Err(Failure::Refused(verdict));
+                }
+                return Ok((None, next));
+            }
+            if first.code != 226 && first.code != 250 {
+                if end.early {
+                    // The replies of the commands sent early are still to come.
+                    conn.lose_step();
+                }
+                return Err(Failure::Refused(first));
+            }
+            if !end.early {
+                conn.send(&[&end.size, &passive])?;
+            }
+            let size = conn.reply()?;
+            let next = conn.reply()?;
+            let size = (size.code == 213)
+                .then(|| size.text().get(4..)?.trim().parse::<u64>().ok())
+                .flatten();
+            Ok((size, next))
+        })();
+        let (size, next) =
+            outcome(result, watch.disarm(), self.timeout).map_err(|(err, link)| {
+                if link != Link::Ok || !conn.in_step() {
+                    conn.mark_broken();
+                }
+                err
+            })?;
+        if !conn.in_step() {
+            conn.mark_broken();
+            return Ok(size);
+        }
+        if next.code == code {
+            if let Err(e) = conn.spare_from(end.epsv, &next) {
+                debug!("no data connection ahead: {e:?}");
+            }
+        } else {
+            debug!("no data connection ahead: the server answered {next:?}");
+        }
+        Ok(size)
+    }
+}
+
+impl RemoteWrite for Upload {
+    fn write(&mut self, data: &[u8]) -> RemoteResult<()> {
+        let Some(thread) = self.thread.as_mut() else {
+            return Err(RemoteError::Protocol("upload already finished".into()));
+        };
+        if let Err(e) = thread.write_all(data) {
+            lost(&mut self.conn, &e);
+            return Err(RemoteError::Connection(format!("upload: {}", io_text(&e))));
+        }
+        self.traffic.written(data.len());
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> RemoteResult<Stored> {
+        let thread = self.thread.take().expect("finish is called once");
+        let (data, sent) = thread.finish();
+        match &sent {
+            Err(e) => {
+                lost(&mut self.conn, e);
+                drop(data);
+            }
+            Ok(()) => data.close_upload(),
+        }
+        if let (Some(end), Ok(())) = (self.end.take(), &sent) {
+            self.traffic.command(Command::Size);
+            return self.end_ahead(&end).map(|size| Stored { size });
+        }
+        // The server's closing reply is read even after a failed send: it often says why
+        // (452/552: no room), which is the error the program should see.
+        let verdict = verdict(&mut self.conn, self.timeout);
+        match (sent, verdict) {
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(())) => Err(RemoteError::Connection(format!("upload: {}", io_text(&e)))),
+            (Ok(()), Ok(())) => Ok(Stored::default()),
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Dropped without finish(): nobody will read the verdict, so the session cannot be
+            // trusted to be in step.
+            self.conn.mark_broken();
+        }
+    }
+}

@@ -124,10 +124,8 @@ pub fn wait<'a, T>(
         return Err(Stop::TimedOut);
     }
     let slice = (deadline - now).min(POLL);
-    let (guard, waited) = cv
-        .wait_timeout(guard, slice)
-        .unwrap_or_else(|e| e.into_inner());
-    if waited.timed_out() && interrupted() {
+    let (guard, timed_out) = crate::sync::wait_timeout(cv, guard, slice);
+    if timed_out && interrupted() {
         return Err(Stop::Interrupted);
     }
     Ok(guard)

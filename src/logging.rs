@@ -12,6 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use crate::sync::lock;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Records go to syslog instead of stderr (set when the process detaches).
@@ -58,7 +59,7 @@ impl Log for Logger {
             Level::Info => libc::LOG_INFO,
             Level::Debug | Level::Trace => libc::LOG_DEBUG,
         };
-        let mut socket = self.syslog.lock().unwrap_or_else(|e| e.into_inner());
+        let mut socket = lock(&self.syslog);
         if socket.is_none() {
             *socket = connect_syslog();
         }

@@ -1,7 +1,7 @@
 //! Live statistics: `Traffic`, the counters of what a store sent and received (FTP commands by
 //! kind, bytes each way), updated by the FTP store and its transfers without locks; `StoreStats`,
 //! what a store reports of itself (traffic and its connection pool); and `Report`, the text the
-//! mount shows as the `user.ftpfs.stats` extended attribute of its root and logs at unmount.
+//! mount shows in the `.ftpfs-stats` file at its root and logs at unmount.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

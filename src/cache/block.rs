@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::sync::lock;
 use lru::LruCache;
 
 /// Size of a cached block. 128 KiB matches the kernel's largest FUSE read request with the default
@@ -65,7 +66,7 @@ impl Block {
     /// A buffer to read `blocks` blocks into (its old contents are to be overwritten).
     pub fn buffer(blocks: usize) -> Vec<u8> {
         let bytes = blocks * BLOCK_SIZE as usize;
-        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spares = lock(&SPARES);
         let list = match bytes {
             SEGMENT_BYTES => &mut spares.segments,
             b if b == BLOCK_SIZE as usize => &mut spares.blocks,
@@ -146,7 +147,7 @@ impl std::fmt::Debug for Block {
 
 /// Keeps a buffer of a spare size for reuse, up to the limit of its list.
 fn recycle(buf: Vec<u8>) {
-    let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut spares = lock(&SPARES);
     let (list, limit) = match buf.len() {
         SEGMENT_BYTES => (&mut spares.segments, SPARE_SEGMENTS),
         b if b == BLOCK_SIZE as usize => (&mut spares.blocks, SPARE_BLOCKS),
@@ -199,7 +200,7 @@ impl BlockCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Drops every block of `path`, or with `tree` of anything below it too: the file changed through

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 
 use crate::remote::RemoteEntry;
+use crate::sync::lock;
 
 /// How many directory listings are kept at most. A listing of 100 entries takes about 20 KiB, so
 /// this bounds the cache near 100 MiB even for trees with far larger directories than usual.
@@ -68,7 +69,7 @@ impl DirCache {
 
     /// The listing of `path` if it was fetched less than the TTL ago.
     pub fn get(&self, path: &str) -> Option<Arc<Listing>> {
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = lock(&self.lru);
         let fresh = match lru.get(path) {
             Some((listing, at)) if at.elapsed() < self.ttl => Some(Arc::clone(listing)),
             Some(_) => {
@@ -89,7 +90,7 @@ impl DirCache {
     /// The fresh listing of `path` if cached, without counting a hit or a miss (for prefetching,
     /// which is not a lookup).
     pub fn peek(&self, path: &str) -> Option<Arc<Listing>> {
-        let lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let lru = lock(&self.lru);
         lru.peek(path)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(l, _)| Arc::clone(l))
@@ -102,21 +103,18 @@ impl DirCache {
 
     /// Stores a listing fetched just now.
     pub fn insert(&self, path: &str, listing: Arc<Listing>) {
-        self.lru
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .put(path.to_string(), (listing, Instant::now()));
+        lock(&self.lru).put(path.to_string(), (listing, Instant::now()));
     }
 
     /// Forgets `path`'s listing (after a change, or to force a fresh look).
     pub fn invalidate(&self, path: &str) {
-        self.lru.lock().unwrap_or_else(|e| e.into_inner()).pop(path);
+        lock(&self.lru).pop(path);
     }
 
     /// Forgets the listings of `path` and of every directory below it (after a directory rename).
     pub fn invalidate_tree(&self, path: &str) {
         let below = format!("{}/", path.trim_end_matches('/'));
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = lock(&self.lru);
         let doomed: Vec<String> = lru
             .iter()
             .map(|(k, _)| k)
@@ -132,7 +130,7 @@ impl DirCache {
     /// b` must show the new size without waiting for the TTL, and without a new listing. A listing
     /// that is not cached is left alone (the next fetch sees the change).
     pub fn modify(&self, path: &str, change: impl FnOnce(&mut Vec<RemoteEntry>)) {
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = lock(&self.lru);
         if let Some((listing, at)) = lru.peek(path) {
             let mut entries = listing.entries.clone();
             change(&mut entries);

@@ -4,7 +4,7 @@
 //! reader then asks for. Temporary upload names (ftpfs's own, or another ftpfs's) are left out.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cache::{DirCache, Listing};
@@ -13,6 +13,7 @@ use crate::error::{FsError, FsResult};
 use crate::remote::RemoteStore;
 
 use super::write::is_temp_name;
+use crate::sync::lock;
 
 /// The listings of one mount.
 pub struct Listings<S: RemoteStore> {
@@ -23,10 +24,6 @@ pub struct Listings<S: RemoteStore> {
     fetched: Condvar,
     /// How long one asker waits for another's fetch before looking again.
     timeout: Duration,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<S: RemoteStore> Listings<S> {

@@ -1,7 +1,15 @@
 //! `FtpFs`: the filesystem core. It owns the inode table, open file and directory handles, the
 //! listing and block caches, and the semantics of each operation; it answers in plain structs
 //! (`Attr`, `Opened`, `DirEntry`) and `FsError`s. It holds no fuser reply types and no sockets: all
-//! server traffic goes through a `RemoteStore`, and no lock is held while that traffic happens.
+//! server traffic goes through a `RemoteStore`.
+//!
+//! Locks and server traffic: no lock shared between files (the tables of inodes, handles, files
+//! being written, the caches) is held while traffic happens, so one slow server exchange never
+//! holds up the rest of the mount. One lock is held on purpose: a file's own write state
+//! (`FileState`, behind `Writing::state`) while that file's data moves, which makes the writes,
+//! flushes and uploads of one file happen one at a time, in order. What `ls` and `stat` need of
+//! such a file is in its `View`, a separate lock never held across traffic. Reads of a file that
+//! is being written wait for its state (they read what was written).
 
 mod files;
 pub mod inode;
@@ -17,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use lru::LruCache;
@@ -28,6 +36,7 @@ use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use crate::stats::{HitRate, Report};
+use crate::sync::lock;
 pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
 use listings::Listings;
@@ -155,10 +164,6 @@ pub struct FtpFs<S: RemoteStore> {
     started: SystemTime,
     /// Errors returned to programs, by errno name.
     errors: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A name from the kernel as a path component; CR and LF would inject FTP commands, so they are

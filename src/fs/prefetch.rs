@@ -10,7 +10,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -20,6 +20,7 @@ use super::listings::Listings;
 use crate::cache::{Block, BlockCache, FileVersion, Listing, BLOCK_SIZE};
 use crate::caller;
 use crate::remote::{join, EntryKind, RemoteStore};
+use crate::sync::lock;
 
 /// How many files ahead of the reader are fetched. Eight keeps three connections busy on a
 /// loopback or LAN link without fetching much that a reader stopping early would not use.
@@ -35,10 +36,6 @@ enum Task {
     File(FileVersion),
     /// A directory's listing, into the listing cache.
     Listing(String),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Files whose fetch is queued or running.
@@ -245,7 +242,7 @@ fn worker<S: RemoteStore>(inner: &Inner<S>) {
                 if let Some(t) = st.queue.pop_front() {
                     break t;
                 }
-                st = inner.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = crate::sync::wait(&inner.work, st);
             }
         };
         match task {

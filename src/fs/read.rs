@@ -64,7 +64,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, StreamState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -164,8 +164,21 @@ impl Drop for FetchSlot {
     }
 }
 
-/// The fetch thread: downloads blocks from `start` while the reader wants them.
+/// The fetch thread: downloads blocks from `start` while the reader wants them; its handle to
+/// cancel the download goes when it ends.
 fn fetch<S: RemoteStore + ?Sized>(
+    store: &S,
+    cache: &BlockCache,
+    version: &FileVersion,
+    start: u64,
+    shared: &Shared,
+) {
+    download(store, cache, version, start, shared);
+    shared.lock().cancel = None;
+}
+
+/// Downloads blocks from `start` while the reader wants them.
+fn download<S: RemoteStore + ?Sized>(
     store: &S,
     cache: &BlockCache,
     version: &FileVersion,
@@ -200,11 +213,7 @@ fn fetch<S: RemoteStore + ?Sized>(
                     st.stop = true;
                     break;
                 }
-                st = shared
-                    .changed
-                    .wait_timeout(st, IDLE_STREAM - idle)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                st = crate::sync::wait_timeout(&shared.changed, st, IDLE_STREAM - idle).0;
             }
             if st.stop {
                 break;

@@ -8,8 +8,11 @@
 //! upload goes to a hidden temporary name in the same directory and is renamed over the target only
 //! after the server's 226 and a size check, so a failed upload never leaves a truncated file under
 //! the real name. A spool whose upload failed stays dirty and is uploaded again at the next
-//! close/fsync; nothing here deletes data a program wrote. A stream has no local copy: once it
-//! breaks, every later write, truncate, flush and fsync of its handles returns the error.
+//! close/fsync; nothing here deletes data a program wrote. A stream from offset 0 keeps a local
+//! copy of what it sent, up to `STREAM_COPY_LIMIT`: a read of the file while it is written is
+//! answered from the copy, and a seek back turns the stream into a spool made of the copy, so data
+//! goes to the server once and never comes back. Once a stream breaks, every later write,
+//! truncate, flush and fsync of its handles returns the error.
 
 use std::io::Read;
 use std::path::Path;
@@ -24,6 +27,13 @@ use super::writers::Writers;
 use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
+use crate::sync::lock;
+
+/// How much of a stream is kept locally (see the module doc): enough for the files programs read
+/// back or rewrite while writing them (logs, archives being built, databases), small enough that
+/// a large copy into the mount does not double its disk traffic. Beyond it the copy is dropped, and
+/// a read or a seek back finishes the upload and downloads it into a spool.
+const STREAM_COPY_LIMIT: u64 = 64 << 20;
 
 /// Names that start with this are ftpfs's uploads in progress: never shown, never accepted from a
 /// program.
@@ -101,11 +111,34 @@ struct Upload {
     base: u64,
     sent: u64,
     append: bool,
+    /// What was sent, kept locally (a stream from offset 0, up to `STREAM_COPY_LIMIT`).
+    copy: Option<Spool>,
 }
 
 impl Upload {
     fn end(&self) -> u64 {
         self.base + self.sent
+    }
+
+    /// Adds `chunk`, just sent after `sent` bytes, to the local copy; past the limit (or if the
+    /// cache disk fails) the copy is dropped.
+    fn keep_copy(&mut self, chunk: &[u8]) {
+        let Some(copy) = self.copy.as_mut() else {
+            return;
+        };
+        let kept = if self.sent + chunk.len() as u64 > STREAM_COPY_LIMIT {
+            Ok(false)
+        } else {
+            copy.write_at(self.sent, chunk).map(|()| true)
+        };
+        match kept {
+            Ok(true) => {}
+            Ok(false) => self.copy = None,
+            Err(e) => {
+                debug!("the local copy of {} ends: {e}", self.dest);
+                self.copy = None;
+            }
+        }
     }
 }
 
@@ -166,10 +199,6 @@ pub struct Committed {
     pub mtime: Option<SystemTime>,
     /// The mode set after the upload, if the server took one.
     pub mode: Option<u32>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A local I/O error on the spool: a full cache disk is ENOSPC, anything else EIO.
@@ -390,6 +419,12 @@ impl<S: RemoteStore> Uploader<'_, S> {
 
     /// Reads from the local content; `None` means the server has it (read through the block cache).
     pub fn read(&self, st: &mut FileState, offset: u64, size: u32) -> FsResult<Option<Vec<u8>>> {
+        if let Body::Stream(Upload {
+            copy: Some(copy), ..
+        }) = &st.body
+        {
+            return copy.read_at(offset, size).map(Some).map_err(local);
+        }
         if matches!(st.body, Body::Stream(_)) {
             self.stream_to_spool(st)?;
         }
@@ -487,12 +522,20 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 return Err(e);
             }
         };
+        let copy = if append {
+            None
+        } else {
+            Spool::new(self.cache_dir)
+                .inspect_err(|e| debug!("no local copy of the upload of {}: {e}", st.path))
+                .ok()
+        };
         st.body = Body::Stream(Upload {
             writer,
             dest,
             base: if append { st.size } else { 0 },
             sent: 0,
             append,
+            copy,
         });
         Ok(())
     }
@@ -508,6 +551,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             if result.is_ok() {
                 result = up.writer.write(chunk).map_err(FsError::from);
                 if result.is_ok() {
+                    up.keep_copy(chunk);
                     up.sent += chunk.len() as u64;
                 }
             }
@@ -576,12 +620,30 @@ impl<S: RemoteStore> Uploader<'_, S> {
         Ok(())
     }
 
-    /// Turns a stream into a spool (a seek back, a read, a shrink): the upload so far is finished
-    /// and downloaded into a spool; the target is left alone.
+    /// Turns a stream into a spool (a seek back, a read, a shrink): the stream's local copy
+    /// becomes the spool and the upload so far is ended (its temporary name removed); without a
+    /// copy, the upload so far is finished and downloaded into a spool. The target is left alone.
     fn stream_to_spool(&self, st: &mut FileState) -> FsResult<()> {
-        let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Remote) else {
+        let Body::Stream(mut up) = std::mem::replace(&mut st.body, Body::Remote) else {
             return Ok(());
         };
+        if let Some(copy) = up.copy.take() {
+            // The copy is the content now: what reached the server only needs an end.
+            let ended = uninterrupted(|| up.writer.finish());
+            if let Err(e) = &ended {
+                debug!("ending the upload of {} before a rewrite: {e}", st.path);
+            }
+            if up.dest != st.path {
+                self.discard(&up.dest);
+            } else if ended.is_ok() {
+                st.on_server = true;
+            }
+            st.body = Body::Spool {
+                spool: copy,
+                dirty: true,
+            };
+            return Ok(());
+        }
         let expected = up.end();
         let (dest, append) = (up.dest.clone(), up.append);
         let result = uninterrupted(|| {

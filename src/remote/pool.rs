@@ -181,7 +181,7 @@ impl<C: Connector> Pool<C> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<C::Conn>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Borrows a connection: an idle one, a new one if below the limit, or the next one given back.

@@ -52,7 +52,7 @@ fn shared() -> &'static Shared {
 }
 
 fn lock(s: &Shared) -> MutexGuard<'_, Table> {
-    s.table.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(&s.table)
 }
 
 /// An armed exchange; dropping it (or `disarm`) ends the watch.
@@ -110,7 +110,7 @@ fn run() {
     loop {
         let mut t = lock(s);
         while t.entries.is_empty() {
-            t = s.armed.wait(t).unwrap_or_else(|e| e.into_inner());
+            t = crate::sync::wait(&s.armed, t);
         }
         let now = Instant::now();
         let mut callers = Vec::new();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use log::{debug, info};
 
-use super::data::{connect, Plan};
+use super::data::{connect, Passive, Plan};
 use super::errors::{classify, io_text, outcome, Failure, Link, TIMED_OUT};
 use super::features::{Features, Learned};
 use super::root::Root;
@@ -97,9 +97,10 @@ impl FtpConnector {
     pub fn plan(&self) -> Plan {
         match self.data_mode {
             DataMode::Active { bind, ports } => Plan::Active { bind, ports },
-            DataMode::Passive => Plan::Passive {
-                epsv: self.features().epsv && !self.learned.epsv_refused(),
-            },
+            DataMode::Passive if self.features().epsv && !self.learned.epsv_refused() => {
+                Plan::Passive(Passive::Epsv)
+            }
+            DataMode::Passive => Plan::Passive(Passive::Pasv),
         }
     }
 

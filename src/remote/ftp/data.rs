@@ -35,12 +35,38 @@ const SPARE_TTL: Duration = Duration::from_secs(5);
 /// How often a transfer that found every port of an active range in use tries again.
 const PORT_RETRY: Duration = Duration::from_millis(20);
 
+/// The command that asks the server to listen for a passive data connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passive {
+    /// `EPSV` (RFC 2428): a port only, for IPv4 and IPv6.
+    Epsv,
+    /// `PASV`: an IPv4 address (ignored) and a port, for servers without `EPSV`.
+    Pasv,
+}
+
+impl Passive {
+    /// The command and the code of its reply.
+    pub fn command(self) -> (Line, u16) {
+        match self {
+            Passive::Epsv => (Line::bare("EPSV"), 229),
+            Passive::Pasv => (Line::bare("PASV"), 227),
+        }
+    }
+
+    /// The port a reply to this command names.
+    fn port(self, reply: &str) -> Option<u16> {
+        match self {
+            Passive::Epsv => epsv_port(reply),
+            Passive::Pasv => pasv_port(reply),
+        }
+    }
+}
+
 /// How a mount opens data connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
-    /// The server listens (`EPSV`; `PASV` when `epsv` is false) and we connect to the control
-    /// connection's peer.
-    Passive { epsv: bool },
+    /// The server listens and we connect to the control connection's peer.
+    Passive(Passive),
     /// We listen and the server connects (`PORT`, `EPRT` for IPv6): on `bind` (else the control
     /// connection's local address), on a port of `ports` (else one the kernel picks).
     Active {
@@ -131,6 +157,17 @@ impl Data {
         }
     }
 
+    /// Closes a download's data connection, at its end or early. The socket is shut down, not
+    /// only closed: a handle on it may live elsewhere (a `Cancel`), and the server waits for our
+    /// end of the connection before its closing reply (vsftpd lingers on it).
+    pub fn close(self) {
+        let socket = self.socket().try_clone();
+        drop(self);
+        if let Ok(s) = socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Ends an upload's data: the end of the data is the close (over TLS, one that keeps the
     /// session tickets, see `TlsStream::close_upload`).
     pub fn close_upload(self) {
@@ -187,7 +224,7 @@ impl Session {
             .spare
             .take()
             .filter(|s| suits && s.made.elapsed() < SPARE_TTL);
-        if let (Some(spare), Plan::Passive { .. }) = (spare, plan) {
+        if let (Some(spare), Plan::Passive(_)) = (spare, plan) {
             match spare.ready(self.timeout) {
                 Ok(tcp) => match self.run(order, Opened::Connected(tcp)) {
                     Ok(data) => return Ok(Started { data, ahead: true }),
@@ -202,9 +239,9 @@ impl Session {
             }
         }
         let opened = match plan {
-            Plan::Passive { epsv } => {
+            Plan::Passive(how) => {
                 let window = order.window.map(|w| w.clamp(MIN_WINDOW, MAX_WINDOW));
-                Opened::Connected(self.passive(epsv, window)?)
+                Opened::Connected(self.passive(how, window)?)
             }
             Plan::Active { bind, ports } => Opened::Listening(self.listen(bind, ports)?),
         };
@@ -214,16 +251,16 @@ impl Session {
 
     /// Opens the next transfer's data connection now: `EPSV` (or `PASV`) and a connect that
     /// completes meanwhile. Any failure just leaves the session without one.
-    pub fn open_ahead(&mut self, epsv: bool) -> Result<(), Failure> {
-        let (cmd, code) = passive_command(epsv);
+    pub fn open_ahead(&mut self, how: Passive) -> Result<(), Failure> {
+        let (cmd, code) = how.command();
         let reply = self.command(&cmd, &[code])?;
-        self.spare_from(epsv, &reply)
+        self.spare_from(how, &reply)
     }
 
     /// Makes the data connection for the next transfer from a passive reply (`229`/`227`) read
     /// in another exchange; its connect completes in the background.
-    pub fn spare_from(&mut self, epsv: bool, reply: &Reply) -> Result<(), Failure> {
-        let addr = self.passive_addr(epsv, reply)?;
+    pub fn spare_from(&mut self, how: Passive, reply: &Reply) -> Result<(), Failure> {
+        let addr = self.passive_addr(how, reply)?;
         let stream = connect_later(addr, MIN_WINDOW)?;
         self.data.spare = Some(Spare {
             stream,
@@ -234,27 +271,24 @@ impl Session {
     }
 
     /// `EPSV` (or `PASV`) and a connection to the control peer at the port the server names.
-    fn passive(&mut self, epsv: bool, window: Option<usize>) -> Result<TcpStream, Failure> {
-        let (cmd, code) = passive_command(epsv);
+    fn passive(&mut self, how: Passive, window: Option<usize>) -> Result<TcpStream, Failure> {
+        let (cmd, code) = how.command();
         let reply = self.command(&cmd, &[code]).map_err(|e| match e {
-            Failure::Refused(r) if epsv => Failure::EpsvRefused(r),
+            Failure::Refused(r) if how == Passive::Epsv => Failure::EpsvRefused(r),
             e => e,
         })?;
-        let addr = self.passive_addr(epsv, &reply)?;
+        let addr = self.passive_addr(how, &reply)?;
         Ok(data_socket(addr, self.timeout, window)?)
     }
 
     /// Where a passive reply says to connect: the control connection's peer, at the port it
     /// names. The address in a `PASV` reply is ignored (servers behind NAT announce private
     /// addresses, and a hostile one could aim us at another host).
-    fn passive_addr(&self, epsv: bool, reply: &Reply) -> Result<SocketAddr, Failure> {
+    fn passive_addr(&self, how: Passive, reply: &Reply) -> Result<SocketAddr, Failure> {
         let text = reply.text();
-        let port = if epsv {
-            epsv_port(&text)
-        } else {
-            pasv_port(&text)
-        }
-        .ok_or_else(|| Failure::Unreadable(text.clone()))?;
+        let port = how
+            .port(&text)
+            .ok_or_else(|| Failure::Unreadable(text.clone()))?;
         Ok(SocketAddr::new(self.peer()?.ip(), port))
     }
 
@@ -394,15 +428,6 @@ enum Opened {
     Connected(TcpStream),
     /// Active: our listener, for the server to connect to.
     Listening(TcpListener),
-}
-
-/// The passive command and the code of its reply.
-fn passive_command(epsv: bool) -> (Line, u16) {
-    if epsv {
-        (Line::bare("EPSV"), 229)
-    } else {
-        (Line::bare("PASV"), 227)
-    }
 }
 
 /// The port of a `229 ... (|||port|)` reply.

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use super::data::Plan;
+use super::data::{Passive, Plan};
 use super::errors::is_unknown_command;
 use super::session::Line;
 use super::store::FtpStore;
@@ -263,15 +263,15 @@ impl FtpStore {
             Plan::Active { bind: None, .. } => {
                 "active (PORT/EPRT), listening on the control connection's local address".into()
             }
-            Plan::Passive { epsv: true } => {
+            Plan::Passive(Passive::Epsv) => {
                 "passive, EPSV (to the control connection's peer)".into()
             }
-            Plan::Passive { epsv: false } if self.connector().learned.epsv_refused() => {
+            Plan::Passive(Passive::Pasv) if self.connector().learned.epsv_refused() => {
                 "passive, PASV (the server offers EPSV but refused it); the address in PASV \
                  replies is ignored"
                     .into()
             }
-            Plan::Passive { epsv: false } => {
+            Plan::Passive(Passive::Pasv) => {
                 "passive, PASV (no EPSV); the address in PASV replies is ignored".into()
             }
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use log::debug;
 
 use super::connect::FtpConnector;
-use super::data::Plan;
+use super::data::{Passive, Plan};
 use super::errors::{is_unknown_command, outcome, Failure, Link};
 use super::session::Reply;
 use super::transfer::Conn;
@@ -108,7 +108,7 @@ impl Runner<'_> {
             let result = match outcome(result, watch.disarm(), budget) {
                 Err((err, Link::Ok)) if refused && conn.in_step() => {
                     let watch = conn.watch(budget);
-                    let again = op(&mut conn, Plan::Passive { epsv: false });
+                    let again = op(&mut conn, Plan::Passive(Passive::Pasv));
                     let again = outcome(again, watch.disarm(), budget);
                     if again.is_ok() {
                         self.connector().learned.refuse_epsv(&err.to_string());

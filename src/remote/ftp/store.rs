@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use log::{debug, info};
 
 use super::connect::FtpConnector;
-use super::data::{Order, Plan, MAX_WINDOW};
+use super::data::{Order, Passive, Plan, MAX_WINDOW};
 use super::errors::{classify, is_unknown_command, Failure};
 use super::list_transfer;
 use super::retry::Runner;
@@ -130,11 +130,11 @@ impl FtpStore {
         self.connector().learned.pipelining()
     }
 
-    /// Whether transfers that come in runs start on a data connection opened ahead: passive
-    /// mode, on a server that takes pipelined commands.
-    pub(super) fn ahead(&self) -> Option<bool> {
+    /// How transfers that come in runs open the next one's data connection ahead: in passive
+    /// mode, on a server that takes pipelined commands (`None`: they do not).
+    pub(super) fn ahead(&self) -> Option<Passive> {
         match self.connector().plan() {
-            Plan::Passive { epsv } if self.pipelining() => Some(epsv),
+            Plan::Passive(how) if self.pipelining() => Some(how),
             _ => None,
         }
     }
@@ -291,9 +291,9 @@ impl RemoteStore for FtpStore {
             })?;
         self.connector().traffic.upload(started.ahead);
         let end = match self.ahead() {
-            Some(epsv) => Some(AheadEnd {
+            Some(passive) => Some(AheadEnd {
                 size: self.line("SIZE", path)?,
-                epsv,
+                passive,
                 early: self.features().queues_during_transfer,
             }),
             None => None,

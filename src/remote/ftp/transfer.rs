@@ -14,7 +14,7 @@ use std::time::Duration;
 use log::debug;
 
 use super::connect::FtpConnector;
-use super::data::Data;
+use super::data::{Data, Passive};
 use super::errors::{io_text, outcome, Failure, Link};
 use super::session::{Line, Reply};
 use super::upload_thread::UploadThread;
@@ -58,9 +58,9 @@ pub struct Download {
     timeout: Duration,
     /// Where the download started (a `REST` went with it).
     offset: u64,
-    /// Once it ended, its session opens the next transfer's data connection (`EPSV` when true,
-    /// else `PASV`): ranged reads come in runs.
-    ahead: Option<bool>,
+    /// Once it ended, its session opens the next transfer's data connection with this command:
+    /// ranged reads come in runs.
+    ahead: Option<Passive>,
 }
 
 impl Download {
@@ -68,7 +68,7 @@ impl Download {
         conn: Conn,
         data: Data,
         offset: u64,
-        ahead: Option<bool>,
+        ahead: Option<Passive>,
         timeout: Duration,
     ) -> Download {
         Download {
@@ -91,7 +91,7 @@ impl Download {
             // Closing the data connection early makes the server answer 426 (or 226 if it had
             // sent everything): either keeps the session in step. ABOR is not used: servers
             // answer it in different orders, and some lose step.
-            drop(data);
+            data.close();
             let watch = conn.watch(self.timeout);
             let result = conn.reply();
             let result = outcome(result, watch.disarm(), self.timeout);
@@ -114,9 +114,9 @@ impl Download {
                 conn.mark_broken();
             }
         }
-        if let (Some(epsv), false) = (self.ahead, conn.is_broken()) {
+        if let (Some(how), false) = (self.ahead, conn.is_broken()) {
             let watch = conn.watch(self.timeout);
-            let opened = conn.open_ahead(epsv);
+            let opened = conn.open_ahead(how);
             match outcome(opened, watch.disarm(), self.timeout) {
                 Ok(()) if conn.in_step() => {}
                 Ok(()) => conn.mark_broken(),
@@ -140,7 +140,9 @@ impl RemoteRead for Download {
             Ok(0) => {
                 // End of data: only the server's 226 says the file really ended here, and not that
                 // the link dropped half-way.
-                self.data = None;
+                if let Some(data) = self.data.take() {
+                    data.close();
+                }
                 let conn = self
                     .conn
                     .as_mut()
@@ -235,8 +237,8 @@ fn finish_later(download: Box<Download>) {
 /// the verdict.
 pub struct AheadEnd {
     pub size: Line,
-    /// `EPSV` (true) or `PASV` for the next data connection.
-    pub epsv: bool,
+    /// The command for the next data connection.
+    pub passive: Passive,
     pub early: bool,
 }
 
@@ -265,11 +267,7 @@ impl Upload {
     /// out of turn: a server that reads commands during a transfer answers `SIZE` before its
     /// verdict, when the file may not be complete; the caller then asks again).
     fn end_ahead(&mut self, end: &AheadEnd) -> Result<Option<u64>, RemoteError> {
-        let (passive, code) = if end.epsv {
-            (Line::bare("EPSV"), 229)
-        } else {
-            (Line::bare("PASV"), 227)
-        };
+        let (passive, code) = end.passive.command();
         let conn = &mut self.conn;
         let watch = conn.watch(self.timeout);
         let result = (|| {
@@ -315,7 +313,7 @@ impl Upload {
             return Ok(size);
         }
         if next.code == code {
-            if let Err(e) = conn.spare_from(end.epsv, &next) {
+            if let Err(e) = conn.spare_from(end.passive, &next) {
                 debug!("no data connection ahead: {e:?}");
             }
         } else {

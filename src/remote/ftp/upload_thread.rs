@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use crate::sync::lock;
 use log::debug;
 
 /// Bytes gathered before a hand-off: one FUSE write of the largest size the kernel sends.
@@ -143,9 +144,7 @@ fn start<W: Write + Send + 'static>(w: W) -> Result<State<W>, (W, io::Error)> {
     let spawned = std::thread::Builder::new()
         .name("ftpfs-upload".into())
         .spawn(move || {
-            let mut w = theirs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            let mut w = lock(&theirs)
                 .take()
                 .expect("the writer is handed over once");
             for mut chunk in chunks {
@@ -165,11 +164,7 @@ fn start<W: Write + Send + 'static>(w: W) -> Result<State<W>, (W, io::Error)> {
             handle,
         }),
         Err(e) => {
-            let w = slot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .expect("the thread never ran");
+            let w = lock(&slot).take().expect("the thread never ran");
             Err((w, e))
         }
     }

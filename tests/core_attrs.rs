@@ -2,15 +2,17 @@
 //! over the in-memory store, through every path that hands attributes to the kernel: lookup,
 //! getattr, readdir (`.` and `..` included) and the root.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ftpfs::config::FsConfig;
 use ftpfs::fs::inode::ROOT_INO;
-use ftpfs::fs::{Attr, DirEntry, DirSink, FtpFs};
+use ftpfs::fs::{Attr, FtpFs};
 use ftpfs::remote::mem::MemStore;
 use ftpfs::remote::{EntryKind, RemoteStore};
+use support::core::{core_config, read_dir};
 
 /// A store with a file the server lists as 0640, one it lists as 4755 (setuid), a plain file
 /// (0644: MemStore's default), a directory (0755) and a symlink.
@@ -27,14 +29,7 @@ fn store() -> Arc<MemStore> {
 }
 
 fn fs_with(cfg: FsConfig) -> FtpFs<MemStore> {
-    FtpFs::new(
-        store(),
-        FsConfig {
-            dir_cache_ttl: Duration::from_secs(60),
-            timeout: Duration::from_secs(2),
-            ..cfg
-        },
-    )
+    FtpFs::new(store(), cfg)
 }
 
 fn attr(fs: &FtpFs<MemStore>, name: &str) -> Attr {
@@ -53,17 +48,9 @@ fn expect(list: &[(&str, u16)]) -> Vec<(String, u16)> {
     list.iter().map(|(n, m)| (n.to_string(), *m)).collect()
 }
 
-struct Collect(Vec<DirEntry>);
-impl DirSink for Collect {
-    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
-        self.0.push(e.clone());
-        false
-    }
-}
-
 #[test]
 fn without_options_the_server_modes_show_less_setuid_bits() {
-    let fs = fs_with(FsConfig::default());
+    let fs = fs_with(core_config());
     assert_eq!(
         modes(&fs),
         expect(&[
@@ -82,7 +69,7 @@ fn without_options_the_server_modes_show_less_setuid_bits() {
 fn umask_takes_bits_away_from_every_mode_but_symlinks() {
     let fs = fs_with(FsConfig {
         umask: 0o027,
-        ..FsConfig::default()
+        ..core_config()
     });
     assert_eq!(
         modes(&fs),
@@ -103,7 +90,7 @@ fn file_mode_and_dir_mode_beat_umask_and_the_server() {
         umask: 0o077,
         file_mode: Some(0o444),
         dir_mode: Some(0o711),
-        ..FsConfig::default()
+        ..core_config()
     });
     assert_eq!(
         modes(&fs),
@@ -120,7 +107,7 @@ fn file_mode_and_dir_mode_beat_umask_and_the_server() {
     let fs = fs_with(FsConfig {
         umask: 0o077,
         dir_mode: Some(0o755),
-        ..FsConfig::default()
+        ..core_config()
     });
     assert_eq!(attr(&fs, "plain.txt").perm, 0o600);
     assert_eq!(attr(&fs, "dir").perm, 0o755);
@@ -132,7 +119,7 @@ fn uid_and_gid_show_on_every_entry_and_in_readdir() {
         uid: 1234,
         gid: 5678,
         file_mode: Some(0o600),
-        ..FsConfig::default()
+        ..core_config()
     });
     for name in ["private.txt", "dir", "link"] {
         let a = attr(&fs, name);
@@ -140,12 +127,9 @@ fn uid_and_gid_show_on_every_entry_and_in_readdir() {
     }
     let root = fs.getattr(ROOT_INO).unwrap();
     assert_eq!((root.uid, root.gid), (1234, 5678));
-    let fh = fs.opendir(ROOT_INO).unwrap();
-    let mut c = Collect(Vec::new());
-    fs.readdir(fh, 0, true, &mut c).unwrap();
-    fs.releasedir(fh);
-    assert_eq!(c.0.len(), 7, "., .. and five entries");
-    for e in &c.0 {
+    let entries = read_dir(&fs, ROOT_INO, 0, true);
+    assert_eq!(entries.len(), 7, "., .. and five entries");
+    for e in &entries {
         assert_eq!((e.attr.uid, e.attr.gid), (1234, 5678), "{}", e.name);
         let want = match (e.attr.kind, e.name.as_str()) {
             (EntryKind::File, _) => 0o600,

@@ -1,6 +1,8 @@
 //! Layer 2: the filesystem core over the in-memory store. No network, no kernel. Operation counters
 //! prove that caches saved round trips; injected failures prove the errno mapping.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -8,51 +10,15 @@ use std::time::{Duration, SystemTime};
 use ftpfs::config::FsConfig;
 use ftpfs::error::FsError;
 use ftpfs::fs::inode::ROOT_INO;
-use ftpfs::fs::{DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
+use ftpfs::fs::{FtpFs, OpenMode, RenameMode, SetAttr};
 use ftpfs::remote::mem::{MemStore, Op};
 use ftpfs::remote::{EntryKind, RemoteError};
-
-fn setup(cfg: FsConfig) -> (Arc<MemStore>, FtpFs<MemStore>) {
-    let store = Arc::new(MemStore::new());
-    let fs = FtpFs::new(Arc::clone(&store), cfg);
-    (store, fs)
-}
-
-fn cfg() -> FsConfig {
-    FsConfig {
-        dir_cache_ttl: Duration::from_secs(60),
-        timeout: Duration::from_secs(2),
-        ..FsConfig::default()
-    }
-}
-
-struct Collect(Vec<DirEntry>, usize);
-impl DirSink for Collect {
-    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
-        if self.0.len() >= self.1 {
-            return true;
-        }
-        self.0.push(e.clone());
-        false
-    }
-}
+use support::core::{core_config, mem_core, pattern, read_dir, Collect};
 
 fn ls(fs: &FtpFs<MemStore>, ino: u64) -> Vec<String> {
-    let fh = fs.opendir(ino).unwrap();
-    let mut c = Collect(Vec::new(), usize::MAX);
-    fs.readdir(fh, 0, false, &mut c).unwrap();
-    fs.releasedir(fh);
-    c.0.into_iter().map(|e| e.name).collect()
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u32)
-                .wrapping_mul(2654435761)
-                .rotate_left(seed as u32 % 31) as u8
-                ^ seed
-        })
+    read_dir(fs, ino, 0, false)
+        .into_iter()
+        .map(|e| e.name)
         .collect()
 }
 
@@ -72,7 +38,7 @@ fn read_all(fs: &FtpFs<MemStore>, ino: u64, chunk: u32) -> Vec<u8> {
 
 #[test]
 fn second_ls_within_ttl_costs_no_listing() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/a.txt", "hello");
     store.add_dir("/sub");
     assert_eq!(ls(&fs, ROOT_INO), [".", "..", "a.txt", "sub"]);
@@ -82,9 +48,9 @@ fn second_ls_within_ttl_costs_no_listing() {
 
 #[test]
 fn listing_is_fetched_again_after_the_ttl() {
-    let (store, fs) = setup(FsConfig {
+    let (store, fs) = mem_core(FsConfig {
         dir_cache_ttl: Duration::from_millis(50),
-        ..cfg()
+        ..core_config()
     });
     store.add_file("/a.txt", "hello");
     ls(&fs, ROOT_INO);
@@ -96,7 +62,7 @@ fn listing_is_fetched_again_after_the_ttl() {
 
 #[test]
 fn stat_of_every_file_in_a_directory_costs_one_listing() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     for i in 0..100 {
         store.add_file(&format!("/d/f{i:03}"), vec![0u8; i]);
     }
@@ -113,7 +79,7 @@ fn stat_of_every_file_in_a_directory_costs_one_listing() {
 
 #[test]
 fn negative_lookups_are_answered_from_the_listing() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/a", "x");
     for _ in 0..5 {
         let e = fs.lookup(ROOT_INO, OsStr::new("missing")).unwrap_err();
@@ -124,7 +90,7 @@ fn negative_lookups_are_answered_from_the_listing() {
 
 #[test]
 fn ls_minus_l_of_a_tree_costs_one_listing_per_directory() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     for d in 0..10 {
         for f in 0..20 {
             store.add_file(&format!("/t/d{d}/f{f}"), vec![1u8; f]);
@@ -134,11 +100,8 @@ fn ls_minus_l_of_a_tree_costs_one_listing_per_directory() {
     let mut stack = vec![ROOT_INO];
     let mut files = 0;
     while let Some(ino) = stack.pop() {
-        let fh = fs.opendir(ino).unwrap();
-        let mut c = Collect(Vec::new(), usize::MAX);
-        fs.readdir(fh, 0, true, &mut c).unwrap();
-        fs.releasedir(fh);
-        for e in c.0.iter().filter(|e| e.name != "." && e.name != "..") {
+        let entries = read_dir(&fs, ino, 0, true);
+        for e in entries.iter().filter(|e| e.name != "." && e.name != "..") {
             match e.attr.kind {
                 EntryKind::Dir => stack.push(e.attr.ino),
                 _ => {
@@ -155,7 +118,7 @@ fn ls_minus_l_of_a_tree_costs_one_listing_per_directory() {
 
 #[test]
 fn readdir_pages_resume_at_the_offset() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     for i in 0..10 {
         store.add_file(&format!("/f{i}"), "x");
     }
@@ -163,13 +126,13 @@ fn readdir_pages_resume_at_the_offset() {
     let mut names = Vec::new();
     let mut offset = 0;
     loop {
-        let mut c = Collect(Vec::new(), 3);
+        let mut c = Collect::up_to(3);
         fs.readdir(fh, offset, false, &mut c).unwrap();
-        if c.0.is_empty() {
+        if c.entries.is_empty() {
             break;
         }
-        offset += c.0.len() as u64;
-        names.extend(c.0.into_iter().map(|e| e.name));
+        offset += c.entries.len() as u64;
+        names.extend(c.entries.into_iter().map(|e| e.name));
     }
     assert_eq!(names.len(), 12);
     assert_eq!(names[2], "f0");
@@ -178,7 +141,7 @@ fn readdir_pages_resume_at_the_offset() {
 
 #[test]
 fn reads_return_the_exact_bytes_and_a_second_read_comes_from_cache() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     let data = pattern(3 << 20 | 12345, 7);
     store.add_file("/big.bin", data.clone());
     let a = fs.lookup(ROOT_INO, OsStr::new("big.bin")).unwrap();
@@ -200,7 +163,7 @@ fn reads_return_the_exact_bytes_and_a_second_read_comes_from_cache() {
 
 #[test]
 fn odd_sized_reads_and_reads_past_the_end() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     let data = pattern(300_001, 3);
     store.add_file("/f", data.clone());
     let a = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap();
@@ -216,9 +179,9 @@ fn odd_sized_reads_and_reads_past_the_end() {
 
 #[test]
 fn random_reads_are_correct_and_a_seek_starts_a_new_stream() {
-    let (store, fs) = setup(FsConfig {
+    let (store, fs) = mem_core(FsConfig {
         cache_size: 0,
-        ..cfg()
+        ..core_config()
     });
     let data = pattern(8 << 20, 11);
     store.add_file("/r", data.clone());
@@ -238,7 +201,7 @@ fn random_reads_are_correct_and_a_seek_starts_a_new_stream() {
 
 #[test]
 fn two_handles_read_concurrently() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     let a_data = pattern(2 << 20, 1);
     let b_data = pattern(2 << 20, 2);
     store.add_file("/a", a_data.clone());
@@ -254,9 +217,9 @@ fn two_handles_read_concurrently() {
 
 #[test]
 fn keep_cache_only_while_the_file_is_unchanged() {
-    let (store, fs) = setup(FsConfig {
+    let (store, fs) = mem_core(FsConfig {
         dir_cache_ttl: Duration::from_millis(30),
-        ..cfg()
+        ..core_config()
     });
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     store.add_file_with_mtime("/f", "one", t0);
@@ -275,7 +238,7 @@ fn keep_cache_only_while_the_file_is_unchanged() {
 
 #[test]
 fn symlinks_show_their_target() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_symlink("/l", "target/file.txt");
     let a = fs.lookup(ROOT_INO, OsStr::new("l")).unwrap();
     assert_eq!(a.kind, EntryKind::Symlink);
@@ -286,7 +249,7 @@ fn symlinks_show_their_target() {
 
 #[test]
 fn names_with_line_breaks_are_refused_before_any_request() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     for bad in ["a\r\nDELE x", "b\n", "c\rd"] {
         assert_eq!(
             fs.lookup(ROOT_INO, OsStr::new(bad)).unwrap_err().errno(),
@@ -298,9 +261,9 @@ fn names_with_line_breaks_are_refused_before_any_request() {
 
 #[test]
 fn a_read_only_mount_refuses_every_change() {
-    let (store, fs) = setup(FsConfig {
+    let (store, fs) = mem_core(FsConfig {
         read_only: true,
-        ..cfg()
+        ..core_config()
     });
     store.add_file("/f", "x");
     store.add_dir("/d");
@@ -334,7 +297,7 @@ fn a_read_only_mount_refuses_every_change() {
 
 #[test]
 fn directory_errors() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/f", "x");
     store.add_dir("/d");
     let f = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
@@ -363,7 +326,7 @@ fn listing_failures_map_to_errno() {
         (RemoteError::Protocol("500 what".into()), libc::EIO),
     ];
     for (err, errno) in cases {
-        let (store, fs) = setup(cfg());
+        let (store, fs) = mem_core(core_config());
         store.add_file("/d/f", "x");
         let d = fs.lookup(ROOT_INO, OsStr::new("d")).unwrap().ino;
         store.fail_next(Op::List, err.clone());
@@ -379,7 +342,7 @@ fn listing_failures_map_to_errno() {
 
 #[test]
 fn a_failed_download_is_retried_once_then_reported() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/f", pattern(1000, 5));
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
 
@@ -388,7 +351,7 @@ fn a_failed_download_is_retried_once_then_reported() {
     assert_eq!(fs.read(o.fh, 0, 1000).unwrap().to_vec(), pattern(1000, 5));
     fs.release(o.fh);
 
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/f", pattern(1000, 5));
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     store.fail_next(Op::OpenRead, RemoteError::Connection("reset".into()));
@@ -396,7 +359,7 @@ fn a_failed_download_is_retried_once_then_reported() {
     let o = fs.open(ino, OpenMode::READ).unwrap();
     assert_eq!(fs.read(o.fh, 0, 1000).unwrap_err().errno(), libc::EIO);
 
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/f", "x");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     store.fail_next(Op::OpenRead, RemoteError::PermissionDenied("550".into()));
@@ -406,13 +369,13 @@ fn a_failed_download_is_retried_once_then_reported() {
 
 #[test]
 fn readdirplus_counts_lookups_and_forget_releases_them() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/a", "x");
     store.add_file("/b", "y");
     let fh = fs.opendir(ROOT_INO).unwrap();
-    let mut c = Collect(Vec::new(), usize::MAX);
+    let mut c = Collect::all();
     fs.readdir(fh, 0, true, &mut c).unwrap();
-    let a = c.0.iter().find(|e| e.name == "a").unwrap().attr.ino;
+    let a = c.entries.iter().find(|e| e.name == "a").unwrap().attr.ino;
     assert!(fs.getattr(a).is_ok(), "readdirplus made the inode known");
     fs.forget(a, 1);
     assert_eq!(fs.getattr(a).unwrap_err().errno(), libc::ESTALE);
@@ -422,14 +385,14 @@ fn readdirplus_counts_lookups_and_forget_releases_them() {
 
 #[test]
 fn statfs_has_sensible_figures() {
-    let (_, fs) = setup(cfg());
+    let (_, fs) = mem_core(core_config());
     let s = fs.statfs();
     assert!(s.blocks > 0 && s.bfree > 0 && s.bavail > 0 && s.bsize > 0 && s.namelen == 255);
 }
 
 #[test]
 fn parallel_lookups_in_one_directory_share_one_listing() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     for i in 0..50 {
         store.add_file(&format!("/d/f{i}"), "x");
     }
@@ -456,7 +419,7 @@ fn parallel_lookups_in_one_directory_share_one_listing() {
 fn a_download_that_ends_before_the_listed_size_is_retried_not_taken_as_eof() {
     let data = pattern(1 << 20, 9);
     for offset in [0u64, 300_000] {
-        let (store, fs) = setup(cfg());
+        let (store, fs) = mem_core(core_config());
         store.add_file("/f", data.clone());
         let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
         let o = fs.open(ino, OpenMode::READ).unwrap();
@@ -469,7 +432,7 @@ fn a_download_that_ends_before_the_listed_size_is_retried_not_taken_as_eof() {
 
 #[test]
 fn a_missing_file_reported_mid_transfer_is_enoent() {
-    let (store, fs) = setup(cfg());
+    let (store, fs) = mem_core(core_config());
     store.add_file("/f", "x");
     let ino = fs.lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
     let o = fs.open(ino, OpenMode::READ).unwrap();

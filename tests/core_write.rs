@@ -2,15 +2,18 @@
 //! uploads, truncation, renames, the errno of each refusal, and failures injected at every step of
 //! an upload (the data survives, close reports the error, a retry succeeds).
 
+mod support;
+
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ftpfs::config::FsConfig;
 use ftpfs::fs::inode::ROOT_INO;
-use ftpfs::fs::{DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
+use ftpfs::fs::{FtpFs, OpenMode, RenameMode, SetAttr};
 use ftpfs::remote::mem::{MemStore, Op};
 use ftpfs::remote::{RemoteError, RemoteStore};
+use support::core::{core_config, mem_core, pattern, read_dir};
 
 struct Setup {
     store: Arc<MemStore>,
@@ -25,14 +28,11 @@ fn setup() -> Setup {
 fn setup_with(f: impl FnOnce(&mut FsConfig)) -> Setup {
     let cache = tempfile::tempdir().unwrap();
     let mut cfg = FsConfig {
-        dir_cache_ttl: Duration::from_secs(60),
-        timeout: Duration::from_secs(2),
         cache_dir: cache.path().join("spool"),
-        ..FsConfig::default()
+        ..core_config()
     };
     f(&mut cfg);
-    let store = Arc::new(MemStore::new());
-    let fs = FtpFs::new(Arc::clone(&store), cfg);
+    let (store, fs) = mem_core(cfg);
     Setup { store, fs, cache }
 }
 
@@ -48,27 +48,14 @@ fn ino(fs: &FtpFs<MemStore>, path: &str) -> u64 {
     ino
 }
 
-struct Collect(Vec<String>);
-impl DirSink for Collect {
-    fn add(&mut self, e: &DirEntry, _next: u64) -> bool {
-        self.0.push(e.name.clone());
-        false
-    }
-}
-
+/// The names in `dir`, sorted, without `.` and `..`.
 fn ls(fs: &FtpFs<MemStore>, dir: u64) -> Vec<String> {
-    let fh = fs.opendir(dir).unwrap();
-    let mut c = Collect(Vec::new());
-    fs.readdir(fh, 2, false, &mut c).unwrap();
-    fs.releasedir(fh);
-    c.0.sort();
-    c.0
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8 ^ seed)
-        .collect()
+    let mut names: Vec<String> = read_dir(fs, dir, 2, false)
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
 }
 
 /// No upload in progress and no temporary name is left on the server.

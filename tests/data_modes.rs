@@ -9,29 +9,25 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ftpfs::config::{DataMode, RemoteConfig, Secret};
+use ftpfs::config::DataMode;
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::RemoteStore;
-use support::fake::{Epsv, Fake, Script, PASSWORD, USER};
+use support::fake::{Epsv, Fake, Script};
 use support::mount::{sh, Mounted};
+use support::store::FtpStoreBuilder;
 use support::vsftpd::Vsftpd;
-use support::{list_date, mdtm_text, FtpServer};
+use support::{active_port_range, list_date, mdtm_text, FtpServer};
 
-fn store(port: u16, user: &str, password: &str, data_mode: DataMode) -> FtpStore {
-    FtpStore::new(&RemoteConfig {
-        host: "127.0.0.1".into(),
-        port,
-        user: user.into(),
-        password: Secret::new(password),
-        max_conns: 1,
-        timeout: Duration::from_secs(5),
-        data_mode,
-        ..RemoteConfig::default()
-    })
+/// One connection, so that every transfer runs on the connection whose data mode is checked.
+fn store(server: &dyn FtpServer, data_mode: DataMode) -> FtpStore {
+    FtpStoreBuilder::for_server(server)
+        .max_conns(1)
+        .data_mode(data_mode)
+        .build()
 }
 
 fn fake_store(fake: &Fake) -> FtpStore {
-    store(fake.port, USER, PASSWORD, DataMode::Passive)
+    store(fake, DataMode::Passive)
 }
 
 fn a_file() -> Script {
@@ -93,12 +89,7 @@ fn active_mode_works_where_passive_mode_is_off() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("a.txt"), b"active data").unwrap();
     let server = vsftpd_without_pasv(root.path());
-    let passive = store(
-        server.port,
-        &server.user,
-        &server.password,
-        DataMode::Passive,
-    );
+    let passive = store(&server, DataMode::Passive);
     assert!(
         passive.list("/").is_err(),
         "passive mode should fail here: the server refuses PASV and EPSV"
@@ -114,7 +105,7 @@ fn active_mode_works_where_passive_mode_is_off() {
             ports: None,
         },
     ] {
-        let st = store(server.port, &server.user, &server.password, mode);
+        let st = store(&server, mode);
         let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
         assert!(names.contains(&"a.txt".to_string()), "{mode:?}: {names:?}");
         let mut got = Vec::new();
@@ -129,26 +120,6 @@ fn active_mode_works_where_passive_mode_is_off() {
             std::fs::read(root.path().join("up.txt")).unwrap(),
             b"uploaded actively"
         );
-    }
-}
-
-/// Three consecutive ports free on 127.0.0.1 right now.
-fn free_port_run() -> u16 {
-    // Above the kernel's ephemeral ports (32768-60999 by default), where no connection of
-    // another test and no listener of plain `active` mode lands, and below nothing the tests'
-    // servers use (their passive ranges lie in 10000-32099). Each call searches from its own
-    // place: two tests running at once must not share a range.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(61000);
-    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    loop {
-        let from = NEXT.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
-        assert!(from < 65000, "no three free ports");
-        if let Some(p) = (from..from + 100)
-            .step_by(7)
-            .find(|&p| (p..p + 3).all(free))
-        {
-            return p;
-        }
     }
 }
 
@@ -171,13 +142,13 @@ fn active_mode_listens_on_a_port_of_the_configured_range() {
             ("log_ftp_protocol", "YES"),
         ],
     );
-    let low = free_port_run();
+    let (low, high) = active_port_range(3);
     let taken = std::net::TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
     let mode = DataMode::Active {
         bind: Some("127.0.0.1".parse().unwrap()),
-        ports: Some((low, low + 2)),
+        ports: Some((low, high)),
     };
-    let st = store(server.port, &server.user, &server.password, mode);
+    let st = store(&server, mode);
     let read = |offset: u64| {
         let mut got = Vec::new();
         let mut r = st.open_read("/big.bin", offset).unwrap();
@@ -244,10 +215,10 @@ fn a_mount_with_active_mode_works_where_passive_mode_is_off() {
     std::fs::create_dir(root.path().join("d")).unwrap();
     std::fs::write(root.path().join("d/a.txt"), b"through the mount").unwrap();
     let server = vsftpd_without_pasv(root.path());
-    let low = free_port_run();
+    let (low, high) = active_port_range(3);
     for (opts, copy) in [
         ("active".to_string(), "b.txt"),
-        (format!("active_addr=127.0.0.1:{low}-{}", low + 2), "c.txt"),
+        (format!("active_addr=127.0.0.1:{low}-{high}"), "c.txt"),
     ] {
         let m = Mounted::new(&server.url("/"), server.password(), &opts);
         assert!(sh("ls -l d", m.path()).contains("a.txt"), "{opts}");

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpfs::config::{RemoteConfig, Secret};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
+use support::store::{download, upload, FtpStoreBuilder};
 use support::{make_random_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
 
 /// A server under test; dropping it stops the server.
@@ -25,16 +25,10 @@ fn unftp(root: &Path) -> Server {
 }
 
 fn store(s: &dyn FtpServer, base: &str, max_conns: usize) -> FtpStore {
-    FtpStore::new(&RemoteConfig {
-        host: "127.0.0.1".into(),
-        port: s.port(),
-        user: s.user().to_string(),
-        password: Secret::new(s.password()),
-        path: base.into(),
-        max_conns,
-        timeout: Duration::from_secs(5),
-        ..RemoteConfig::default()
-    })
+    FtpStoreBuilder::for_server(s)
+        .path(base)
+        .max_conns(max_conns)
+        .build()
 }
 
 fn sample_tree(root: &Path) {
@@ -72,14 +66,6 @@ fn store_listing(st: &FtpStore, path: &str) -> BTreeMap<String, (bool, u64)> {
         .collect()
 }
 
-fn read_from(st: &FtpStore, path: &str, offset: u64) -> Vec<u8> {
-    let mut r = st.open_read(path, offset).unwrap();
-    let mut out = Vec::new();
-    r.read_to_end(&mut out).unwrap();
-    r.finish();
-    out
-}
-
 fn listings_match_the_disk(start: fn(&Path) -> Server) {
     let root = tempfile::tempdir().unwrap();
     sample_tree(root.path());
@@ -102,13 +88,13 @@ fn downloads_match_the_disk(start: fn(&Path) -> Server) {
     let s = start(root.path());
     let st = store(&*s, "", 2);
     let disk = std::fs::read(root.path().join("random.bin")).unwrap();
-    assert_eq!(read_from(&st, "/random.bin", 0), disk);
-    assert_eq!(read_from(&st, "/random.bin", 1_234_567), &disk[1_234_567..]);
+    assert_eq!(download(&st, "/random.bin", 0), disk);
+    assert_eq!(download(&st, "/random.bin", 1_234_567), &disk[1_234_567..]);
     assert_eq!(
-        read_from(&st, "/sub dir/with space.txt", 0),
+        download(&st, "/sub dir/with space.txt", 0),
         vec![b'x'; 5000]
     );
-    assert!(read_from(&st, "/sub dir/deeper/empty", 0).is_empty());
+    assert!(download(&st, "/sub dir/deeper/empty", 0).is_empty());
 }
 
 fn an_early_finish_keeps_the_connection_usable(start: fn(&Path) -> Server) {
@@ -129,7 +115,7 @@ fn an_early_finish_keeps_the_connection_usable(start: fn(&Path) -> Server) {
         assert_eq!(buf, &disk[offset as usize..offset as usize + 4096]);
         r.finish();
         assert_eq!(store_listing(&st, "/"), disk_listing(root.path()));
-        assert_eq!(read_from(&st, "/hello.txt", 0), b"hello, world\n");
+        assert_eq!(download(&st, "/hello.txt", 0), b"hello, world\n");
     }
 }
 
@@ -142,7 +128,7 @@ fn a_base_path_becomes_the_root(start: fn(&Path) -> Server) {
         store_listing(&st, "/"),
         disk_listing(&root.path().join("sub dir"))
     );
-    assert_eq!(read_from(&st, "/with space.txt", 0), vec![b'x'; 5000]);
+    assert_eq!(download(&st, "/with space.txt", 0), vec![b'x'; 5000]);
 }
 
 fn errors_are_classified(start: fn(&Path) -> Server) {
@@ -162,18 +148,12 @@ fn errors_are_classified(start: fn(&Path) -> Server) {
     ));
     assert!(root.path().join("hello.txt").exists());
     // The connection is still good after the errors.
-    assert_eq!(read_from(&st, "/hello.txt", 0), b"hello, world\n");
+    assert_eq!(download(&st, "/hello.txt", 0), b"hello, world\n");
 
-    let bad = FtpStore::new(&RemoteConfig {
-        host: "127.0.0.1".into(),
-        port: s.port(),
-        user: s.user().to_string(),
-        password: Secret::new("wrong password"),
-        path: String::new(),
-        max_conns: 1,
-        timeout: Duration::from_secs(5),
-        ..RemoteConfig::default()
-    });
+    let bad = FtpStoreBuilder::for_server(&*s)
+        .login(s.user(), "wrong password")
+        .max_conns(1)
+        .build();
     match bad.check().unwrap_err() {
         RemoteError::LoginFailed(m) => assert!(!m.contains("wrong password"), "{m}"),
         other => panic!("expected a login failure, got {other:?}"),
@@ -193,7 +173,7 @@ fn many_readers_share_a_small_pool(start: fn(&Path) -> Server) {
             let path = root.path().join(format!("f{i}"));
             std::thread::spawn(move || {
                 let want = std::fs::read(path).unwrap();
-                assert_eq!(read_from(&st, &format!("/f{i}"), 0), want);
+                assert_eq!(download(&st, &format!("/f{i}"), 0), want);
             })
         })
         .collect();
@@ -201,14 +181,6 @@ fn many_readers_share_a_small_pool(start: fn(&Path) -> Server) {
         t.join().unwrap();
     }
     assert!(st.pool_limit() <= 2);
-}
-
-fn upload(st: &FtpStore, path: &str, data: &[u8], append: bool) -> Result<(), RemoteError> {
-    let mut w = st.open_write(path, append)?;
-    for chunk in data.chunks(100_000) {
-        w.write(chunk).unwrap();
-    }
-    w.finish().map(|_| ())
 }
 
 fn uploads_and_namespace_operations_reach_the_disk(start: fn(&Path) -> Server) {
@@ -315,7 +287,7 @@ fn vsftpd_without_chroot_roots_the_mount_in_the_login_directory() {
         store_listing(&sub, "/"),
         disk_listing(&root.path().join("sub dir"))
     );
-    assert_eq!(read_from(&sub, "/with space.txt", 0), vec![b'x'; 5000]);
+    assert_eq!(download(&sub, "/with space.txt", 0), vec![b'x'; 5000]);
 
     // Absolute: the same directory by its full path.
     let abs = store(&*s, &format!("{home}/sub dir"), 1);
@@ -401,7 +373,7 @@ fn vsftpd_ranged_reads_run_on_data_connections_opened_ahead() {
     ranged(2_000_000, 4096);
     // A read that ends exactly at the end of the file, then a whole download the ordinary way.
     ranged(disk.len() as u64 - 4096, 4096);
-    assert!(read_from(&st, "/random.bin", 0) == disk);
+    assert!(download(&st, "/random.bin", 0) == disk);
     ranged(5, 10);
     assert_eq!(st.stats().ranged_reads, (10, 7));
     // Every transfer used one EPSV; three spares were never used (before the listing, before the
@@ -512,12 +484,9 @@ fn a_server_that_never_greets_fails_within_seconds() {
         std::thread::sleep(Duration::from_secs(30));
         drop(conns);
     });
-    let st = FtpStore::new(&RemoteConfig {
-        host: "127.0.0.1".into(),
-        port,
-        timeout: Duration::from_secs(3),
-        ..RemoteConfig::default()
-    });
+    let st = FtpStoreBuilder::new(port)
+        .timeout(Duration::from_secs(3))
+        .build();
     let t = Instant::now();
     let e = st.check().unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());

@@ -9,24 +9,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpfs::config::{DataMode, RemoteConfig, Secret, TlsConfig, TlsMode};
+use ftpfs::config::{DataMode, TlsConfig, TlsMode};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{EntryKind, RemoteError, RemoteStore};
+use support::store::{download, upload, FtpStoreBuilder};
 use support::tls::{silent_tls_server, ServerCert, TestCa};
 use support::vsftpd::{TlsListen, Vsftpd};
-use support::{make_random_file, FtpServer};
+use support::{active_port_range, make_random_file, FtpServer};
 
 fn store(s: &Vsftpd, host: &str, tls: TlsConfig, max_conns: usize) -> FtpStore {
-    FtpStore::new(&RemoteConfig {
-        host: host.into(),
-        port: s.port(),
-        user: s.user().to_string(),
-        password: Secret::new(s.password()),
-        max_conns,
-        timeout: Duration::from_secs(5),
-        tls,
-        ..RemoteConfig::default()
-    })
+    FtpStoreBuilder::for_server(s)
+        .host(host)
+        .tls(tls)
+        .max_conns(max_conns)
+        .build()
 }
 
 fn tls(mode: TlsMode, cafile: Option<&Path>) -> TlsConfig {
@@ -42,22 +38,6 @@ fn mode_of(listen: TlsListen) -> TlsMode {
         TlsListen::Explicit => TlsMode::Explicit,
         TlsListen::Implicit => TlsMode::Implicit,
     }
-}
-
-fn read_all(st: &FtpStore, path: &str, offset: u64) -> Vec<u8> {
-    let mut r = st.open_read(path, offset).unwrap();
-    let mut out = Vec::new();
-    r.read_to_end(&mut out).unwrap();
-    r.finish();
-    out
-}
-
-fn upload(st: &FtpStore, path: &str, data: &[u8]) {
-    let mut w = st.open_write(path, false).unwrap();
-    for chunk in data.chunks(100_000) {
-        w.write(chunk).unwrap();
-    }
-    w.finish().unwrap();
 }
 
 /// A CA, a certificate for localhost and 127.0.0.1, and a TLS vsftpd serving a small tree.
@@ -102,9 +82,9 @@ fn list_download_upload(listen: TlsListen, host: &str) {
         ]
     );
     let disk = std::fs::read(f.root.path().join("sub/random.bin")).unwrap();
-    assert_eq!(read_all(&st, "/sub/random.bin", 0), disk);
+    assert_eq!(download(&st, "/sub/random.bin", 0), disk);
     assert_eq!(
-        read_all(&st, "/sub/random.bin", 1_000_000),
+        download(&st, "/sub/random.bin", 1_000_000),
         &disk[1_000_000..]
     );
     // Uploads in a row on the one connection, large and tiny: each data connection must resume the
@@ -113,10 +93,10 @@ fn list_download_upload(listen: TlsListen, host: &str) {
         let len = if i < 4 { 300_000 } else { i as usize };
         let data: Vec<u8> = (0..len as u32).map(|n| (n ^ i) as u8).collect();
         let name = format!("up{i}.bin");
-        upload(&st, &format!("/{name}"), &data);
+        upload(&st, &format!("/{name}"), &data, false).unwrap();
         assert_eq!(std::fs::read(f.root.path().join(&name)).unwrap(), data);
     }
-    assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+    assert_eq!(download(&st, "/hello.txt", 0), b"hello over TLS\n");
     let (reused, not) = f.server.data_handshakes();
     // One listing, three downloads, 24 uploads.
     assert_eq!(
@@ -154,31 +134,21 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
         TlsListen::Explicit,
         &[("pasv_enable", "NO"), ("port_enable", "YES")],
     );
-    // Above the kernel's ephemeral ports (32768-60999), where no other connection lands.
-    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let low = (61000..65000)
-        .step_by(11)
-        .find(|&p| (p..p + 4).all(free))
-        .unwrap();
-    let st = FtpStore::new(&RemoteConfig {
-        host: "localhost".into(),
-        port: server.port(),
-        user: server.user().to_string(),
-        password: Secret::new(server.password()),
-        max_conns: 1,
-        timeout: Duration::from_secs(5),
-        tls: tls(TlsMode::Explicit, Some(&ca.cert)),
-        data_mode: DataMode::Active {
+    let (low, high) = active_port_range(4);
+    let st = FtpStoreBuilder::for_server(&server)
+        .host("localhost")
+        .max_conns(1)
+        .tls(tls(TlsMode::Explicit, Some(&ca.cert)))
+        .data_mode(DataMode::Active {
             bind: Some("127.0.0.1".parse().unwrap()),
-            ports: Some((low, low + 3)),
-        },
-        ..RemoteConfig::default()
-    });
+            ports: Some((low, high)),
+        })
+        .build();
     for _ in 0..2 {
         let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
         assert!(names.contains(&"random.bin".to_string()), "{names:?}");
-        assert!(read_all(&st, "/random.bin", 0) == disk);
-        assert!(read_all(&st, "/random.bin", 123_457) == disk[123_457..]);
+        assert!(download(&st, "/random.bin", 0) == disk);
+        assert!(download(&st, "/random.bin", 123_457) == disk[123_457..]);
         let mut r = st.open_read("/random.bin", 9).unwrap();
         let mut buf = vec![0u8; 4096];
         r.read_exact(&mut buf).unwrap();
@@ -186,7 +156,7 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
         r.finish();
     }
     for i in 0..4 {
-        upload(&st, &format!("/up{i}.bin"), &disk[..300_000]);
+        upload(&st, &format!("/up{i}.bin"), &disk[..300_000], false).unwrap();
         assert!(std::fs::read(root.path().join(format!("up{i}.bin"))).unwrap() == disk[..300_000]);
     }
     let mut w = st.open_write("/up0.bin", true).unwrap();
@@ -232,9 +202,9 @@ fn each_pooled_connection_resumes_its_own_session() {
             std::thread::spawn(move || {
                 for round in 0..3 {
                     let want = std::fs::read(disk.join(format!("f{i}"))).unwrap();
-                    assert_eq!(read_all(&st, &format!("/f{i}"), 0), want);
+                    assert_eq!(download(&st, &format!("/f{i}"), 0), want);
                     let name = format!("/u{i}-{round}");
-                    upload(&st, &name, &want[..1000 * (i + 1)]);
+                    upload(&st, &name, &want[..1000 * (i + 1)], false).unwrap();
                 }
             })
         })
@@ -336,8 +306,8 @@ fn no_verify_accepts_any_certificate() {
             },
             1,
         );
-        assert_eq!(read_all(&st, "/a.txt", 0), b"a");
-        upload(&st, "/b.txt", b"bb");
+        assert_eq!(download(&st, "/a.txt", 0), b"a");
+        upload(&st, "/b.txt", b"bb", false).unwrap();
         assert_eq!(std::fs::read(root.path().join("b.txt")).unwrap(), b"bb");
     }
 }
@@ -372,13 +342,10 @@ fn implicit_tls_against_a_plain_greeting_says_so() {
 fn a_server_that_never_completes_the_handshake_fails_within_the_timeout() {
     for (explicit, mode) in [(true, TlsMode::Explicit), (false, TlsMode::Implicit)] {
         let port = silent_tls_server(explicit);
-        let st = FtpStore::new(&RemoteConfig {
-            host: "127.0.0.1".into(),
-            port,
-            timeout: Duration::from_secs(3),
-            tls: tls(mode, None),
-            ..RemoteConfig::default()
-        });
+        let st = FtpStoreBuilder::new(port)
+            .timeout(Duration::from_secs(3))
+            .tls(tls(mode, None))
+            .build();
         let t = Instant::now();
         let e = st.check().unwrap_err().to_string();
         assert!(
@@ -447,8 +414,8 @@ fn downloads_cut_short_keep_the_connection_and_its_session() {
         r.read_exact(&mut buf).unwrap();
         assert_eq!(buf, &disk[offset as usize..offset as usize + 4096]);
         r.finish();
-        upload(&st, "/after-cut.txt", &buf[..100]);
-        assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+        upload(&st, "/after-cut.txt", &buf[..100], false).unwrap();
+        assert_eq!(download(&st, "/hello.txt", 0), b"hello over TLS\n");
     }
     assert_eq!(
         std::fs::read(f.root.path().join("after-cut.txt")).unwrap(),
@@ -457,7 +424,7 @@ fn downloads_cut_short_keep_the_connection_and_its_session() {
     // A download given up before its first byte: the data connection's handshake never ran.
     let r = st.open_read("/sub/random.bin", 0).unwrap();
     r.finish();
-    assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+    assert_eq!(download(&st, "/hello.txt", 0), b"hello over TLS\n");
     assert_eq!(st.list("/sub").unwrap().len(), 1);
     // 15 transfers in the loop, the one given up (no handshake), a download and a listing.
     assert_eq!(f.server.transfer_commands(), 18);
@@ -489,9 +456,9 @@ fn a_tls_1_2_server_resumes_sessions_too() {
     let st = store(&s, "127.0.0.1", tls(TlsMode::Explicit, Some(&ca.cert)), 1);
     let disk = std::fs::read(root.path().join("r.bin")).unwrap();
     for i in 0..6 {
-        assert_eq!(read_all(&st, "/r.bin", 0), disk);
-        upload(&st, &format!("/u{i}"), &disk[..1000 + i]);
-        upload(&st, &format!("/v{i}"), &disk[..10]);
+        assert_eq!(download(&st, "/r.bin", 0), disk);
+        upload(&st, &format!("/u{i}"), &disk[..1000 + i], false).unwrap();
+        upload(&st, &format!("/v{i}"), &disk[..10], false).unwrap();
     }
     assert_eq!(st.list("/").unwrap().len(), 13);
     let log = std::fs::read_to_string(s.log_path()).unwrap();
@@ -512,15 +479,15 @@ fn empty_uploads_complete_over_tls() {
             1,
         );
         for i in 0..4 {
-            upload(&st, &format!("/empty{i}"), b"");
+            upload(&st, &format!("/empty{i}"), b"", false).unwrap();
             assert_eq!(
                 std::fs::read(f.root.path().join(format!("empty{i}"))).unwrap(),
                 b""
             );
-            upload(&st, &format!("/one{i}"), b"1");
+            upload(&st, &format!("/one{i}"), b"1", false).unwrap();
         }
-        assert_eq!(read_all(&st, "/empty0", 0), b"");
-        assert_eq!(read_all(&st, "/hello.txt", 0), b"hello over TLS\n");
+        assert_eq!(download(&st, "/empty0", 0), b"");
+        assert_eq!(download(&st, "/hello.txt", 0), b"hello over TLS\n");
         assert_eq!(
             f.server.data_handshakes(),
             (f.server.transfer_commands(), 0)

@@ -9,11 +9,11 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ftpfs::config::{RemoteConfig, Secret};
 use ftpfs::remote::ftp::FtpStore;
 use ftpfs::remote::{RemoteError, RemoteStore};
-use support::fake::{Epsv, Fake, Hostile, Script, PASSWORD, USER};
+use support::fake::{Epsv, Fake, Hostile, Script, PASSWORD};
 use support::mount::{sh, Mounted};
+use support::store::FtpStoreBuilder;
 use support::vsftpd::Vsftpd;
 use support::FtpServer;
 
@@ -24,15 +24,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn store(fake: &Fake, timeout: Duration) -> FtpStore {
-    FtpStore::new(&RemoteConfig {
-        host: "127.0.0.1".into(),
-        port: fake.port,
-        user: USER.into(),
-        password: Secret::new(PASSWORD),
-        max_conns: 2,
-        timeout,
-        ..Default::default()
-    })
+    FtpStoreBuilder::for_server(fake)
+        .max_conns(2)
+        .timeout(timeout)
+        .build()
 }
 
 /// The peak resident memory of this test process, in MiB (VmHWM).

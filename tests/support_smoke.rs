@@ -1,7 +1,8 @@
 //! Proves the test support itself (tests/support): both FTP servers start on free ports, log in
 //! the expected user, list, serve and accept files byte for byte over passive data connections,
 //! and refuse a wrong password with 530; several instances run side by side; the data helpers
-//! are deterministic. A failure here points at the harness, not at ftpfs.
+//! are deterministic; active port ranges are free and never handed out twice; dates come out as
+//! servers write them. A failure here points at the harness, not at ftpfs.
 
 mod support;
 
@@ -11,7 +12,10 @@ use std::time::Duration;
 
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
-use support::{make_random_file, make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer};
+use support::{
+    active_port_range, list_date, make_random_file, make_tree, mdtm_text, sha256_file,
+    unftp::Unftp, vsftpd::Vsftpd, FtpServer,
+};
 
 /// The way ftpfs talks to servers: binary type, PASV with the data address taken from the
 /// control connection, timeouts so that a hung server fails the test instead of hanging it.
@@ -226,4 +230,35 @@ fn data_helpers_are_deterministic() {
     sizes.sort_unstable();
     sizes.dedup();
     assert!(sizes.len() > 40, "sizes hardly vary: {sizes:?}");
+}
+
+#[test]
+fn active_port_ranges_are_free_and_never_handed_out_twice() {
+    let ranges: Vec<(u16, u16)> = (1..=6).map(active_port_range).collect();
+    for (i, &(low, high)) in ranges.iter().enumerate() {
+        assert_eq!(high - low + 1, i as u16 + 1, "{ranges:?}");
+        assert!(low >= 61_000, "{ranges:?}");
+        for port in low..=high {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .unwrap_or_else(|e| panic!("port {port} of {low}-{high} is taken: {e}"));
+        }
+        for &(other_low, other_high) in &ranges[..i] {
+            assert!(
+                high < other_low || low > other_high,
+                "overlapping ranges: {ranges:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dates_come_out_as_servers_write_them() {
+    // Values `date -u -d @SECONDS` agrees with: the epoch, a leap day, and a date of the listing
+    // parser's own tests.
+    assert_eq!(list_date(0), "Jan 01 00:00");
+    assert_eq!(mdtm_text(0), "19700101000000");
+    assert_eq!(list_date(951_782_400), "Feb 29 00:00");
+    assert_eq!(mdtm_text(1_795_357_260), "20261122142100");
+    assert_eq!(list_date(1_795_357_260), "Nov 22 14:21");
+    assert_eq!(mdtm_text(4_102_444_799), "20991231235959");
 }

@@ -1,11 +1,12 @@
 //! The remote side of the filesystem: the `RemoteStore` trait that the core talks to, the plain types
 //! it exchanges (listing entries, read streams, errors), and its implementations — `FtpStore` over a
 //! pool of FTP or FTPS control connections (`ftp`), and `MemStore`, an in-memory store
-//! with operation counters and failure injection for tests. Nothing here knows about inodes, caches
-//! or the kernel.
+//! with operation counters and failure injection, compiled for tests only (`cfg(test)` or the
+//! `test-support` feature). Nothing here knows about inodes, caches or the kernel.
 
 pub mod ftp;
 pub mod listing;
+#[cfg(any(test, feature = "test-support"))]
 pub mod mem;
 pub mod pool;
 pub mod watchdog;

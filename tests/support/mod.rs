@@ -1,24 +1,32 @@
 //! Shared test support: FTP servers started by the tests (`unftp`: libunftp in-process; `vsftpd`:
-//! Debian's vsftpd as a child process; `fake`: a scripted, misbehaving server) and the helpers around them: free ports, waiting for a
-//! server's `220` greeting, and deterministic test data (file trees, large pseudo-random files,
-//! SHA-256 of a file). Every test binary includes this with `mod support;` and uses a different
-//! subset, hence the module-wide `dead_code` allowance.
+//! Debian's vsftpd as a child process; `fake`: a scripted, misbehaving server), the clients of
+//! the tests (`store`: an `FtpStore` for a test server; `core`: the filesystem core over the
+//! in-memory store; `mount`: the real binary's kernel mounts), and the helpers around them: free
+//! ports, waiting for a server's `220` greeting, dates as servers write them, and deterministic
+//! test data (file trees, large pseudo-random files, SHA-256 of a file). Every test binary
+//! includes this with `mod support;` and uses a different subset, hence the module-wide
+//! `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod core;
 pub mod fake;
 pub mod mount;
 pub mod namespace;
+pub mod store;
 pub mod tls;
 pub mod unftp;
 pub mod vsftpd;
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chrono::DateTime;
 use sha2::{Digest, Sha256};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it for a bind to port 0).
@@ -39,6 +47,48 @@ pub fn passive_range() -> (u16, u16) {
     let blocks = (32_000 - 10_000) / 100;
     let start = 10_000 + (unique_seed() % blocks) as u16 * 100;
     (start, start + 99)
+}
+
+/// `count` (at most 32) consecutive ports on 127.0.0.1, all free right now, for a client that
+/// binds them itself: ftpfs's active-mode data ports (`active_addr=IP:LOW-HIGH`). They lie above
+/// Linux's ephemeral ports (32768..=60999), where no outgoing connection and no listener of plain
+/// active mode lands, and above the servers' passive ranges (`passive_range`). Each call takes a
+/// block of 32 ports of its own, distinct from every other call's in this process and in every
+/// other test process: a block is held by an exclusive lock on a file in the temporary directory
+/// until the process exits, and blocks that another process holds, or whose ports are taken, are
+/// passed over.
+pub fn active_port_range(count: u16) -> (u16, u16) {
+    const FIRST: u16 = 61_000;
+    const BLOCK: u16 = 32;
+    const BLOCKS: u16 = (u16::MAX - FIRST) / BLOCK;
+    static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
+    assert!((1..=BLOCK).contains(&count), "{count} ports asked for");
+    let dir = std::env::temp_dir().join("ftpfs-test-ports");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    // Open to every user's tests, as /tmp is; a directory of another owner stays as it is.
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    let free = |p: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok();
+    // Processes start their search at different blocks, so that they seldom wait on each other.
+    let start = (unique_seed() % u64::from(BLOCKS)) as u16;
+    for i in 0..BLOCKS {
+        let low = FIRST + (start + i) % BLOCKS * BLOCK;
+        let path = dir.join(format!("{low}.lock"));
+        // A lock file made by another user's tests may be read-only to us; a lock needs no more.
+        let lock = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .or_else(|_| File::open(&path))
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        if let Some(first) = (low..=low + BLOCK - count).find(|&p| (p..p + count).all(free)) {
+            HELD.lock().unwrap().push(lock);
+            return (first, first + count - 1);
+        }
+    }
+    panic!("no {count} free ports in a block of our own above {FIRST}");
 }
 
 /// A value that differs between calls and between processes: for passive ranges and banners.
@@ -215,44 +265,20 @@ pub fn sha256_file(path: &Path) -> String {
     format!("{:x}", hasher.finalize())
 }
 
-/// `Mon DD HH:MM` of a Unix time, as LIST shows a recently changed file.
+/// `Mon DD HH:MM` of a Unix time, as LIST shows a recently changed file. chrono's calendar, not
+/// the one in src/remote/listing/time.rs, so that the tests of dates check it against another.
 pub fn list_date(secs: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (_, m, d) = civil(secs / 86_400);
-    let in_day = secs % 86_400;
-    format!(
-        "{} {:02} {:02}:{:02}",
-        MONTHS[m as usize - 1],
-        d,
-        in_day / 3600,
-        in_day % 3600 / 60
-    )
+    utc(secs).format("%b %d %H:%M").to_string()
 }
 
 /// `YYYYMMDDHHMMSS` of a Unix time, as MDTM answers.
 pub fn mdtm_text(secs: u64) -> String {
-    let (y, m, d) = civil(secs / 86_400);
-    let in_day = secs % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    )
+    utc(secs).format("%Y%m%d%H%M%S").to_string()
 }
 
-/// Year, month, day of a day count since 1970 (Howard Hinnant's algorithm).
-fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+fn utc(secs: u64) -> DateTime<chrono::Utc> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .unwrap_or_else(|| panic!("{secs} s after 1970 is past chrono's calendar"))
 }

@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use log::{debug, info, warn};
 
-use super::write::{is_temp_name, Committed, FileState, OpenMode, Uploader};
+use super::upload::is_temp_name;
+use super::write::{Committed, FileState, OpenMode, Uploader};
 use super::{component, lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
 use crate::caller;
 use crate::error::{FsError, FsResult};

@@ -12,7 +12,7 @@ use crate::caller::{self, Stop};
 use crate::error::{FsError, FsResult};
 use crate::remote::RemoteStore;
 
-use super::write::is_temp_name;
+use super::upload::is_temp_name;
 use crate::sync::lock;
 
 /// The listings of one mount.

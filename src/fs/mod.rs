@@ -18,6 +18,7 @@ mod namespace;
 pub mod prefetch;
 pub mod read;
 pub mod spool;
+mod upload;
 pub mod write;
 mod writers;
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use log::debug;
 
-use super::write::is_temp_name;
+use super::upload::is_temp_name;
 use super::{component, lock, name_of, parent_of, Attr, FtpFs, ROOT_INO};
 use crate::cache::Listing;
 use crate::error::{FsError, FsResult};

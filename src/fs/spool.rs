@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+use crate::error::FsError;
+
 /// A spool file and the size of the content it holds.
 pub struct Spool {
     file: NamedTempFile,
@@ -86,6 +88,15 @@ impl Spool {
         let name = dir.join(format!("unsaved-{stamp}-{flat}"));
         self.file.persist_noclobber(&name).map_err(|e| e.error)?;
         Ok(name)
+    }
+}
+
+/// A local I/O error on the spool: a full cache disk is ENOSPC, anything else EIO.
+pub fn local(e: std::io::Error) -> FsError {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        FsError::NoSpace
+    } else {
+        FsError::Io(format!("spool: {e}"))
     }
 }
 

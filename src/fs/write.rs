@@ -1,5 +1,5 @@
 //! The write path of one file: `FileState` holds what a program wrote that the server does not have
-//! yet, and `Uploader` moves it there with no silent loss.
+//! yet, and `Uploader` moves it there with no silent loss (whole-file moves are in `upload`).
 //!
 //! A file written from offset 0 onwards (new, or truncated to 0) is streamed to `STOR` as the program
 //! writes; a write-only program continuing at the end of an existing file streams to `APPE`. Any
@@ -14,19 +14,18 @@
 //! goes to the server once and never comes back. Once a stream breaks, every later write,
 //! truncate, flush and fsync of its handles returns the error.
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use log::{debug, warn};
 
-use super::spool::Spool;
+use super::spool::{local, Spool};
+use super::upload::{temp_path, uninterrupted};
 use super::writers::Writers;
 use crate::caller;
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
+use crate::remote::{RemoteStore, RemoteWrite};
 use crate::sync::lock;
 
 /// How much of a stream is kept locally (see the module doc): enough for the files programs read
@@ -34,42 +33,6 @@ use crate::sync::lock;
 /// a large copy into the mount does not double its disk traffic. Beyond it the copy is dropped, and
 /// a read or a seek back finishes the upload and downloads it into a spool.
 const STREAM_COPY_LIMIT: u64 = 64 << 20;
-
-/// Names that start with this are ftpfs's uploads in progress: never shown, never accepted from a
-/// program.
-pub const TEMP_PREFIX: &str = ".~ftpfs.";
-
-/// Whether `name` is one of ftpfs's temporary upload names.
-pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX)
-}
-
-/// A fresh temporary name beside `path` (same directory, so the final rename stays on one file
-/// system of the server), at most 255 bytes.
-pub fn temp_path(path: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (dir, name) = match path.rfind('/') {
-        Some(i) => (&path[..i], &path[i + 1..]),
-        None => ("", path),
-    };
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tag = (u64::from(std::process::id()) << 32 | u64::from(nanos))
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let mut short = name;
-    let room = 255 - TEMP_PREFIX.len() - 17;
-    while short.len() > room {
-        let mut cut = room.min(short.len() - 1);
-        while !short.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        short = &short[..cut];
-    }
-    format!("{dir}/{TEMP_PREFIX}{tag:016x}.{short}")
-}
 
 /// How a file handle was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -199,23 +162,6 @@ pub struct Committed {
     pub mtime: Option<SystemTime>,
     /// The mode set after the upload, if the server took one.
     pub mode: Option<u32>,
-}
-
-/// A local I/O error on the spool: a full cache disk is ENOSPC, anything else EIO.
-fn local(e: std::io::Error) -> FsError {
-    if e.raw_os_error() == Some(libc::ENOSPC) {
-        FsError::NoSpace
-    } else {
-        FsError::Io(format!("spool: {e}"))
-    }
-}
-
-/// Runs a step of an upload that must not be cut short for a caller being killed: its start
-/// sends nothing yet and the caller's data decides what follows, and its end (the server's
-/// verdict, the size check, the rename) must be known whatever happens to the caller.
-fn uninterrupted<T>(step: impl FnOnce() -> T) -> T {
-    let _nobody = caller::serve(0);
-    step()
 }
 
 impl FileState {
@@ -680,148 +626,6 @@ impl<S: RemoteStore> Uploader<'_, S> {
         st.body = Body::Spool { spool, dirty };
         Ok(())
     }
-
-    fn download(&self, path: &str, size: u64) -> FsResult<Spool> {
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            match self.try_download(path, size) {
-                Err(FsError::Io(m)) if tries > 0 => debug!("download of {path} again: {m}"),
-                other => return other,
-            }
-        }
-    }
-
-    fn try_download(&self, path: &str, size: u64) -> FsResult<Spool> {
-        let mut spool = Spool::new(self.cache_dir).map_err(local)?;
-        let mut remote = self.store.open_read(path, 0)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = 0u64;
-        loop {
-            let n = remote.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            spool.write_at(at, &buf[..n]).map_err(local)?;
-            at += n as u64;
-        }
-        remote.finish();
-        if at != size {
-            return Err(FsError::Io(format!(
-                "{path}: the server sent {at} bytes of {size}"
-            )));
-        }
-        Ok(spool)
-    }
-
-    /// Uploads `len` bytes from `src` to `target`, through a temporary name unless told otherwise.
-    fn upload(&self, target: &str, src: &mut dyn Read, len: u64) -> FsResult<()> {
-        let dest = if self.atomic {
-            temp_path(target)
-        } else {
-            target.to_string()
-        };
-        let result = uninterrupted(|| {
-            let mut w = self.store.open_write(&dest, false)?;
-            if let Err(e) = copy(src, &mut *w) {
-                let verdict = w.finish().err().map(FsError::from);
-                return Err(match verdict {
-                    Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
-                    _ => e,
-                });
-            }
-            let stored = w.finish()?;
-            self.verify(&dest, len, stored.size)?;
-            self.place(&dest, target)
-        });
-        if let Err(e) = &result {
-            warn!("upload of {target} failed: {e}");
-            if dest != target {
-                self.discard(&dest);
-            }
-        }
-        result
-    }
-
-    /// An empty file under `target`, sent straight there: with no bytes to lose, a temporary name,
-    /// the rename and the size check (three round trips of a file created by `touch` or by a
-    /// shell's `>`, whose first close comes before any write) would guard nothing.
-    fn upload_empty(&self, target: &str) -> FsResult<()> {
-        let result = uninterrupted(|| {
-            self.store
-                .open_write(target, false)
-                .and_then(|w| w.finish())
-        })
-        .map(|_| ())
-        .map_err(FsError::from);
-        if let Err(e) = &result {
-            warn!("creating {target} failed: {e}");
-        }
-        result
-    }
-
-    /// Removes a temporary upload name. Its connection may be the one a failure just broke, so a
-    /// link failure gets a second try on a fresh connection (a name already gone is fine).
-    fn discard(&self, temp: &str) {
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            match self.store.remove(temp) {
-                Ok(()) | Err(RemoteError::NotFound(_)) => return,
-                Err(RemoteError::Connection(m)) if tries > 0 => {
-                    debug!("removing {temp} again: {m}")
-                }
-                Err(e) => {
-                    warn!("the partial upload {temp} stays on the server: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Checks that the server holds exactly `len` bytes under `path` (where it can tell): `held`,
-    /// when the end of the upload already said, or else its answer to `size`.
-    fn verify(&self, path: &str, len: u64, held: Option<u64>) -> FsResult<()> {
-        match held.map_or_else(|| self.store.size(path), Ok) {
-            Ok(n) if n == len => Ok(()),
-            Ok(n) => Err(FsError::Io(format!(
-                "{path}: the server holds {n} bytes of {len}"
-            ))),
-            Err(RemoteError::Unsupported(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Renames an uploaded temporary file over its target. A server that will not rename over an
-    /// existing file gets the target removed first.
-    fn place(&self, dest: &str, target: &str) -> FsResult<()> {
-        if dest == target {
-            return Ok(());
-        }
-        match self.store.rename(dest, target) {
-            Ok(()) => Ok(()),
-            Err(RemoteError::NotFound(m) | RemoteError::PermissionDenied(m)) => {
-                debug!("rename over {target} refused ({m}); removing it first");
-                let _ = self.store.remove(target);
-                Ok(self.store.rename(dest, target)?)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Copies a spool to an upload, a megabyte at a time.
-fn copy(src: &mut dyn Read, dst: &mut dyn RemoteWrite) -> FsResult<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(local(e)),
-        };
-        dst.write(&buf[..n])?;
-    }
 }
 
 /// Bytes to send: a program's data, or a run of zeros (a hole before a write).
@@ -844,24 +648,5 @@ impl Bytes<'_> {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_are_hidden_unique_and_short_enough() {
-        let a = temp_path("/d/file.txt");
-        let b = temp_path("/d/file.txt");
-        assert_ne!(a, b);
-        assert!(a.starts_with("/d/.~ftpfs."));
-        assert!(a.ends_with(".file.txt"));
-        assert!(is_temp_name(a.rsplit('/').next().unwrap()));
-        let long = format!("/{}", "é".repeat(127));
-        let t = temp_path(&long);
-        assert!(t.len() - 1 <= 255, "{}", t.len());
-        assert!(temp_path("/x").starts_with("/.~ftpfs."));
     }
 }

@@ -116,13 +116,12 @@ fn implicit_tls_lists_downloads_and_uploads() {
     list_download_upload(TlsListen::Implicit, "localhost");
 }
 
-/// `ftpes://` with active data connections on a port range (`active_addr=IP:LOW-HIGH`): ftpfs
-/// makes those transfers itself, through the control connection's TLS stream, and each data
-/// connection is TLS resuming the control connection's session (vsftpd requires it). Listings,
-/// downloads from 0, from an offset and cut short, several uploads (TLS 1.3 tickets must last) and
-/// an append, on one connection that stays in step.
-#[test]
-fn explicit_tls_with_active_mode_on_a_port_range() {
+/// FTPS with active data connections on a port range (`active_addr=IP:LOW-HIGH`), explicit and
+/// implicit: each data connection listens on a port of the range and is TLS resuming the control
+/// connection's session (vsftpd requires it). Listings, downloads from 0, from an offset and cut
+/// short, several uploads (TLS 1.3 tickets must last) and an append, on one connection that stays
+/// in step. (Implicit TLS with `active_addr` was refused while suppaftp made that control socket.)
+fn tls_with_active_mode_on_a_port_range(listen: TlsListen) {
     let ca = TestCa::new();
     let cert = ca.server_cert(&["DNS:localhost", "IP:127.0.0.1"]);
     let root = tempfile::tempdir().unwrap();
@@ -131,14 +130,18 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
     let server = Vsftpd::start_tls(
         root.path(),
         &cert,
-        TlsListen::Explicit,
+        listen,
         &[("pasv_enable", "NO"), ("port_enable", "YES")],
     );
     let (low, high) = active_port_range(4);
+    let mode = match listen {
+        TlsListen::Explicit => TlsMode::Explicit,
+        TlsListen::Implicit => TlsMode::Implicit,
+    };
     let st = FtpStoreBuilder::for_server(&server)
         .host("localhost")
         .max_conns(1)
-        .tls(tls(TlsMode::Explicit, Some(&ca.cert)))
+        .tls(tls(mode, Some(&ca.cert)))
         .data_mode(DataMode::Active {
             bind: Some("127.0.0.1".parse().unwrap()),
             ports: Some((low, high)),
@@ -179,6 +182,16 @@ fn explicit_tls_with_active_mode_on_a_port_range() {
         "every data connection resumes the session"
     );
     assert!(st.stats().commands.contains(&("LOGIN", 1)));
+}
+
+#[test]
+fn explicit_tls_with_active_mode_on_a_port_range() {
+    tls_with_active_mode_on_a_port_range(TlsListen::Explicit);
+}
+
+#[test]
+fn implicit_tls_with_active_mode_on_a_port_range() {
+    tls_with_active_mode_on_a_port_range(TlsListen::Implicit);
 }
 
 #[test]

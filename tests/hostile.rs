@@ -266,16 +266,15 @@ fn names_a_server_lists_with_slash_nul_or_dots_are_skipped() {
     }
 }
 
-/// A server that looks like vsftpd but refuses REST: the first random read, sent as REST and RETR
-/// together, fails cleanly (the file the RETR behind the refused REST sends is never taken for the
-/// range), the connection it left out of step is closed, and the mount's later ranged reads take
-/// the ordinary path, which sends no RETR after a refused REST.
+/// A server that takes pipelined commands but refuses REST: the first random read, sent as REST
+/// and RETR together, fails cleanly (the file the RETR behind the refused REST sends is never
+/// taken for the range), the connection it left out of step is closed, and from then on REST goes
+/// alone, so no RETR follows a refused REST.
 #[test]
-fn a_server_refusing_rest_turns_quick_ranged_reads_off() {
+fn a_server_refusing_rest_gets_rest_alone_after_the_first_refusal() {
     let _serial = serial();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let fake = Fake::start(Script {
-        greeting: Some("(vsFTPd 3.0.3)".into()),
         epsv: Epsv::Works,
         rest_refused: true,
         files: [("/f.bin".to_string(), data.clone())].into(),
@@ -307,15 +306,14 @@ fn a_server_refusing_rest_turns_quick_ranged_reads_off() {
     assert_eq!(retr, 2, "{cmds:?}");
 }
 
-/// A server that looks like vsftpd but closes its passive listener at any command other than a
-/// transfer: the data connection an upload opened ahead for the next one is gone by then (the
-/// rename came in between). The next upload notices (a reset connection, or a 425 to its STOR)
-/// before it sends any data, and every file lands whole.
+/// A server that takes pipelined commands but closes its passive listener at any command other
+/// than a transfer: the data connection an upload opened ahead for the next one is gone by then
+/// (the rename came in between). The next upload notices (a reset connection, or a 425 to its
+/// STOR) before it sends any data, and every file lands whole.
 #[test]
 fn a_server_that_drops_the_listener_an_upload_opened_ahead_gets_the_ordinary_upload() {
     let _serial = serial();
     let fake = Fake::start(Script {
-        greeting: Some("(vsFTPd 3.0.3)".into()),
         epsv: Epsv::Works,
         passive_for_next_command_only: true,
         ..Default::default()
@@ -346,6 +344,45 @@ fn a_server_that_drops_the_listener_an_upload_opened_ahead_gets_the_ordinary_upl
     assert_eq!(st.stats().uploads, (3, 0));
     assert_eq!(
         cmds.iter().filter(|c| c.starts_with("USER")).count(),
+        1,
+        "{cmds:?}"
+    );
+}
+
+/// A server that carries out a REST sent together with the RETR behind it only after that RETR
+/// (as a server running commands concurrently may): the RETR's 150 comes before the REST's 350,
+/// and its data starts at the file's beginning. ftpfs takes no byte of it for the range: the
+/// reply out of order turns pipelining off for the mount, and the read is made again one
+/// command at a time, with the right bytes.
+#[test]
+fn a_server_answering_rest_after_the_next_command_gets_commands_one_at_a_time() {
+    let _serial = serial();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let fake = Fake::start(Script {
+        epsv: Epsv::Works,
+        rest_after_next: true,
+        files: [("/f.bin".to_string(), data.clone())].into(),
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(5));
+    for offset in [1000u64, 50_000] {
+        let mut r = st.open_read_range("/f.bin", offset, 4096).unwrap();
+        let mut buf = vec![0u8; 4096];
+        r.read_exact(&mut buf).unwrap();
+        let at = offset as usize;
+        assert!(buf[..] == data[at..at + 4096], "bytes at {offset}");
+        r.finish();
+    }
+    let cmds = fake.commands();
+    // The first read's REST and RETR went together once, then again one at a time; the second
+    // read one at a time only.
+    assert_eq!(
+        cmds.iter().filter(|c| *c == "REST 1000").count(),
+        2,
+        "{cmds:?}"
+    );
+    assert_eq!(
+        cmds.iter().filter(|c| *c == "REST 50000").count(),
         1,
         "{cmds:?}"
     );

@@ -66,6 +66,10 @@ pub struct Script {
     pub passive_for_next_command_only: bool,
     /// The whole reply to `PWD` (default `257 "/"`).
     pub pwd: Option<String>,
+    /// A `REST` that arrives in one packet with the next command is carried out (and answered)
+    /// after that command, as a server that runs commands concurrently may: a `RETR` behind it
+    /// sends the file from its start, and its `150` comes before the `350`.
+    pub rest_after_next: bool,
 }
 
 /// EPSV as the server does it.
@@ -226,11 +230,24 @@ impl Session {
         let mut pending_data: Option<TcpListener> = None;
         let mut rest = 0usize;
         let mut renaming: Option<String> = None;
-        let reader = BufReader::new(sock);
-        for line in reader.split(b'\n') {
-            let Ok(line) = line else { return };
-            let line = String::from_utf8_lossy(&line)
-                .trim_end_matches('\r')
+        // A REST held back until the command after it was carried out (`rest_after_next`).
+        let mut held_rest: Option<usize> = None;
+        let mut reader = BufReader::new(sock);
+        loop {
+            if let Some(offset) = held_rest.take().filter(|_| reader.buffer().is_empty()) {
+                rest = offset;
+                if out.write_all(b"350 restarting\r\n").is_err() {
+                    return;
+                }
+            }
+            let mut raw = Vec::new();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let together = !reader.buffer().is_empty();
+            let line = String::from_utf8_lossy(&raw)
+                .trim_end_matches(['\r', '\n'])
                 .to_string();
             self.commands.lock().unwrap().push(line.clone());
             let (verb, arg) = match line.split_once(' ') {
@@ -293,6 +310,10 @@ impl Session {
                     )
                 }
                 "REST" if self.script.rest_refused => "502 REST not here".into(),
+                "REST" if self.script.rest_after_next && together => {
+                    held_rest = Some(arg.parse().unwrap_or(0));
+                    continue;
+                }
                 "REST" => {
                     rest = arg.parse().unwrap_or(0);
                     "350 restarting".into()

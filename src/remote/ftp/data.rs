@@ -592,6 +592,146 @@ fn accept(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> std::io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::ftp::features::Learned;
+    use std::io::{BufRead, BufReader};
+    use std::sync::Arc;
+
+    /// A server that replays a recorded exchange: for each step, the bytes it must receive (in
+    /// one read, as one packet) and what it answers; `{port}` in an answer is its data port, and
+    /// `DATA` sends the data connection's bytes and closes it.
+    fn replay(steps: Vec<(&'static str, &'static str)>, data: &'static [u8]) -> u16 {
+        let control = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = control.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut c, _) = control.accept().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let data_port = listener.local_addr().unwrap().port();
+            let mut reader = BufReader::new(c.try_clone().unwrap());
+            for (want, answer) in steps {
+                let mut first = String::new();
+                if reader.read_line(&mut first).unwrap() == 0 {
+                    return;
+                }
+                // Commands sent together are in the buffer with the first: one packet.
+                let together = String::from_utf8_lossy(reader.buffer()).into_owned();
+                reader.consume(together.len());
+                assert_eq!(first + &together, want, "the commands as sent");
+                for part in answer.split_inclusive("\r\n") {
+                    if part == "DATA\r\n" {
+                        let (mut d, _) = listener.accept().unwrap();
+                        d.write_all(data).unwrap();
+                    } else {
+                        let text = part.replace("{port}", &data_port.to_string());
+                        c.write_all(text.as_bytes()).unwrap();
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    fn session(port: u16, pipelining: bool) -> Session {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let learned = Arc::new(Learned::default());
+        learned.set_pipelining(pipelining, "a test");
+        Session::plain(tcp, Duration::from_secs(5), learned).unwrap()
+    }
+
+    fn retr_from(offset: u64) -> Order {
+        Order {
+            command: Line::new("RETR", "/a b.bin").unwrap(),
+            offset,
+            file: true,
+            upload: false,
+            window: Some(4096),
+        }
+    }
+
+    /// vsftpd's answers to a ranged read: `EPSV`, then `REST` and `RETR` in one packet.
+    #[test]
+    fn a_ranged_read_sends_rest_and_retr_in_one_packet() {
+        let port = replay(
+            vec![
+                (
+                    "EPSV\r\n",
+                    "229 Entering Extended Passive Mode (|||{port}|)\r\n",
+                ),
+                (
+                    "REST 4096\r\nRETR /a b.bin\r\n",
+                    "350 Restart position accepted (4096).\r\n\
+                     150 Opening BINARY mode data connection for /a b.bin (8192 bytes).\r\n\
+                     DATA\r\n226 Transfer complete.\r\n",
+                ),
+            ],
+            b"0123456789",
+        );
+        let mut s = session(port, true);
+        let started = s
+            .start_transfer(Plan::Passive(Passive::Epsv), &retr_from(4096))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut data = started.data;
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"0123456789");
+        assert_eq!(s.expect(&[226]).unwrap().code, 226);
+        assert!(s.in_step());
+    }
+
+    /// Without pipelining the same read is three exchanges, each command alone.
+    #[test]
+    fn without_pipelining_each_command_waits_for_its_reply() {
+        let port = replay(
+            vec![
+                (
+                    "EPSV\r\n",
+                    "229 Entering Extended Passive Mode (|||{port}|)\r\n",
+                ),
+                ("REST 7\r\n", "350 Restart position accepted (7).\r\n"),
+                ("RETR /a b.bin\r\n", "150 Here.\r\nDATA\r\n226 Done.\r\n"),
+            ],
+            b"xyz",
+        );
+        let mut s = session(port, false);
+        let started = s
+            .start_transfer(Plan::Passive(Passive::Epsv), &retr_from(7))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut data = started.data;
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"xyz");
+        assert_eq!(s.expect(&[226]).unwrap().code, 226);
+    }
+
+    /// A refused REST sent together with its RETR: the RETR's reply is read too, and a transfer
+    /// the server started anyway leaves the session out of step.
+    #[test]
+    fn a_refused_rest_reads_the_reply_of_the_retr_behind_it() {
+        let port = replay(
+            vec![
+                (
+                    "EPSV\r\n",
+                    "229 Entering Extended Passive Mode (|||{port}|)\r\n",
+                ),
+                (
+                    "REST 4096\r\nRETR /a b.bin\r\n",
+                    "502 REST not implemented.\r\n150 Sending the whole file.\r\n",
+                ),
+            ],
+            b"",
+        );
+        let mut s = session(port, true);
+        let e = s
+            .start_transfer(Plan::Passive(Passive::Epsv), &retr_from(4096))
+            .err()
+            .expect("REST refused");
+        assert!(
+            matches!(e, Failure::RestRefused(ref r) if r.code == 502),
+            "{e:?}"
+        );
+        assert!(s.lost_step() && !s.in_step());
+        assert!(!s.learned.rest_with_transfer());
+    }
 
     #[test]
     fn passive_ports() {

@@ -19,6 +19,11 @@ use crate::remote::pool::Pool;
 use crate::remote::{RemoteError, RemoteResult};
 use crate::stats::Command;
 
+/// Sessions found unusable before an exchange, at most, before the exchange fails: the first one
+/// drops every idle session, so the next ones are fresh logins; a server whose fresh sessions
+/// are out of step at once is broken, and must not make us log in forever.
+const UNUSABLE_SESSIONS: usize = 3;
+
 /// Runs exchanges on a pool's sessions.
 pub struct Runner<'a> {
     pub pool: &'a std::sync::Arc<Pool<FtpConnector>>,
@@ -35,6 +40,7 @@ impl Runner<'_> {
     /// so any exchange may go on. One found out of step after a download we cut short shows that
     /// this server does not stay in step then.
     pub fn session(&self) -> RemoteResult<Conn> {
+        let mut unusable = 0;
         loop {
             let mut conn = self.pool.get()?;
             let after_cut = std::mem::take(&mut conn.after_cut);
@@ -56,6 +62,10 @@ impl Runner<'_> {
                     }
                     conn.mark_broken();
                     self.pool.drop_idle();
+                    unusable += 1;
+                    if unusable >= UNUSABLE_SESSIONS {
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -353,8 +353,8 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     // Keep at least one connection for the reader itself.
     cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(3);
     // SAFETY: getuid/getgid cannot fail and touch no memory.
-    cfg.fs.uid = p.uid.unwrap_or_else(|| unsafe { libc::getuid() });
-    cfg.fs.gid = p.gid.unwrap_or_else(|| unsafe { libc::getgid() });
+    cfg.fs.uid = p.uid.unwrap_or_else(crate::sys::getuid);
+    cfg.fs.gid = p.gid.unwrap_or_else(crate::sys::getgid);
     Ok(cfg)
 }
 
@@ -570,9 +570,9 @@ fn owner_id(key: &str, v: &str) -> Result<u32, String> {
         return Ok(n);
     }
     let found = if key == "uid" {
-        crate::accounts::user_id(v)
+        crate::sys::user_id(v)
     } else {
-        crate::accounts::group_id(v)
+        crate::sys::group_id(v)
     };
     found.ok_or_else(|| {
         let what = if key == "uid" { "user" } else { "group" };
@@ -907,7 +907,7 @@ mod tests {
         assert_eq!(c.fs.uid, 0);
         let d = parse(&["ftp://h/", "/m"]).unwrap();
         // SAFETY: getuid cannot fail.
-        assert_eq!(d.fs.uid, unsafe { libc::getuid() });
+        assert_eq!(d.fs.uid, crate::sys::getuid());
         assert_eq!((d.fs.umask, d.fs.file_mode, d.fs.dir_mode), (0, None, None));
         let e = parse(&["ftp://h/", "/m", "-o", "uid=no-such-user-ftpfs"]).unwrap_err();
         assert!(e.contains("no user named"), "{e}");

@@ -3,6 +3,7 @@
 //! owns that order, the credentials file format and its permission check. Nothing here logs, prints
 //! or puts into an error message a password, or a line of a file that might hold one.
 
+use std::io::IsTerminal;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -93,8 +94,7 @@ pub fn resolve(s: Sources) -> Result<(String, Secret), String> {
 
 /// The terminal prompt, when standard input is a terminal: reads from /dev/tty without echo.
 pub fn terminal_prompt() -> Option<Prompt<'static>> {
-    // SAFETY: isatty only inspects a descriptor number.
-    if unsafe { libc::isatty(0) } != 1 {
+    if !std::io::stdin().is_terminal() {
         return None;
     }
     Some(&ask_terminal)

@@ -4,12 +4,13 @@
 //! streams to /dev/null once mounted, logging to syslog) and serves the mount.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::io::{PipeReader, PipeWriter, Read, Write};
+
+use crate::sys::{self, Forked};
 
 /// The child's end of the pipe to the waiting parent.
 pub struct Readiness {
-    pipe: Option<File>,
+    pipe: Option<PipeWriter>,
 }
 
 impl Readiness {
@@ -44,50 +45,31 @@ fn redirect_to_null(keep_stderr: bool) {
     let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
         return;
     };
-    let fd = null.into_raw_fd();
-    // SAFETY: dup2 onto the standard descriptors; `fd` is a valid descriptor we own.
-    unsafe {
-        libc::dup2(fd, 0);
-        libc::dup2(fd, 1);
-        if !keep_stderr {
-            libc::dup2(fd, 2);
-        }
-        libc::close(fd);
-    }
+    let _ = sys::redirect_standard_streams(&null, keep_stderr);
 }
 
 /// Forks. In the parent this never returns: it waits for the child's word and exits. In the child it
-/// returns the pipe to report through. Must be called while the process has a single thread.
+/// returns the pipe to report through. Must be called while the process has a single thread (`fork`
+/// refuses otherwise).
 pub fn background() -> Result<Readiness, String> {
-    let mut fds = [0i32; 2];
-    // SAFETY: pipe2 fills two descriptors; fork in a single-threaded process is sound.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: see above.
-    let (read_end, write_end) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
-    // SAFETY: no other thread exists yet (documented precondition).
-    match unsafe { libc::fork() } {
-        -1 => Err(format!("fork: {}", std::io::Error::last_os_error())),
-        0 => {
+    let (read_end, write_end) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    match sys::fork().map_err(|e| format!("fork: {e}"))? {
+        Forked::Child => {
             drop(read_end);
-            // SAFETY: plain system calls without pointers.
-            unsafe {
-                libc::setsid();
-            }
+            sys::setsid().map_err(|e| format!("setsid: {e}"))?;
             let _ = std::env::set_current_dir("/");
             Ok(Readiness {
                 pipe: Some(write_end),
             })
         }
-        _child => {
+        Forked::Parent => {
             drop(write_end);
             wait_for_child(read_end)
         }
     }
 }
 
-fn wait_for_child(mut pipe: File) -> ! {
+fn wait_for_child(mut pipe: PipeReader) -> ! {
     let mut msg = Vec::new();
     let _ = pipe.read_to_end(&mut msg);
     match msg.first() {

@@ -3,10 +3,10 @@
 //! core), `cache` (listings and blocks), `remote` (the `RemoteStore` trait, the FTP store and its
 //! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno;
 //! `stats` counts what the mount did; `logging` sends records to stderr or syslog; `credentials`
-//! finds the password, `accounts` looks up users and groups; `caller` knows which process a request
-//! is for, so that waits end when it is killed.
+//! finds the password; `caller` knows which process a request is for, so that waits end when it is
+//! killed; `sync` holds the lock policy, and `sys` every `unsafe` system call (users and groups by
+//! name among them) behind a safe wrapper.
 
-pub mod accounts;
 pub mod cache;
 pub mod caller;
 pub mod cli;

@@ -3,7 +3,6 @@
 //! mount.fuse3 mounted), tell the waiting parent, then serve until unmounted or signalled (SIGINT,
 //! SIGTERM and SIGHUP unmount cleanly).
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use crate::fs::FtpFs;
 use crate::fuse::FuseAdapter;
 use crate::remote::ftp::FtpStore;
 use crate::remote::RemoteStore;
+use crate::sys;
 
 /// Checks that `path` is a directory we can mount on; the error is one line that names the cause.
 pub fn check_mountpoint(path: &Path) -> Result<(), String> {
@@ -51,22 +51,6 @@ pub fn check_fuse_fd(fd: i32) -> Result<(), String> {
     }
 }
 
-/// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and so in every thread started after it); a dedicated
-/// thread waits for them with sigwait and unmounts, so the session ends and the process exits cleanly.
-/// A signal before the mount exists is only noticed then, which is bounded by the login timeouts.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local value; pthread_sigmask on the calling thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
 /// fuser's configuration: mount options (ignored for a /dev/fuse descriptor mounted already, whose
 /// options mount.fuse3 applied), who may use the mount, dispatch threads.
 fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
@@ -81,8 +65,7 @@ fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
     // The type shows as fuse.ftpfs (findmnt -t, mount -a's check of what is mounted). fuser drops
     // its Subtype option when it calls mount(2) itself (as root), so root passes the kernel's own
     // `subtype=` parameter; without root, fusermount3 takes Subtype.
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let subtype = if unsafe { libc::geteuid() } == 0 {
+    let subtype = if sys::geteuid() == 0 {
         MountOption::CUSTOM("subtype=ftpfs".into())
     } else {
         MountOption::Subtype("ftpfs".into())
@@ -114,7 +97,11 @@ fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
 pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     // Before any thread exists (the core starts prefetch threads): every thread inherits the mask, so
     // the signals reach only the sigwait thread below instead of killing the process mid-mount.
-    let sigs = block_signals();
+    // SIGINT/SIGTERM/SIGHUP are blocked in this thread (and so in every thread started after it);
+    // a dedicated thread waits for them and unmounts, so the session ends and the process exits
+    // cleanly. A signal before the mount exists is only noticed then, which is bounded by the
+    // login timeouts.
+    let sigs = sys::StopSignals::block();
     match cfg.mount.fuse_fd {
         Some(fd) => check_fuse_fd(fd)?,
         None => check_mountpoint(&cfg.mount.mountpoint)?,
@@ -129,13 +116,11 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     let adapter = FuseAdapter::new(Arc::clone(&fs));
     let mountpoint = cfg.mount.mountpoint.display();
     let mut session = match cfg.mount.fuse_fd {
-        // SAFETY: the descriptor is open (checked above) and nothing else in this process uses it.
-        Some(fd) => fuser::Session::from_fd(
-            adapter,
-            unsafe { OwnedFd::from_raw_fd(fd) },
-            fuse_cfg.acl,
-            fuse_cfg,
-        ),
+        Some(fd) => {
+            let fd =
+                sys::take_inherited_fd(fd).map_err(|e| format!("mountpoint /dev/fd/{fd}: {e}"))?;
+            fuser::Session::from_fd(adapter, fd, fuse_cfg.acl, fuse_cfg)
+        }
         None => fuser::Session::new(adapter, &cfg.mount.mountpoint, &fuse_cfg),
     }
     .map_err(|e| format!("cannot mount on {mountpoint}: {e}"))?;
@@ -145,11 +130,9 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
         .spawn(move || {
-            let mut sig = 0;
-            // SAFETY: sigwait on a set built above; writes only `sig`.
-            if unsafe { libc::sigwait(&sigs, &mut sig) } != 0 {
+            let Some(sig) = sigs.wait() else {
                 return;
-            }
+            };
             if owns_mount {
                 info!("signal {sig}: unmounting");
                 if let Err(e) = unmounter.unmount() {

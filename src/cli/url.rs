@@ -1,0 +1,136 @@
+//! The URL of the server to mount: `ftp://`, `ftpes://` or `ftps://`, a user and maybe a password
+//! (percent-decoded), a host (IPv6 in brackets), a port, and the path of the mount's root, which is
+//! relative to the login directory unless it starts with `%2F`. Messages never show the password.
+
+use crate::config::TlsMode;
+
+/// What a URL names.
+#[derive(Debug)]
+pub struct Target {
+    /// The scheme as written (`ftp`, `ftpes`, `ftps`).
+    pub scheme: String,
+    /// The TLS mode the scheme names (`None` for ftp://: plain unless `-o tls=` says otherwise).
+    pub scheme_mode: Option<TlsMode>,
+    pub host: String,
+    pub port: Option<u16>,
+    /// The user, decoded; empty when the URL names none.
+    pub user: String,
+    pub password: Option<String>,
+    /// The mount's root as the URL names it (see `url_path`).
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `raw`; errors are one line that never shows the password.
+    pub fn parse(raw: &str) -> Result<Target, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("bad URL {:?}: {e}", redact(raw)))?;
+        let scheme_mode = match url.scheme() {
+            "ftp" => None,
+            "ftpes" => Some(TlsMode::Explicit),
+            "ftps" => Some(TlsMode::Implicit),
+            _ => {
+                return Err(format!(
+                    "bad URL {:?}: the scheme must be ftp://, ftpes:// or ftps://",
+                    redact(raw)
+                ))
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => return Err(format!("bad URL {:?}: no host", redact(raw))),
+        };
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "bad URL {:?}: no query or fragment allowed",
+                redact(raw)
+            ));
+        }
+        Ok(Target {
+            scheme: url.scheme().to_string(),
+            scheme_mode,
+            host,
+            port: url.port(),
+            user: decode(url.username())?,
+            password: url.password().map(decode).transpose()?,
+            path: url_path(url.path())?,
+        })
+    }
+}
+
+/// The mount's directory as the URL names it (see `RemoteConfig::path`): the `/` after the host
+/// only separates, so `ftp://h/pub` is `pub` in the login directory, while `ftp://h/%2Fsrv` and
+/// `ftp://h//srv` are the absolute `/srv` (RFC 1738 §3.2.2, as curl reads it).
+fn url_path(raw: &str) -> Result<String, String> {
+    let path = decode(raw.strip_prefix('/').unwrap_or(raw))?;
+    Ok(match path.trim_end_matches('/') {
+        "" if path.starts_with('/') => "/".to_string(),
+        trimmed => trimmed.to_string(),
+    })
+}
+
+/// A percent-encoded URL part as text; control characters (which would end an FTP command) and
+/// bytes that are not UTF-8 are refused.
+fn decode(s: &str) -> Result<String, String> {
+    let d = percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map_err(|_| "bad URL: a percent-encoded part is not UTF-8".to_string())?;
+    if d.contains(['\r', '\n', '\0']) {
+        return Err("bad URL: it contains a control character".into());
+    }
+    Ok(d.into_owned())
+}
+
+/// The URL with any password replaced, for error messages.
+fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => raw.to_string(),
+        // Unparseable: hide everything between "://" and the last '@'.
+        Err(_) => match (raw.find("://"), raw.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &raw[..s + 3], &raw[at..]),
+            _ => raw.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::tests::parse;
+
+    #[test]
+    fn the_url_path_is_relative_to_the_login_directory_unless_it_starts_with_2f() {
+        let path = |url: &str| parse(&[url, "/m"]).unwrap().remote.path;
+        assert_eq!(path("ftp://h"), "");
+        assert_eq!(path("ftp://h/"), "");
+        assert_eq!(path("ftp://h/pub/dir/"), "pub/dir");
+        assert_eq!(path("ftp://h/with%20space/a&b+c"), "with space/a&b+c");
+        assert_eq!(path("ftp://h/%2Fsrv/ftp"), "/srv/ftp");
+        assert_eq!(path("ftp://h/%2fsrv/ftp/"), "/srv/ftp");
+        assert_eq!(path("ftp://h//srv/ftp"), "/srv/ftp");
+        assert_eq!(path("ftp://h/%2F"), "/");
+        assert_eq!(path("ftp://h/caf%C3%A9"), "café");
+        let bad = parse(&["ftp://h/a%0D%0ADELE%20x", "/m"]).unwrap_err();
+        assert!(bad.contains("control character"), "{bad}");
+        let bad = parse(&["ftp://h/%FF", "/m"]).unwrap_err();
+        assert!(bad.contains("not UTF-8"), "{bad}");
+    }
+
+    #[test]
+    fn bad_urls_never_echo_the_password() {
+        let e = parse(&["http://u:topsecret@h/", "/m"]).unwrap_err();
+        assert!(e.contains("scheme") && !e.contains("topsecret"), "{e}");
+        let e = parse(&["ftp://u:topsecret@/x", "/m"]).unwrap_err();
+        assert!(!e.contains("topsecret"), "{e}");
+        let e = parse(&["not a url", "/m"]).unwrap_err();
+        assert!(e.starts_with("bad URL"), "{e}");
+    }
+
+    #[test]
+    fn line_breaks_in_the_path_are_refused() {
+        assert!(parse(&["ftp://h/a%0d%0aDELE%20x", "/m"]).is_err());
+    }
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test layer of ftpfs, after installing what is missing (Debian, as root):
-#   1. unit tests inside the modules (parsers, caches, inode table, pool, CLI);
+#   1. unit tests inside the modules (parsers, caches, inode table, pool, the FTP session against
+#      recorded exchanges, CLI);
 #   2. the filesystem core over the in-memory store (tests/core_mem.rs);
 #   3. the FTP store against libunftp in-process and vsftpd started by the tests (tests/ftp_store.rs),
 #      and over FTPS against a TLS-only vsftpd with certificates the tests make (tests/ftp_store_tls.rs);
@@ -12,7 +13,8 @@
 #      password prompt, owners and modes for other users, and autofs where the kernel has it;
 #      tests/stats.rs: live statistics and the log at unmount).
 #   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
-#      servers scripted by the tests (tests/hostile.rs).
+#      servers scripted by the tests (tests/hostile.rs);
+#   6. the docs against --help (tests/docs.rs). docs/development.md describes the layers.
 # Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ command -v rsync >/dev/null || need+=(rsync)
 [ -x /usr/sbin/automount ] || need+=(autofs)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
-# systemd-analyze and systemd-fstab-generator check the README's systemd units (tests/system.rs).
+# systemd-analyze and systemd-fstab-generator check the systemd units of docs/system.md (tests/system.rs).
 [ -x /lib/systemd/system-generators/systemd-fstab-generator ] && command -v systemd-analyze >/dev/null ||
   need+=(systemd)
 # The FTPS tests make their CA and server certificates with the openssl CLI; without the system's CA

@@ -2,7 +2,7 @@
 //! mount.fuse3, in a private mount namespace so that the binary under test is the one mount(8)
 //! finds: see support/namespace.rs), umount(8), exit status and stderr of failing mounts,
 //! `-o drop_privileges` (a `/dev/fd/N` mountpoint), credentials files, the terminal prompt, owners
-//! and modes as other users see them, autofs, and the README's systemd units (checked by systemd's
+//! and modes as other users see them, autofs, and the systemd units of docs/system.md (checked by systemd's
 //! own tools and mounted the way systemd would; systemd itself does not run here). All against vsftpd started by the test; every
 //! mount is unmounted and every process killed by a guard, also when a test fails.
 
@@ -155,7 +155,7 @@ fn an_fstab_line_mounts_with_mount_dir_and_shows_its_owner_and_modes() {
     std::fs::write(
         &fstab,
         format!(
-            "# the README's form\n\
+            "# the documented form\n\
              {}  {m}  fuse.ftpfs  noauto,nofail,_netdev,noexec,credentials={},allow_other,\
              uid=nobody,gid=nogroup,file_mode=0640,dir_mode=0750,x-systemd.mount-timeout=30  0 0\n",
             sc.server.url("/"),
@@ -201,14 +201,14 @@ fn an_fstab_line_mounts_with_mount_dir_and_shows_its_owner_and_modes() {
     sc.umount();
 }
 
-/// The first fenced block of README.md after the heading `## systemd` whose language is `lang`
-/// (an empty `lang`: a block without one).
+/// The first fenced block of docs/system.md after the heading `## systemd` whose language is
+/// `lang` (an empty `lang`: a block without one).
 fn readme_block(lang: &str) -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/system.md");
     let section = readme
         .split("\n## systemd\n")
         .nth(1)
-        .expect("README has a systemd section");
+        .expect("docs/system.md has a systemd section");
     let section = section.split("\n## ").next().unwrap();
     let fence = format!("```{lang}\n");
     let start = section.find(&fence).expect("a code block") + fence.len();
@@ -223,7 +223,7 @@ fn unit_value(unit: &str, key: &str) -> String {
         .to_string()
 }
 
-/// What systemd runs for a mount unit (`mount What Where -t Type -o Options`), with the README's
+/// What systemd runs for a mount unit (`mount What Where -t Type -o Options`), with the docs'
 /// server, mountpoint and credentials file replaced by the test's: it mounts, serves, and unmounts.
 fn mount_as_systemd_would(sc: &Scene, unit: &str) {
     let options =
@@ -243,7 +243,7 @@ fn mount_as_systemd_would(sc: &Scene, unit: &str) {
     sc.umount();
 }
 
-/// The README's systemd forms, checked without systemd running (PID 1 here is not systemd): its
+/// The systemd forms of docs/system.md, checked without systemd running (PID 1 here is not systemd): its
 /// mount unit passes `systemd-analyze verify`; its fstab line goes through systemd-fstab-generator
 /// to a mount unit and an automount unit with the idle timeout, ordered as a remote file system;
 /// and both mount units' options mount the test server when run the way systemd runs them.
@@ -596,7 +596,7 @@ fn autofs_mounts_on_first_access_and_unmounts_after_the_timeout() {
     // The autofs mountpoint; the map's key `ftp` appears under it.
     let auto = &sc.mnt;
     let map = etc.path().join("auto.ftp");
-    // The README's map entry: the leading ':' says "no NFS host"; the colons inside the URL are
+    // The map entry of docs/system.md: the leading ':' says "no NFS host"; the colons inside the URL are
     // escaped so autofs does not take them for host:path separators.
     std::fs::write(
         &map,

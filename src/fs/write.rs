@@ -430,7 +430,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
     }
 
     /// Sets the attributes that waited for the data. The server may lack the commands; then the
-    /// change is not recorded, as the README says.
+    /// change is not recorded, as docs/semantics.md says.
     fn apply_pending(&self, st: &mut FileState) -> Committed {
         let mut done = Committed {
             size: st.size,

@@ -185,7 +185,13 @@ impl ReplyReader {
                     code = Some(c);
                 }
                 None => {
-                    let shown: String = String::from_utf8_lossy(&line).chars().take(80).collect();
+                    // Shown to the user: control bytes escaped, at most 80 characters.
+                    let shown: String = String::from_utf8_lossy(&line)
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
+                        .escape_debug()
+                        .to_string();
                     return Err(Failure::Unreadable(shown));
                 }
                 Some(c) if this == Some(c) && sep != Some(b'-') => {

@@ -1,12 +1,16 @@
 //! The filesystem core over the in-memory store, for the tests without a network or a kernel
 //! (tests/core_*.rs): the configuration they start from, an `FtpFs` over a fresh `MemStore`, a
-//! `DirSink` that collects what `readdir` hands out, and deterministic file contents.
+//! `DirSink` that collects what `readdir` hands out, deterministic file contents, and the steps the
+//! write tests take (open, write, read back, look for temporary names).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::ffi::OsStr;
+
 use ftpfs::config::FsConfig;
-use ftpfs::fs::{DirEntry, DirSink, FtpFs};
+use ftpfs::fs::inode::ROOT_INO;
+use ftpfs::fs::{DirEntry, DirSink, FtpFs, OpenMode, SetAttr};
 use ftpfs::remote::mem::MemStore;
 
 use super::XorShift;
@@ -74,4 +78,95 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut data = vec![0; len];
     XorShift::new(seed).fill(&mut data);
     data
+}
+
+/// A core over a `MemStore` with a spool directory of its own.
+pub struct Setup {
+    pub store: Arc<MemStore>,
+    pub fs: FtpFs<MemStore>,
+    pub cache: tempfile::TempDir,
+}
+
+/// A core with the tests' configuration and its own spool directory.
+pub fn setup() -> Setup {
+    setup_with(|_| {})
+}
+
+/// `setup`, with the configuration changed by `f`.
+pub fn setup_with(f: impl FnOnce(&mut FsConfig)) -> Setup {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = FsConfig {
+        cache_dir: cache.path().join("spool"),
+        ..core_config()
+    };
+    f(&mut cfg);
+    let (store, fs) = mem_core(cfg);
+    Setup { store, fs, cache }
+}
+
+/// A name as the kernel hands it over.
+pub fn name(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// The inode of `path`, looked up from the root.
+pub fn ino(fs: &FtpFs<MemStore>, path: &str) -> u64 {
+    let mut ino = ROOT_INO;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        ino = fs.lookup(ino, name(part)).unwrap().ino;
+    }
+    ino
+}
+
+/// The names in `dir`, sorted, without `.` and `..`.
+pub fn ls(fs: &FtpFs<MemStore>, dir: u64) -> Vec<String> {
+    let mut names: Vec<String> = read_dir(fs, dir, 2, false)
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// No upload in progress and no temporary name is left on the server.
+pub fn no_temp_files(store: &MemStore) {
+    let left: Vec<String> = store
+        .paths()
+        .into_iter()
+        .filter(|p| p.contains(".~ftpfs."))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// Writes `data` at `off` in writes of `chunk` bytes, as the kernel would.
+pub fn write_all(fs: &FtpFs<MemStore>, fh: u64, mut off: u64, data: &[u8], chunk: usize) {
+    for c in data.chunks(chunk) {
+        assert_eq!(fs.write(fh, off, c).unwrap() as usize, c.len());
+        off += c.len() as u64;
+    }
+}
+
+/// Opens `path` for writing and truncates it, as the kernel does for `O_WRONLY|O_TRUNC`.
+pub fn open_truncated(fs: &FtpFs<MemStore>, path: &str) -> u64 {
+    let f = ino(fs, path);
+    let o = fs.open(f, OpenMode::WRITE).unwrap();
+    let zero = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(f, Some(o.fh), zero).unwrap();
+    o.fh
+}
+
+/// Reads `len` bytes from the start (fewer at the end of the file).
+pub fn read_back(fs: &FtpFs<MemStore>, fh: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < len {
+        let d = fs.read(fh, out.len() as u64, 65536).unwrap();
+        if d.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&d);
+    }
+    out
 }

@@ -167,7 +167,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
-            tx.send(crate::sys::gettid()).unwrap();
+            tx.send(nix::unistd::gettid().as_raw() as u32).unwrap();
             done_rx.recv().unwrap();
         });
         let tid = rx.recv().unwrap();

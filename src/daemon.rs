@@ -42,21 +42,20 @@ impl Readiness {
 }
 
 fn redirect_to_null(keep_stderr: bool) {
-    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
-        return;
-    };
-    let _ = sys::redirect_standard_streams(&null, keep_stderr);
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = sys::redirect_standard_streams(&null, keep_stderr);
+    }
 }
 
 /// Forks. In the parent this never returns: it waits for the child's word and exits. In the child it
-/// returns the pipe to report through. Must be called while the process has a single thread (`fork`
-/// refuses otherwise).
+/// returns the pipe to report through. Refused unless the process has a single thread.
 pub fn background() -> Result<Readiness, String> {
     let (read_end, write_end) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
-    match sys::fork().map_err(|e| format!("fork: {e}"))? {
+    match sys::fork_single_threaded().map_err(|e| format!("fork: {e}"))? {
         Forked::Child => {
             drop(read_end);
-            sys::setsid().map_err(|e| format!("setsid: {e}"))?;
+            // Cannot fail: a child just forked leads no process group.
+            let _ = sys::new_session();
             let _ = std::env::set_current_dir("/");
             Ok(Readiness {
                 pipe: Some(write_end),

@@ -16,7 +16,7 @@ use crate::fs::FtpFs;
 use crate::fuse::FuseAdapter;
 use crate::remote::ftp::FtpStore;
 use crate::remote::RemoteStore;
-use crate::sys;
+use crate::sys::{self, StopSignals};
 
 /// Checks that `path` is a directory we can mount on; the error is one line that names the cause.
 pub fn check_mountpoint(path: &Path) -> Result<(), String> {
@@ -65,7 +65,7 @@ fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
     // The type shows as fuse.ftpfs (findmnt -t, mount -a's check of what is mounted). fuser drops
     // its Subtype option when it calls mount(2) itself (as root), so root passes the kernel's own
     // `subtype=` parameter; without root, fusermount3 takes Subtype.
-    let subtype = if sys::geteuid() == 0 {
+    let subtype = if sys::effective_root() {
         MountOption::CUSTOM("subtype=ftpfs".into())
     } else {
         MountOption::Subtype("ftpfs".into())
@@ -95,17 +95,18 @@ fn fuse_config(cfg: &Config, url: &str) -> fuser::Config {
 
 /// Mounts `cfg`'s server and serves it until unmounted. `ready` is told once the mount exists.
 pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
-    // Before any thread exists (the core starts prefetch threads): every thread inherits the mask, so
-    // the signals reach only the sigwait thread below instead of killing the process mid-mount.
-    // SIGINT/SIGTERM/SIGHUP are blocked in this thread (and so in every thread started after it);
-    // a dedicated thread waits for them and unmounts, so the session ends and the process exits
-    // cleanly. A signal before the mount exists is only noticed then, which is bounded by the
-    // login timeouts.
-    let sigs = sys::StopSignals::block();
-    match cfg.mount.fuse_fd {
-        Some(fd) => check_fuse_fd(fd)?,
-        None => check_mountpoint(&cfg.mount.mountpoint)?,
-    }
+    // SIGINT, SIGTERM and SIGHUP are blocked before any thread exists (the core starts prefetch
+    // threads): every thread inherits the mask, so the signals reach only the thread below that
+    // waits for them (and unmounts) instead of killing the process mid-mount. A signal before the
+    // mount exists is only noticed then, which is bounded by the login timeouts.
+    let signals = StopSignals::block().map_err(|e| format!("cannot block signals: {e}"))?;
+    let fuse_fd = match cfg.mount.fuse_fd {
+        Some(fd) => Some(sys::take_fuse_fd(fd)?),
+        None => {
+            check_mountpoint(&cfg.mount.mountpoint)?;
+            None
+        }
+    };
     let url = cfg.remote.display_url();
     let store = Arc::new(FtpStore::new(&cfg.remote));
     store.check().map_err(|e| format!("{url}: {e}"))?;
@@ -115,12 +116,8 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     let fuse_cfg = fuse_config(&cfg, &url);
     let adapter = FuseAdapter::new(Arc::clone(&fs));
     let mountpoint = cfg.mount.mountpoint.display();
-    let mut session = match cfg.mount.fuse_fd {
-        Some(fd) => {
-            let fd =
-                sys::take_inherited_fd(fd).map_err(|e| format!("mountpoint /dev/fd/{fd}: {e}"))?;
-            fuser::Session::from_fd(adapter, fd, fuse_cfg.acl, fuse_cfg)
-        }
+    let mut session = match fuse_fd {
+        Some(fd) => fuser::Session::from_fd(adapter, fd, fuse_cfg.acl, fuse_cfg),
         None => fuser::Session::new(adapter, &cfg.mount.mountpoint, &fuse_cfg),
     }
     .map_err(|e| format!("cannot mount on {mountpoint}: {e}"))?;
@@ -130,7 +127,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
         .spawn(move || {
-            let Some(sig) = sigs.wait() else {
+            let Ok(sig) = signals.wait() else {
                 return;
             };
             if owns_mount {

@@ -1,208 +1,159 @@
 //! Safe wrappers around the few system calls std does not offer, each with its reason. Every
 //! `unsafe` block of ftpfs is in this module.
+//!
+//! Most go through nix, whose functions are safe already (user and group lookups, signal masks,
+//! setsid, dup2, poll). Two things no crate can make safe stay `unsafe` here, each behind a check
+//! that makes its wrapper sound: fork, refused unless the process has a single thread, and taking
+//! ownership of the /dev/fuse descriptor that mount.fuse3 passes as `/dev/fd/N`, allowed once.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Waits until `fd` is ready for `events` (`libc::POLLIN`, `libc::POLLOUT`), at most `timeout`:
-/// whether it is (false: the time ran out). A signal's interruption is waited through. std has
-/// no poll: a listener's accept with a deadline and a connect left to complete in the background
-/// need one.
-pub fn poll_ready(fd: &impl AsRawFd, events: i16, timeout: Duration) -> std::io::Result<bool> {
-    let fd: RawFd = fd.as_raw_fd();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            n if n > 0 => return Ok(true),
-            0 => return Ok(false),
-            _ => {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{ForkResult, Group, User};
+
+/// The real user id: the owner shown for every file unless `-o uid=` says otherwise. std has no
+/// getuid.
+pub fn real_uid() -> u32 {
+    nix::unistd::getuid().as_raw()
 }
 
-/// The real user id of this process (the mounting user, the owner shown by default). std offers
-/// ids only of files.
-pub fn getuid() -> u32 {
-    // SAFETY: getuid cannot fail and touches no memory.
-    unsafe { libc::getuid() }
+/// The real group id: the group shown for every file unless `-o gid=` says otherwise. std has no
+/// getgid.
+pub fn real_gid() -> u32 {
+    nix::unistd::getgid().as_raw()
 }
 
-/// The real group id of this process.
-pub fn getgid() -> u32 {
-    // SAFETY: getgid cannot fail and touches no memory.
-    unsafe { libc::getgid() }
+/// Whether the process has root's rights (effective uid 0): fuser then calls mount(2) itself
+/// instead of fusermount3, which changes how some mount options are passed. std has no geteuid.
+pub fn effective_root() -> bool {
+    nix::unistd::geteuid().is_root()
 }
 
-/// The effective user id: root mounts with mount(2) itself, anybody else through fusermount3.
-pub fn geteuid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
+/// The uid of user `name`; `None` if the system knows no such user, an error if the lookup itself
+/// failed (a name service that did not answer). std has no user database: the C library's
+/// getpwnam_r asks every configured name service (files, LDAP, systemd-userdb...), as `chown`
+/// does. nix retries with a larger buffer while the answer does not fit (ERANGE), so a large
+/// entry is not taken for a missing one.
+pub fn user_id(name: &str) -> io::Result<Option<u32>> {
+    Ok(User::from_name(name)?.map(|u| u.uid.as_raw()))
 }
 
-/// The kernel's id of the calling thread (what FUSE reports as a request's pid).
-pub fn gettid() -> u32 {
-    // SAFETY: gettid cannot fail and touches no memory.
-    unsafe { libc::gettid() as u32 }
+/// The gid of group `name`, as `user_id` finds a user (getgrnam_r). A group with many members is
+/// the usual entry too large for a first buffer.
+pub fn group_id(name: &str) -> io::Result<Option<u32>> {
+    Ok(Group::from_name(name)?.map(|g| g.gid.as_raw()))
 }
 
-/// The uid of user `name`, through the C library so that every configured name service (files,
-/// LDAP, systemd-userdb...) answers, as for `chown`. std has no user database.
-pub fn user_id(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    lookup(|buf| {
-        // SAFETY: every pointer is to a live local; getpwnam_r writes only into `pwd`, `buf`
-        // (of the length given) and `found`.
-        unsafe {
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut found: *mut libc::passwd = std::ptr::null_mut();
-            let rc = libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            );
-            (rc, (!found.is_null()).then_some(pwd.pw_uid))
-        }
-    })
-}
-
-/// The gid of group `name` (see `user_id`).
-pub fn group_id(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    lookup(|buf| {
-        // SAFETY: as in `user_id`, with getgrnam_r.
-        unsafe {
-            let mut grp: libc::group = std::mem::zeroed();
-            let mut found: *mut libc::group = std::ptr::null_mut();
-            let rc = libc::getgrnam_r(
-                name.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            );
-            (rc, (!found.is_null()).then_some(grp.gr_gid))
-        }
-    })
-}
-
-/// Runs a `get*nam_r` call with a buffer that grows while the entry does not fit (ERANGE: a group
-/// with many members), up to 1 MiB.
-fn lookup(call: impl Fn(&mut [u8]) -> (i32, Option<u32>)) -> Option<u32> {
-    let mut size = 16 << 10;
-    loop {
-        let mut buf = vec![0u8; size];
-        match call(&mut buf) {
-            (0, id) => return id,
-            (libc::ERANGE, _) if size < 1 << 20 => size *= 4,
-            _ => return None,
-        }
-    }
-}
-
-/// What `fork` left this process as.
+/// Which side of a fork this process is.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Forked {
     Parent,
     Child,
 }
 
-/// Forks. Refused unless the process has a single thread: a child of a threaded process may find
-/// locks held by threads that do not exist in it (std has no fork).
-pub fn fork() -> std::io::Result<Forked> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse::<u32>().ok());
-    if threads != Some(1) {
-        return Err(std::io::Error::other(
-            "fork refused: the process already has more than one thread",
+/// Forks this process; refused unless it has a single thread. std only starts other programs, and
+/// going to the background once the mount is ready needs this same process on both sides. With a
+/// second thread the child could inherit a lock (the allocator's, say) held by a thread it lacks,
+/// and hang on it.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "{threads} threads are running; only a single-threaded process may fork"
+        )));
+    }
+    // SAFETY: the process has one thread (counted above; only this thread could have started
+    // another since), so no lock is held by a thread the child lacks: the child may allocate and
+    // lock like any program.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { .. } => Ok(Forked::Parent),
+        ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Starts a new session without a controlling terminal, so that the terminal's hangup does not
+/// reach a process in the background. std has no setsid.
+pub fn new_session() -> io::Result<()> {
+    nix::unistd::setsid()?;
+    Ok(())
+}
+
+/// Points standard input and output at `file`, and standard error too unless `keep_stderr`: a
+/// process in the background puts them on /dev/null. std cannot replace the descriptors behind
+/// its standard streams (dup2).
+pub fn redirect_standard_streams(file: &File, keep_stderr: bool) -> io::Result<()> {
+    nix::unistd::dup2_stdin(file)?;
+    nix::unistd::dup2_stdout(file)?;
+    if !keep_stderr {
+        nix::unistd::dup2_stderr(file)?;
+    }
+    Ok(())
+}
+
+/// The signals that end a mount (SIGINT, SIGTERM, SIGHUP), blocked so that one thread waits for
+/// them (sigwait) instead of their killing the process mid-operation. std handles no signals.
+#[derive(Clone, Copy)]
+pub struct StopSignals(SigSet);
+
+impl StopSignals {
+    /// Blocks the stop signals in the calling thread, and so in every thread it starts afterwards.
+    pub fn block() -> io::Result<StopSignals> {
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(s);
+        }
+        set.thread_block()?;
+        Ok(StopSignals(set))
+    }
+
+    /// Waits until one of the stop signals arrives; its name (`SIGTERM`).
+    pub fn wait(&self) -> io::Result<&'static str> {
+        Ok(self.0.wait()?.as_str())
+    }
+}
+
+/// Takes ownership of descriptor `fd`, which mount.fuse3 -o drop_privileges opened on /dev/fuse
+/// and mounted before it started ftpfs with the mountpoint `/dev/fd/N`. std takes a descriptor
+/// number only through the unsafe `from_raw_fd`, sound only for a descriptor nothing else owns:
+/// this one must be open on /dev/fuse (`mount::check_fuse_fd`), and is taken once at most.
+pub fn take_fuse_fd(fd: RawFd) -> Result<OwnedFd, String> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    crate::mount::check_fuse_fd(fd)?;
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(format!(
+            "mountpoint /dev/fd/{fd}: a /dev/fuse descriptor was taken already"
         ));
     }
-    // SAFETY: the process has one thread (checked above): the child is a copy of it alone.
-    match unsafe { libc::fork() } {
-        -1 => Err(std::io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        _ => Ok(Forked::Parent),
-    }
-}
-
-/// Makes this process the leader of a new session, without a controlling terminal (a daemon must
-/// not get the terminal's signals). std has no setsid.
-pub fn setsid() -> std::io::Result<()> {
-    // SAFETY: setsid takes no arguments and touches no memory.
-    if unsafe { libc::setsid() } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Points standard input and output, and standard error unless `keep_stderr`, at `target` (once
-/// the mount is in the background: /dev/null). std cannot replace descriptors 0-2.
-pub fn redirect_standard_streams(target: &impl AsRawFd, keep_stderr: bool) -> std::io::Result<()> {
-    let fd = target.as_raw_fd();
-    let streams: &[RawFd] = if keep_stderr { &[0, 1] } else { &[0, 1, 2] };
-    for &to in streams {
-        // SAFETY: dup2 of a descriptor we hold onto a standard descriptor; no memory involved.
-        if unsafe { libc::dup2(fd, to) } == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Takes descriptor `fd`, inherited from the process that started us (`/dev/fd/N` from
-/// mount.fuse3 -o drop_privileges), as ours: closed when the returned value is dropped. It must
-/// be open (checked: fcntl answers for it), and nothing else in this process may use it, which
-/// holds for an inherited descriptor named on the command line and taken once at startup.
-pub fn take_inherited_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: open (checked above) and owned by nobody else in this process (see the doc).
+    // SAFETY: `fd` is open on /dev/fuse (checked above) and has no other owner: ftpfs itself opens
+    // /dev/fuse only through fuser mounting on a directory, which a /dev/fd mountpoint excludes,
+    // and this function hands out such a descriptor once (TAKEN).
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The signals that unmount cleanly (SIGINT, SIGTERM, SIGHUP), blocked in the calling thread and
-/// so in every thread it starts, so that only `wait` sees them. std has no signal masks.
-pub struct StopSignals(libc::sigset_t);
-
-impl StopSignals {
-    /// Blocks them in the calling thread (call before any other thread exists).
-    pub fn block() -> StopSignals {
-        // SAFETY: sigset manipulation on a local value; pthread_sigmask on the calling thread.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGHUP);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            StopSignals(set)
+/// Waits until `fd` is ready for `events` (`libc::POLLIN`, `libc::POLLOUT`), at most `timeout`:
+/// whether it is (false: the time ran out). A signal's interruption is waited through. std has
+/// no poll: a listener's accept with a deadline and a connect left to complete in the background
+/// need one.
+pub fn poll_ready(fd: &impl AsFd, events: i16, timeout: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(
+            fd.as_fd(),
+            PollFlags::from_bits_truncate(events),
+        )];
+        let left = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, left) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-    }
-
-    /// Waits for one of them; returns its number (`None` if the wait failed).
-    pub fn wait(&self) -> Option<i32> {
-        let mut sig = 0;
-        // SAFETY: sigwait on a set built by `block`; writes only `sig`.
-        (unsafe { libc::sigwait(&self.0, &mut sig) } == 0).then_some(sig)
     }
 }
 
@@ -211,39 +162,6 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
-
-    #[test]
-    fn users_and_groups_are_looked_up_by_name() {
-        assert_eq!(user_id("root"), Some(0));
-        assert_eq!(group_id("root"), Some(0));
-        assert_eq!(user_id("no-such-user-ftpfs"), None);
-        assert_eq!(group_id("no-such-group-ftpfs"), None);
-        assert_eq!(user_id("nul\0inside"), None);
-    }
-
-    #[test]
-    fn a_lookup_that_does_not_fit_gets_a_larger_buffer() {
-        let sizes = std::cell::RefCell::new(Vec::new());
-        let id = lookup(|buf| {
-            sizes.borrow_mut().push(buf.len());
-            if buf.len() < 200 << 10 {
-                (libc::ERANGE, None)
-            } else {
-                (0, Some(7))
-            }
-        });
-        assert_eq!(id, Some(7));
-        assert_eq!(*sizes.borrow(), [16 << 10, 64 << 10, 256 << 10]);
-        // ERANGE beyond the bound, or another error: no such name.
-        assert_eq!(lookup(|_| (libc::ERANGE, None)), None);
-        assert_eq!(lookup(|_| (libc::EIO, None)), None);
-    }
-
-    #[test]
-    fn fork_is_refused_in_a_threaded_process() {
-        // The test harness runs tests on threads of their own.
-        assert!(fork().is_err());
-    }
 
     #[test]
     fn poll_tells_readable_from_quiet() {
@@ -256,5 +174,32 @@ mod tests {
         c.write_all(b"x").unwrap();
         assert!(poll_ready(&s, libc::POLLIN, Duration::from_secs(5)).unwrap());
         assert!(poll_ready(&c, libc::POLLOUT, Duration::from_secs(5)).unwrap());
+    }
+
+    #[test]
+    fn root_and_its_group_are_found_and_strangers_are_not() {
+        assert_eq!(user_id("root").unwrap(), Some(0));
+        assert_eq!(group_id("root").unwrap(), Some(0));
+        assert_eq!(user_id("no-such-user-ftpfs").unwrap(), None);
+        assert_eq!(group_id("no-such-group-ftpfs").unwrap(), None);
+        assert_eq!(user_id("nul\0inside").unwrap(), None);
+    }
+
+    #[test]
+    fn fork_is_refused_with_threads_running() {
+        // A second thread for sure, whichever thread the harness runs this test on.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || stopped.recv());
+        let e = fork_single_threaded().unwrap_err();
+        assert!(e.to_string().contains("threads are running"), "{e}");
+        stop.send(()).unwrap();
+        other.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_descriptor_that_is_not_dev_fuse_is_not_taken() {
+        let f = File::open("/dev/null").unwrap();
+        let e = take_fuse_fd(std::os::fd::AsRawFd::as_raw_fd(&f)).unwrap_err();
+        assert!(e.contains("is not /dev/fuse"), "{e}");
     }
 }

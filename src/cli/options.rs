@@ -372,15 +372,16 @@ fn owner_id(key: &str, v: &str) -> Result<u32, String> {
     if let Ok(n) = v.parse() {
         return Ok(n);
     }
-    let found = if key == "uid" {
-        crate::sys::user_id(v)
+    let (what, found) = if key == "uid" {
+        ("user", crate::sys::user_id(v))
     } else {
-        crate::sys::group_id(v)
+        ("group", crate::sys::group_id(v))
     };
-    found.ok_or_else(|| {
-        let what = if key == "uid" { "user" } else { "group" };
-        format!("option {key}: no {what} named {v:?}")
-    })
+    match found {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(format!("option {key}: no {what} named {v:?}")),
+        Err(e) => Err(format!("option {key}: cannot look up {what} {v:?}: {e}")),
+    }
 }
 
 fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
@@ -489,8 +490,7 @@ mod tests {
         let c = parse(&["ftp://h/", "/m", "-o", "uid=root"]).unwrap();
         assert_eq!(c.fs.uid, 0);
         let d = parse(&["ftp://h/", "/m"]).unwrap();
-        // SAFETY: getuid cannot fail.
-        assert_eq!(d.fs.uid, crate::sys::getuid());
+        assert_eq!(d.fs.uid, crate::sys::real_uid());
         assert_eq!((d.fs.umask, d.fs.file_mode, d.fs.dir_mode), (0, None, None));
         let e = parse(&["ftp://h/", "/m", "-o", "uid=no-such-user-ftpfs"]).unwrap_err();
         assert!(e.contains("no user named"), "{e}");

@@ -148,13 +148,23 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
     OptionDoc {
         name: "default_permissions",
         default: "on with allow_other, else off",
-        meaning: "the kernel checks every access against the modes and owners shown; \
-                  no_default_permissions turns it off",
+        meaning: "the kernel checks every access against the modes and owners shown",
+    },
+    OptionDoc {
+        name: "no_default_permissions",
+        default: "off",
+        meaning: "the opposite of default_permissions, also with allow_other: every user let in \
+                  may do what the mounting user's FTP login may do",
     },
     OptionDoc {
         name: "noexec",
         default: "off",
-        meaning: "programs on the mount cannot be executed (exec: the opposite)",
+        meaning: "programs on the mount cannot be executed",
+    },
+    OptionDoc {
+        name: "exec",
+        default: "on",
+        meaning: "the opposite of noexec",
     },
     OptionDoc {
         name: "fsname=NAME",

@@ -91,6 +91,72 @@ impl Spool {
     }
 }
 
+/// What a stream sent, kept locally (see `fs::write`): in memory while it is small, as most
+/// files written are (a spool file each would cost file system work per file created), in a spool
+/// file beyond `IN_MEMORY`.
+pub enum StreamCopy {
+    Memory(Vec<u8>),
+    File(Spool),
+}
+
+/// The most a stream's copy keeps in memory: one upload chunk.
+const IN_MEMORY: usize = 1 << 20;
+
+impl StreamCopy {
+    pub fn new() -> StreamCopy {
+        StreamCopy::Memory(Vec::new())
+    }
+
+    /// Appends `data`, just sent after what the copy holds; the copy moves to a spool file in
+    /// `dir` when it outgrows memory.
+    pub fn append(&mut self, data: &[u8], dir: &Path) -> io::Result<()> {
+        match self {
+            StreamCopy::Memory(kept) if kept.len() + data.len() <= IN_MEMORY => {
+                kept.extend_from_slice(data);
+                Ok(())
+            }
+            StreamCopy::Memory(kept) => {
+                let mut spool = Spool::new(dir)?;
+                spool.write_at(0, kept)?;
+                spool.write_at(kept.len() as u64, data)?;
+                *self = StreamCopy::File(spool);
+                Ok(())
+            }
+            StreamCopy::File(spool) => spool.write_at(spool.len(), data),
+        }
+    }
+
+    /// Up to `size` bytes from `offset` (fewer at the end).
+    pub fn read_at(&self, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+        match self {
+            StreamCopy::Memory(kept) => {
+                let start = (offset as usize).min(kept.len());
+                let end = kept.len().min(start.saturating_add(size as usize));
+                Ok(kept[start..end].to_vec())
+            }
+            StreamCopy::File(spool) => spool.read_at(offset, size),
+        }
+    }
+
+    /// The copy as a spool in `dir`, to go on from.
+    pub fn into_spool(self, dir: &Path) -> io::Result<Spool> {
+        match self {
+            StreamCopy::Memory(kept) => {
+                let mut spool = Spool::new(dir)?;
+                spool.write_at(0, &kept)?;
+                Ok(spool)
+            }
+            StreamCopy::File(spool) => Ok(spool),
+        }
+    }
+}
+
+impl Default for StreamCopy {
+    fn default() -> Self {
+        StreamCopy::new()
+    }
+}
+
 /// A local I/O error on the spool: a full cache disk is ENOSPC, anything else EIO.
 pub fn local(e: std::io::Error) -> FsError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
@@ -135,5 +201,28 @@ mod tests {
             .unwrap()
             .ends_with("a%b.txt"));
         assert_eq!(std::fs::read(kept).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_stream_copy_moves_to_a_file_when_it_outgrows_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = StreamCopy::new();
+        c.append(b"hello ", dir.path()).unwrap();
+        c.append(b"world", dir.path()).unwrap();
+        assert!(matches!(c, StreamCopy::Memory(_)));
+        assert_eq!(c.read_at(6, 100).unwrap(), b"world");
+        // No file yet: small copies cost the cache disk nothing.
+        assert!(!dir.path().exists() || std::fs::read_dir(dir.path()).unwrap().count() == 0);
+        let big = vec![7u8; IN_MEMORY];
+        c.append(&big, dir.path()).unwrap();
+        assert!(matches!(c, StreamCopy::File(_)));
+        assert_eq!(c.read_at(0, 11).unwrap(), b"hello world");
+        assert_eq!(c.read_at(11, 3).unwrap(), [7, 7, 7]);
+        let spool = c.into_spool(dir.path()).unwrap();
+        assert_eq!(spool.len(), 11 + IN_MEMORY as u64);
+        let small = StreamCopy::Memory(b"abc".to_vec())
+            .into_spool(dir.path())
+            .unwrap();
+        assert_eq!(small.read_at(0, 10).unwrap(), b"abc");
     }
 }

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use log::{debug, warn};
 
-use super::spool::{local, Spool};
+use super::spool::{local, Spool, StreamCopy};
 use super::upload::{temp_path, uninterrupted};
 use super::writers::Writers;
 use crate::caller;
@@ -75,7 +75,7 @@ struct Upload {
     sent: u64,
     append: bool,
     /// What was sent, kept locally (a stream from offset 0, up to `STREAM_COPY_LIMIT`).
-    copy: Option<Spool>,
+    copy: Option<StreamCopy>,
 }
 
 impl Upload {
@@ -83,16 +83,17 @@ impl Upload {
         self.base + self.sent
     }
 
-    /// Adds `chunk`, just sent after `sent` bytes, to the local copy; past the limit (or if the
-    /// cache disk fails) the copy is dropped.
-    fn keep_copy(&mut self, chunk: &[u8]) {
+    /// Adds `chunk`, just sent after `sent` bytes, to the local copy (a spool file in
+    /// `cache_dir` once it outgrows memory); past the limit (or if the cache disk fails) the copy
+    /// is dropped.
+    fn keep_copy(&mut self, chunk: &[u8], cache_dir: &Path) {
         let Some(copy) = self.copy.as_mut() else {
             return;
         };
         let kept = if self.sent + chunk.len() as u64 > STREAM_COPY_LIMIT {
             Ok(false)
         } else {
-            copy.write_at(self.sent, chunk).map(|()| true)
+            copy.append(chunk, cache_dir).map(|()| true)
         };
         match kept {
             Ok(true) => {}
@@ -468,13 +469,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 return Err(e);
             }
         };
-        let copy = if append {
-            None
-        } else {
-            Spool::new(self.cache_dir)
-                .inspect_err(|e| debug!("no local copy of the upload of {}: {e}", st.path))
-                .ok()
-        };
+        let copy = (!append).then(StreamCopy::new);
         st.body = Body::Stream(Upload {
             writer,
             dest,
@@ -497,7 +492,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             if result.is_ok() {
                 result = up.writer.write(chunk).map_err(FsError::from);
                 if result.is_ok() {
-                    up.keep_copy(chunk);
+                    up.keep_copy(chunk, self.cache_dir);
                     up.sent += chunk.len() as u64;
                 }
             }
@@ -574,7 +569,17 @@ impl<S: RemoteStore> Uploader<'_, S> {
             return Ok(());
         };
         if let Some(copy) = up.copy.take() {
-            // The copy is the content now: what reached the server only needs an end.
+            // The copy is the content now: what reached the server only needs an end. (A cache
+            // disk that cannot take the copy fails the stream with that error, said at once.)
+            let spool = match copy.into_spool(self.cache_dir) {
+                Ok(spool) => spool,
+                Err(e) => {
+                    let e = local(e);
+                    self.broken(st, up.dest.clone(), up.append, e.clone());
+                    drop(up);
+                    return Err(e);
+                }
+            };
             let ended = uninterrupted(|| up.writer.finish());
             if let Err(e) = &ended {
                 debug!("ending the upload of {} before a rewrite: {e}", st.path);
@@ -584,10 +589,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             } else if ended.is_ok() {
                 st.on_server = true;
             }
-            st.body = Body::Spool {
-                spool: copy,
-                dirty: true,
-            };
+            st.body = Body::Spool { spool, dirty: true };
             return Ok(());
         }
         let expected = up.end();

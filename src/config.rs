@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::names::Names;
+
 /// A password that never prints itself (Debug and Display show `***`), so it cannot leak into logs.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -116,6 +118,8 @@ pub struct RemoteConfig {
     pub keepalive: Option<Duration>,
     /// Passive (default) or active data connections.
     pub data_mode: DataMode,
+    /// How names are coded on the wire: bytes passed through (default), or `-o encoding=`.
+    pub names: Names,
 }
 
 impl Default for RemoteConfig {
@@ -131,6 +135,7 @@ impl Default for RemoteConfig {
             tls: TlsConfig::default(),
             keepalive: None,
             data_mode: DataMode::Passive,
+            names: Names::BYTES,
         }
     }
 }
@@ -146,11 +151,30 @@ impl RemoteConfig {
         };
         // An absolute path is written with `%2F`, as the URL that names it.
         let path = match self.path.strip_prefix('/') {
-            Some(abs) => format!("/%2F{abs}"),
-            None => format!("/{}", self.path),
+            Some(abs) => format!("/%2F{}", url_text(abs)),
+            None => format!("/{}", url_text(&self.path)),
         };
         let scheme = self.tls.mode.scheme();
         format!("{scheme}://{}@{}:{}{}", self.user, host, self.port, path)
+    }
+}
+
+/// A path in the inner form of `crate::names` as URL text: itself when its bytes are UTF-8, else
+/// with the bytes above ASCII percent-encoded, as they were given.
+fn url_text(path: &str) -> String {
+    let bytes = crate::names::unescape_path(path);
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| {
+                if b.is_ascii() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect(),
     }
 }
 
@@ -187,6 +211,8 @@ pub struct FsConfig {
     /// Upload to a hidden temporary name and rename over the target once the server confirmed the
     /// whole file (`atomic_upload=no`: straight to the target, for servers that forbid renames).
     pub atomic_upload: bool,
+    /// How names are coded for the kernel (the same as `RemoteConfig::names`).
+    pub names: Names,
 }
 
 /// The default spool directory: `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a folder in
@@ -222,6 +248,7 @@ impl Default for FsConfig {
             read_only: false,
             cache_dir: default_cache_dir(),
             atomic_upload: true,
+            names: Names::BYTES,
         }
     }
 }

@@ -14,6 +14,9 @@ pub enum FsError {
     NoSpace,
     /// A name the FTP protocol cannot carry (CR or LF), or an otherwise unusable argument.
     InvalidArgument,
+    /// A name the server's encoding (`-o encoding=`) cannot write, or kernel bytes that are not
+    /// UTF-8 while names are text in an encoding.
+    IllegalName,
     /// The operation would modify a read-only mount.
     ReadOnly,
     /// A directory operation on something that is not a directory.
@@ -50,6 +53,7 @@ impl FsError {
             FsError::PermissionDenied => libc::EACCES,
             FsError::NoSpace => libc::ENOSPC,
             FsError::InvalidArgument => libc::EINVAL,
+            FsError::IllegalName => libc::EILSEQ,
             FsError::ReadOnly => libc::EROFS,
             FsError::NotDirectory => libc::ENOTDIR,
             FsError::IsDirectory => libc::EISDIR,
@@ -72,6 +76,7 @@ impl FsError {
             libc::EACCES => "EACCES",
             libc::ENOSPC => "ENOSPC",
             libc::EINVAL => "EINVAL",
+            libc::EILSEQ => "EILSEQ",
             libc::EROFS => "EROFS",
             libc::ENOTDIR => "ENOTDIR",
             libc::EISDIR => "EISDIR",
@@ -101,6 +106,7 @@ impl From<RemoteError> for FsError {
             }
             RemoteError::NoSpace(_) => FsError::NoSpace,
             RemoteError::InvalidName(_) => FsError::InvalidArgument,
+            RemoteError::Unencodable(_) => FsError::IllegalName,
             RemoteError::Interrupted => FsError::Interrupted,
             RemoteError::Unsupported(_) => FsError::Unsupported,
             RemoteError::Connection(m) | RemoteError::Protocol(m) => FsError::Io(m),
@@ -129,6 +135,7 @@ mod tests {
             (RemoteError::LoginFailed("530".into()), libc::EACCES),
             (RemoteError::NoSpace("552".into()), libc::ENOSPC),
             (RemoteError::InvalidName("a\nb".into()), libc::EINVAL),
+            (RemoteError::Unencodable("日本".into()), libc::EILSEQ),
             (RemoteError::Connection("reset".into()), libc::EIO),
             (RemoteError::Protocol("500".into()), libc::EIO),
             (RemoteError::Interrupted, libc::EINTR),

@@ -154,7 +154,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         let _caller = caller::serve(req.pid());
         match self.fs.readlink(ino.0) {
-            Ok(t) => reply.data(t.as_bytes()),
+            Ok(t) => reply.data(t.as_encoded_bytes()),
             Err(e) => reply.error(self.errno("readlink", &e)),
         }
     }

@@ -18,6 +18,7 @@ pub mod fs;
 pub mod fuse;
 pub mod logging;
 pub mod mount;
+pub mod names;
 pub mod remote;
 pub mod stats;
 pub mod sync;

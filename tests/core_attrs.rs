@@ -130,12 +130,12 @@ fn uid_and_gid_show_on_every_entry_and_in_readdir() {
     let entries = read_dir(&fs, ROOT_INO, 0, true);
     assert_eq!(entries.len(), 7, "., .. and five entries");
     for e in &entries {
-        assert_eq!((e.attr.uid, e.attr.gid), (1234, 5678), "{}", e.name);
-        let want = match (e.attr.kind, e.name.as_str()) {
+        assert_eq!((e.attr.uid, e.attr.gid), (1234, 5678), "{:?}", e.name);
+        let want = match (e.attr.kind, e.name.to_str().unwrap()) {
             (EntryKind::File, _) => 0o600,
             (EntryKind::Symlink, _) => 0o777,
             (EntryKind::Dir, _) => 0o755,
         };
-        assert_eq!(e.attr.perm, want, "{}", e.name);
+        assert_eq!(e.attr.perm, want, "{:?}", e.name);
     }
 }

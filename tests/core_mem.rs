@@ -18,7 +18,7 @@ use support::core::{core_config, mem_core, pattern, read_dir, Collect};
 fn ls(fs: &FtpFs<MemStore>, ino: u64) -> Vec<String> {
     read_dir(fs, ino, 0, false)
         .into_iter()
-        .map(|e| e.name)
+        .map(|e| e.name.into_string().expect("a UTF-8 name"))
         .collect()
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use log::debug;
 
 use crate::config::{Config, DataMode, TlsMode};
+use crate::names::Names;
 
 /// One `-o` option as the documentation shows it.
 pub struct OptionDoc {
@@ -86,6 +87,14 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         default: "yes",
         meaning: "upload to a hidden temporary name and rename it over the target once the \
                   server confirmed it; no: write the target directly (servers that forbid renames)",
+    },
+    OptionDoc {
+        name: "encoding=LABEL",
+        default: "none: names pass through as bytes",
+        meaning: "the server's names are text in this encoding (latin1, windows-1251, shift_jis, \
+                  gbk, euc-kr, ... as encoding_rs labels them): they show as UTF-8 and are \
+                  converted back; a name the encoding cannot write fails with EILSEQ; OPTS UTF8 \
+                  ON is not sent",
     },
     OptionDoc {
         name: "tls=none|explicit|implicit",
@@ -308,6 +317,11 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         ("atomic_upload", Some(v)) => {
             return Err(format!("option atomic_upload: {v:?} is not yes or no"))
         }
+        ("encoding", Some(label)) if !label.is_empty() => {
+            let names = Names::with_encoding(label).map_err(|e| format!("option encoding: {e}"))?;
+            cfg.remote.names = names;
+            cfg.fs.names = names;
+        }
         ("tls", Some("none")) => p.tls = Some(TlsMode::None),
         ("tls", Some("explicit")) => p.tls = Some(TlsMode::Explicit),
         ("tls", Some("implicit")) => p.tls = Some(TlsMode::Implicit),
@@ -321,7 +335,7 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
-            | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr",
+            | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr" | "encoding",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -429,6 +443,11 @@ mod tests {
         assert!(d.fs.atomic_upload);
         let e = parse(&["ftp://h/", "/m", "-o", "atomic_upload=maybe"]).unwrap_err();
         assert!(e.contains("atomic_upload"), "{e}");
+        let c = parse(&["ftp://h/", "/m", "-o", "encoding=Shift_JIS"]).unwrap();
+        assert_eq!(c.remote.names.encoding(), Some("Shift_JIS"));
+        assert_eq!(c.fs.names, c.remote.names);
+        let e = parse(&["ftp://h/", "/m", "-o", "encoding=klingon"]).unwrap_err();
+        assert!(e.contains("unknown encoding"), "{e}");
         let e = parse(&["ftp://h/", "/m", "-o", "cache_dir="]).unwrap_err();
         assert!(e.contains("cache_dir needs a value"), "{e}");
     }
@@ -569,7 +588,8 @@ mod tests {
                 .replace("=NAME", "=myftp")
                 .replace("=none|explicit|implicit", "=explicit")
                 .replace("[:LOW-HIGH]", "")
-                .replace("=IP", "=127.0.0.1");
+                .replace("=IP", "=127.0.0.1")
+                .replace("=LABEL", "=latin1");
             if example.starts_with("credentials=") || example.starts_with("cafile=") {
                 // They need real files: credentials_option_reads_the_file and
                 // cafile_and_no_verify_need_tls_and_a_usable_file.

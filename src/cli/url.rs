@@ -62,7 +62,14 @@ impl Target {
 /// only separates, so `ftp://h/pub` is `pub` in the login directory, while `ftp://h/%2Fsrv` and
 /// `ftp://h//srv` are the absolute `/srv` (RFC 1738 §3.2.2, as curl reads it).
 fn url_path(raw: &str) -> Result<String, String> {
-    let path = decode(raw.strip_prefix('/').unwrap_or(raw))?;
+    // The path names the server's bytes (`%E9` is the byte 0xE9, as curl sends it), so it may be
+    // any bytes: kept in the inner form of `crate::names`.
+    let bytes: Vec<u8> =
+        percent_encoding::percent_decode_str(raw.strip_prefix('/').unwrap_or(raw)).collect();
+    if bytes.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err("bad URL: it contains a control character".into());
+    }
+    let path = crate::names::escape_path(&bytes).into_owned();
     Ok(match path.trim_end_matches('/') {
         "" if path.starts_with('/') => "/".to_string(),
         trimmed => trimmed.to_string(),
@@ -113,10 +120,12 @@ mod tests {
         assert_eq!(path("ftp://h//srv/ftp"), "/srv/ftp");
         assert_eq!(path("ftp://h/%2F"), "/");
         assert_eq!(path("ftp://h/caf%C3%A9"), "café");
+        // Bytes that are not UTF-8 name the server's bytes.
+        assert_eq!(path("ftp://h/caf%E9/x"), "caf\u{F7E9}/x");
         let bad = parse(&["ftp://h/a%0D%0ADELE%20x", "/m"]).unwrap_err();
         assert!(bad.contains("control character"), "{bad}");
-        let bad = parse(&["ftp://h/%FF", "/m"]).unwrap_err();
-        assert!(bad.contains("not UTF-8"), "{bad}");
+        let c = parse(&["ftp://h/caf%E9", "/m"]).unwrap();
+        assert_eq!(c.remote.display_url(), "ftp://anonymous@h:21/caf%E9");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use log::{debug, info, warn};
 
 use super::upload::is_temp_name;
 use super::write::{Committed, FileState, OpenMode, Uploader};
-use super::{component, lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
+use super::{lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
 use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
@@ -46,7 +46,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if self.cfg.read_only {
             return Err(FsError::ReadOnly);
         }
-        let name = component(name)?;
+        let name = &*self.component(name)?;
         if is_temp_name(name) {
             // Such names are hidden from listings: a file under one would vanish.
             return Err(FsError::InvalidArgument);

@@ -22,9 +22,11 @@ mod upload;
 pub mod write;
 mod writers;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::num::NonZeroUsize;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -82,7 +84,8 @@ pub struct Opened {
 /// One directory entry for readdir.
 #[derive(Debug, Clone)]
 pub struct DirEntry {
-    pub name: String,
+    /// The name as the kernel gets it (the server's bytes, or UTF-8 with `-o encoding=`).
+    pub name: OsString,
     pub attr: Attr,
 }
 
@@ -165,16 +168,6 @@ pub struct FtpFs<S: RemoteStore> {
     started: SystemTime,
     /// Errors returned to programs, by errno name.
     errors: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-/// A name from the kernel as a path component; CR and LF would inject FTP commands, so they are
-/// refused here, before anything is sent.
-fn component(name: &OsStr) -> FsResult<&str> {
-    let name = name.to_str().ok_or(FsError::InvalidArgument)?;
-    if name.is_empty() || name.contains(['/', '\r', '\n', '\0']) {
-        return Err(FsError::InvalidArgument);
-    }
-    Ok(name)
 }
 
 fn parent_of(path: &str) -> &str {
@@ -398,9 +391,29 @@ impl<S: RemoteStore> FtpFs<S> {
         Ok(self.attr_from(ino, &self.entry(path)?))
     }
 
+    /// A name from the kernel as a path component, in the inner form of `crate::names`; CR and LF
+    /// would inject FTP commands, so they are refused here, before anything is sent. With
+    /// `-o encoding=`, a name that is not UTF-8 cannot be one of the server's (EILSEQ).
+    fn component<'a>(&self, name: &'a OsStr) -> FsResult<Cow<'a, str>> {
+        let name = self
+            .cfg
+            .names
+            .from_kernel(name.as_bytes())
+            .ok_or(FsError::IllegalName)?;
+        if name.is_empty() || name.contains(['/', '\r', '\n', '\0']) {
+            return Err(FsError::InvalidArgument);
+        }
+        Ok(name)
+    }
+
+    /// A name or path in the inner form as the kernel's bytes.
+    fn kernel_name(&self, name: &str) -> OsString {
+        OsString::from_vec(self.cfg.names.to_kernel(name).into_owned())
+    }
+
     /// Looks `name` up in directory `parent`; the kernel then holds one more reference to the result.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
-        let name = component(name)?;
+        let name = &*self.component(name)?;
         let dir = self.path_of(parent)?;
         if parent != ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
@@ -426,7 +439,8 @@ impl<S: RemoteStore> FtpFs<S> {
         self.attr_of_path(ino, &path)
     }
 
-    pub fn readlink(&self, ino: u64) -> FsResult<String> {
+    /// A symlink's target, as the kernel gets it.
+    pub fn readlink(&self, ino: u64) -> FsResult<OsString> {
         let path = self.path_of(ino)?;
         if ino == ROOT_INO {
             return Err(FsError::NotSymlink);
@@ -436,7 +450,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 kind: EntryKind::Symlink,
                 link_target: Some(t),
                 ..
-            } => Ok(t),
+            } => Ok(self.kernel_name(&t)),
             _ => Err(FsError::NotSymlink),
         }
     }
@@ -544,7 +558,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 .with_own_changes(&path, Some(entry))
                 .unwrap_or_else(|| entry.clone());
             let e = DirEntry {
-                name: entry.name.clone(),
+                name: self.kernel_name(&entry.name),
                 attr: self.attr_from(ino, &current),
             };
             if sink.add(&e, i as u64 + 3) {

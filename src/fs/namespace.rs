@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use log::debug;
 
 use super::upload::is_temp_name;
-use super::{component, lock, name_of, parent_of, Attr, FtpFs, ROOT_INO};
+use super::{lock, name_of, parent_of, Attr, FtpFs, ROOT_INO};
 use crate::cache::Listing;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
@@ -29,7 +29,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if self.cfg.read_only {
             return Err(FsError::ReadOnly);
         }
-        let name = component(name)?;
+        let name = &*self.component(name)?;
         if is_temp_name(name) {
             return Err(FsError::InvalidArgument);
         }

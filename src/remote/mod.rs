@@ -51,6 +51,8 @@ pub enum RemoteError {
     NoSpace(String),
     /// A name the protocol cannot carry (CR/LF), refused before anything was sent.
     InvalidName(String),
+    /// A name the server's encoding (`-o encoding=`) cannot write, refused before anything was sent.
+    Unencodable(String),
     /// Login refused (530 at login).
     LoginFailed(String),
     /// The link failed: timeout, reset, refused connection, unexpected close, out-of-sync reply.
@@ -70,6 +72,7 @@ impl fmt::Display for RemoteError {
             RemoteError::PermissionDenied(m) => write!(f, "permission denied: {m}"),
             RemoteError::NoSpace(m) => write!(f, "no space on server: {m}"),
             RemoteError::InvalidName(m) => write!(f, "invalid name: {m}"),
+            RemoteError::Unencodable(m) => write!(f, "name not in the server's encoding: {m}"),
             RemoteError::LoginFailed(m) => write!(f, "login failed: {m}"),
             RemoteError::Connection(m) => write!(f, "connection failed: {m}"),
             RemoteError::Protocol(m) => write!(f, "server error: {m}"),

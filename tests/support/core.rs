@@ -118,11 +118,11 @@ pub fn ino(fs: &FtpFs<MemStore>, path: &str) -> u64 {
     ino
 }
 
-/// The names in `dir`, sorted, without `.` and `..`.
+/// The names in `dir`, sorted, without `.` and `..` (as text: the tests' names are UTF-8).
 pub fn ls(fs: &FtpFs<MemStore>, dir: u64) -> Vec<String> {
     let mut names: Vec<String> = read_dir(fs, dir, 2, false)
         .into_iter()
-        .map(|e| e.name)
+        .map(|e| e.name.into_string().expect("a UTF-8 name"))
         .collect();
     names.sort();
     names

@@ -68,6 +68,12 @@ impl FtpStoreBuilder {
         self
     }
 
+    /// How names are coded on the wire (`-o encoding=`).
+    pub fn names(mut self, names: ftpfs::names::Names) -> FtpStoreBuilder {
+        self.0.names = names;
+        self
+    }
+
     pub fn build(self) -> FtpStore {
         FtpStore::new(&self.0)
     }

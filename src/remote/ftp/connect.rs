@@ -20,6 +20,7 @@ use super::root::Root;
 use super::session::{Line, Reply, Session};
 use super::tls::TlsSetup;
 use crate::config::{DataMode, RemoteConfig, Secret, TlsMode};
+use crate::names::Names;
 use crate::remote::pool::{ConnectError, Connector, Health};
 use crate::remote::watchdog::Fired;
 use crate::remote::RemoteError;
@@ -54,6 +55,8 @@ pub struct FtpConnector {
     pub traffic: Arc<Traffic>,
     /// The URL path (`RemoteConfig::path`), resolved against the login directory into `root`.
     pub path: String,
+    /// How the server's names are coded (`-o encoding=`), for the login directory.
+    names: Names,
     /// The mount's root, learned from `PWD` on the first login.
     pub root: OnceLock<Root>,
 }
@@ -80,6 +83,7 @@ impl FtpConnector {
             learned: Arc::default(),
             traffic: Arc::default(),
             path: cfg.path.clone(),
+            names: cfg.names,
             root: OnceLock::new(),
         }
     }
@@ -238,9 +242,10 @@ impl FtpConnector {
                 self.features.get_or_init(|| f)
             }
         };
-        if features.utf8 {
+        if features.utf8 && self.names.encoding().is_none() {
             // Some servers only send UTF-8 names after this, on each connection that asks.
-            // Failure is harmless.
+            // Failure is harmless. Not with -o encoding=: the user said the names are in another
+            // encoding, and a server that switched would send them in UTF-8 after all.
             let opts = Line::new("OPTS", "UTF8 ON").expect("ascii");
             session
                 .send(&[&opts])
@@ -383,12 +388,12 @@ impl FtpConnector {
             });
             (type_reply, pwd_reply)
         };
-        let text = match pwd_reply {
-            Ok(r) => r.text(),
-            Err(Failure::Refused(r)) => r.text(),
+        let reply = match pwd_reply {
+            Ok(r) => r,
+            Err(Failure::Refused(r)) => r,
             Err(e) => return Err(failed(e)),
         };
-        let root = Root::resolve(&self.path, &text);
+        let root = Root::resolve(&self.path, reply.bytes(), self.names);
         info!(
             "login directory {}; the mount's root is {}",
             root.login.as_deref().unwrap_or("unknown"),

@@ -20,7 +20,7 @@ const MAX_LINE_BYTES: usize = 16 << 10;
 
 /// The lines of the listing that `command` sends (without line ends, empty lines dropped),
 /// complete within `budget`.
-pub fn fetch(runner: &Runner<'_>, command: &Line, budget: Duration) -> RemoteResult<Vec<String>> {
+pub fn fetch(runner: &Runner<'_>, command: &Line, budget: Duration) -> RemoteResult<Vec<Vec<u8>>> {
     let kind = if command.verb() == "MLSD" {
         Command::Mlsd
     } else {
@@ -71,7 +71,7 @@ impl Read for Deadline {
 }
 
 /// Reads a listing's lines with a bound on the total size and on each line.
-fn read_listing(stream: &mut impl Read, traffic: &Traffic) -> Result<Vec<String>, Failure> {
+fn read_listing(stream: &mut impl Read, traffic: &Traffic) -> Result<Vec<Vec<u8>>, Failure> {
     let too_big = || {
         Failure::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -101,7 +101,7 @@ fn read_listing(stream: &mut impl Read, traffic: &Traffic) -> Result<Vec<String>
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if !line.is_empty() {
-            lines.push(String::from_utf8_lossy(line).into_owned());
+            lines.push(line.to_vec());
         }
     }
     Ok(lines)
@@ -115,7 +115,7 @@ mod tests {
     fn lines_are_split_and_bounded() {
         let t = Traffic::default();
         let mut src: &[u8] = b"a\r\n\r\nb\nc";
-        assert_eq!(read_listing(&mut src, &t).unwrap(), ["a", "b", "c"]);
+        assert_eq!(read_listing(&mut src, &t).unwrap(), [b"a", b"b", b"c"]);
         let long = vec![b'x'; MAX_LINE_BYTES + 10];
         assert!(read_listing(&mut &long[..], &t).is_err());
     }

@@ -14,9 +14,10 @@ use super::session::Line;
 use super::store::FtpStore;
 use super::timezone::utc_offset_text;
 use crate::config::TlsMode;
-use crate::remote::listing::{parse_listing, ListFormat};
+use crate::names::is_escaped;
+use crate::remote::listing::{parse_raw_listing, ListFormat};
 use crate::remote::pool::{ConnectError, Connector};
-use crate::remote::{RemoteError, RemoteStore};
+use crate::remote::{RemoteError, RemoteResult, RemoteStore};
 use crate::stats::Command;
 
 /// Connections tried at most when counting what the server allows.
@@ -93,14 +94,7 @@ impl FtpStore {
         let listing = self.list("/");
         note("listing", self.listing_text(&listing));
         note("data connections", self.data_text());
-        note(
-            "UTF8",
-            if f.utf8 {
-                "yes (OPTS UTF8 ON sent; names are UTF-8)".into()
-            } else {
-                "not announced (names are taken as UTF-8, invalid bytes replaced)".into()
-            },
-        );
+        note("names", self.names_text(&listing));
         note(
             "REST STREAM",
             if f.rest_stream {
@@ -130,6 +124,32 @@ impl FtpStore {
             usable: listing
                 .map(|_| ())
                 .map_err(|e| format!("listing the mounted directory failed: {e}")),
+        }
+    }
+
+    /// How names are coded, and whether the mounted directory holds names that are not UTF-8.
+    fn names_text(&self, listing: &Result<Vec<crate::remote::RemoteEntry>, RemoteError>) -> String {
+        if let Some(enc) = self.names.encoding() {
+            return format!(
+                "{enc} (-o encoding=): names are converted both ways; OPTS UTF8 ON is not sent"
+            );
+        }
+        let how = if self.features().utf8 {
+            "UTF8 announced (OPTS UTF8 ON sent)"
+        } else {
+            "UTF8 not announced"
+        };
+        let odd = listing.as_ref().map_or(0, |entries| {
+            entries.iter().filter(|e| is_escaped(&e.name)).count()
+        });
+        if odd == 0 {
+            format!("{how}; names pass through as bytes, and those here are UTF-8")
+        } else {
+            format!(
+                "{how}; {odd} name(s) in the mounted directory are not UTF-8: they pass through \
+                 as bytes (ls may show '?', every operation works); -o encoding=LABEL shows them \
+                 as text, e.g. latin1, windows-1251, shift_jis, gbk, euc-kr"
+            )
         }
     }
 
@@ -222,20 +242,19 @@ impl FtpStore {
             return "plain LIST (the server rejected LIST -a)".into();
         }
         // Does plain LIST hide dotfiles that LIST -a shows?
-        let full = match self.full_path("/") {
-            Ok(f) => f,
-            Err(e) => return format!("LIST -a ({e})"),
-        };
-        let names = |arg: String| -> Option<HashSet<String>> {
-            let lines = self.fetch_listing(&Line::new("LIST", arg).ok()?).ok()?;
+        let names = |line: RemoteResult<Line>| -> Option<HashSet<String>> {
+            let lines = self.fetch_listing(&line.ok()?).ok()?;
             Some(
-                parse_listing(&lines, ListFormat::List)
+                parse_raw_listing(&lines, ListFormat::List, self.names)
                     .into_iter()
                     .map(|e| e.name)
                     .collect(),
             )
         };
-        let (Some(with_a), Some(plain)) = (names(format!("-a {full}")), names(full)) else {
+        let (Some(with_a), Some(plain)) = (
+            names(self.line_with("LIST", "-a ", "/")),
+            names(self.line_with("LIST", "", "/")),
+        ) else {
             return "LIST -a".into();
         };
         let hidden = with_a
@@ -293,12 +312,9 @@ impl FtpStore {
     /// Asks `SITE CHMOD` about a name that does not exist: "no such file" proves the command,
     /// "unknown command" its absence, which the store then remembers as the mount would.
     fn chmod_text(&self) -> String {
-        let probe = match self.full_path("/.ftpfs-probe-no-such-file") {
-            Ok(p) => Line::new("SITE", format!("CHMOD 0644 {p}")),
+        let probe = match self.line_with("SITE", "CHMOD 0644 ", "/.ftpfs-probe-no-such-file") {
+            Ok(line) => line,
             Err(e) => return format!("not checked ({e})"),
-        };
-        let Ok(probe) = probe else {
-            return "not checked".into();
         };
         match self
             .runner()

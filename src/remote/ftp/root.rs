@@ -7,6 +7,8 @@
 
 use log::warn;
 
+use crate::names::Names;
+
 /// Where the mount's root is, once the login directory is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Root {
@@ -19,9 +21,11 @@ pub struct Root {
 
 impl Root {
     /// The root for URL path `path` (see `RemoteConfig::path`) after `PWD` answered `reply`
-    /// (its whole text, code included).
-    pub fn resolve(path: &str, reply: &str) -> Root {
-        let login = login_directory(reply);
+    /// (its whole bytes, code included). The directory's name keeps its exact bytes, in the inner
+    /// form of `crate::names` (`names`: how the server's names are coded).
+    pub fn resolve(path: &str, reply: &[u8], names: Names) -> Root {
+        let text = names.line(reply);
+        let login = login_directory(&text.text).map(|dir| names.from_line(&text, &dir));
         let start = match &login {
             Some(dir) => dir.as_str(),
             None => {
@@ -29,7 +33,7 @@ impl Root {
                     warn!(
                         "cannot read the login directory from the server's PWD reply {:?}; the \
                          URL path is taken from the server's /",
-                        reply.trim_end()
+                        text.text.trim_end()
                     );
                 }
                 "/"
@@ -121,7 +125,8 @@ mod tests {
     #[test]
     fn the_url_path_is_relative_to_the_login_directory() {
         let home = "257 \"/home/bob\" is the current directory";
-        let root = |path: &str, reply: &str| Root::resolve(path, reply).base;
+        let resolve = |path: &str, reply: &str| Root::resolve(path, reply.as_bytes(), Names::BYTES);
+        let root = |path: &str, reply: &str| resolve(path, reply).base;
         assert_eq!(root("", home), "/home/bob");
         assert_eq!(root("pub/dir", home), "/home/bob/pub/dir");
         // %2F (or //) at the start of the URL path: absolute.
@@ -131,13 +136,26 @@ mod tests {
         assert_eq!(root("", "257 \"/\""), "");
         assert_eq!(root("pub", "257 \"/\""), "/pub");
         // A reply that cannot be read: the server's /.
-        let odd = Root::resolve("pub", "257 \"DISK$USER:[BOB]\"");
+        let odd = resolve("pub", "257 \"DISK$USER:[BOB]\"");
         assert_eq!(odd.login, None);
         assert_eq!(odd.base, "/pub");
         assert_eq!(root("", "502 no PWD here"), "");
         // Empty components and trailing slashes go.
         assert_eq!(root("a//b/", "257 \"/home/bob/\""), "/home/bob/a/b");
-        assert_eq!(Root::resolve("", "257 \"/\"").path(), "/");
-        assert_eq!(Root::resolve("x", "257 \"/\"").path(), "/x");
+        assert_eq!(resolve("", "257 \"/\"").path(), "/");
+        assert_eq!(resolve("x", "257 \"/\"").path(), "/x");
+    }
+
+    #[test]
+    fn a_login_directory_that_is_not_utf8_keeps_its_bytes() {
+        let reply = b"257 \"/home/caf\xe9\" is the current directory";
+        let root = Root::resolve("sub", reply, Names::BYTES);
+        assert_eq!(root.base, "/home/caf\u{F7E9}/sub");
+        assert_eq!(
+            Names::BYTES.to_server(&root.base).unwrap(),
+            &b"/home/caf\xe9/sub"[..]
+        );
+        let latin1 = Names::with_encoding("latin1").unwrap();
+        assert_eq!(Root::resolve("", reply, latin1).base, "/home/caf\u{e9}");
     }
 }

@@ -22,7 +22,8 @@ use super::session::Line;
 use super::timezone::ListTimes;
 use super::transfer::{AheadEnd, Download, Upload};
 use crate::config::{RemoteConfig, TlsConfig};
-use crate::remote::listing::{mdtm_reply_time, mdtm_time, parse_listing, ListFormat};
+use crate::names::Names;
+use crate::remote::listing::{mdtm_reply_time, mdtm_time, parse_raw_listing, ListFormat};
 use crate::remote::pool::Pool;
 use crate::remote::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::stats::{Command, StoreStats};
@@ -49,6 +50,8 @@ pub struct FtpStore {
     mdtm_set: AtomicBool,
     /// The time zone of LIST dates.
     pub(super) times: ListTimes,
+    /// How paths are written on the wire and listed names read (`-o encoding=`).
+    pub(super) names: Names,
 }
 
 impl FtpStore {
@@ -66,6 +69,7 @@ impl FtpStore {
             site_chmod: AtomicBool::new(true),
             mdtm_set: AtomicBool::new(true),
             times: ListTimes::default(),
+            names: cfg.names,
         }
     }
 
@@ -121,8 +125,24 @@ impl FtpStore {
 
     /// `verb path` for `path` under the mount's root.
     fn line(&self, verb: &str, path: &str) -> RemoteResult<Line> {
+        self.line_with(verb, "", path)
+    }
+
+    /// `verb argsPATH`: `args` (ASCII: options, a time, a mode) before the path under the mount's
+    /// root, the path in the server's bytes (`names`).
+    pub(super) fn line_with(&self, verb: &str, args: &str, path: &str) -> RemoteResult<Line> {
         let full = self.full_path(path)?;
-        Line::new(verb, full).map_err(|e| classify(e).0)
+        self.wire_line(verb, args, &full)
+    }
+
+    /// `verb argsFULL` for a server path `full` (in the inner form of `crate::names`).
+    fn wire_line(&self, verb: &str, args: &str, full: &str) -> RemoteResult<Line> {
+        let wire = self
+            .names
+            .to_server(full)
+            .map_err(|e| RemoteError::Unencodable(e.0))?;
+        let arg = [args.as_bytes(), &wire].concat();
+        Line::new(verb, arg).map_err(|e| classify(e).0)
     }
 
     /// Whether commands may go together in one packet.
@@ -162,7 +182,7 @@ impl FtpStore {
     }
 
     /// The listing `command` sends, as lines.
-    pub(super) fn fetch_listing(&self, command: &Line) -> RemoteResult<Vec<String>> {
+    pub(super) fn fetch_listing(&self, command: &Line) -> RemoteResult<Vec<Vec<u8>>> {
         let budget = self.timeout * LISTING_TIMEOUTS;
         list_transfer::fetch(&self.runner(), command, budget)
     }
@@ -171,9 +191,7 @@ impl FtpStore {
         Ok(if self.features().mlsd {
             (self.line("MLSD", path)?, ListFormat::Mlsd)
         } else if self.list_a.load(Ordering::Relaxed) {
-            let full = self.full_path(path)?;
-            let line = Line::new("LIST", format!("-a {full}")).map_err(|e| classify(e).0)?;
-            (line, ListFormat::List)
+            (self.line_with("LIST", "-a ", path)?, ListFormat::List)
         } else {
             (self.line("LIST", path)?, ListFormat::List)
         })
@@ -231,7 +249,7 @@ impl RemoteStore for FtpStore {
             }
             Err(e) => return Err(e),
         };
-        let entries = parse_listing(&lines, format);
+        let entries = parse_raw_listing(&lines, format, self.names);
         Ok(match format {
             ListFormat::List => self.times.correct(path, entries, |file| self.mdtm(file)),
             // MLSD times are UTC by definition.
@@ -260,7 +278,7 @@ impl RemoteStore for FtpStore {
             // The login directory itself: the server just put us there.
             return Ok(());
         }
-        let line = Line::new("CWD", &root).map_err(|e| classify(e).0)?;
+        let line = self.wire_line("CWD", "", &root)?;
         self.simple(Command::Other, true, &line, &[250, 200])
             .map(|_| ())
             .map_err(|e| match e {
@@ -381,9 +399,7 @@ impl RemoteStore for FtpStore {
         } else {
             return Err(RemoteError::Unsupported("no MFMT".into()));
         };
-        let full = self.full_path(path)?;
-        let line =
-            Line::new(verb, format!("{} {full}", mdtm_time(mtime))).map_err(|e| classify(e).0)?;
+        let line = self.line_with(verb, &format!("{} ", mdtm_time(mtime)), path)?;
         // Setting a time twice is harmless, so a link failure may be retried.
         match self.simple(Command::SetTime, true, &line, &[213, 200]) {
             Ok(_) => Ok(()),
@@ -401,9 +417,7 @@ impl RemoteStore for FtpStore {
         if !self.site_chmod.load(Ordering::Relaxed) {
             return Err(RemoteError::Unsupported("SITE CHMOD".into()));
         }
-        let full = self.full_path(path)?;
-        let line = Line::new("SITE", format!("CHMOD {:04o} {full}", mode & 0o7777))
-            .map_err(|e| classify(e).0)?;
+        let line = self.line_with("SITE", &format!("CHMOD {:04o} ", mode & 0o7777), path)?;
         match self.simple(Command::Chmod, true, &line, &[200]) {
             Ok(_) => Ok(()),
             Err(RemoteError::Protocol(m)) if is_unknown_command(&m) => {

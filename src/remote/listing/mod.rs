@@ -21,6 +21,7 @@ use suppaftp::list::File;
 pub use time::{mdtm_reply_time, mdtm_time};
 
 use super::{EntryKind, RemoteEntry};
+use crate::names::{LineText, Names};
 
 /// How a listing was requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,24 +42,54 @@ enum Line {
     Skipped(&'static str),
 }
 
-/// Parses a whole listing (lines without line endings). Lines that cannot be parsed are skipped with a
-/// `log::debug!`; entries with invalid names are skipped with a `log::warn!` (see below); `.` and `..`
-/// (and MLSD `cdir`/`pdir`) are dropped silently. Duplicate names: keep the first.
+/// Parses a whole listing (lines without line endings, as the server sent them). Each line is
+/// read as text the way `names` says (UTF-8, Latin-1 when it is not, or the server's encoding), and
+/// each name found goes back to the inner form of its exact bytes (see `crate::names`). Lines that
+/// cannot be parsed are skipped with a `log::debug!`; entries with invalid names are skipped with a
+/// `log::warn!` (see below); `.` and `..` (and MLSD `cdir`/`pdir`) are dropped silently. Duplicate
+/// names: keep the first.
+pub fn parse_raw_listing(lines: &[Vec<u8>], format: ListFormat, names: Names) -> Vec<RemoteEntry> {
+    parse_lines(
+        lines.iter().map(|l| names.line(l)),
+        format,
+        names,
+        SystemTime::now(),
+    )
+}
+
+/// `parse_raw_listing` for lines that are text already (tests, and listings made in memory).
 pub fn parse_listing(lines: &[String], format: ListFormat) -> Vec<RemoteEntry> {
     parse_listing_at(lines, format, SystemTime::now())
 }
 
 /// `parse_listing` with the clock passed in, so that year-less `LIST` dates are testable.
 fn parse_listing_at(lines: &[String], format: ListFormat, now: SystemTime) -> Vec<RemoteEntry> {
+    let names = Names::BYTES;
+    parse_lines(
+        lines.iter().map(|l| names.line(l.as_bytes())),
+        format,
+        names,
+        now,
+    )
+}
+
+fn parse_lines<'a>(
+    lines: impl Iterator<Item = LineText<'a>>,
+    format: ListFormat,
+    names: Names,
+    now: SystemTime,
+) -> Vec<RemoteEntry> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut entries = Vec::new();
     for line in lines {
         let parsed = match format {
-            ListFormat::List => list_line(line, now),
-            ListFormat::Mlsd => mlsd::mlsd_line(line),
+            ListFormat::List => list_line(&line.text, now),
+            ListFormat::Mlsd => mlsd::mlsd_line(&line.text),
         };
         match parsed {
-            Line::Entry(entry) => {
+            Line::Entry(mut entry) => {
+                entry.name = names.from_line(&line, &entry.name);
+                entry.link_target = entry.link_target.map(|t| names.from_line(&line, &t));
                 if entry.name == "." || entry.name == ".." {
                     continue;
                 }
@@ -71,6 +102,16 @@ fn parse_listing_at(lines: &[String], format: ListFormat, now: SystemTime) -> Ve
                     );
                     continue;
                 }
+                if !names.sendable(&entry.name) {
+                    // Bytes the server's encoding (-o encoding=) has no character for: the name
+                    // shown could not be sent back to name this file.
+                    warn!(
+                        "skipping listing entry {:?}: not valid in the server's encoding {}",
+                        entry.name,
+                        names.encoding().unwrap_or("UTF-8")
+                    );
+                    continue;
+                }
                 // Two entries of one name cannot both live in one directory; the first is as
                 // good a guess as any, and keeping it makes the result stable.
                 if !seen.insert(entry.name.clone()) {
@@ -80,7 +121,7 @@ fn parse_listing_at(lines: &[String], format: ListFormat, now: SystemTime) -> Ve
                 entries.push(entry);
             }
             Line::Ignored => {}
-            Line::Skipped(why) => debug!("skipping listing line {line:?}: {why}"),
+            Line::Skipped(why) => debug!("skipping listing line {:?}: {why}", line.text),
         }
     }
     entries
@@ -171,6 +212,43 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "/", "a\0b", "a\rb", "a\nb"] {
             assert!(!valid_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn raw_listings_keep_each_names_bytes() {
+        let lines: Vec<Vec<u8>> = vec![
+            b"-rw-r--r-- 1 0 0 5 Nov 22 14:21 caf\xe9 \xff.txt".to_vec(),
+            "-rw-r--r-- 1 0 0 5 Nov 22 14:21 café.txt"
+                .as_bytes()
+                .to_vec(),
+            b"type=file;size=3; \xe9t\xe9".to_vec(),
+            b"lrwxrwxrwx 1 0 0 1 Nov 22 14:21 l\xe9 -> t\xe9/x".to_vec(),
+        ];
+        let list = parse_raw_listing(&lines[..2], ListFormat::List, Names::BYTES);
+        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["caf\u{F7E9} \u{F7FF}.txt", "café.txt"]);
+        assert_eq!(
+            crate::names::unescape(&list[0].name),
+            &b"caf\xe9 \xff.txt"[..]
+        );
+        let mlsd = parse_raw_listing(&lines[2..3], ListFormat::Mlsd, Names::BYTES);
+        assert_eq!(mlsd[0].name, "\u{F7E9}t\u{F7E9}");
+        let link = parse_raw_listing(&lines[3..], ListFormat::List, Names::BYTES);
+        assert_eq!(link[0].link_target.as_deref(), Some("t\u{F7E9}/x"));
+        // With the server's encoding, the same bytes are text; what it cannot read is skipped.
+        let latin1 = Names::with_encoding("latin1").unwrap();
+        let list = parse_raw_listing(&lines[..2], ListFormat::List, latin1);
+        assert_eq!(list[0].name, "café ÿ.txt");
+        let sjis = Names::with_encoding("shift_jis").unwrap();
+        let odd = vec![
+            b"type=file;size=3; \x93".to_vec(),
+            b"type=file;size=3; ok".to_vec(),
+        ];
+        let names: Vec<String> = parse_raw_listing(&odd, ListFormat::Mlsd, sjis)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["ok"]);
     }
 
     #[test]

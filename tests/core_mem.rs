@@ -316,10 +316,12 @@ fn directory_errors() {
 
 #[test]
 fn listing_failures_map_to_errno() {
+    // A refused listing of a directory its parent lists is a drop box (fs/dropbox.rs): a name in
+    // it is taken as absent, so that `cp file dir/` can go on to create it.
     let cases = [
         (
             RemoteError::PermissionDenied("550 denied".into()),
-            libc::EACCES,
+            libc::ENOENT,
         ),
         (RemoteError::NotFound("550 gone".into()), libc::ENOENT),
         (RemoteError::Connection("reset".into()), libc::EIO),
@@ -338,6 +340,41 @@ fn listing_failures_map_to_errno() {
         // The failure was not cached: the next lookup asks again and succeeds.
         assert!(fs.lookup(d, OsStr::new("f")).is_ok());
     }
+}
+
+#[test]
+fn a_directory_that_refuses_its_listing_takes_files_and_refuses_ls() {
+    let (store, fs) = mem_core(core_config());
+    store.add_file("/incoming/old", "x");
+    let d = fs.lookup(ROOT_INO, OsStr::new("incoming")).unwrap().ino;
+    store.fail_next(
+        Op::List,
+        RemoteError::NotFound("550 Permission denied.".into()),
+    );
+    assert_eq!(
+        fs.lookup(d, OsStr::new("new")).unwrap_err().errno(),
+        libc::ENOENT
+    );
+    store.fail_next(
+        Op::List,
+        RemoteError::NotFound("550 Permission denied.".into()),
+    );
+    let fh = fs.opendir(d);
+    assert_eq!(fh.unwrap_err().errno(), libc::EACCES, "ls of a drop box");
+    store.fail_next(
+        Op::List,
+        RemoteError::NotFound("550 Permission denied.".into()),
+    );
+    let (_, opened) = fs
+        .create(d, OsStr::new("new"), OpenMode::WRITE, true)
+        .expect("a create in a directory that cannot be listed proceeds");
+    fs.write(opened.fh, 0, b"dropped").unwrap();
+    fs.flush(opened.fh).unwrap();
+    fs.release(opened.fh);
+    assert_eq!(
+        store.content("/incoming/new").as_deref(),
+        Some(&b"dropped"[..])
+    );
 }
 
 #[test]

@@ -33,11 +33,6 @@ fn every_step_of_a_spooled_upload_can_fail_without_losing_data() {
             libc::ENOSPC,
         ),
         (
-            Op::FinishWrite,
-            RemoteError::PermissionDenied("553".into()),
-            libc::EACCES,
-        ),
-        (
             Op::Size,
             RemoteError::Connection("timed out".into()),
             libc::EIO,
@@ -291,4 +286,34 @@ fn unsaved_data_is_retried_after_release_and_kept_at_unmount() {
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), b"XY23456789");
+}
+
+/// A refusal of the temporary name (a drop box, or a server that takes no dotfiles) sends the
+/// file again straight under its name, and later uploads in that directory go there at once;
+/// where the name itself is refused too, the close says EACCES and the data stays for the next.
+#[test]
+fn a_refused_temporary_name_is_retried_under_the_real_name_and_remembered() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/d/f", "old content");
+    let f = ino(&fs, "/d/f");
+    let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
+    fs.write(o.fh, 4, b"NEW").unwrap();
+    store.fail_next(Op::FinishWrite, RemoteError::PermissionDenied("553 name".into()));
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.content("/d/f").unwrap(), b"old NEWtent");
+    no_temp_files(&store);
+
+    let renames = store.count(Op::Rename);
+    fs.write(o.fh, 0, b"NEW").unwrap();
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.content("/d/f").unwrap(), b"NEW NEWtent");
+    assert_eq!(store.count(Op::Rename), renames, "straight to the name now");
+
+    fs.write(o.fh, 0, b"new").unwrap();
+    store.fail_next(Op::FinishWrite, RemoteError::PermissionDenied("553 no".into()));
+    assert_eq!(fs.flush(o.fh).unwrap_err().errno(), libc::EACCES);
+    assert_eq!(read_back(&fs, o.fh, 100), b"new NEWtent", "kept");
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.content("/d/f").unwrap(), b"new NEWtent");
+    fs.release(o.fh);
 }

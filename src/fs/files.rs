@@ -31,6 +31,7 @@ impl<S: RemoteStore> FtpFs<S> {
             store: &self.store,
             cache_dir: &self.cfg.cache_dir,
             atomic: self.cfg.atomic_upload,
+            drop_boxes: &self.drop_boxes,
         }
     }
 
@@ -57,8 +58,10 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         let path = join(&dir, name);
         Self::not_stats(&path)?;
-        let listing = self.listing(&dir)?;
-        if let Some(existing) = self.with_own_changes(&path, listing.get(name)) {
+        // A drop box the server will not list (`dropbox.rs`): the name is taken as absent.
+        let listing = self.listed(&dir)?;
+        let listed = listing.as_ref().and_then(|l| l.get(name));
+        if let Some(existing) = self.with_own_changes(&path, listed) {
             if exclusive {
                 return Err(FsError::Exists);
             }

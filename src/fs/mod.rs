@@ -11,6 +11,7 @@
 //! such a file is in its `View`, a separate lock never held across traffic. Reads of a file that
 //! is being written wait for its state (they read what was written).
 
+mod dropbox;
 mod files;
 pub mod inode;
 mod listings;
@@ -40,6 +41,7 @@ use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use crate::stats::{HitRate, Report};
 use crate::sync::lock;
+use dropbox::DropBoxes;
 pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
 use listings::Listings;
@@ -168,6 +170,8 @@ pub struct FtpFs<S: RemoteStore> {
     started: SystemTime,
     /// Errors returned to programs, by errno name.
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Directories the server will not list, or where uploads go straight to their names.
+    drop_boxes: DropBoxes,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -212,6 +216,7 @@ impl<S: RemoteStore> FtpFs<S> {
             next_fh: AtomicU64::new(1),
             started: SystemTime::now(),
             errors: Mutex::new(BTreeMap::new()),
+            drop_boxes: DropBoxes::default(),
         }
     }
 
@@ -346,8 +351,8 @@ impl<S: RemoteStore> FtpFs<S> {
         if path == STATS_PATH {
             return Ok(self.stats_entry());
         }
-        let listing = self.listing(parent_of(path))?;
-        self.with_own_changes(path, listing.get(name_of(path)))
+        let listing = self.listed(parent_of(path))?;
+        self.with_own_changes(path, listing.as_ref().and_then(|l| l.get(name_of(path))))
             .ok_or(FsError::NotFound)
     }
 
@@ -422,7 +427,8 @@ impl<S: RemoteStore> FtpFs<S> {
         let entry = if path == STATS_PATH {
             self.stats_entry()
         } else {
-            self.with_own_changes(&path, self.listing(&dir)?.get(name))
+            let listing = self.listed(&dir)?;
+            self.with_own_changes(&path, listing.as_ref().and_then(|l| l.get(name)))
                 .ok_or(FsError::NotFound)?
         };
         let ino = lock(&self.inodes).lookup(&path);
@@ -468,7 +474,11 @@ impl<S: RemoteStore> FtpFs<S> {
                 self.prefetch.opened_dir(parent, &siblings, name_of(&path));
             }
         }
-        let mut listing = self.listing(&path)?;
+        let mut listing = self.listing(&path).map_err(|e| match e {
+            // A drop box: there is something, and the server will not show it.
+            FsError::NotFound if self.drop_boxes.unlistable(&path) => FsError::PermissionDenied,
+            e => e,
+        })?;
         // Files created here and not uploaded yet are listed too.
         let below = if &*path == "/" {
             "/".to_string()

@@ -44,8 +44,9 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// The entry at `path` as we know it (listing plus our own unsaved files).
     fn current(&self, path: &str) -> FsResult<Option<RemoteEntry>> {
-        let listing = self.listing(parent_of(path))?;
-        Ok(self.with_own_changes(path, listing.get(name_of(path))))
+        let listing = self.listed(parent_of(path))?;
+        let listed = listing.as_ref().and_then(|l| l.get(name_of(path)));
+        Ok(self.with_own_changes(path, listed))
     }
 
     /// Whether `path` exists on the server, asked afresh (after a 550).

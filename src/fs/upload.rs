@@ -8,8 +8,9 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 
+use super::dropbox::refused;
 use super::spool::{local, Spool};
 use super::write::Uploader;
 use crate::caller;
@@ -94,16 +95,37 @@ impl<S: RemoteStore> Uploader<'_, S> {
         Ok(spool)
     }
 
-    /// Uploads `len` bytes from `src` to `target`, through a temporary name unless told otherwise.
-    pub(super) fn upload(&self, target: &str, src: &mut dyn Read, len: u64) -> FsResult<()> {
-        let dest = if self.atomic {
+    /// Where an upload to `target` goes first: a temporary name beside it, unless uploads are not
+    /// atomic or go straight to their names in its directory (a drop box, `dropbox.rs`).
+    pub(super) fn dest_for(&self, target: &str) -> String {
+        if self.atomic && !self.drop_boxes.direct(target) {
             temp_path(target)
         } else {
             target.to_string()
-        };
+        }
+    }
+
+    /// Uploads `spool` to `target`, through a temporary name unless told otherwise. Where the
+    /// server refuses the temporary name or its rename, the upload goes again straight to
+    /// `target`, and so do later ones in that directory.
+    pub(super) fn upload(&self, target: &str, spool: &Spool) -> FsResult<()> {
+        let dest = self.dest_for(target);
+        match self.upload_as(&dest, target, spool) {
+            Err(e) if dest != target && refused(&e) => {
+                self.drop_boxes.go_direct(target, &e);
+                self.upload_as(target, target, spool)
+            }
+            other => other,
+        }
+    }
+
+    /// Uploads `spool` to `dest`, checks it, and puts it under `target`.
+    pub(super) fn upload_as(&self, dest: &str, target: &str, spool: &Spool) -> FsResult<()> {
+        let len = spool.len();
         let result = uninterrupted(|| {
-            let mut w = self.store.open_write(&dest, false)?;
-            if let Err(e) = copy(src, &mut *w) {
+            let mut src = spool.reader().map_err(local)?;
+            let mut w = self.store.open_write(dest, false)?;
+            if let Err(e) = copy(&mut src, &mut *w) {
                 let verdict = w.finish().err().map(FsError::from);
                 return Err(match verdict {
                     Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
@@ -111,13 +133,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 });
             }
             let stored = w.finish()?;
-            self.verify(&dest, len, stored.size)?;
-            self.place(&dest, target)
+            self.verify(dest, len, stored.size)?;
+            self.place(dest, target)
         });
         if let Err(e) = &result {
             warn!("upload of {target} failed: {e}");
             if dest != target {
-                self.discard(&dest);
+                self.discard(dest);
             }
         }
         result
@@ -168,6 +190,12 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 "{path}: the server holds {n} bytes of {len}"
             ))),
             Err(RemoteError::Unsupported(_)) => Ok(()),
+            Err(e @ (RemoteError::NotFound(_) | RemoteError::PermissionDenied(_))) => {
+                // A drop box answers SIZE with a refusal: the server's 226 for the whole upload
+                // is then all there is to go by (a temporary name's rename still proves it).
+                info!("the size of {path} could not be checked ({e}); the server's 226 stands");
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -20,8 +20,9 @@ use std::time::SystemTime;
 
 use log::{debug, warn};
 
+use super::dropbox::{refused, DropBoxes};
 use super::spool::{local, Spool, StreamCopy};
-use super::upload::{temp_path, uninterrupted};
+use super::upload::uninterrupted;
 use super::writers::Writers;
 use crate::caller;
 use crate::error::{FsError, FsResult};
@@ -271,6 +272,8 @@ pub struct Uploader<'a, S: RemoteStore> {
     pub cache_dir: &'a Path,
     /// Upload to a temporary name and rename (the default), or straight to the target.
     pub atomic: bool,
+    /// Directories whose uploads go straight to their names (`dropbox.rs`).
+    pub drop_boxes: &'a DropBoxes,
 }
 
 impl<S: RemoteStore> Uploader<'_, S> {
@@ -413,10 +416,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Body::Spool { spool, dirty } => {
                 if dirty {
-                    let result = spool
-                        .reader()
-                        .map_err(local)
-                        .and_then(|mut r| self.upload(&st.path, &mut r, spool.len()));
+                    let result = self.upload(&st.path, &spool);
                     let ok = result.is_ok();
                     st.body = Body::Spool { spool, dirty: !ok };
                     result?;
@@ -454,12 +454,23 @@ impl<S: RemoteStore> Uploader<'_, S> {
     }
 
     fn start_stream(&self, st: &mut FileState, append: bool) -> FsResult<()> {
-        let dest = if append || !self.atomic {
+        let mut dest = if append {
             st.path.clone()
         } else {
-            temp_path(&st.path)
+            self.dest_for(&st.path)
         };
-        let writer = match uninterrupted(|| self.store.open_write(&dest, append)) {
+        let mut opened = uninterrupted(|| self.store.open_write(&dest, append));
+        if let Err(e) = &opened {
+            let e = FsError::from(e.clone());
+            if dest != st.path && refused(&e) {
+                // A drop box that takes no temporary names: straight to the name, from now on.
+                self.drop_boxes.go_direct(&st.path, &e);
+                self.discard(&dest);
+                dest = st.path.clone();
+                opened = uninterrupted(|| self.store.open_write(&dest, append));
+            }
+        }
+        let writer = match opened {
             Ok(w) => w,
             Err(e) => {
                 // Like a break mid-stream: this session's changes are lost, and the close says so
@@ -541,24 +552,70 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
     }
 
-    /// Ends a stream: the server's 226, the size check, the rename over the target.
-    fn finish_stream(&self, st: &mut FileState, up: Upload) -> FsResult<()> {
+    /// Ends a stream: the server's 226, the size check, the rename over the target. Where the
+    /// server refuses the temporary name or its rename (a drop box), the stream's local copy goes
+    /// again straight to the name.
+    fn finish_stream(&self, st: &mut FileState, mut up: Upload) -> FsResult<()> {
         let expected = up.end();
         let (dest, append) = (up.dest.clone(), up.append);
+        let copy = up.copy.take();
+        let mut whole_there = false;
         let result = uninterrupted(|| {
             up.writer
                 .finish()
                 .map_err(FsError::from)
                 .and_then(|stored| self.verify(&dest, expected, stored.size))
-                .and_then(|()| self.place(&dest, &st.path))
+                .and_then(|()| {
+                    whole_there = true;
+                    self.place(&dest, &st.path)
+                })
         });
-        if let Err(e) = result {
-            // Streamed data is not kept locally: the data is gone.
-            self.broken(st, dest, append, e.clone());
-            return Err(e);
+        let e = match result {
+            Ok(()) => {
+                st.size = expected;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if dest != st.path && refused(&e) {
+            if let Some(copy) = copy {
+                self.drop_boxes.go_direct(&st.path, &e);
+                self.discard(&dest);
+                let spool = match copy.into_spool(self.cache_dir) {
+                    Ok(spool) => spool,
+                    Err(io) => {
+                        let io = local(io);
+                        self.broken(st, st.path.clone(), append, io.clone());
+                        return Err(io);
+                    }
+                };
+                let again = self.upload_as(&st.path, &st.path, &spool);
+                if again.is_ok() {
+                    st.size = expected;
+                }
+                // On failure the copy stays as the file's content, for the next close or fsync.
+                st.body = Body::Spool {
+                    spool,
+                    dirty: again.is_err(),
+                };
+                return again;
+            }
+            if whole_there {
+                // Streamed data is not kept locally beyond the copy's bound, but the server
+                // holds all of it: left where it is, and said where.
+                warn!(
+                    "upload of {}: the whole file is on the server as {dest}, which could not \
+                     be renamed ({e}); it is left there",
+                    st.path
+                );
+                st.body = Body::Remote;
+                st.failed = Some(e.clone());
+                return Err(e);
+            }
         }
-        st.size = expected;
-        Ok(())
+        // Streamed data is not kept locally: the data is gone.
+        self.broken(st, dest, append, e.clone());
+        Err(e)
     }
 
     /// Turns a stream into a spool (a seek back, a read, a shrink): the stream's local copy

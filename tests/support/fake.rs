@@ -70,6 +70,12 @@ pub struct Script {
     /// after that command, as a server that runs commands concurrently may: a `RETR` behind it
     /// sends the file from its start, and its `150` comes before the `350`.
     pub rest_after_next: bool,
+    /// A drop box (a directory, as the client sends its path): its listing, and `RNFR`, `RNTO`,
+    /// `DELE` and `SIZE` of anything in it, answer "550 Permission denied."; `STOR` works.
+    pub drop_box: Option<String>,
+    /// In the drop box, `STOR` of a name that starts with `.` answers "553 Prohibited file name"
+    /// (as Pure-FTPd does for dotfiles).
+    pub no_dot_names: bool,
 }
 
 /// EPSV as the server does it.
@@ -259,7 +265,25 @@ impl Session {
                 pending_data = None;
             }
             let mut rename_from = None;
+            let named = arg.strip_prefix("-a ").unwrap_or(&arg);
+            let in_drop_box = self.script.drop_box.as_ref().is_some_and(|d| {
+                named == d
+                    || named
+                        .strip_prefix(d.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            });
+            let listing_refused = in_drop_box && ["LIST", "MLSD"].contains(&verb.as_str());
+            let dot_name = arg.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
             let reply: String = match verb.as_str() {
+                _ if listing_refused => {
+                    pending_data = None;
+                    "550 Permission denied.".into()
+                }
+                "RNFR" | "RNTO" | "DELE" | "SIZE" if in_drop_box => "550 Permission denied.".into(),
+                "STOR" if in_drop_box && dot_name && self.script.no_dot_names => {
+                    pending_data = None;
+                    "553 Prohibited file name".into()
+                }
                 "USER" => "331 password please".into(),
                 "PASS" if arg == PASSWORD => "230 logged in".into(),
                 "PASS" => "530 wrong".into(),

@@ -59,6 +59,21 @@ impl Profile {
     }
 }
 
+/// What the mount does in a directory that takes files but refuses listings, renames or `SIZE`
+/// (`fs/dropbox.rs`); `root`: the mounted directory itself refused its listing.
+fn drop_box_text(root: bool) -> String {
+    let what = "in a directory whose listing the server refuses, names are taken as absent and \
+                files can still be stored; where it refuses an upload's temporary name or its \
+                rename, uploads there go straight to their names (verified: the server's 226, and \
+                the size where SIZE answers; not: a reader on the server may see a file while it \
+                arrives)";
+    if root {
+        format!("the mounted directory refuses its listing: it mounts as a drop box; {what}")
+    } else {
+        what.to_string()
+    }
+}
+
 impl FtpStore {
     /// Probes the server (see the module doc).
     pub fn profile(&self) -> Profile {
@@ -119,11 +134,19 @@ impl FtpStore {
         note("SITE CHMOD", self.chmod_text());
         note("LIST time zone", self.offset_text(f.mlsd, listing.is_ok()));
         note("connections", self.connections_text());
+        let refused = matches!(
+            listing,
+            Err(RemoteError::NotFound(_) | RemoteError::PermissionDenied(_))
+        );
+        note("drop boxes", drop_box_text(refused));
         Profile {
             findings,
-            usable: listing
-                .map(|_| ())
-                .map_err(|e| format!("listing the mounted directory failed: {e}")),
+            usable: match listing {
+                Ok(_) => Ok(()),
+                // The root exists (CWD worked above): a drop box, which mounts.
+                Err(_) if refused => Ok(()),
+                Err(e) => Err(format!("listing the mounted directory failed: {e}")),
+            },
         }
     }
 

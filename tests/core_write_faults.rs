@@ -292,3 +292,21 @@ fn unsaved_data_is_retried_after_release_and_kept_at_unmount() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), b"XY23456789");
 }
+
+/// A server that refuses APPE (ProFTPD's default: "451 /f: Append/Restart not permitted, try
+/// again") still gets the appended data: the file is seeded into a local copy and uploaded whole.
+#[test]
+fn an_append_the_server_refuses_goes_through_a_local_copy() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/f", "old content\n");
+    let o = fs.open(ino(&fs, "/f"), OpenMode::APPEND).unwrap();
+    store.fail_next(
+        Op::OpenWrite,
+        RemoteError::Protocol("451 /f: Append/Restart not permitted, try again".into()),
+    );
+    fs.write(o.fh, 12, b"appended\n").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"old content\nappended\n");
+    no_temp_files(&store);
+}

@@ -39,11 +39,9 @@ fn seeded_root() -> tempfile::TempDir {
 fn smoke(server: &str, url: &str, password: &str, disk: &Path) {
     let started = Instant::now();
     let cache = tempfile::tempdir().unwrap();
-    let m = Mounted::new(
-        url,
-        password,
-        &format!("cache_dir={}", cache.path().display()),
-    );
+    let opts = format!("cache_dir={}", cache.path().display());
+    let m = Mounted::with_log(url, password, &opts);
+    let log = LogOnPanic(&m);
     let mnt = m.path();
 
     list_matches_the_disk(mnt, disk);
@@ -109,8 +107,20 @@ fn smoke(server: &str, url: &str, password: &str, disk: &Path) {
         "the mount and the disk at the end"
     );
     list_matches_the_disk(mnt, disk);
+    drop(log);
     drop(m);
     println!("{server}: smoke passed in {:?}", started.elapsed());
+}
+
+/// Prints ftpfs's debug log when the test fails while it is alive.
+struct LogOnPanic<'a>(&'a Mounted);
+
+impl Drop for LogOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("ftpfs's log:\n{}", self.0.log());
+        }
+    }
 }
 
 /// `ls -l` of the mount's root names every entry of the disk's, with its type and (for files)

@@ -222,12 +222,10 @@ impl FtpStore {
             return "plain LIST (the server rejected LIST -a)".into();
         }
         // Does plain LIST hide dotfiles that LIST -a shows?
-        let full = match self.full_path("/") {
-            Ok(f) => f,
-            Err(e) => return format!("LIST -a ({e})"),
-        };
-        let names = |arg: String| -> Option<HashSet<String>> {
-            let lines = self.fetch_listing(&Line::new("LIST", arg).ok()?).ok()?;
+        let names = |dash_a: bool| -> Option<HashSet<String>> {
+            let lines = self
+                .fetch_listing(&self.list_line("/", dash_a).ok()?)
+                .ok()?;
             Some(
                 parse_listing(&lines, ListFormat::List)
                     .into_iter()
@@ -235,7 +233,7 @@ impl FtpStore {
                     .collect(),
             )
         };
-        let (Some(with_a), Some(plain)) = (names(format!("-a {full}")), names(full)) else {
+        let (Some(with_a), Some(plain)) = (names(true), names(false)) else {
             return "LIST -a".into();
         };
         let hidden = with_a

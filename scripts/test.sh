@@ -14,8 +14,11 @@
 #      tests/stats.rs: live statistics and the log at unmount).
 #   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
 #      servers scripted by the tests (tests/hostile.rs);
-#   6. the docs against --help (tests/docs.rs). docs/development.md describes the layers.
-# Nothing is skipped: a missing /dev/fuse or vsftpd makes the run fail.
+#   6. the docs against --help (tests/docs.rs);
+#   7. the server matrix (tests/matrix.rs): one kernel-mount smoke test against each of vsftpd (chrooted
+#      and not), ProFTPD (with and without DefaultRoot), Pure-FTPd, pyftpdlib, libunftp and GNU
+#      inetutils ftpd. docs/development.md describes the layers.
+# Nothing is skipped: a missing /dev/fuse or a missing server makes the run fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +39,14 @@ command -v script >/dev/null || need+=(bsdutils)
 # store (ca-certificates) every FTPS mount without cafile= fails before it connects.
 command -v openssl >/dev/null || need+=(openssl)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# The server matrix (tests/matrix.rs): pyftpdlib installs beside vsftpd; ProFTPD, Pure-FTPd and GNU
+# inetutils ftpd are unpacked below (Debian's FTP servers conflict with each other), and their
+# binaries need these libraries.
+[ -f /usr/lib/python3/dist-packages/pyftpdlib/__init__.py ] || need+=(python3-pyftpdlib)
+for lib in libacl1 libcap2 libhiredis0.14 libidn2-0 libmemcached11 libmemcachedutil2 libpam0g \
+  libpcre2-posix3 libsodium23 libssl3 libwrap0; do
+  dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
+done
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}"
   apt-get update -q
@@ -50,6 +61,22 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
   if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+# Every Debian FTP server provides and conflicts with `ftp-server`, so only vsftpd is installed; the
+# other servers of the matrix are Debian's packages unpacked (dpkg-deb -x, no maintainer scripts, no
+# service started) under /opt/ftpfs-test-servers/PACKAGE, where tests/support/servers/daemon.rs
+# finds them. A package that cannot be fetched stops the run here.
+servers=/opt/ftpfs-test-servers
+for pkg in proftpd-core pure-ftpd inetutils-ftpd; do
+  [ -d "$servers/$pkg" ] && continue
+  echo "test.sh: unpacking Debian's $pkg into $servers/$pkg"
+  tmp=$(mktemp -d)
+  download() { (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg"); }
+  download || { apt-get update -q && download; }
+  dpkg-deb -x "$tmp/${pkg}"_*.deb "$tmp/unpacked"
+  mkdir -p "$servers"
+  mv "$tmp/unpacked" "$servers/$pkg"
+  rm -rf "$tmp"
+done
 # fsx, the file-operation exerciser the write tests run (10,000 checked operations).
 if [ ! -x "$HOME/.cargo/bin/fsx" ]; then
   echo "test.sh: installing fsx"

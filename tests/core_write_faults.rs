@@ -298,7 +298,10 @@ fn a_refused_temporary_name_is_retried_under_the_real_name_and_remembered() {
     let f = ino(&fs, "/d/f");
     let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
     fs.write(o.fh, 4, b"NEW").unwrap();
-    store.fail_next(Op::FinishWrite, RemoteError::PermissionDenied("553 name".into()));
+    store.fail_next(
+        Op::FinishWrite,
+        RemoteError::PermissionDenied("553 name".into()),
+    );
     fs.flush(o.fh).unwrap();
     assert_eq!(store.content("/d/f").unwrap(), b"old NEWtent");
     no_temp_files(&store);
@@ -310,10 +313,31 @@ fn a_refused_temporary_name_is_retried_under_the_real_name_and_remembered() {
     assert_eq!(store.count(Op::Rename), renames, "straight to the name now");
 
     fs.write(o.fh, 0, b"new").unwrap();
-    store.fail_next(Op::FinishWrite, RemoteError::PermissionDenied("553 no".into()));
+    store.fail_next(
+        Op::FinishWrite,
+        RemoteError::PermissionDenied("553 no".into()),
+    );
     assert_eq!(fs.flush(o.fh).unwrap_err().errno(), libc::EACCES);
     assert_eq!(read_back(&fs, o.fh, 100), b"new NEWtent", "kept");
     fs.flush(o.fh).unwrap();
     assert_eq!(store.content("/d/f").unwrap(), b"new NEWtent");
     fs.release(o.fh);
+}
+
+/// A server that refuses APPE (ProFTPD's default: "451 /f: Append/Restart not permitted, try
+/// again") still gets the appended data: the file is seeded into a local copy and uploaded whole.
+#[test]
+fn an_append_the_server_refuses_goes_through_a_local_copy() {
+    let Setup { store, fs, .. } = setup();
+    store.add_file("/f", "old content\n");
+    let o = fs.open(ino(&fs, "/f"), OpenMode::APPEND).unwrap();
+    store.fail_next(
+        Op::OpenWrite,
+        RemoteError::Protocol("451 /f: Append/Restart not permitted, try again".into()),
+    );
+    fs.write(o.fh, 12, b"appended\n").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/f").unwrap(), b"old content\nappended\n");
+    no_temp_files(&store);
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use super::dropbox::{refused, DropBoxes};
 use super::spool::{local, Spool, StreamCopy};
@@ -472,6 +472,19 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
         let writer = match opened {
             Ok(w) => w,
+            Err(e)
+                if append
+                    && !matches!(
+                        FsError::from(e.clone()),
+                        FsError::NoSpace | FsError::PermissionDenied
+                    ) =>
+            {
+                // Some servers refuse APPE by default (ProFTPD without AllowStoreRestart: "451
+                // ...: Append/Restart not permitted, try again"). Nothing was sent yet, so append
+                // as any other pattern does: on a local copy of the file, uploaded whole.
+                info!("{dest}: APPE refused ({e}); appending through a local copy");
+                return self.seed_spool(st);
+            }
             Err(e) => {
                 // Like a break mid-stream: this session's changes are lost, and the close says so
                 // (rather than uploading the truncated file that was the starting point).

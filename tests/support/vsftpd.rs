@@ -8,21 +8,20 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ftpfs::config::{TlsConfig, TlsMode};
 use ftpfs::remote::ftp::tls::TlsSetup;
 
+use super::local_user::{ensure_test_user, give_to_user, user_ids};
+use super::servers::daemon::children_of;
 use super::tls::ServerCert;
 use super::{free_port, passive_range, unique_seed, wait_for_greeting};
 
 const VSFTPD: &str = "/usr/sbin/vsftpd";
-pub const TEST_USER: &str = "ftpfstest";
-pub const TEST_PASSWORD: &str = "ftpfstest-pw";
+pub use super::local_user::{TEST_PASSWORD, TEST_USER};
 const SECURE_CHROOT_DIR: &str = "/var/run/vsftpd/empty";
 
 /// A running vsftpd on 127.0.0.1; killed (with its session processes) when dropped.
@@ -379,24 +378,6 @@ fn spawn_daemon(conf: &Path, out_path: &Path, env: &[(String, PathBuf)]) -> Chil
         .unwrap_or_else(|e| panic!("cannot run {VSFTPD}: {e}"))
 }
 
-/// Direct children of `parent`, from /proc/*/stat (field 4 is the parent pid).
-fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(parent)
-        })
-        .collect()
-}
-
 impl Drop for Vsftpd {
     fn drop(&mut self) {
         self.kill();
@@ -519,77 +500,6 @@ fn config_text(
         text.push_str(&format!("{k}={v}\n"));
     }
     text
-}
-
-/// Runs scripts/setup-test-user.sh once per test process; panics with its output on failure.
-fn ensure_test_user() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = DONE.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-user.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} failed ({}); it must run as root:\n{}{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
-
-/// uid and gid of a local user, from /etc/passwd (the setup script creates a local user).
-fn user_ids(name: &str) -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 4 && f[0] == name)
-        .map(|f| (f[2].parse().unwrap(), f[3].parse().unwrap()))
-        .unwrap_or_else(|| panic!("user {name} is not in /etc/passwd"))
-}
-
-/// Makes the test user the owner of everything under `root` (vsftpd works as that user after
-/// login), and lets it reach `root`: tempfile creates 0700 directories, so a root nested in one
-/// would be unreachable. Only ancestors inside the temp dir get `o+x`; nothing else is touched.
-fn give_to_user(root: &Path, uid: u32, gid: u32) {
-    chown_tree(root, uid, gid);
-    let tmp = std::env::temp_dir()
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("/tmp"));
-    for dir in root.ancestors().skip(1) {
-        if !dir.starts_with(&tmp) || dir == tmp {
-            break;
-        }
-        let meta = std::fs::metadata(dir).unwrap();
-        let mode = meta.permissions().mode();
-        if mode & 0o001 == 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o001))
-                .unwrap_or_else(|e| panic!("chmod o+x {}: {e}", dir.display()));
-        }
-    }
-}
-
-/// `chown -R uid:gid path` without following symlinks.
-fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-    let meta = std::fs::symlink_metadata(path).unwrap();
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap() {
-            chown_tree(&entry.unwrap().path(), uid, gid);
-        }
-    }
 }
 
 impl super::FtpServer for Vsftpd {

@@ -20,7 +20,12 @@ const MAX_LINE_BYTES: usize = 16 << 10;
 
 /// The lines of the listing that `command` sends (without line ends, empty lines dropped),
 /// complete within `budget`.
-pub fn fetch(runner: &Runner<'_>, command: &Line, budget: Duration) -> RemoteResult<Vec<Vec<u8>>> {
+pub fn fetch(
+    runner: &Runner<'_>,
+    cwd: Option<&Line>,
+    command: &Line,
+    budget: Duration,
+) -> RemoteResult<Vec<Vec<u8>>> {
     let kind = if command.verb() == "MLSD" {
         Command::Mlsd
     } else {
@@ -36,6 +41,9 @@ pub fn fetch(runner: &Runner<'_>, command: &Line, budget: Duration) -> RemoteRes
     };
     let (_conn, lines) = runner.run_data(kind, budget, |conn, plan| {
         let deadline = Instant::now() + budget;
+        if let Some(cwd) = cwd {
+            conn.command(cwd, &[250, 200])?;
+        }
         let started = conn.start_transfer(plan, &order)?;
         let mut data = Deadline {
             inner: started.data,

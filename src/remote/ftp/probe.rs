@@ -17,7 +17,7 @@ use crate::config::TlsMode;
 use crate::names::is_escaped;
 use crate::remote::listing::{parse_raw_listing, ListFormat};
 use crate::remote::pool::{ConnectError, Connector};
-use crate::remote::{RemoteError, RemoteResult, RemoteStore};
+use crate::remote::{RemoteError, RemoteStore};
 use crate::stats::Command;
 
 /// Connections tried at most when counting what the server allows.
@@ -265,8 +265,10 @@ impl FtpStore {
             return "plain LIST (the server rejected LIST -a)".into();
         }
         // Does plain LIST hide dotfiles that LIST -a shows?
-        let names = |line: RemoteResult<Line>| -> Option<HashSet<String>> {
-            let lines = self.fetch_listing(&line.ok()?).ok()?;
+        let names = |dash_a: bool| -> Option<HashSet<String>> {
+            let lines = self
+                .fetch_listing(&self.list_line("/", dash_a).ok()?)
+                .ok()?;
             Some(
                 parse_raw_listing(&lines, ListFormat::List, self.names)
                     .into_iter()
@@ -274,10 +276,7 @@ impl FtpStore {
                     .collect(),
             )
         };
-        let (Some(with_a), Some(plain)) = (
-            names(self.line_with("LIST", "-a ", "/")),
-            names(self.line_with("LIST", "", "/")),
-        ) else {
+        let (Some(with_a), Some(plain)) = (names(true), names(false)) else {
             return "LIST -a".into();
         };
         let hidden = with_a

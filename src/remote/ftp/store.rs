@@ -181,20 +181,41 @@ impl FtpStore {
         mdtm_reply_time(&text).ok_or(RemoteError::Protocol(text))
     }
 
-    /// The listing `command` sends, as lines.
-    pub(super) fn fetch_listing(&self, command: &Line) -> RemoteResult<Vec<Vec<u8>>> {
+    /// The listing `command` sends, as lines, after `CWD` to the directory when `cwd` is given.
+    pub(super) fn fetch_listing(
+        &self,
+        (cwd, command): &(Option<Line>, Line),
+    ) -> RemoteResult<Vec<Vec<u8>>> {
         let budget = self.timeout * LISTING_TIMEOUTS;
-        list_transfer::fetch(&self.runner(), command, budget)
+        list_transfer::fetch(&self.runner(), cwd.as_ref(), command, budget)
     }
 
-    fn list_command(&self, path: &str) -> RemoteResult<(Line, ListFormat)> {
+    fn list_command(&self, path: &str) -> RemoteResult<((Option<Line>, Line), ListFormat)> {
         Ok(if self.features().mlsd {
-            (self.line("MLSD", path)?, ListFormat::Mlsd)
-        } else if self.list_a.load(Ordering::Relaxed) {
-            (self.line_with("LIST", "-a ", path)?, ListFormat::List)
+            ((None, self.line("MLSD", path)?), ListFormat::Mlsd)
         } else {
-            (self.line("LIST", path)?, ListFormat::List)
+            let dash_a = self.list_a.load(Ordering::Relaxed);
+            (self.list_line(path, dash_a)?, ListFormat::List)
         })
+    }
+
+    /// `LIST [-a] path`, or, for a path with a blank, `CWD path` and `LIST [-a]`: servers that
+    /// hand LIST's argument to ls split it at blanks (GNU inetutils ftpd lists `/d/sub` and `dir`
+    /// for `LIST /d/sub dir`); entering the directory first is what curl and lftp do anyway.
+    pub(super) fn list_line(&self, path: &str, dash_a: bool) -> RemoteResult<(Option<Line>, Line)> {
+        let full = self.full_path(path)?;
+        if full.contains(char::is_whitespace) {
+            let cwd = self.wire_line("CWD", "", &full)?;
+            let list = if dash_a {
+                Line::new("LIST", "-a").map_err(|e| classify(e).0)?
+            } else {
+                Line::bare("LIST")
+            };
+            Ok((Some(cwd), list))
+        } else {
+            let args = if dash_a { "-a " } else { "" };
+            Ok((None, self.wire_line("LIST", args, &full)?))
+        }
     }
 
     /// Starts a download of `path` from `offset`; with `len`, only that many bytes will be read
@@ -241,7 +262,7 @@ impl RemoteStore for FtpStore {
             {
                 // Some servers take "-a" for a file name; plain LIST is the portable form. Only when
                 // plain LIST works where LIST -a did not is -a given up for good.
-                let lines = self.fetch_listing(&self.line("LIST", path)?)?;
+                let lines = self.fetch_listing(&self.list_line(path, false)?)?;
                 if self.list_a.swap(false, Ordering::Relaxed) {
                     info!("the server rejected LIST -a ({m}); using plain LIST");
                 }

@@ -76,6 +76,46 @@ pub struct Script {
     /// In the drop box, `STOR` of a name that starts with `.` answers "553 Prohibited file name"
     /// (as Pure-FTPd does for dotfiles).
     pub no_dot_names: bool,
+    /// `PASV` and `EPSV` answer 502; `PORT` works (the server connects to the client).
+    pub passive_refused: bool,
+    /// No `SIZE` in FEAT, and `SIZE` answers 502.
+    pub no_size: bool,
+    /// No `MDTM` in FEAT, and `MDTM` answers 502.
+    pub no_mdtm: bool,
+    /// `LIST -a PATH` answers "550 -a: No such file or directory" (the option taken for a name).
+    pub list_a_rejected: bool,
+}
+
+/// Where a transfer's data connection comes from: a passive listener, or (after `PORT`) the
+/// address the client listens on.
+enum DataEnd {
+    Passive(TcpListener),
+    Active(std::net::SocketAddr),
+}
+
+impl DataEnd {
+    fn open(self) -> std::io::Result<TcpStream> {
+        match self {
+            DataEnd::Passive(listener) => {
+                listener.set_nonblocking(false)?;
+                listener.accept().map(|(s, _)| s)
+            }
+            DataEnd::Active(addr) => TcpStream::connect_timeout(&addr, Duration::from_secs(5)),
+        }
+    }
+}
+
+/// The address a `PORT h1,h2,h3,h4,p1,p2` argument names.
+fn port_addr(arg: &str) -> Option<std::net::SocketAddr> {
+    let n: Vec<u8> = arg
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let [a, b, c, d, hi, lo] = n[..] else {
+        return None;
+    };
+    let ip = Ipv4Addr::new(a, b, c, d);
+    Some((ip, u16::from(hi) << 8 | u16::from(lo)).into())
 }
 
 /// EPSV as the server does it.
@@ -233,7 +273,7 @@ impl Session {
         }
         let greeting = self.script.greeting.as_deref().unwrap_or("fake ftp ready");
         let _ = out.write_all(format!("220 {greeting}\r\n").as_bytes());
-        let mut pending_data: Option<TcpListener> = None;
+        let mut pending_data: Option<DataEnd> = None;
         let mut rest = 0usize;
         let mut renaming: Option<String> = None;
         // A REST held back until the command after it was carried out (`rest_after_next`).
@@ -280,6 +320,22 @@ impl Session {
                     "550 Permission denied.".into()
                 }
                 "RNFR" | "RNTO" | "DELE" | "SIZE" if in_drop_box => "550 Permission denied.".into(),
+                "PASV" | "EPSV" if self.script.passive_refused => {
+                    "502 passive mode is not available".into()
+                }
+                "PORT" => match port_addr(&arg) {
+                    Some(addr) => {
+                        pending_data = Some(DataEnd::Active(addr));
+                        "200 PORT ok".into()
+                    }
+                    None => "501 bad PORT".into(),
+                },
+                "SIZE" if self.script.no_size => "502 SIZE not implemented".into(),
+                "MDTM" if self.script.no_mdtm => "502 MDTM not implemented".into(),
+                "LIST" if self.script.list_a_rejected && arg.starts_with("-a") => {
+                    pending_data = None;
+                    "550 -a: No such file or directory".into()
+                }
                 "STOR" if in_drop_box && dot_name && self.script.no_dot_names => {
                     pending_data = None;
                     "553 Prohibited file name".into()
@@ -299,9 +355,14 @@ impl Session {
                     } else {
                         " EPSV\r\n"
                     };
-                    format!(
-                        "211-Features:\r\n{mlst}{epsv} SIZE\r\n MDTM\r\n REST STREAM\r\n211 End"
-                    )
+                    let size = if self.script.no_size { "" } else { " SIZE\r\n" };
+                    let mdtm = if self.script.no_mdtm { "" } else { " MDTM\r\n" };
+                    let rest = if self.script.rest_refused {
+                        ""
+                    } else {
+                        " REST STREAM\r\n"
+                    };
+                    format!("211-Features:\r\n{mlst}{epsv}{size}{mdtm}{rest}211 End")
                 }
                 "PWD" => self.script.pwd.clone().unwrap_or("257 \"/\"".into()),
                 "CWD" => "250 ok".into(),
@@ -311,7 +372,7 @@ impl Session {
                 }
                 "EPSV" if self.script.epsv == Epsv::Works => {
                     let (listener, port) = self.data_listener();
-                    pending_data = Some(listener);
+                    pending_data = Some(DataEnd::Passive(listener));
                     format!("229 Entering Extended Passive Mode (|||{port}|)")
                 }
                 "EPSV" if self.script.epsv == Epsv::Refused => "500 EPSV not understood".into(),
@@ -321,7 +382,7 @@ impl Session {
                 },
                 "PASV" => {
                     let (listener, port) = self.data_listener();
-                    pending_data = Some(listener);
+                    pending_data = Some(DataEnd::Passive(listener));
                     let host = if self.script.pasv_elsewhere {
                         "127,0,0,2"
                     } else {
@@ -363,14 +424,14 @@ impl Session {
                     None => "503 RNFR first".into(),
                 },
                 "STOR" | "APPE" => {
-                    let Some(listener) = pending_data.take() else {
+                    let Some(end) = pending_data.take() else {
                         let _ = out.write_all(b"425 use PASV first\r\n");
                         continue;
                     };
                     if out.write_all(b"150 send it\r\n").is_err() {
                         return;
                     }
-                    let Ok((mut data, _)) = listener.accept() else {
+                    let Ok(mut data) = end.open() else {
                         return;
                     };
                     let mut got = Vec::new();
@@ -384,7 +445,7 @@ impl Session {
                     "226 stored".into()
                 }
                 "LIST" | "MLSD" | "RETR" => {
-                    let Some(listener) = pending_data.take() else {
+                    let Some(end) = pending_data.take() else {
                         let _ = out.write_all(b"425 use PASV first\r\n");
                         continue;
                     };
@@ -400,7 +461,7 @@ impl Session {
                         None
                     };
                     rest = 0;
-                    if !self.transfer(&mut out, listener, body) {
+                    if !self.transfer(&mut out, end, body) {
                         return;
                     }
                     continue;
@@ -447,7 +508,7 @@ impl Session {
 
     /// Sends a listing (or `body`, for RETR) on the data connection; false if the control
     /// connection is gone.
-    fn transfer(&self, out: &mut TcpStream, listener: TcpListener, body: Option<Vec<u8>>) -> bool {
+    fn transfer(&self, out: &mut TcpStream, end: DataEnd, body: Option<Vec<u8>>) -> bool {
         let stop = &self.stop;
         if let Hostile::DrippingListReply = self.script.hostile {
             forever(
@@ -461,8 +522,7 @@ impl Session {
         if out.write_all(b"150 here it comes\r\n").is_err() {
             return false;
         }
-        listener.set_nonblocking(false).unwrap();
-        let Ok((mut data, _)) = listener.accept() else {
+        let Ok(mut data) = end.open() else {
             return false;
         };
         match (&self.script.hostile, body) {

@@ -96,11 +96,16 @@ impl FtpConnector {
             .unwrap_or_else(|| NONE.get_or_init(Features::default))
     }
 
-    /// How data connections are opened now: active if configured, else `EPSV` when the server
-    /// offers it and has not refused it, else `PASV`.
+    /// How data connections are opened now: active if configured (or if the server refused
+    /// passive mode altogether), else `EPSV` when the server offers it and has not refused it,
+    /// else `PASV`.
     pub fn plan(&self) -> Plan {
         match self.data_mode {
             DataMode::Active { bind, ports } => Plan::Active { bind, ports },
+            DataMode::Passive if self.learned.passive_refused() => Plan::Active {
+                bind: None,
+                ports: None,
+            },
             DataMode::Passive if self.features().epsv && !self.learned.epsv_refused() => {
                 Plan::Passive(Passive::Epsv)
             }

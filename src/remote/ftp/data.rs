@@ -275,6 +275,7 @@ impl Session {
         let (cmd, code) = how.command();
         let reply = self.command(&cmd, &[code]).map_err(|e| match e {
             Failure::Refused(r) if how == Passive::Epsv => Failure::EpsvRefused(r),
+            Failure::Refused(r) => Failure::PasvRefused(r),
             e => e,
         })?;
         let addr = self.passive_addr(how, &reply)?;

@@ -22,6 +22,8 @@ pub enum Failure {
     RestRefused(Reply),
     /// The server refused `EPSV`.
     EpsvRefused(Reply),
+    /// The server refused `PASV`.
+    PasvRefused(Reply),
     /// The socket failed: a timeout, a reset, an early end, a TLS error.
     Io(std::io::Error),
     /// The server's bytes are not an FTP reply.
@@ -45,7 +47,10 @@ impl Failure {
     /// The reply's code, when the server refused with one.
     pub fn code(&self) -> Option<u16> {
         match self {
-            Failure::Refused(r) | Failure::RestRefused(r) | Failure::EpsvRefused(r) => Some(r.code),
+            Failure::Refused(r)
+            | Failure::RestRefused(r)
+            | Failure::EpsvRefused(r)
+            | Failure::PasvRefused(r) => Some(r.code),
             _ => None,
         }
     }
@@ -110,9 +115,10 @@ pub fn classify(e: Failure) -> (RemoteError, Link) {
             (RemoteError::Connection(io_text(&io)), link)
         }
         Failure::NoPort(io) => (RemoteError::Connection(io_text(&io)), Link::Ok),
-        Failure::Refused(reply) | Failure::RestRefused(reply) | Failure::EpsvRefused(reply) => {
-            reply_error(&reply)
-        }
+        Failure::Refused(reply)
+        | Failure::RestRefused(reply)
+        | Failure::EpsvRefused(reply)
+        | Failure::PasvRefused(reply) => reply_error(&reply),
         Failure::Unreadable(what) => (
             RemoteError::Connection(format!("unreadable reply from the server: {what}")),
             Link::Broken,

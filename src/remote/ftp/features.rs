@@ -8,8 +8,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use log::info;
+use log::{info, warn};
 
+use super::errors::is_unknown_command;
 use super::session::Reply;
 
 /// What the server said it can do (FEAT), learned on the first connection.
@@ -96,8 +97,10 @@ pub struct Learned {
     cut_reuse: AtomicBool,
     /// The server refused `EPSV` although FEAT offered it: passive connections use `PASV`.
     epsv_refused: AtomicBool,
+    passive_refused: AtomicBool,
     /// The server refused `REST`: a transfer command is never sent behind it in one packet.
     rest_refused: AtomicBool,
+    no_rest: AtomicBool,
 }
 
 impl Default for Learned {
@@ -106,7 +109,9 @@ impl Default for Learned {
             pipelining: AtomicU8::new(UNKNOWN),
             cut_reuse: AtomicBool::new(true),
             epsv_refused: AtomicBool::new(false),
+            passive_refused: AtomicBool::new(false),
             rest_refused: AtomicBool::new(false),
+            no_rest: AtomicBool::new(false),
         }
     }
 }
@@ -145,6 +150,24 @@ impl Learned {
         }
     }
 
+    /// Whether the server refused passive mode altogether (`EPSV` and `PASV`).
+    pub fn passive_refused(&self) -> bool {
+        self.passive_refused.load(Ordering::Relaxed)
+    }
+
+    /// The server refused `PASV` (and `EPSV`, or offers none): data connections are active from
+    /// now on, as the only way left.
+    pub fn refuse_passive(&self, why: &str) {
+        if !self.passive_refused.swap(true, Ordering::Relaxed) {
+            warn!(
+                "the server refuses passive data connections ({why}); using active mode (PORT/EPRT: \
+                 the server connects to this machine) for the rest of the mount. Behind NAT or a \
+                 firewall that may fail too: set -o active_addr=IP:LOW-HIGH to a reachable address \
+                 and open ports"
+            );
+        }
+    }
+
     pub fn epsv_refused(&self) -> bool {
         self.epsv_refused.load(Ordering::Relaxed)
     }
@@ -161,11 +184,23 @@ impl Learned {
         self.pipelining() && !self.rest_refused.load(Ordering::Relaxed)
     }
 
-    /// The server refused `REST`.
+    /// The server refused `REST`. A refusal that says it has no such command (500, 502, 504)
+    /// means reads from an offset must stream from the start (`no_rest`).
     pub fn refuse_rest(&self, why: &str) {
         if !self.rest_refused.swap(true, Ordering::Relaxed) {
             info!("the server refused REST ({why}): it is sent alone from now on");
         }
+        if is_unknown_command(why) && !self.no_rest.swap(true, Ordering::Relaxed) {
+            warn!(
+                "the server has no REST ({why}): a read from an offset streams the file from its \
+                 start and discards what comes before"
+            );
+        }
+    }
+
+    /// Whether the server has no `REST` at all.
+    pub fn no_rest(&self) -> bool {
+        self.no_rest.load(Ordering::Relaxed)
     }
 }
 

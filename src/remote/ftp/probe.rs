@@ -178,6 +178,24 @@ impl FtpStore {
 
     /// How a random read (a ranged download) goes on this server, and why.
     fn ranged_text(&self) -> String {
+        if !self.features().rest_stream {
+            // Not announced: ask once (REST 0 changes nothing), as the first read would.
+            let rest = Line::new("REST", "0").expect("ascii");
+            let asked = self
+                .runner()
+                .run(Command::Other, true, self.timeout, |conn| {
+                    conn.command(&rest, &[350])
+                });
+            if let Err(RemoteError::Protocol(reply)) = asked {
+                self.connector().learned.refuse_rest(&reply);
+            }
+        }
+        if self.connector().learned.no_rest() {
+            return "no REST on this server: a read from an offset streams the file from its \
+                    start and discards what comes before (slow for random reads far into large \
+                    files)"
+                .into();
+        }
         if self.ahead().is_some() {
             return "one round trip each: REST and RETR go together on a data connection opened \
                     when the previous read ended"
@@ -300,6 +318,12 @@ impl FtpStore {
             } => format!("active (PORT/EPRT), listening on {ip}, ports {low}-{high}"),
             Plan::Active { bind: Some(ip), .. } => {
                 format!("active (PORT/EPRT), listening on {ip}")
+            }
+            Plan::Active { bind: None, .. } if self.connector().learned.passive_refused() => {
+                "active (PORT/EPRT), listening on the control connection's local address: the \
+                 server refused passive mode (EPSV and PASV); behind NAT or a firewall set \
+                 -o active_addr=IP:LOW-HIGH"
+                    .into()
             }
             Plan::Active { bind: None, .. } => {
                 "active (PORT/EPRT), listening on the control connection's local address".into()

@@ -110,21 +110,34 @@ impl Runner<'_> {
             tries -= 1;
             let mut conn = self.session()?;
             self.connector().traffic.command(command);
-            let plan = self.connector().plan();
-            let watch = conn.watch(budget);
-            let result = op(&mut conn, plan);
-            let refused = matches!(&result, Err(Failure::EpsvRefused(r)) if epsv_unknown(r));
-            let result = match outcome(result, watch.disarm(), budget) {
-                Err((err, Link::Ok)) if refused && conn.in_step() => {
-                    let watch = conn.watch(budget);
-                    let again = op(&mut conn, Plan::Passive(Passive::Pasv));
-                    let again = outcome(again, watch.disarm(), budget);
-                    if again.is_ok() {
-                        self.connector().learned.refuse_epsv(&err.to_string());
+            let mut plan = self.connector().plan();
+            // The refusals met on the way to a plan that works, learned once one does.
+            let mut refused: Vec<(Plan, String)> = Vec::new();
+            let result = loop {
+                let watch = conn.watch(budget);
+                let raw = op(&mut conn, plan);
+                let next = match &raw {
+                    Err(Failure::EpsvRefused(r)) if epsv_unknown(r) => {
+                        Some(Plan::Passive(Passive::Pasv))
                     }
-                    again
+                    Err(Failure::PasvRefused(r)) if passive_refused(r) => Some(Plan::Active {
+                        bind: None,
+                        ports: None,
+                    }),
+                    _ => None,
+                };
+                match (outcome(raw, watch.disarm(), budget), next) {
+                    (Err((err, Link::Ok)), Some(next)) if conn.in_step() => {
+                        refused.push((plan, err.to_string()));
+                        plan = next;
+                    }
+                    (result, _) => {
+                        if result.is_ok() {
+                            self.learn_refusals(&refused);
+                        }
+                        break result;
+                    }
                 }
-                other => other,
             };
             // The transfer goes on: its replies may be read already.
             match self.settle(&mut conn, result, false) {
@@ -133,6 +146,18 @@ impl Runner<'_> {
                     debug!("starting again on a fresh connection after: {err}");
                 }
                 Err((err, _)) => return Err(err),
+            }
+        }
+    }
+
+    /// Remembers the data connection plans the server refused on the way to one that worked.
+    fn learn_refusals(&self, refused: &[(Plan, String)]) {
+        let learned = &self.connector().learned;
+        for (plan, why) in refused {
+            match plan {
+                Plan::Passive(Passive::Epsv) => learned.refuse_epsv(why),
+                Plan::Passive(Passive::Pasv) => learned.refuse_passive(why),
+                Plan::Active { .. } => {}
             }
         }
     }
@@ -182,6 +207,11 @@ impl Runner<'_> {
 /// Whether the server's refusal of `EPSV` says it does not do `EPSV` although FEAT listed it
 /// (500/501/502/504, or 522 "protocol not supported"): then `PASV` is worth a try, and kept for
 /// the mount once it works.
+/// A `PASV` refusal that means "no passive mode here" (vsftpd with `pasv_enable=NO` says 550).
+fn passive_refused(reply: &Reply) -> bool {
+    is_unknown_command(&reply.text()) || reply.code == 550
+}
+
 fn epsv_unknown(reply: &Reply) -> bool {
     is_unknown_command(&reply.text()) || reply.code == 522
 }

@@ -226,6 +226,39 @@ impl FtpStore {
         offset: u64,
         len: Option<u64>,
     ) -> RemoteResult<Box<dyn RemoteRead>> {
+        let no_rest = || offset > 0 && self.connector().learned.no_rest();
+        if no_rest() {
+            return self.download_skipping(path, offset);
+        }
+        match self.start_download(path, offset, len) {
+            // This very read found out: the server has no REST.
+            Err(_) if no_rest() => self.download_skipping(path, offset),
+            other => other,
+        }
+    }
+
+    /// A read from `offset` on a server without `REST`: the file from its start, with the bytes
+    /// before `offset` read and dropped here.
+    fn download_skipping(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteRead>> {
+        let mut stream = self.start_download(path, 0, None)?;
+        let mut left = offset;
+        let mut scratch = vec![0u8; 256 << 10];
+        while left > 0 {
+            let want = left.min(scratch.len() as u64) as usize;
+            match stream.read(&mut scratch[..want])? {
+                0 => break,
+                n => left -= n as u64,
+            }
+        }
+        Ok(stream)
+    }
+
+    fn start_download(
+        &self,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> RemoteResult<Box<dyn RemoteRead>> {
         let order = Order {
             command: self.line("RETR", path)?,
             offset,

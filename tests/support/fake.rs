@@ -70,6 +70,8 @@ pub struct Script {
     /// after that command, as a server that runs commands concurrently may: a `RETR` behind it
     /// sends the file from its start, and its `150` comes before the `350`.
     pub rest_after_next: bool,
+    /// The whole reply to `SYST` (default: `502`, unknown).
+    pub syst: Option<String>,
 }
 
 /// EPSV as the server does it.
@@ -280,6 +282,7 @@ impl Session {
                     )
                 }
                 "PWD" => self.script.pwd.clone().unwrap_or("257 \"/\"".into()),
+                "SYST" => self.script.syst.clone().unwrap_or("502 not here".into()),
                 "CWD" => "250 ok".into(),
                 "QUIT" => {
                     let _ = out.write_all(b"221 bye\r\n");

@@ -22,7 +22,7 @@ use super::session::Line;
 use super::timezone::ListTimes;
 use super::transfer::{AheadEnd, Download, Upload};
 use crate::config::{RemoteConfig, TlsConfig};
-use crate::remote::listing::{mdtm_reply_time, mdtm_time, parse_listing, ListFormat};
+use crate::remote::listing::{mdtm_reply_time, mdtm_time, parse_listing_with, ListFormat};
 use crate::remote::pool::Pool;
 use crate::remote::{RemoteEntry, RemoteError, RemoteRead, RemoteResult, RemoteStore, RemoteWrite};
 use crate::stats::{Command, StoreStats};
@@ -231,7 +231,7 @@ impl RemoteStore for FtpStore {
             }
             Err(e) => return Err(e),
         };
-        let entries = parse_listing(&lines, format);
+        let entries = parse_listing_with(&lines, format, &self.connector().learned.listing);
         Ok(match format {
             ListFormat::List => self.times.correct(path, entries, |file| self.mdtm(file)),
             // MLSD times are UTC by definition.

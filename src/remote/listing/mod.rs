@@ -23,6 +23,7 @@ mod unix;
 mod unix_variants;
 mod vms;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -86,13 +87,9 @@ fn parse_with_at(
     dialect: &ListDialect,
     now: SystemTime,
 ) -> Vec<RemoteEntry> {
-    let joined;
     let lines = match format {
-        ListFormat::List => {
-            joined = vms::join_continuations(lines);
-            &joined
-        }
-        ListFormat::Mlsd => lines,
+        ListFormat::List => vms::join_continuations(lines),
+        ListFormat::Mlsd => Cow::Borrowed(lines),
     };
     let order = dialect.order();
     let mvs = dialect.is_mvs();
@@ -100,7 +97,7 @@ fn parse_with_at(
     // Each name's place in `entries`, and its VMS version.
     let mut seen: HashMap<String, (usize, Option<u32>)> = HashMap::new();
     let mut entries = Vec::new();
-    for line in lines {
+    for line in lines.iter() {
         let (parsed, from) = match format {
             ListFormat::List => list_line_in(line, now, &order, mvs),
             ListFormat::Mlsd => (mlsd::mlsd_line(line), None),

@@ -10,6 +10,8 @@
 //! blocks (the used count of `used/allocated`) or with a `KB`/`MB`/`GB` unit, so a file's size is
 //! a multiple of the block, not its exact byte count.
 
+use std::borrow::Cow;
+
 use super::months::month_number;
 use super::time::{parse_digits, system_time, utc_seconds};
 use super::Line;
@@ -193,30 +195,37 @@ fn protection(text: &str) -> Option<u16> {
 
 /// A name too long for its column stands alone on its line, its fields on the next: such pairs
 /// become one line. Only a line that is one VMS `name;version` and nothing else is joined, and
-/// only with a next line that does not start with one.
-pub(super) fn join_continuations(lines: &[String]) -> Vec<String> {
+/// only with a next line that starts with a size. Listings without such a pair (all but VMS ones)
+/// are not copied.
+pub(super) fn join_continuations(lines: &[String]) -> Cow<'_, [String]> {
+    let joins_next = |i: usize| {
+        let mut words = lines[i].split_whitespace();
+        matches!((words.next(), words.next()), (Some(w), None) if split_version(w).is_some())
+            && lines.get(i + 1).is_some_and(|next| {
+                next.split_whitespace()
+                    .next()
+                    .is_some_and(|w| split_version(w).is_none() && blocks(w).is_some())
+            })
+    };
+    if !(0..lines.len()).any(joins_next) {
+        return Cow::Borrowed(lines);
+    }
     let mut joined = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
-        let line = &lines[i];
-        let alone = {
-            let mut words = line.split_whitespace();
-            matches!((words.next(), words.next()), (Some(w), None) if split_version(w).is_some())
-        };
-        let next_is_rest = lines.get(i + 1).is_some_and(|next| {
-            next.split_whitespace()
-                .next()
-                .is_some_and(|w| split_version(w).is_none() && blocks(w).is_some())
-        });
-        if alone && next_is_rest {
-            joined.push(format!("{} {}", line.trim_end(), lines[i + 1].trim_start()));
+        if joins_next(i) {
+            joined.push(format!(
+                "{} {}",
+                lines[i].trim_end(),
+                lines[i + 1].trim_start()
+            ));
             i += 2;
         } else {
-            joined.push(line.clone());
+            joined.push(lines[i].clone());
             i += 1;
         }
     }
-    joined
+    Cow::Owned(joined)
 }
 
 #[cfg(test)]
@@ -340,7 +349,7 @@ mod tests {
         }
         // A lone name;version is only joined with a line of fields.
         let listing = lines(&["X.TXT;1", "Y.TXT;1  1  2-JUL-2003"]);
-        assert_eq!(join_continuations(&listing), listing);
+        assert!(matches!(join_continuations(&listing), Cow::Borrowed(_)));
         assert!(vms("Y.TXT;1  1  2-JUL-2003").is_some());
     }
 }

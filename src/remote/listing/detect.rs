@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use log::info;
+use log::{debug, info};
 
 /// A `LIST` format family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +84,13 @@ impl ListDialect {
     /// Takes `SYST`'s reply (its whole text, code included) as a hint.
     pub fn note_syst(&self, reply: &str) {
         let dialect = Dialect::of_syst(reply);
-        info!(
-            "SYST: {:?}: listings tried as {dialect:?} first",
-            reply.trim()
-        );
+        match dialect {
+            Some(d) => info!(
+                "SYST {:?}: LIST lines are tried as {d:?} first",
+                reply.trim()
+            ),
+            None => debug!("SYST {:?} names no listing format", reply.trim()),
+        }
         self.hint
             .store(dialect.map_or(0, Dialect::code), Ordering::Relaxed);
     }
@@ -119,9 +122,16 @@ impl ListDialect {
     }
 
     /// Records the dialect that took the most entries of a listing (`counts`: entries per
-    /// dialect, in `ALL`'s order); a listing without entries changes nothing.
+    /// dialect, in the order they were tried, so that a tie keeps the one tried first); a listing
+    /// without entries changes nothing.
     pub(super) fn remember(&self, counts: &[(Dialect, usize)]) {
-        let Some(&(best, n)) = counts.iter().max_by_key(|(_, n)| *n) else {
+        let best = counts
+            .iter()
+            .fold(None, |best: Option<&(Dialect, usize)>, c| match best {
+                Some(b) if b.1 >= c.1 => Some(b),
+                _ => Some(c),
+            });
+        let Some(&(best, n)) = best else {
             return;
         };
         if n == 0 {
@@ -168,6 +178,9 @@ mod tests {
         assert_eq!(d.order()[..2], [Dialect::Vms, Dialect::Unix]);
         assert!(!d.is_mvs());
         d.remember(&[(Dialect::Unix, 0), (Dialect::Eplf, 3)]);
+        assert_eq!(d.seen(), Some(Dialect::Eplf));
+        // A tie keeps the dialect tried first.
+        d.remember(&[(Dialect::Eplf, 2), (Dialect::Dos, 2)]);
         assert_eq!(d.order()[..3], [Dialect::Eplf, Dialect::Vms, Dialect::Unix]);
         assert_eq!(d.order().len(), ALL.len());
         // An empty listing teaches nothing.

@@ -147,7 +147,8 @@ fn parse_with_at(
     entries
 }
 
-/// One LIST line: tries suppaftp::list::ListParser::parse_posix, then parse_dos. None for `total N`, blank or unparseable lines.
+/// One LIST line, read as `parse_listing` reads it when nothing is known of the server. None for
+/// `total N`, blank or unparseable lines.
 pub fn parse_list_line(line: &str) -> Option<RemoteEntry> {
     match list_line(line, SystemTime::now()) {
         Line::Entry(entry) | Line::Versioned(entry, _) => Some(entry),

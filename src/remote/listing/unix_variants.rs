@@ -1,10 +1,11 @@
 //! `ls -l`-like lines that suppaftp's POSIX parser rejects, read by finding the date and taking
 //! the number before it as the size: no group column, no owner or group at all, a numeric owner
-//! that runs into the group, localized dates (`26. Juli, 20:10`, `2. Okt. 2003`, `01 oct 2004`,
-//! `Mär 5 10:00`, `4月 18日 2003年`), numeric dates (`2005-06-07 21:22`, `09-26 2000`,
-//! `1999/10/12 17:12`, `24-04-2003 17:12`, `2004.07.15`, `01-jun-99`), VShell's `Oct 08, 2002
-//! 09:47`, and Novell NetWare's `d [RWCEAFMS] owner size date name`. Owner, group and link count
-//! are not used, so whichever of them a server leaves out does not matter.
+//! that runs into the group, numeric months (`3 29 03:26`), localized dates (`26. Juli, 20:10`,
+//! `2. Okt. 2003`, `01 oct 2004`, `Mär 5 10:00`, `4月 18日 2003年`), numeric dates (`2005-06-07
+//! 21:22`, `09-26 2000`, `1999/10/12 17:12`, `24-04-2003 17:12`, `2004.07.15`, `01-jun-99`),
+//! VShell's `Oct 08, 2002 09:47`, and Novell NetWare's `d [RWCEAFMS] owner size date name`.
+//! Owner, group and link count are not used, so whichever of them a server leaves out does not
+//! matter.
 
 use std::time::SystemTime;
 
@@ -140,6 +141,13 @@ fn date_at(words: &[Word<'_>], now: SystemTime) -> Option<(usize, SystemTime)> {
         if let (Some(day), Some(month)) = (day(a), month_number(b)) {
             return Some((3, dated(month, day, c, now)?));
         }
+        // All numbers: `3 29 03:26` (month, day, then a time or a year).
+        let numeric_month = parse_digits::<u32>(a, 1, 2).filter(|m| (1..=12).contains(m));
+        if let (Some(month), Some(day)) = (numeric_month, day(b)) {
+            if c.contains(':') || year(c).is_some() {
+                return Some((3, dated(month, day, c, now)?));
+            }
+        }
         // Year first, the CJK way: `2005년 1월 6일`.
         if let (Some(year), Some(month), Some(day)) = (year(a), month_number(b), day(c)) {
             if !a.chars().all(|c| c.is_ascii_digit()) {
@@ -235,6 +243,7 @@ mod tests {
     fn filezilla_examples() {
         use EntryKind::{Dir, File};
         let cases = [
+            ("-rw-r--r--   1 root     other        531 3 29 03:26 02-unix-std file", "02-unix-std file", File, 531, 1_806_290_760, Some(0o644)),
             ("dr-xr-xr-x   2 root                  512 Apr  8  1994 03-unix-nogroup dir", "03-unix-nogroup dir", Dir, 512, 765_763_200, Some(0o555)),
             ("-rw-r--r--   1 root     other        531 09-26 2000 05-unix-date file", "05-unix-date file", File, 531, 969_926_400, Some(0o644)),
             ("-rw-r--r--   1 root     other        531 09-26 13:45 06-unix-date file", "06-unix-date file", File, 531, 1_790_430_300, Some(0o644)),

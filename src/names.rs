@@ -109,12 +109,12 @@ fn per_component(s: &[u8], sep: u8, f: impl Fn(&[u8]) -> Vec<u8>) -> Option<Vec<
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unencodable(pub String);
 
-/// One listing line as text for the parsers, and how to get a name in it back to its bytes.
-#[derive(Debug)]
-pub struct LineText<'a> {
-    pub text: Cow<'a, str>,
-    /// The line was not UTF-8 and was read as Latin-1 (every byte one character, so the parsers
-    /// see the ASCII structure of the line, and a name's characters give back its exact bytes).
+/// How server bytes (a listing, a reply) were read as text for the parsers, so that a name
+/// found in the text goes back to its exact bytes (`Names::from_text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// The bytes were not all UTF-8 and were read as Latin-1: every byte one character, so the
+    /// parsers see the ASCII structure of the lines, and a name's characters give back its bytes.
     latin1: bool,
 }
 
@@ -197,29 +197,39 @@ impl Names {
         }
     }
 
-    /// One listing line as text for the parsers (see `LineText`).
-    pub fn line<'a>(&self, bytes: &'a [u8]) -> LineText<'a> {
+    /// Server bytes (one line, or a reply) as text for a parser (see `Decoded`).
+    pub fn text<'a>(&self, bytes: &'a [u8]) -> (Cow<'a, str>, Decoded) {
+        let utf8 = Decoded { latin1: false };
         match self.encoding {
-            Some(enc) => LineText {
-                text: enc.decode_without_bom_handling(bytes).0,
-                latin1: false,
-            },
+            Some(enc) => (enc.decode_without_bom_handling(bytes).0, utf8),
             None => match std::str::from_utf8(bytes) {
-                Ok(text) => LineText {
-                    text: Cow::Borrowed(text),
-                    latin1: false,
-                },
-                Err(_) => LineText {
-                    text: Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
-                    latin1: true,
-                },
+                Ok(text) => (Cow::Borrowed(text), utf8),
+                Err(_) => (Cow::Owned(latin1(bytes)), Decoded { latin1: true }),
             },
         }
     }
 
-    /// A name (or link target) a parser found in `line`, in the inner form.
-    pub fn from_line(&self, line: &LineText<'_>, found: &str) -> String {
-        if line.latin1 {
+    /// A listing's lines as text, all read the same way: as UTF-8 when every line is, else each
+    /// as Latin-1 (lossless for every name either way; a listing that mixes both loses only
+    /// non-ASCII month names of its UTF-8 lines).
+    pub fn texts(&self, lines: &[Vec<u8>]) -> (Vec<String>, Decoded) {
+        let all_utf8 =
+            self.encoding.is_some() || lines.iter().all(|l| std::str::from_utf8(l).is_ok());
+        let how = Decoded { latin1: !all_utf8 };
+        let texts = lines
+            .iter()
+            .map(|l| match self.encoding {
+                Some(enc) => enc.decode_without_bom_handling(l).0.into_owned(),
+                None if how.latin1 => latin1(l),
+                None => String::from_utf8(l.clone()).expect("checked UTF-8"),
+            })
+            .collect();
+        (texts, how)
+    }
+
+    /// A name (or link target) a parser found in text read as `how` says, in the inner form.
+    pub fn from_text(&self, how: Decoded, found: &str) -> String {
+        if how.latin1 {
             let bytes: Vec<u8> = found.chars().map(|c| c as u32 as u8).collect();
             escape_path(&bytes).into_owned()
         } else if self.encoding.is_some() {
@@ -234,6 +244,11 @@ impl Names {
     pub fn sendable(&self, name: &str) -> bool {
         self.to_server(name).is_ok()
     }
+}
+
+/// Bytes as Latin-1 text: each byte the character of its value.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
 }
 
 /// Whether a name in the inner form stands for bytes that are not UTF-8 (for `--probe`).
@@ -306,19 +321,17 @@ mod tests {
     fn listing_lines_that_are_not_utf8_are_read_as_latin1() {
         let names = Names::BYTES;
         let raw = b"-rw-r--r-- 1 u g 5 M\xe4r 01 10:00 caf\xe9 \xff.txt";
-        let line = names.line(raw);
-        assert!(line.text.contains("Mär"), "{:?}", line.text);
-        let found = line
-            .text
-            .rsplit_once(' ')
-            .unwrap()
-            .0
-            .rsplit_once(' ')
-            .unwrap()
-            .1;
-        assert_eq!(names.from_line(&line, found), "caf\u{F7E9}");
-        let utf8 = names.line("x café".as_bytes());
-        assert_eq!(names.from_line(&utf8, "café"), "café");
+        let (text, how) = names.text(raw);
+        assert!(text.contains("Mär"), "{text:?}");
+        assert!(text.ends_with(" caf\u{e9} \u{ff}.txt"), "{text:?}");
+        assert_eq!(names.from_text(how, "caf\u{e9}"), "caf\u{F7E9}");
+        let (_, utf8) = names.text("x café".as_bytes());
+        assert_eq!(names.from_text(utf8, "café"), "café");
+        // A listing that mixes UTF-8 and Latin-1 lines: every name keeps its bytes.
+        let lines = vec!["a é".as_bytes().to_vec(), b"b \xe9".to_vec()];
+        let (texts, how) = names.texts(&lines);
+        assert_eq!(names.from_text(how, &texts[0][2..]), "é");
+        assert_eq!(names.from_text(how, &texts[1][2..]), "\u{F7E9}");
     }
 
     #[test]
@@ -340,9 +353,9 @@ mod tests {
         // Malformed bytes decode to U+FFFD, which cannot be sent back.
         assert!(!sjis.sendable(&sjis.from_server(b"\x93")));
         let gbk = Names::with_encoding("GBK").unwrap();
-        let line = gbk.line(b"-rw-r--r-- 1 u g 5 Mar 01 10:00 \xd6\xd0\xce\xc4.txt");
-        assert!(line.text.ends_with("中文.txt"));
-        assert_eq!(gbk.from_line(&line, "中文.txt"), "中文.txt");
+        let (text, how) = gbk.text(b"-rw-r--r-- 1 u g 5 Mar 01 10:00 \xd6\xd0\xce\xc4.txt");
+        assert!(text.ends_with("中文.txt"));
+        assert_eq!(gbk.from_text(how, "中文.txt"), "中文.txt");
         assert_eq!(Names::with_encoding("utf-8").unwrap(), Names::BYTES);
         assert!(Names::with_encoding("utf-16le").is_err());
         assert!(Names::with_encoding("klingon").is_err());

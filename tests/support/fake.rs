@@ -84,6 +84,8 @@ pub struct Script {
     pub no_mdtm: bool,
     /// `LIST -a PATH` answers "550 -a: No such file or directory" (the option taken for a name).
     pub list_a_rejected: bool,
+    /// The whole reply to `SYST` (default: `502`, unknown).
+    pub syst: Option<String>,
 }
 
 /// Where a transfer's data connection comes from: a passive listener, or (after `PORT`) the
@@ -365,6 +367,7 @@ impl Session {
                     format!("211-Features:\r\n{mlst}{epsv}{size}{mdtm}{rest}211 End")
                 }
                 "PWD" => self.script.pwd.clone().unwrap_or("257 \"/\"".into()),
+                "SYST" => self.script.syst.clone().unwrap_or("502 not here".into()),
                 "CWD" => "250 ok".into(),
                 "QUIT" => {
                     let _ = out.write_all(b"221 bye\r\n");

@@ -3,7 +3,7 @@
 //! mode asks (`AUTH TLS`, or TLS from the first byte; then `PBSZ 0` and `PROT P` for the data
 //! connections), logs in, and sets binary type. The first login of a mount also learns what the
 //! mount relies on: the login directory (`PWD`, which resolves the mount's root, see `root`),
-//! the features (`FEAT`), and whether the server takes pipelined commands (its `TYPE I` and
+//! the features (`FEAT`), the system type (`SYST`, a hint to the listing parser), and whether the server takes pipelined commands (its `TYPE I` and
 //! `PWD` go in one packet). The whole handshake runs under one deadline, however the server paces
 //! its replies, and every socket has timeouts.
 
@@ -244,6 +244,12 @@ impl FtpConnector {
                 }
                 let f =
                     Features::from_replies(&greeting, feat.as_ref().ok(), &[&pass, &type_reply]);
+                // Which LIST format to try first (a hint only: `listing::detect`).
+                match session.command(&Line::bare("SYST"), &[215]) {
+                    Ok(r) => self.learned.listing.note_syst(&r.text()),
+                    Err(Failure::Refused(r)) => debug!("SYST refused: {}", r.text()),
+                    Err(e) => return Err(Refusal::Failed(classify(e).0)),
+                }
                 self.features.get_or_init(|| f)
             }
         };

@@ -1,8 +1,9 @@
 //! What a mount knows about its server: what `FEAT` announced (`Features`), and what the server
 //! has shown since (`Learned`): whether it takes commands sent together in one packet
 //! (pipelining, tried once on the first login's harmless `TYPE I` and `PWD`), whether it stays in
-//! step after a download we cut short, whether it refuses `EPSV` or `REST`, and whether it reads
-//! no command while a transfer runs. Nothing here is guessed from the greeting, which an
+//! step after a download we cut short, whether it refuses `EPSV` or `REST`, whether it reads
+//! no command while a transfer runs, and the form of its `LIST` lines (`SYST`'s hint, then what
+//! the listings showed: `listing::detect`). Nothing here is guessed from the greeting, which an
 //! administrator can set to anything: a capability is used once the server's own replies showed
 //! it, and given up for the mount at the first sign that it does not hold.
 
@@ -12,6 +13,7 @@ use log::{info, warn};
 
 use super::errors::is_unknown_command;
 use super::session::Reply;
+use crate::remote::listing::ListDialect;
 
 /// What the server said it can do (FEAT), learned on the first connection.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +103,8 @@ pub struct Learned {
     /// The server refused `REST`: a transfer command is never sent behind it in one packet.
     rest_refused: AtomicBool,
     no_rest: AtomicBool,
+    /// The form of its `LIST` lines, from `SYST` and the listings so far.
+    pub listing: ListDialect,
 }
 
 impl Default for Learned {
@@ -112,6 +116,7 @@ impl Default for Learned {
             passive_refused: AtomicBool::new(false),
             rest_refused: AtomicBool::new(false),
             no_rest: AtomicBool::new(false),
+            listing: ListDialect::default(),
         }
     }
 }

@@ -288,10 +288,15 @@ impl FtpStore {
                 .fetch_listing(&self.list_line("/", dash_a).ok()?)
                 .ok()?;
             Some(
-                parse_raw_listing(&lines, ListFormat::List, self.names)
-                    .into_iter()
-                    .map(|e| e.name)
-                    .collect(),
+                parse_raw_listing(
+                    &lines,
+                    ListFormat::List,
+                    self.names,
+                    &self.connector().learned.listing,
+                )
+                .into_iter()
+                .map(|e| e.name)
+                .collect(),
             )
         };
         let (Some(with_a), Some(plain)) = (names(true), names(false)) else {

@@ -24,8 +24,8 @@ impl Root {
     /// (its whole bytes, code included). The directory's name keeps its exact bytes, in the inner
     /// form of `crate::names` (`names`: how the server's names are coded).
     pub fn resolve(path: &str, reply: &[u8], names: Names) -> Root {
-        let text = names.line(reply);
-        let login = login_directory(&text.text).map(|dir| names.from_line(&text, &dir));
+        let (text, how) = names.text(reply);
+        let login = login_directory(&text).map(|dir| names.from_text(how, &dir));
         let start = match &login {
             Some(dir) => dir.as_str(),
             None => {
@@ -33,7 +33,7 @@ impl Root {
                     warn!(
                         "cannot read the login directory from the server's PWD reply {:?}; the \
                          URL path is taken from the server's /",
-                        text.text.trim_end()
+                        text.trim_end()
                     );
                 }
                 "/"

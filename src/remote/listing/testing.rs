@@ -20,7 +20,7 @@ pub(super) fn list(line: &str) -> Option<RemoteEntry> {
 
 pub(super) fn list_at(line: &str, now: i64) -> Option<RemoteEntry> {
     match list_line(line, at(now)) {
-        Line::Entry(e) => Some(e),
+        Line::Entry(e) | Line::Versioned(e, _) => Some(e),
         Line::Ignored | Line::Skipped(_) => None,
     }
 }
@@ -45,4 +45,20 @@ pub(super) fn entry(
 
 pub(super) fn lines(text: &[&str]) -> Vec<String> {
     text.iter().map(|l| l.to_string()).collect()
+}
+
+/// The entry a parser's `Line` holds, if any.
+pub(super) fn entry_of(line: Line) -> Option<RemoteEntry> {
+    match line {
+        Line::Entry(e) | Line::Versioned(e, _) => Some(e),
+        Line::Ignored | Line::Skipped(_) => None,
+    }
+}
+
+/// Name, kind and size of each entry, for comparing whole listings.
+pub(super) fn summary(entries: &[RemoteEntry]) -> Vec<(&str, EntryKind, u64)> {
+    entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.kind, e.size))
+        .collect()
 }

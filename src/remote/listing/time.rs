@@ -6,13 +6,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::months::month_number;
+
 /// A `HH:MM` date in a `LIST` line may lie at most this far in the future. GNU `ls` and vsftpd print
 /// the time instead of the year for files from the last ~182 days (BSD `ls` also for files up to
 /// ~182 days ahead), so the same date a year later is at least ~183 days ahead and never chosen;
 /// 180 rather than 182 days leaves room for the server's time zone, read as UTC.
 const RECENT_FUTURE_LIMIT: i64 = 180 * 86_400;
 
-/// `Nov 22 14:21` or `Jan 01 2020`, read as UTC (the server's zone is unknown). A date without a
+/// `Nov 22 14:21` or `Jan 01 2020` (or a localized month, see `months`), read as UTC (the server's zone is unknown). A date without a
 /// year is the most recent such date at most `RECENT_FUTURE_LIMIT` ahead of `now`: this year's or
 /// last year's, but next year's just after New Year when the server's clock is ahead of ours, and
 /// for `Feb 29` the last leap year's.
@@ -22,8 +24,22 @@ pub(super) fn ls_time(
     time_or_year: &str,
     now: SystemTime,
 ) -> Option<SystemTime> {
-    let month = month_number(month)?;
-    let day: u32 = parse_digits(day, 1, 2)?;
+    recent_or_dated(
+        month_number(month)?,
+        parse_digits(day, 1, 2)?,
+        time_or_year,
+        now,
+    )
+}
+
+/// Month `month`, day `day`, and `HH:MM` (the most recent such date, as `ls_time` says) or a
+/// four-digit year.
+pub(super) fn recent_or_dated(
+    month: u32,
+    day: u32,
+    time_or_year: &str,
+    now: SystemTime,
+) -> Option<SystemTime> {
     match time_or_year.split_once(':') {
         Some((hour, minute)) => {
             let hour: u32 = parse_digits(hour, 1, 2)?;
@@ -42,15 +58,6 @@ pub(super) fn ls_time(
             system_time(utc_seconds(year, month, day, 0, 0, 0)?, 0)
         }
     }
-}
-
-fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let lower = name.to_ascii_lowercase();
-    let index = MONTHS.iter().position(|m| *m == lower)?;
-    u32::try_from(index + 1).ok()
 }
 
 /// The time in an MDTM reply (`213 YYYYMMDDHHMMSS[.fraction]`), UTC by RFC 3659.

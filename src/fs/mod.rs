@@ -14,6 +14,7 @@
 mod dropbox;
 mod files;
 pub mod inode;
+mod kernel_names;
 mod listings;
 mod namespace;
 pub mod prefetch;
@@ -23,11 +24,9 @@ mod upload;
 pub mod write;
 mod writers;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::num::NonZeroUsize;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -394,26 +393,6 @@ impl<S: RemoteStore> FtpFs<S> {
             return Ok(self.root_attr());
         }
         Ok(self.attr_from(ino, &self.entry(path)?))
-    }
-
-    /// A name from the kernel as a path component, in the inner form of `crate::names`; CR and LF
-    /// would inject FTP commands, so they are refused here, before anything is sent. With
-    /// `-o encoding=`, a name that is not UTF-8 cannot be one of the server's (EILSEQ).
-    fn component<'a>(&self, name: &'a OsStr) -> FsResult<Cow<'a, str>> {
-        let name = self
-            .cfg
-            .names
-            .from_kernel(name.as_bytes())
-            .ok_or(FsError::IllegalName)?;
-        if name.is_empty() || name.contains(['/', '\r', '\n', '\0']) {
-            return Err(FsError::InvalidArgument);
-        }
-        Ok(name)
-    }
-
-    /// A name or path in the inner form as the kernel's bytes.
-    fn kernel_name(&self, name: &str) -> OsString {
-        OsString::from_vec(self.cfg.names.to_kernel(name).into_owned())
     }
 
     /// Looks `name` up in directory `parent`; the kernel then holds one more reference to the result.

@@ -122,3 +122,37 @@ fn syst_reaches_the_listing_parser() {
     // The fake refuses SYST (502): the mount goes on without a hint.
     assert!(fake.commands().iter().any(|c| c == "SYST"));
 }
+
+/// A VMS listing gives sizes in whole 512-byte blocks, above the true size: read through a
+/// kernel mount, the file comes whole and exact (the early end is checked with `SIZE`), and a
+/// file whose size `SIZE` does not confirm still fails rather than read short.
+#[test]
+fn a_vms_file_reads_whole_through_a_mount_although_its_listed_size_is_in_blocks() {
+    let content: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
+    let fake = Fake::start(Script {
+        syst: Some("215 VMS".into()),
+        listing: vec![
+            "Directory DISK$USER:[ALICE]".into(),
+            "".into(),
+            "NOTES.TXT;1         2/4      1-DEC-2024 09:00:00.00  [USERS,ALICE]  (RWED,RWED,RE,)"
+                .into(),
+            "".into(),
+            "Total of 1 file, 2/4 blocks.".into(),
+        ],
+        files: [("/NOTES.TXT".to_string(), content.clone())].into(),
+        ..Script::default()
+    });
+    let m = support::mount::Mounted::new(
+        &format!("ftp://{}@127.0.0.1:{}/", support::fake::USER, fake.port),
+        support::fake::PASSWORD,
+        "",
+    );
+    let path = m.path().join("NOTES.TXT");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        1024,
+        "2 blocks listed"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+    assert!(fake.commands().iter().any(|c| c == "SIZE /NOTES.TXT"));
+}

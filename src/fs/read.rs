@@ -247,7 +247,11 @@ fn download<S: RemoteStore + ?Sized>(
         let result = r.read_full(&mut buf);
         let mut st = shared.lock();
         match result {
-            Ok(n) if n < wanted && index * BLOCK_SIZE + (n as u64) < version.size => {
+            Ok(n)
+                if n < wanted
+                    && index * BLOCK_SIZE + (n as u64) < version.size
+                    && !ends_at(store, version, index * BLOCK_SIZE + n as u64) =>
+            {
                 st.error = Some(ended_early(version, index * BLOCK_SIZE + n as u64));
                 drop(st);
                 shared.changed.notify_all();
@@ -288,6 +292,22 @@ fn download<S: RemoteStore + ?Sized>(
     }
     if let Some(r) = remote {
         r.finish();
+    }
+}
+
+/// Whether the server says the file is `at` bytes long (`SIZE`), for a download that ended there,
+/// before the listed size: the listing's size was not exact (VMS lists whole 512-byte blocks) or
+/// the file shrank since. Then that end is the file's end. One round trip, only in that case.
+fn ends_at<S: RemoteStore + ?Sized>(store: &S, version: &FileVersion, at: u64) -> bool {
+    match store.size(&version.path) {
+        Ok(size) if size == at => {
+            debug!(
+                "{}: ends at byte {at}, not at the listed {} (SIZE says so)",
+                version.path, version.size
+            );
+            true
+        }
+        _ => false,
     }
 }
 
@@ -487,7 +507,10 @@ impl<S: RemoteStore> FileReader<S> {
         let mut buf = vec![0u8; (end - offset) as usize];
         let n = remote.read_full(&mut buf)?;
         buf.truncate(n);
-        if n as u64 != end - offset && offset + (n as u64) < self.version.size {
+        if n as u64 != end - offset
+            && offset + (n as u64) < self.version.size
+            && !ends_at(&*self.store, &self.version, offset + n as u64)
+        {
             return Err(ended_early(&self.version, offset + n as u64));
         }
         // The server may still be sending: the store ends the transfer without the reader.

@@ -156,3 +156,32 @@ fn a_vms_file_reads_whole_through_a_mount_although_its_listed_size_is_in_blocks(
     assert_eq!(std::fs::read(&path).unwrap(), content);
     assert!(fake.commands().iter().any(|c| c == "SIZE /NOTES.TXT"));
 }
+
+#[test]
+fn the_probe_names_the_list_format_it_detected() {
+    let fake = Fake::start(Script {
+        syst: Some("215 VMS".into()),
+        listing: vec![
+            "NOTES.TXT;1         2/4      1-DEC-2024 09:00:00.00  [USERS,ALICE]  (RWED,RWED,RE,)"
+                .into(),
+        ],
+        ..Script::default()
+    });
+    let out = std::process::Command::new(support::mount::BIN)
+        .arg("--probe")
+        .arg(format!(
+            "ftp://{}@127.0.0.1:{}/",
+            support::fake::USER,
+            fake.port
+        ))
+        .env("FTPFS_PASSWORD", support::fake::PASSWORD)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start() == "LIST format: Vms (detected from the listing)"),
+        "{text}"
+    );
+}

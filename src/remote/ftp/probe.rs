@@ -108,6 +108,19 @@ impl FtpStore {
         note("TLS", self.tls_text());
         let listing = self.list("/");
         note("listing", self.listing_text(&listing));
+        if !f.mlsd {
+            let dialect = &self.connector().learned.listing;
+            note(
+                "LIST format",
+                match (dialect.seen(), dialect.hint()) {
+                    (Some(seen), _) => format!("{seen:?} (detected from the listing)"),
+                    (None, Some(hint)) => {
+                        format!("{hint:?} (SYST's hint; the listing had no entries to tell)")
+                    }
+                    (None, None) => "not known yet (the listing had no entries to tell)".into(),
+                },
+            );
+        }
         note("data connections", self.data_text());
         note("names", self.names_text(&listing));
         note(

@@ -8,7 +8,8 @@
 //!   `ls` of it answers EACCES.
 //! - A directory where the server refused an upload's temporary name, or the rename of the
 //!   uploaded temporary file to its name, gets its uploads straight under their names from then
-//!   on (the upload that met the refusal is sent again that way from its local copy).
+//!   on (the upload that met the refusal is sent again that way from its local copy); so does an
+//!   unlistable one from the start.
 //!
 //! What is verified there: the server's 226 for the whole upload, and its size where `SIZE`
 //! answers. What is not: that the file is complete under its name for readers while it arrives
@@ -39,9 +40,12 @@ pub fn refused(e: &FsError) -> bool {
 }
 
 impl DropBoxes {
-    /// Whether uploads to `target` go straight to its name.
+    /// Whether uploads to `target` go straight to its name: in a directory where the server
+    /// refused a temporary name or its rename, and in one it will not list (a temporary name
+    /// there would have no rename either, most likely, and could not be deleted).
     pub fn direct(&self, target: &str) -> bool {
-        lock(&self.direct).contains(parent_of(target))
+        let dir = parent_of(target);
+        lock(&self.direct).contains(dir) || self.unlistable(dir)
     }
 
     /// From now on, uploads into `target`'s directory go straight to their names.

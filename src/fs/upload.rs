@@ -169,7 +169,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
         loop {
             tries -= 1;
             match self.store.remove(temp) {
-                Ok(()) | Err(RemoteError::NotFound(_)) => return,
+                Ok(()) => return,
+                // 550: gone already, or (in a drop box) a delete the server refuses.
+                Err(RemoteError::NotFound(m)) if self.drop_boxes.direct(temp) => {
+                    warn!("the upload {temp} stays on the server, which refused to remove it: {m}");
+                    return;
+                }
+                Err(RemoteError::NotFound(_)) => return,
                 Err(RemoteError::Connection(m)) if tries > 0 => {
                     debug!("removing {temp} again: {m}")
                 }

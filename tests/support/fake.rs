@@ -76,6 +76,9 @@ pub struct Script {
     /// In the drop box, `STOR` of a name that starts with `.` answers "553 Prohibited file name"
     /// (as Pure-FTPd does for dotfiles).
     pub no_dot_names: bool,
+    /// The drop box lists as empty (as vsftpd lists a directory it cannot read) instead of
+    /// refusing its listing.
+    pub drop_box_lists: bool,
     /// `PASV` and `EPSV` answer 502; `PORT` works (the server connects to the client).
     pub passive_refused: bool,
     /// No `SIZE` in FEAT, and `SIZE` answers 502.
@@ -314,7 +317,8 @@ impl Session {
                         .strip_prefix(d.as_str())
                         .is_some_and(|r| r.starts_with('/'))
             });
-            let listing_refused = in_drop_box && ["LIST", "MLSD"].contains(&verb.as_str());
+            let lists_drop_box = in_drop_box && ["LIST", "MLSD"].contains(&verb.as_str());
+            let listing_refused = lists_drop_box && !self.script.drop_box_lists;
             let dot_name = arg.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
             let reply: String = match verb.as_str() {
                 _ if listing_refused => {
@@ -460,6 +464,9 @@ impl Session {
                                 continue;
                             }
                         }
+                    } else if lists_drop_box {
+                        // Listed as empty, as vsftpd does for a directory it cannot read.
+                        Some(Vec::new())
                     } else {
                         None
                     };

@@ -17,7 +17,7 @@ use crate::sync::lock;
 const MAX_LISTINGS: usize = 4096;
 
 /// One directory's entries, indexed by name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Listing {
     entries: Vec<RemoteEntry>,
     index: HashMap<String, usize>,
@@ -44,6 +44,35 @@ impl Listing {
 
     pub fn entries(&self) -> &[RemoteEntry] {
         &self.entries
+    }
+
+    /// The entry `name`, to change in place (its name stays).
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut RemoteEntry> {
+        self.index.get(name).map(|&i| &mut self.entries[i])
+    }
+
+    /// Removes `name`: the last entry takes its place, so this costs the same in a directory of
+    /// ten entries or of a hundred thousand (an `rm` of each file of a big directory would
+    /// otherwise copy the listing once per file). Directory handles read their own snapshot, so
+    /// the order may change.
+    pub fn remove(&mut self, name: &str) -> Option<RemoteEntry> {
+        let i = self.index.remove(name)?;
+        let gone = self.entries.swap_remove(i);
+        if let Some(moved) = self.entries.get(i) {
+            self.index.insert(moved.name.clone(), i);
+        }
+        Some(gone)
+    }
+
+    /// Adds `entry`, or replaces the entry of its name.
+    pub fn upsert(&mut self, entry: RemoteEntry) {
+        match self.index.get(&entry.name) {
+            Some(&i) => self.entries[i] = entry,
+            None => {
+                self.index.insert(entry.name.clone(), self.entries.len());
+                self.entries.push(entry);
+            }
+        }
     }
 }
 
@@ -129,13 +158,12 @@ impl DirCache {
     /// Applies our own change to a cached listing of `path`, keeping its age: after `cp a b`, `ls -l
     /// b` must show the new size without waiting for the TTL, and without a new listing. A listing
     /// that is not cached is left alone (the next fetch sees the change).
-    pub fn modify(&self, path: &str, change: impl FnOnce(&mut Vec<RemoteEntry>)) {
+    pub fn modify(&self, path: &str, change: impl FnOnce(&mut Listing)) {
         let mut lru = lock(&self.lru);
-        if let Some((listing, at)) = lru.peek(path) {
-            let mut entries = listing.entries.clone();
-            change(&mut entries);
-            let at = *at;
-            lru.put(path.to_string(), (Arc::new(Listing::new(entries)), at));
+        if let Some((listing, _)) = lru.peek_mut(path) {
+            // In place, unless an open directory handle shares this listing (then it keeps its
+            // snapshot and the cache gets a changed copy).
+            change(Arc::make_mut(listing));
         }
     }
 
@@ -188,14 +216,14 @@ mod tests {
         let c = DirCache::new(Duration::from_millis(80));
         c.insert("/d", Arc::new(Listing::new(vec![entry("a")])));
         std::thread::sleep(Duration::from_millis(50));
-        c.modify("/d", |e| e.push(entry("b")));
+        c.modify("/d", |l| l.upsert(entry("b")));
         assert!(c.get("/d").unwrap().get("b").is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(
             c.get("/d").is_none(),
             "the change did not make the listing younger"
         );
-        c.modify("/e", |e| e.push(entry("x")));
+        c.modify("/e", |l| l.upsert(entry("x")));
         assert!(c.get("/e").is_none(), "uncached listings stay uncached");
     }
 
@@ -216,5 +244,34 @@ mod tests {
         c.insert("/d", Arc::new(Listing::default()));
         c.invalidate("/d");
         assert!(c.get("/d").is_none());
+    }
+
+    #[test]
+    fn removes_and_upserts_keep_the_index_right() {
+        let mut l = Listing::new(["a", "b", "c", "d"].map(entry).to_vec());
+        assert_eq!(l.remove("b").unwrap().name, "b");
+        assert!(l.remove("b").is_none());
+        for n in ["a", "c", "d"] {
+            assert_eq!(l.get(n).unwrap().name, n);
+        }
+        l.remove("d");
+        l.upsert(entry("e"));
+        let mut c = entry("c");
+        c.size = 7;
+        l.upsert(c);
+        assert_eq!(l.entries().len(), 3);
+        assert_eq!(l.get("c").unwrap().size, 7);
+        assert_eq!(l.get("e").unwrap().name, "e");
+        l.get_mut("a").unwrap().size = 9;
+        assert_eq!(l.get("a").unwrap().size, 9);
+        // A snapshot held elsewhere (a directory handle) does not change with the cache.
+        let cache = DirCache::new(Duration::from_secs(60));
+        cache.insert("/d", Arc::new(l));
+        let snapshot = cache.get("/d").unwrap();
+        cache.modify("/d", |l| {
+            l.remove("a");
+        });
+        assert!(snapshot.get("a").is_some());
+        assert!(cache.get("/d").unwrap().get("a").is_none());
     }
 }

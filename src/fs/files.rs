@@ -189,8 +189,8 @@ impl<S: RemoteStore> FtpFs<S> {
     fn after_upload(&self, path: &str, c: Committed) {
         let mtime = c.mtime.unwrap_or_else(SystemTime::now);
         let name = name_of(path).to_string();
-        self.dirs.modify(parent_of(path), |entries| {
-            match entries.iter_mut().find(|e| e.name == name) {
+        self.dirs
+            .modify(parent_of(path), |listing| match listing.get_mut(&name) {
                 Some(e) => {
                     e.kind = EntryKind::File;
                     e.size = c.size;
@@ -199,7 +199,7 @@ impl<S: RemoteStore> FtpFs<S> {
                         e.perm = Some((m & 0o7777) as u16);
                     }
                 }
-                None => entries.push(RemoteEntry {
+                None => listing.upsert(RemoteEntry {
                     name: name.clone(),
                     kind: EntryKind::File,
                     size: c.size,
@@ -207,8 +207,7 @@ impl<S: RemoteStore> FtpFs<S> {
                     perm: c.mode.map(|m| (m & 0o7777) as u16),
                     link_target: None,
                 }),
-            }
-        });
+            });
         self.blocks.invalidate(path, false);
         lock(&self.inodes).changed(path);
         let mut times = lock(&self.set_times);
@@ -344,8 +343,8 @@ impl<S: RemoteStore> FtpFs<S> {
             Ok(()) => {
                 let name = name_of(path).to_string();
                 let mut size = 0;
-                self.dirs.modify(parent_of(path), |entries| {
-                    if let Some(e) = entries.iter_mut().find(|e| e.name == name) {
+                self.dirs.modify(parent_of(path), |listing| {
+                    if let Some(e) = listing.get_mut(&name) {
                         e.mtime = t;
                         size = e.size;
                     }
@@ -376,8 +375,8 @@ impl<S: RemoteStore> FtpFs<S> {
         match self.store.chmod(path, mode) {
             Ok(()) => {
                 let name = name_of(path).to_string();
-                self.dirs.modify(parent_of(path), |entries| {
-                    if let Some(e) = entries.iter_mut().find(|e| e.name == name) {
+                self.dirs.modify(parent_of(path), |listing| {
+                    if let Some(e) = listing.get_mut(&name) {
                         e.perm = Some((mode & 0o7777) as u16);
                     }
                 });

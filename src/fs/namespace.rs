@@ -85,7 +85,7 @@ impl<S: RemoteStore> FtpFs<S> {
             link_target: None,
         };
         let added = entry.clone();
-        self.dirs.modify(&dir, |entries| entries.push(added));
+        self.dirs.modify(&dir, |listing| listing.upsert(added));
         // We just made it, so it is empty: files created in it next need no listing.
         self.dirs.insert(&path, Arc::new(Listing::default()));
         let ino = lock(&self.inodes).lookup(&path);
@@ -120,7 +120,7 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         let gone = name_of(&path).to_string();
         self.dirs
-            .modify(&dir, |entries| entries.retain(|e| e.name != gone));
+            .modify(&dir, |listing| drop(listing.remove(&gone)));
         self.dirs.invalidate_tree(&path);
         lock(&self.inodes).unlink(&path);
         Ok(())
@@ -175,8 +175,7 @@ impl<S: RemoteStore> FtpFs<S> {
     /// `path` is gone: from its directory's listing, the block cache, the times we set, the inodes.
     fn forget_path(&self, dir: &str, path: &str) {
         let gone = name_of(path).to_string();
-        self.dirs
-            .modify(dir, |entries| entries.retain(|e| e.name != gone));
+        self.dirs.modify(dir, |listing| drop(listing.remove(&gone)));
         self.blocks.invalidate(path, false);
         lock(&self.set_times).pop(path);
         lock(&self.inodes).unlink(path);
@@ -265,13 +264,10 @@ impl<S: RemoteStore> FtpFs<S> {
         let (old_name, new_name) = (name_of(from).to_string(), name_of(to).to_string());
         let is_dir = src.kind == EntryKind::Dir;
         self.dirs
-            .modify(dir, |entries| entries.retain(|e| e.name != old_name));
+            .modify(dir, |listing| drop(listing.remove(&old_name)));
         let mut moved = src;
         moved.name = new_name.clone();
-        self.dirs.modify(newdir, |entries| {
-            entries.retain(|e| e.name != new_name);
-            entries.push(moved);
-        });
+        self.dirs.modify(newdir, |listing| listing.upsert(moved));
         if is_dir {
             self.dirs.invalidate_tree(from);
             self.dirs.invalidate_tree(to);

@@ -379,3 +379,42 @@ fn sigterm_unmounts_cleanly() {
     assert!(!still, "SIGTERM left the mount behind");
     assert!(status.success(), "exit status {status}");
 }
+
+/// Reading a directory's small files in listing order: the prefetch fetches the next ones as
+/// ranged reads that end properly, so each runs on the data connection its session opened when
+/// the previous one ended (one round trip per file on a far server, not three).
+#[test]
+fn vsftpd_prefetched_small_files_run_on_data_connections_opened_ahead() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("small");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..60 {
+        std::fs::write(dir.join(format!("f{i:03}")), vec![i as u8; 3000]).unwrap();
+    }
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "");
+    let mounted = m.path().join("small");
+    let mut names: Vec<_> = std::fs::read_dir(&mounted)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(std::fs::read(mounted.join(n)).unwrap(), vec![i as u8; 3000]);
+    }
+    let stats = std::fs::read_to_string(m.path().join(".ftpfs-stats")).unwrap();
+    let line = stats
+        .lines()
+        .find(|l| l.trim_start().starts_with("ranged reads:"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let (ranged, ahead) = (numbers[0], numbers[1]);
+    assert!(ranged >= 30, "the prefetch fetched most files: {line}");
+    assert!(
+        ahead * 10 >= ranged * 8,
+        "most on connections opened ahead: {line}"
+    );
+}

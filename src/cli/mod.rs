@@ -116,7 +116,7 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.debug = cli.debug || cli.verbose;
     cfg.fs.timeout = cfg.remote.timeout;
     // Keep at least one connection for the reader itself.
-    cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(3);
+    cfg.fs.prefetch_workers = (cfg.remote.max_conns - 1).min(7);
     cfg.fs.uid = p.uid.unwrap_or_else(crate::sys::real_uid);
     cfg.fs.gid = p.gid.unwrap_or_else(crate::sys::real_gid);
     Ok(cfg)

@@ -23,13 +23,15 @@ use crate::remote::{join, EntryKind, RemoteStore};
 use crate::sync::lock;
 
 /// How many files ahead of the reader are fetched. Sixteen keeps up to seven connections busy
-/// (`max_conns=8`) on a far server, where each file costs about two round trips on its
+/// (`max_conns=8`) on a far server, where each file costs one or two round trips on its
 /// connection, without fetching much that a reader stopping early would not use.
 const DEPTH: usize = 16;
 /// Directories whose walk position is remembered.
 const WALKS: usize = 64;
-/// How many subdirectories ahead of a walk have their listings fetched, in each of the two orders.
-const DIRS_AHEAD: usize = 3;
+/// How many subdirectories ahead of a walk have their listings fetched, in each of the two orders:
+/// enough to keep seven connections busy far away (a walk of 100 directories at 20 ms with
+/// `max_conns=8` took 1.66 s with three, 1.06 s with twelve).
+const DIRS_AHEAD: usize = 12;
 
 /// Work for the fetch threads.
 enum Task {

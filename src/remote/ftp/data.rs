@@ -136,6 +136,11 @@ pub struct Order {
     /// ranged read); `None`: the system's. A small buffer keeps the server from sending far past
     /// the bytes wanted before our early close reaches it.
     pub window: Option<usize>,
+    /// A passive command (`EPSV`/`PASV`) for the next transfer, sent in the same packet behind
+    /// the transfer command, on a server that reads no command during a transfer: its reply comes
+    /// after the transfer's closing reply, so the next data connection costs no round trip of
+    /// its own (`Started::owed` says it was sent).
+    pub then: Option<Passive>,
 }
 
 /// A data connection, plain or TLS.
@@ -210,6 +215,8 @@ pub struct Started {
     pub data: Data,
     /// It runs on a data connection opened ahead.
     pub ahead: bool,
+    /// `Order::then` went out: its reply is owed after the transfer's closing reply.
+    pub owed: Option<Passive>,
 }
 
 impl Session {
@@ -227,7 +234,13 @@ impl Session {
         if let (Some(spare), Plan::Passive(_)) = (spare, plan) {
             match spare.ready(self.timeout) {
                 Ok(tcp) => match self.run(order, Opened::Connected(tcp)) {
-                    Ok(data) => return Ok(Started { data, ahead: true }),
+                    Ok((data, owed)) => {
+                        return Ok(Started {
+                            data,
+                            ahead: true,
+                            owed,
+                        })
+                    }
                     // The server no longer had the listener (it may close it at any other
                     // command): nothing was sent, the ordinary way is open.
                     Err(Failure::Refused(r)) if r.code == 425 && self.in_step() => {
@@ -245,8 +258,12 @@ impl Session {
             }
             Plan::Active { bind, ports } => Opened::Listening(self.listen(bind, ports)?),
         };
-        let data = self.run(order, opened)?;
-        Ok(Started { data, ahead: false })
+        let (data, owed) = self.run(order, opened)?;
+        Ok(Started {
+            data,
+            ahead: false,
+            owed,
+        })
     }
 
     /// Opens the next transfer's data connection now: `EPSV` (or `PASV`) and a connect that
@@ -255,6 +272,20 @@ impl Session {
         let (cmd, code) = how.command();
         let reply = self.command(&cmd, &[code])?;
         self.spare_from(how, &reply)
+    }
+
+    /// Reads the reply to a passive command sent behind another one (`Order::then`) where the
+    /// session is still in step, and makes the next data connection from it; anything else
+    /// leaves the session out of step.
+    fn take_passive_reply(&mut self, how: Passive) {
+        if !self.in_step() {
+            return;
+        }
+        match self.reply() {
+            Ok(r) if r.code == how.command().1 && self.spare_from(how, &r).is_ok() => {}
+            Ok(r) if (500..600).contains(&r.code) => {}
+            _ => self.lose_step(),
+        }
     }
 
     /// Makes the data connection for the next transfer from a passive reply (`229`/`227`) read
@@ -313,7 +344,7 @@ impl Session {
     /// Sends the transfer's commands on a data connection that is `opened`, reads the server's
     /// preliminary reply, and returns the data connection (accepted, for active mode; with TLS
     /// when the session protects data).
-    fn run(&mut self, order: &Order, opened: Opened) -> Result<Data, Failure> {
+    fn run(&mut self, order: &Order, opened: Opened) -> Result<(Data, Option<Passive>), Failure> {
         let mut lines: Vec<Line> = Vec::with_capacity(3);
         if let Opened::Listening(l) = &opened {
             lines.push(port_command(l.local_addr()?));
@@ -344,14 +375,31 @@ impl Session {
             (true, Some(cut)) => vec![cut, lines.len()],
             (true, None) => vec![lines.len()],
         };
+        // The next transfer's passive command rides behind the last group (see `Order::then`).
+        let then = order
+            .then
+            .filter(|_| self.learned.pipelining())
+            .map(|how| (how, how.command().0));
+        let last = ends.len();
         let mut start = 0;
-        for end in ends {
+        for (i, end) in ends.into_iter().enumerate() {
             let group = start..end;
             start = end;
-            let sent: Vec<&Line> = lines[group.clone()].iter().collect();
+            let mut sent: Vec<&Line> = lines[group.clone()].iter().collect();
+            if let (true, Some((_, line))) = (i + 1 == last, &then) {
+                sent.push(line);
+            }
             self.send(&sent)?;
-            self.read_replies(&lines[group.clone()], &expected[group])?;
+            if let Err(e) = self.read_replies(&lines[group.clone()], &expected[group]) {
+                if let (true, Some((how, _))) = (i + 1 == last, then) {
+                    // Its reply comes behind the refusal (a missing file): it makes the next
+                    // data connection, and the session stays in step.
+                    self.take_passive_reply(how);
+                }
+                return Err(e);
+            }
         }
+        let owed = then.map(|(how, _)| how);
         if rest {
             self.data.rest_armed = false;
         }
@@ -368,7 +416,7 @@ impl Session {
             )),
             None => DataStream::Plain(tcp),
         };
-        Ok(Data { stream })
+        Ok((Data { stream }, owed))
     }
 
     /// Reads one reply per command sent together, each one of its expected codes. After a
@@ -641,6 +689,7 @@ mod tests {
 
     fn retr_from(offset: u64) -> Order {
         Order {
+            then: None,
             command: Line::new("RETR", "/a b.bin").unwrap(),
             offset,
             file: true,

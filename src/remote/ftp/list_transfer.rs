@@ -33,6 +33,7 @@ pub fn fetch(
     };
     let traffic = std::sync::Arc::clone(&runner.pool.connector().traffic);
     let order = Order {
+        then: None,
         command: command.clone(),
         offset: 0,
         file: false,

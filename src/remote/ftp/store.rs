@@ -259,12 +259,16 @@ impl FtpStore {
         offset: u64,
         len: Option<u64>,
     ) -> RemoteResult<Box<dyn RemoteRead>> {
+        let ahead = len.and(self.ahead());
         let order = Order {
             command: self.line("RETR", path)?,
             offset,
             file: true,
             upload: false,
             window: len.map(|n| n.min(MAX_WINDOW as u64) as usize),
+            // On a server that reads no command during a transfer, the next data connection's
+            // command goes with this one: its reply follows the 226.
+            then: ahead.filter(|_| self.features().queues_during_transfer),
         };
         let (conn, started) =
             self.runner()
@@ -274,10 +278,9 @@ impl FtpStore {
         if len.is_some() {
             self.connector().traffic.ranged(started.ahead);
         }
-        let ahead = len.and(self.ahead());
         Ok(Box::new(Download::new(
             conn,
-            started.data,
+            started,
             offset,
             ahead,
             self.timeout,
@@ -358,6 +361,7 @@ impl RemoteStore for FtpStore {
             file: true,
             upload: true,
             window: None,
+            then: None,
         };
         debug!("{order:?}");
         let command = if append { Command::Appe } else { Command::Stor };

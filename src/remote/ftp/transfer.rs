@@ -14,7 +14,7 @@ use std::time::Duration;
 use log::debug;
 
 use super::connect::FtpConnector;
-use super::data::{Data, Passive};
+use super::data::{Data, Passive, Started};
 use super::errors::{io_text, outcome, Failure, Link};
 use super::session::{Line, Reply};
 use super::upload_thread::UploadThread;
@@ -61,23 +61,55 @@ pub struct Download {
     /// Once it ended, its session opens the next transfer's data connection with this command:
     /// ranged reads come in runs.
     ahead: Option<Passive>,
+    /// That command went out with the transfer command (`Order::then`): its reply is owed
+    /// after the closing reply, and makes the next data connection.
+    owed: Option<Passive>,
 }
 
 impl Download {
     pub fn new(
         conn: Conn,
-        data: Data,
+        started: Started,
         offset: u64,
         ahead: Option<Passive>,
         timeout: Duration,
     ) -> Download {
         Download {
             traffic: Arc::clone(&conn.connector().traffic),
-            data: Some(data),
+            data: Some(started.data),
             conn: Some(conn),
             timeout,
             offset,
             ahead,
+            owed: started.owed,
+        }
+    }
+
+    /// Reads the reply owed to the passive command sent with the transfer (after its closing
+    /// reply) and makes the next data connection from it; the session then needs no other.
+    fn take_owed(&mut self) {
+        let (Some(how), Some(conn)) = (self.owed.take(), self.conn.as_mut()) else {
+            return;
+        };
+        self.ahead = None;
+        let watch = conn.watch(self.timeout);
+        let reply = conn.reply();
+        match outcome(reply, watch.disarm(), self.timeout) {
+            Ok(r) if r.code == how.command().1 => {
+                if let Err(e) = conn.spare_from(how, &r) {
+                    debug!("no data connection ahead: {e:?}");
+                }
+            }
+            Ok(r) => {
+                debug!("no data connection ahead: {}", r.text());
+                if !(500..600).contains(&r.code) {
+                    conn.mark_broken();
+                }
+            }
+            Err((e, _)) => {
+                debug!("no data connection ahead: {e}");
+                conn.mark_broken();
+            }
         }
     }
 
@@ -114,6 +146,16 @@ impl Download {
                 conn.mark_broken();
             }
         }
+        if self.owed.is_some() {
+            if conn.is_broken() {
+                self.owed = None;
+            } else {
+                self.take_owed();
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
         if let (Some(how), false) = (self.ahead, conn.is_broken()) {
             let watch = conn.watch(self.timeout);
             let opened = conn.open_ahead(how);
@@ -147,7 +189,18 @@ impl RemoteRead for Download {
                     .conn
                     .as_mut()
                     .expect("a running download has its session");
-                verdict(conn, self.timeout).map(|()| 0)
+                let ended = verdict(conn, self.timeout);
+                match &ended {
+                    Ok(()) => self.take_owed(),
+                    Err(_) if self.owed.take().is_some() => {
+                        // The owed reply still comes behind a failed end: out of step.
+                        if let Some(c) = self.conn.as_mut() {
+                            c.mark_broken();
+                        }
+                    }
+                    Err(_) => {}
+                }
+                ended.map(|()| 0)
             }
             Ok(n) => {
                 self.traffic.read(n);
@@ -176,7 +229,7 @@ impl RemoteRead for Download {
     }
 
     fn finish(self: Box<Self>) {
-        if self.data.is_none() && self.ahead.is_none() {
+        if self.data.is_none() && self.ahead.is_none() && self.owed.is_none() {
             // Complete, and nothing to prepare: the session goes back to the pool now.
             return;
         }
@@ -186,7 +239,7 @@ impl RemoteRead for Download {
 
 impl Drop for Download {
     fn drop(&mut self) {
-        if self.data.is_some() {
+        if self.data.is_some() || self.owed.is_some() {
             // Dropped without finish(): the session's state is unknown, so do not reuse it.
             if let Some(c) = self.conn.as_mut() {
                 c.mark_broken();

@@ -8,10 +8,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use support::mount::{sh, walk, Mounted};
+use support::mount::{digests, sh, Mounted};
 use support::servers::inetutils::InetutilsFtpd;
 use support::servers::proftpd::{Login, Proftpd};
 use support::servers::pureftpd::PureFtpd;
@@ -159,21 +159,6 @@ fn list_matches_the_disk(mnt: &Path, disk: &Path) {
 fn read(disk: &Path, rel: &str) -> String {
     let path = disk.join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// relative path → (is_dir, size, sha256) of every entry below `root`.
-fn digests(root: &Path) -> Vec<(PathBuf, bool, u64, String)> {
-    walk(root)
-        .into_iter()
-        .map(|(rel, (is_dir, size))| {
-            let sum = if is_dir {
-                String::new()
-            } else {
-                sha256_file(&root.join(&rel))
-            };
-            (rel, is_dir, size, sum)
-        })
-        .collect()
 }
 
 #[test]

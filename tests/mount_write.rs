@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{sh, walk, Mounted};
-use support::{make_tree, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer, XorShift};
+use support::mount::{digests, sh, walk, Mounted};
+use support::{make_tree, unftp::Unftp, vsftpd::Vsftpd, FtpServer, XorShift};
 
 /// A server of each kind over a fresh root, and a spool directory for the mount.
 struct Site {
@@ -51,21 +51,6 @@ fn on_both_servers(body: impl Fn(&Path, &Path)) {
         let m = Mounted::new(&server.url("/"), server.password(), &site.opts(""));
         body(m.path(), site.root.path());
     }
-}
-
-/// relative path → sha256 of every file below `root`.
-fn digests(root: &Path) -> Vec<(PathBuf, bool, u64, String)> {
-    walk(root)
-        .into_iter()
-        .map(|(rel, (is_dir, size))| {
-            let sum = if is_dir {
-                String::new()
-            } else {
-                sha256_file(&root.join(&rel))
-            };
-            (rel, is_dir, size, sum)
-        })
-        .collect()
 }
 
 fn no_temp_files(root: &Path) {

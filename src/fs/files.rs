@@ -8,12 +8,11 @@ use std::time::SystemTime;
 
 use log::{debug, info, warn};
 
-use super::upload::is_temp_name;
 use super::write::{Committed, FileState, OpenMode, Uploader};
 use super::{lock, name_of, parent_of, Attr, FtpFs, Opened, Writing};
 use crate::caller;
 use crate::error::{FsError, FsResult};
-use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
+use crate::remote::{EntryKind, RemoteEntry, RemoteError, RemoteStore};
 
 /// What `setattr` was asked to change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,20 +43,8 @@ impl<S: RemoteStore> FtpFs<S> {
         mode: OpenMode,
         exclusive: bool,
     ) -> FsResult<(Attr, Opened)> {
-        if self.cfg.read_only {
-            return Err(FsError::ReadOnly);
-        }
-        let name = &*self.component(name)?;
-        if is_temp_name(name) {
-            // Such names are hidden from listings: a file under one would vanish.
-            return Err(FsError::InvalidArgument);
-        }
-        let dir = self.path_of(parent)?;
-        if parent != super::ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
-            return Err(FsError::NotDirectory);
-        }
-        let path = join(&dir, name);
-        Self::not_stats(&path)?;
+        let (dir, path) = self.new_name(parent, name)?;
+        let name = name_of(&path);
         // A drop box the server will not list (`dropbox.rs`): the name is taken as absent.
         let listing = self.listed(&dir)?;
         let listed = listing.as_ref().and_then(|l| l.get(name));

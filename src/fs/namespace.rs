@@ -24,8 +24,9 @@ pub struct RenameMode {
 }
 
 impl<S: RemoteStore> FtpFs<S> {
-    /// The path of `name` in directory `parent`, checked for a write.
-    fn new_name(&self, parent: u64, name: &OsStr) -> FsResult<(Arc<str>, String)> {
+    /// The path of `name` in directory `parent`, checked for a write (temporary upload names are
+    /// refused: they are hidden from listings, so a file under one would vanish).
+    pub(super) fn new_name(&self, parent: u64, name: &OsStr) -> FsResult<(Arc<str>, String)> {
         if self.cfg.read_only {
             return Err(FsError::ReadOnly);
         }

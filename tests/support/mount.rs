@@ -256,6 +256,21 @@ pub fn sh(cmd: &str, cwd: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// relative path → (is_dir, size, sha256 of a file's content) for a whole tree.
+pub fn digests(root: &Path) -> Vec<(PathBuf, bool, u64, String)> {
+    walk(root)
+        .into_iter()
+        .map(|(rel, (is_dir, size))| {
+            let sum = if is_dir {
+                String::new()
+            } else {
+                super::sha256_file(&root.join(&rel))
+            };
+            (rel, is_dir, size, sum)
+        })
+        .collect()
+}
+
 /// relative path → (is_dir, size) for a whole tree.
 pub fn walk(root: &Path) -> BTreeMap<PathBuf, (bool, u64)> {
     let mut out = BTreeMap::new();

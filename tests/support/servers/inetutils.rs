@@ -17,9 +17,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::super::local_user::{ensure_test_user, give_to_user, user_ids};
-use super::super::{wait_for_greeting, FtpServer};
+use super::super::wait_for_greeting;
 use super::daemon::{debian_file, kill_tree};
-use super::{TEST_PASSWORD, TEST_USER};
+use super::TEST_USER;
 
 /// The test's inetd for GNU ftpd on 127.0.0.1; stops listening and kills every session when
 /// dropped.
@@ -130,14 +130,4 @@ impl Drop for InetutilsFtpd {
     }
 }
 
-impl FtpServer for InetutilsFtpd {
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn user(&self) -> &str {
-        TEST_USER
-    }
-    fn password(&self) -> &str {
-        TEST_PASSWORD
-    }
-}
+logs_in_the_test_user!(InetutilsFtpd, |s| s.port);

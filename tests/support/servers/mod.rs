@@ -4,6 +4,24 @@
 //! daemon and finds the binaries of Debian packages that scripts/test.sh unpacked rather than
 //! installed. All log in `TEST_USER` with `TEST_PASSWORD`.
 
+/// `FtpServer` for a server of the matrix that logs in the test user; `$port` reads its port.
+macro_rules! logs_in_the_test_user {
+    ($server:ty, |$s:ident| $port:expr) => {
+        impl $crate::support::FtpServer for $server {
+            fn port(&self) -> u16 {
+                let $s = self;
+                $port
+            }
+            fn user(&self) -> &str {
+                $crate::support::servers::TEST_USER
+            }
+            fn password(&self) -> &str {
+                $crate::support::servers::TEST_PASSWORD
+            }
+        }
+    };
+}
+
 pub mod daemon;
 pub mod inetutils;
 pub mod proftpd;

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::super::local_user::{ensure_test_user, give_to_user, user_ids};
-use super::super::{unique_seed, FtpServer};
+use super::super::unique_seed;
 use super::daemon::{debian_file, Daemon};
-use super::{TEST_PASSWORD, TEST_USER};
+use super::TEST_USER;
 
 /// Where a ProFTPD session starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,14 +106,4 @@ MaxInstances 500
     )
 }
 
-impl FtpServer for Proftpd {
-    fn port(&self) -> u16 {
-        self.daemon.port
-    }
-    fn user(&self) -> &str {
-        TEST_USER
-    }
-    fn password(&self) -> &str {
-        TEST_PASSWORD
-    }
-}
+logs_in_the_test_user!(Proftpd, |s| s.daemon.port);

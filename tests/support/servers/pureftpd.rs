@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::super::local_user::{ensure_test_user, give_to_user, user_ids};
-use super::super::{unique_seed, FtpServer};
+use super::super::unique_seed;
 use super::daemon::{debian_file, Daemon};
 use super::{TEST_PASSWORD, TEST_USER};
 
@@ -87,14 +87,4 @@ fn add_virtual_user(pure_pw: &Path, dir: &Path, pdb: &Path, root: &Path) {
     );
 }
 
-impl FtpServer for PureFtpd {
-    fn port(&self) -> u16 {
-        self.daemon.port
-    }
-    fn user(&self) -> &str {
-        TEST_USER
-    }
-    fn password(&self) -> &str {
-        TEST_PASSWORD
-    }
-}
+logs_in_the_test_user!(PureFtpd, |s| s.daemon.port);

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::super::FtpServer;
 use super::daemon::{debian_file, Daemon};
 use super::{TEST_PASSWORD, TEST_USER};
 
@@ -43,14 +42,4 @@ impl Pyftpdlib {
     }
 }
 
-impl FtpServer for Pyftpdlib {
-    fn port(&self) -> u16 {
-        self.daemon.port
-    }
-    fn user(&self) -> &str {
-        TEST_USER
-    }
-    fn password(&self) -> &str {
-        TEST_PASSWORD
-    }
-}
+logs_in_the_test_user!(Pyftpdlib, |s| s.daemon.port);

@@ -11,6 +11,7 @@
 //! such a file is in its `View`, a separate lock never held across traffic. Reads of a file that
 //! is being written wait for its state (they read what was written).
 
+mod dirs;
 mod dropbox;
 mod files;
 pub mod inode;
@@ -40,6 +41,8 @@ use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
 use crate::stats::{HitRate, Report};
 use crate::sync::lock;
+use dirs::DirHandle;
+pub use dirs::{DirEntry, DirSink};
 use dropbox::DropBoxes;
 pub use files::SetAttr;
 use inode::{InodeTable, ROOT_INO};
@@ -82,21 +85,6 @@ pub struct Opened {
     pub direct_io: bool,
 }
 
-/// One directory entry for readdir.
-#[derive(Debug, Clone)]
-pub struct DirEntry {
-    /// The name as the kernel gets it (the server's bytes, or UTF-8 with `-o encoding=`).
-    pub name: OsString,
-    pub attr: Attr,
-}
-
-/// Where readdir puts entries: the fuser adapter's reply, or a Vec in tests.
-pub trait DirSink {
-    /// Adds an entry; `next_offset` is the offset to continue from. Returns true when full (the entry
-    /// was not added).
-    fn add(&mut self, entry: &DirEntry, next_offset: u64) -> bool;
-}
-
 /// File system figures for statfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FsStats {
@@ -107,12 +95,6 @@ pub struct FsStats {
     pub ffree: u64,
     pub bsize: u32,
     pub namelen: u32,
-}
-
-struct DirHandle {
-    path: Arc<str>,
-    ino: u64,
-    listing: Arc<Listing>,
 }
 
 /// An open file.
@@ -438,130 +420,6 @@ impl<S: RemoteStore> FtpFs<S> {
             } => Ok(self.kernel_name(&t)),
             _ => Err(FsError::NotSymlink),
         }
-    }
-
-    /// Opens a directory: its listing is taken now, so offsets stay valid while it is read.
-    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
-        let path = self.path_of(ino)?;
-        if self.attr_of_path(ino, &path)?.kind != EntryKind::Dir {
-            return Err(FsError::NotDirectory);
-        }
-        if ino != ROOT_INO {
-            // A tree being walked: the next subdirectories' listings are fetched meanwhile.
-            let parent = parent_of(&path);
-            if let Some(siblings) = self.dirs.peek(parent) {
-                self.prefetch.opened_dir(parent, &siblings, name_of(&path));
-            }
-        }
-        let mut listing = self.listing(&path).map_err(|e| match e {
-            // A drop box: there is something, and the server will not show it.
-            FsError::NotFound if self.drop_boxes.unlistable(&path) => FsError::PermissionDenied,
-            e => e,
-        })?;
-        // Files created here and not uploaded yet are listed too.
-        let below = if &*path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
-        };
-        let created: Vec<RemoteEntry> = lock(&self.writing)
-            .iter()
-            .filter_map(|(p, w)| {
-                let name = p.strip_prefix(&below)?;
-                if name.contains('/') || listing.get(name).is_some() {
-                    return None;
-                }
-                let v = *lock(&w.view);
-                Some(RemoteEntry {
-                    name: name.to_string(),
-                    kind: EntryKind::File,
-                    size: v.size,
-                    mtime: v.mtime,
-                    perm: None,
-                    link_target: None,
-                })
-            })
-            .collect();
-        if !created.is_empty() {
-            let mut all = listing.entries().to_vec();
-            all.extend(created);
-            listing = Arc::new(Listing::new(all));
-        }
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.dir_handles).insert(fh, Arc::new(DirHandle { path, ino, listing }));
-        Ok(fh)
-    }
-
-    /// Lists entries from `offset` (0 = `.`, 1 = `..`, then the listing) into `sink`. With `plus`,
-    /// every entry added counts as a lookup, as readdirplus requires.
-    pub fn readdir(
-        &self,
-        fh: u64,
-        offset: u64,
-        plus: bool,
-        sink: &mut dyn DirSink,
-    ) -> FsResult<()> {
-        let h = lock(&self.dir_handles)
-            .get(&fh)
-            .cloned()
-            .ok_or(FsError::StaleHandle)?;
-        let mut dot = self.root_attr();
-        dot.ino = h.ino;
-        let mut dotdot = self.root_attr();
-        dotdot.ino = if h.ino == ROOT_INO {
-            ROOT_INO
-        } else {
-            lock(&self.inodes).peek(parent_of(&h.path))
-        };
-        let mut off = offset;
-        if off == 0 {
-            let e = DirEntry {
-                name: ".".into(),
-                attr: dot,
-            };
-            if sink.add(&e, 1) {
-                return Ok(());
-            }
-            off = 1;
-        }
-        if off == 1 {
-            let e = DirEntry {
-                name: "..".into(),
-                attr: dotdot,
-            };
-            if sink.add(&e, 2) {
-                return Ok(());
-            }
-            off = 2;
-        }
-        for (i, entry) in h
-            .listing
-            .entries()
-            .iter()
-            .enumerate()
-            .skip((off - 2) as usize)
-        {
-            let path = join(&h.path, &entry.name);
-            let ino = lock(&self.inodes).peek(&path);
-            let current = self
-                .with_own_changes(&path, Some(entry))
-                .unwrap_or_else(|| entry.clone());
-            let e = DirEntry {
-                name: self.kernel_name(&entry.name),
-                attr: self.attr_from(ino, &current),
-            };
-            if sink.add(&e, i as u64 + 3) {
-                break;
-            }
-            if plus {
-                lock(&self.inodes).lookup(&path);
-            }
-        }
-        Ok(())
-    }
-
-    pub fn releasedir(&self, fh: u64) {
-        lock(&self.dir_handles).remove(&fh);
     }
 
     /// Opens a file. Handles that write share the file's write state (`files.rs`); read-only

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use log::{debug, info};
 
-use super::data::{connect, Passive, Plan};
+use super::data::{Passive, Plan};
 use super::errors::{classify, io_text, outcome, Failure, Link, TIMED_OUT};
 use super::features::{Features, Learned};
 use super::root::Root;
 use super::session::{Line, Reply, Session};
+use super::sockets::connect;
 use super::tls::TlsSetup;
 use crate::config::{DataMode, RemoteConfig, Secret, TlsMode};
 use crate::names::Names;

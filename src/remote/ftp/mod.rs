@@ -24,6 +24,7 @@ mod probe;
 mod retry;
 mod root;
 mod session;
+mod sockets;
 mod store;
 mod timezone;
 pub mod tls;

@@ -212,16 +212,17 @@ impl Names {
     /// A listing's lines as text, all read the same way: as UTF-8 when every line is, else each
     /// as Latin-1 (lossless for every name either way; a listing that mixes both loses only
     /// non-ASCII month names of its UTF-8 lines).
-    pub fn texts(&self, lines: &[Vec<u8>]) -> (Vec<String>, Decoded) {
+    /// Takes the lines, so that UTF-8 ones become text without a copy.
+    pub fn texts(&self, lines: Vec<Vec<u8>>) -> (Vec<String>, Decoded) {
         let all_utf8 =
             self.encoding.is_some() || lines.iter().all(|l| std::str::from_utf8(l).is_ok());
         let how = Decoded { latin1: !all_utf8 };
         let texts = lines
-            .iter()
+            .into_iter()
             .map(|l| match self.encoding {
-                Some(enc) => enc.decode_without_bom_handling(l).0.into_owned(),
-                None if how.latin1 => latin1(l),
-                None => String::from_utf8(l.clone()).expect("checked UTF-8"),
+                Some(enc) => enc.decode_without_bom_handling(&l).0.into_owned(),
+                None if how.latin1 => latin1(&l),
+                None => String::from_utf8(l).expect("checked UTF-8"),
             })
             .collect();
         (texts, how)
@@ -329,7 +330,7 @@ mod tests {
         assert_eq!(names.from_text(utf8, "café"), "café");
         // A listing that mixes UTF-8 and Latin-1 lines: every name keeps its bytes.
         let lines = vec!["a é".as_bytes().to_vec(), b"b \xe9".to_vec()];
-        let (texts, how) = names.texts(&lines);
+        let (texts, how) = names.texts(lines);
         assert_eq!(names.from_text(how, &texts[0][2..]), "é");
         assert_eq!(names.from_text(how, &texts[1][2..]), "\u{F7E9}");
     }

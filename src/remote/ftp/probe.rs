@@ -302,7 +302,7 @@ impl FtpStore {
                 .ok()?;
             Some(
                 parse_raw_listing(
-                    &lines,
+                    lines,
                     ListFormat::List,
                     self.names,
                     &self.connector().learned.listing,

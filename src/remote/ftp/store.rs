@@ -306,12 +306,8 @@ impl RemoteStore for FtpStore {
             }
             Err(e) => return Err(e),
         };
-        let entries = parse_raw_listing(
-            &lines,
-            format,
-            self.names,
-            &self.connector().learned.listing,
-        );
+        let entries =
+            parse_raw_listing(lines, format, self.names, &self.connector().learned.listing);
         Ok(match format {
             ListFormat::List => self.times.correct(path, entries, |file| self.mdtm(file)),
             // MLSD times are UTC by definition.

@@ -72,7 +72,7 @@ pub fn parse_listing(lines: &[String], format: ListFormat) -> Vec<RemoteEntry> {
 /// inner form of its exact bytes (see `crate::names`). With an encoding, a name it cannot write
 /// back (bytes it has no character for) is skipped with a warning.
 pub fn parse_raw_listing(
-    lines: &[Vec<u8>],
+    lines: Vec<Vec<u8>>,
     format: ListFormat,
     names: Names,
     dialect: &ListDialect,
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn raw_listings_keep_each_names_bytes() {
         let raw = |lines: &[Vec<u8>], format, names| {
-            parse_raw_listing(lines, format, names, &ListDialect::default())
+            parse_raw_listing(lines.to_vec(), format, names, &ListDialect::default())
         };
         let lines: Vec<Vec<u8>> = vec![
             b"-rw-r--r-- 1 0 0 5 Nov 22 14:21 caf\xe9 \xff.txt".to_vec(),

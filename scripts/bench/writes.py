@@ -3,9 +3,12 @@
 
     writes.py small   MNTDIR SERVERDIR N SIZE      create N files of SIZE bytes
     writes.py unlink  MNTDIR SERVERDIR             unlink every file in MNTDIR
-    writes.py dirs    MNTDIR SERVERDIR N           mkdir N directories, then rmdir them
+    writes.py mkdir   MNTDIR SERVERDIR N           mkdir N directories dNNNN
+    writes.py rmdir   MNTDIR SERVERDIR N           rmdir them again
     writes.py rdwr    MNTFILE SERVERFILE N SEED    N random 4 KiB pwrites into a file opened O_RDWR
-    writes.py seq     MNTFILE SERVERFILE SOURCE    copy SOURCE to MNTFILE in 1 MiB writes
+    writes.py seq     MNTFILE SERVERFILE SOURCE    copy SOURCE to MNTFILE in 16 MiB writes, then
+                                                   fsync and close (an upload a program can
+                                                   trust: both wait for the server)
 
 MNTDIR/MNTFILE is on the mount; SERVERDIR/SERVERFILE is the same place on the FTP server's disk.
 The time runs until the server's disk shows the result (a mount that returns from close() before
@@ -63,15 +66,21 @@ def unlink(a):
     return time.monotonic() - t0, len(names), ok
 
 
-def dirs(a):
+def mkdirs(a):
     os.makedirs(a.mnt, exist_ok=True)
     t0 = time.monotonic()
     for i in range(a.n):
         os.mkdir(os.path.join(a.mnt, f"d{i:04d}"))
+    ok = wait_for(lambda: len(os.listdir(a.server)) == a.n, a.wait)
+    return time.monotonic() - t0, a.n, ok
+
+
+def rmdirs(a):
+    t0 = time.monotonic()
     for i in range(a.n):
         os.rmdir(os.path.join(a.mnt, f"d{i:04d}"))
     ok = wait_for(lambda: not os.listdir(a.server), a.wait)
-    return time.monotonic() - t0, 2 * a.n, ok
+    return time.monotonic() - t0, a.n, ok
 
 
 def rdwr(a):
@@ -109,10 +118,12 @@ def seq(a):
     t0 = time.monotonic()
     with open(a.source, "rb") as src, open(a.mnt, "wb") as dst:
         while True:
-            chunk = src.read(1 << 20)
+            chunk = src.read(16 << 20)
             if not chunk:
                 break
             dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
 
     def landed():
         try:
@@ -132,7 +143,8 @@ def main():
     extra = {
         "small": [("n", int), ("size", int)],
         "unlink": [],
-        "dirs": [("n", int)],
+        "mkdir": [("n", int)],
+        "rmdir": [("n", int)],
         "rdwr": [("n", int), ("seed", int)],
         "seq": [("source", str)],
     }
@@ -143,7 +155,7 @@ def main():
         for name, kind in args:
             p.add_argument(name, type=kind)
     a = ap.parse_args()
-    work = {"small": small, "unlink": unlink, "dirs": dirs, "rdwr": rdwr, "seq": seq}
+    work = {"small": small, "unlink": unlink, "mkdir": mkdirs, "rmdir": rmdirs, "rdwr": rdwr, "seq": seq}
     secs, ops, ok = work[a.cmd](a)
     print(f"secs={secs:.3f} ops={ops} ok={int(ok)}")
     sys.exit(0 if ok else 1)

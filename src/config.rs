@@ -130,7 +130,7 @@ impl Default for RemoteConfig {
             user: "anonymous".into(),
             password: Secret::new("anonymous@"),
             path: String::new(),
-            max_conns: 4,
+            max_conns: 8,
             timeout: Duration::from_secs(10),
             tls: TlsConfig::default(),
             keepalive: None,

@@ -92,6 +92,29 @@ fn a_failed_stream_is_reported_and_leaves_nothing_partial() {
     }
 }
 
+/// A stream whose end breaks on the link (the server's verdict, the size check or the rename
+/// lost to a reset) has the whole file in its local copy: the close sends it again and
+/// succeeds, and the server holds the file, with no temporary name left.
+#[test]
+fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
+    for op in [Op::FinishWrite, Op::Size, Op::Rename] {
+        let Setup { store, fs, .. } = setup();
+        let fh = fs
+            .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+            .unwrap()
+            .1
+            .fh;
+        let data = pattern(3 << 18, 4);
+        write_all(&fs, fh, 0, &data, 1 << 17);
+        store.fail_next(op, RemoteError::Connection("reset".into()));
+        fs.flush(fh).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        fs.release(fh);
+        assert_eq!(store.content("/f").unwrap(), data, "{op:?}");
+        assert!(store.count(Op::OpenWrite) >= 2, "{op:?}: sent again");
+        no_temp_files(&store);
+    }
+}
+
 /// A close of a copy of the descriptor (a child process that inherited it and exits or execs)
 /// flushes mid-write. When that upload breaks, the streamed bytes are gone: every later write,
 /// truncate and flush of the handle must fail, or the program would go on and close a file

@@ -74,9 +74,13 @@ fn a_refused_epsv_falls_back_to_pasv_for_the_rest_of_the_mount() {
     assert_eq!(st.list("/").unwrap().len(), 1);
     let v = verbs(&fake);
     let epsv = v.iter().filter(|c| *c == "EPSV").count();
+    let transfers = v.iter().filter(|c| *c == "LIST" || *c == "RETR").count();
     let pasv = v.iter().filter(|c| *c == "PASV").count();
-    // One refusal, then PASV for the listing retried, the download and the second listing.
-    assert_eq!((epsv, pasv), (1, 3), "{v:?}");
+    // One refusal, then PASV for the listing retried, the download and the second listing (and
+    // for the data connections opened ahead behind the listings, PASV too).
+    assert_eq!(epsv, 1, "{v:?}");
+    assert_eq!(transfers, 3, "{v:?}");
+    assert!(pasv >= transfers, "{v:?}");
 }
 
 /// A vsftpd that refuses passive mode: only active data connections work.

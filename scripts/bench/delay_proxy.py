@@ -17,6 +17,7 @@ port listens.
 
 import argparse
 import asyncio
+import socket
 import sys
 
 
@@ -65,6 +66,16 @@ async def pump(reader, writer, delay):
     await sender
 
 
+def no_delay(writer):
+    """Sends each chunk when its time comes. With Nagle's algorithm on, a chunk due while the
+    one before is unacknowledged would wait for that ACK (and for the peer's delayed ACK): one
+    more round trip that no link adds, paid exactly where a client sends commands together and
+    the server answers them one by one."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def handler(target, port, delay):
     async def handle(client_r, client_w):
         try:
@@ -72,6 +83,8 @@ def handler(target, port, delay):
         except OSError:
             client_w.close()
             return
+        no_delay(client_w)
+        no_delay(server_w)
         await asyncio.gather(pump(client_r, server_w, delay), pump(server_r, client_w, delay))
 
     return handle

@@ -328,7 +328,7 @@ mod tests {
         let c = parse(&["ftp://anonymous@h", "/mnt/x"]).unwrap();
         assert_eq!(c.remote.port, 21);
         assert_eq!(c.remote.path, "");
-        assert_eq!(c.remote.max_conns, 4);
+        assert_eq!(c.remote.max_conns, 8);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
     },
     OptionDoc {
         name: "max_conns=N",
-        default: "4",
+        default: "8",
         meaning: "FTP control connections at most; if the server refuses more (421), ftpfs lowers \
                   its bound and callers wait their turn",
     },

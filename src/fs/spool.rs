@@ -107,6 +107,14 @@ impl StreamCopy {
         StreamCopy::Memory(Vec::new())
     }
 
+    /// Bytes held.
+    pub fn held(&self) -> u64 {
+        match self {
+            StreamCopy::Memory(kept) => kept.len() as u64,
+            StreamCopy::File(spool) => spool.len(),
+        }
+    }
+
     /// Appends `data`, just sent after what the copy holds; the copy moves to a spool file in
     /// `dir` when it outgrows memory.
     pub fn append(&mut self, data: &[u8], dir: &Path) -> io::Result<()> {

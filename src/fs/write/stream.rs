@@ -199,28 +199,24 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Err(e) => e,
         };
+        let copy = match copy {
+            Some(copy) if matches!(e, FsError::Io(_)) && copy.held() == expected => {
+                // The link failed at the end (a reset, a data connection the server gave up on
+                // after the bytes went, a lost rename): the whole file is in the copy, so it
+                // goes again the ordinary way instead of being lost.
+                warn!("upload of {} again from its local copy: {e}", st.path);
+                if dest != st.path {
+                    self.discard(&dest);
+                }
+                return self.again_from_copy(st, copy, expected, append, false);
+            }
+            other => other,
+        };
         if dest != st.path && refused(&e) {
             if let Some(copy) = copy {
                 self.drop_boxes.go_direct(&st.path, &e);
                 self.discard(&dest);
-                let spool = match copy.into_spool(self.cache_dir) {
-                    Ok(spool) => spool,
-                    Err(io) => {
-                        let io = local(io);
-                        self.broken(st, st.path.clone(), append, io.clone());
-                        return Err(io);
-                    }
-                };
-                let again = self.upload_as(&st.path, &st.path, &spool);
-                if again.is_ok() {
-                    st.size = expected;
-                }
-                // On failure the copy stays as the file's content, for the next close or fsync.
-                st.body = Body::Spool {
-                    spool,
-                    dirty: again.is_err(),
-                };
-                return again;
+                return self.again_from_copy(st, copy, expected, append, true);
             }
             if whole_there {
                 // Streamed data is not kept locally beyond the copy's bound, but the server
@@ -238,6 +234,40 @@ impl<S: RemoteStore> Uploader<'_, S> {
         // Streamed data is not kept locally: the data is gone.
         self.broken(st, dest, append, e.clone());
         Err(e)
+    }
+
+    /// Uploads a stream's local copy (the whole file) as a spool: straight to the name where
+    /// `direct` (a drop box), else the ordinary way. On failure the copy stays as the file's
+    /// content, dirty, for the next close or fsync: nothing is lost.
+    fn again_from_copy(
+        &self,
+        st: &mut FileState,
+        copy: StreamCopy,
+        expected: u64,
+        append: bool,
+        direct: bool,
+    ) -> FsResult<()> {
+        let spool = match copy.into_spool(self.cache_dir) {
+            Ok(spool) => spool,
+            Err(io) => {
+                let io = local(io);
+                self.broken(st, st.path.clone(), append, io.clone());
+                return Err(io);
+            }
+        };
+        let again = if direct {
+            self.upload_as(&st.path, &st.path, &spool)
+        } else {
+            self.upload(&st.path, &spool)
+        };
+        if again.is_ok() {
+            st.size = expected;
+        }
+        st.body = Body::Spool {
+            spool,
+            dirty: again.is_err(),
+        };
+        again
     }
 
     /// Turns a stream into a spool (a seek back, a read, a shrink): the stream's local copy

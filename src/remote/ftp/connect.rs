@@ -151,8 +151,12 @@ impl FtpConnector {
         for addr in self.addresses()? {
             match self.connect_to(addr, t) {
                 Ok(s) => {
+                    // Commands are written whole, each batch in one write: Nagle's algorithm
+                    // would only hold a batch sent while an earlier one is unanswered (a
+                    // `SIZE` behind an upload's end) for the server's ACK, a round trip.
                     s.set_read_timeout(Some(t))
                         .and_then(|_| s.set_write_timeout(Some(t)))
+                        .and_then(|_| s.set_nodelay(true))
                         .map_err(|e| RemoteError::Connection(e.to_string()))?;
                     return Ok(s);
                 }

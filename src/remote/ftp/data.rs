@@ -28,6 +28,8 @@ use crate::sys::poll_ready;
 /// their rate (measured: 4 KiB buffers ~1,200 reads/s, 32 KiB ~1,900, 64 KiB ~1,600).
 pub const MIN_WINDOW: usize = 32 << 10;
 pub const MAX_WINDOW: usize = 256 << 10;
+/// The receive buffer of a listing read on a connection opened ahead.
+const LISTING_WINDOW: usize = 4 << 20;
 
 /// A data connection opened ahead and older than this is not used: the server may have given up
 /// on its listener (none of the servers checked does, but nothing requires them to wait).
@@ -215,6 +217,9 @@ pub struct Started {
     pub ahead: bool,
     /// `Order::then` went out: its reply is owed after the transfer's closing reply.
     pub owed: Option<Passive>,
+    /// An upload whose data may go before the server's `150` (see `Session::run`): the
+    /// command, whose preliminary reply is still to be read.
+    pub mark: Option<Line>,
 }
 
 impl Session {
@@ -223,7 +228,8 @@ impl Session {
     /// has shown it takes that. A refused `REST` fails the transfer and leaves the session in
     /// step.
     pub fn start_transfer(&mut self, plan: Plan, order: &Order) -> Result<Started, Failure> {
-        let suits = order.upload || order.window.is_some();
+        // Listings too: small, and the connection's window grows for a large one (`run`).
+        let suits = order.upload || order.window.is_some() || !order.file;
         let spare = self
             .data
             .spare
@@ -231,12 +237,13 @@ impl Session {
             .filter(|s| suits && s.made.elapsed() < SPARE_TTL);
         if let (Some(spare), Plan::Passive(_)) = (spare, plan) {
             match spare.ready(self.timeout) {
-                Ok(tcp) => match self.run(order, Opened::Connected(tcp)) {
-                    Ok((data, owed)) => {
+                Ok(tcp) => match self.run(order, Opened::Connected(grown(tcp, order))) {
+                    Ok((data, owed, mark)) => {
                         return Ok(Started {
                             data,
                             ahead: true,
                             owed,
+                            mark,
                         })
                     }
                     // The server no longer had the listener (it may close it at any other
@@ -256,11 +263,12 @@ impl Session {
             }
             Plan::Active { bind, ports } => Opened::Listening(self.listen(bind, ports)?),
         };
-        let (data, owed) = self.run(order, opened)?;
+        let (data, owed, mark) = self.run(order, opened)?;
         Ok(Started {
             data,
             ahead: false,
             owed,
+            mark,
         })
     }
 
@@ -275,8 +283,9 @@ impl Session {
     /// Reads the reply to a passive command sent behind another one (`Order::then`) where the
     /// session is still in step, and makes the next data connection from it; anything else
     /// leaves the session out of step.
-    fn take_passive_reply(&mut self, how: Passive) {
-        if !self.in_step() {
+    pub fn take_passive_reply(&mut self, how: Passive) {
+        // (Not `in_step`: the reply may be in the buffer already, read with the one before.)
+        if self.lost_step() {
             return;
         }
         match self.reply() {
@@ -342,7 +351,7 @@ impl Session {
     /// Sends the transfer's commands on a data connection that is `opened`, reads the server's
     /// preliminary reply, and returns the data connection (accepted, for active mode; with TLS
     /// when the session protects data).
-    fn run(&mut self, order: &Order, opened: Opened) -> Result<(Data, Option<Passive>), Failure> {
+    fn run(&mut self, order: &Order, opened: Opened) -> Result<Running, Failure> {
         let mut lines: Vec<Line> = Vec::with_capacity(3);
         if let Opened::Listening(l) = &opened {
             lines.push(port_command(l.local_addr()?));
@@ -378,6 +387,32 @@ impl Session {
             .then
             .filter(|_| self.learned.pipelining())
             .map(|how| (how, how.command().0));
+        // A lone `STOR` on a plain passive connection, to a server that takes
+        // pipelined commands: its data goes at once, without waiting a round trip for the
+        // `150` (the server's kernel holds the connection and the bytes until it accepts them).
+        // The `150` is read later (`Upload`), before more than one chunk is sent, so a refusal
+        // costs at most what the caller still holds. TLS waits: its handshake needs the server.
+        // Not `APPE`: servers that refuse it (ProFTPD by default) must say so before any data
+        // goes, so that the append can go through a local copy instead.
+        let defer = order.upload
+            && order.command.verb() == "STOR"
+            && lines.len() == 1
+            && then.is_none()
+            && self.data.tls.is_none()
+            && self.learned.pipelining()
+            && matches!(opened, Opened::Connected(_));
+        if defer {
+            self.send(&[&lines[0]])?;
+            let Opened::Connected(tcp) = opened else {
+                unreachable!("checked above")
+            };
+            tcp.set_read_timeout(Some(self.timeout))?;
+            tcp.set_write_timeout(Some(self.timeout))?;
+            let data = Data {
+                stream: DataStream::Plain(tcp),
+            };
+            return Ok((data, None, Some(lines.swap_remove(0))));
+        }
         let last = ends.len();
         let mut start = 0;
         for (i, end) in ends.into_iter().enumerate() {
@@ -414,7 +449,7 @@ impl Session {
             )),
             None => DataStream::Plain(tcp),
         };
-        Ok((Data { stream }, owed))
+        Ok((Data { stream }, owed, None))
     }
 
     /// Reads one reply per command sent together, each one of its expected codes. After a
@@ -468,6 +503,22 @@ fn refused(line: &Line, reply: Reply) -> Failure {
         Failure::Refused(reply)
     }
 }
+
+/// A connection opened ahead with the small window of a ranged read, made ready for a listing:
+/// its window may grow to `LISTING_WINDOW` (the window scale of the handshake allows it), so a
+/// large listing is not read a few kilobytes per round trip.
+fn grown(tcp: TcpStream, order: &Order) -> TcpStream {
+    if !order.file {
+        if let Err(e) = socket2::SockRef::from(&tcp).set_recv_buffer_size(LISTING_WINDOW) {
+            debug!("the listing's window stays small: {e}");
+        }
+    }
+    tcp
+}
+
+/// A transfer's data connection, the passive command owed behind it (`Started::owed`), and the
+/// command whose `150` is still to be read (`Started::mark`).
+type Running = (Data, Option<Passive>, Option<Line>);
 
 /// A data connection before its transfer command.
 enum Opened {

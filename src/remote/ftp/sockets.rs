@@ -91,6 +91,7 @@ pub fn data_socket(
     };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
+    s.set_nodelay(true)?;
     Ok(s)
 }
 
@@ -102,6 +103,8 @@ pub fn connect_later(addr: SocketAddr, window: usize) -> std::io::Result<TcpStre
         Some(socket2::Protocol::TCP),
     )?;
     sock.set_recv_buffer_size(window)?;
+    // An upload's last bytes go at once, not after the ACK of those before them.
+    sock.set_tcp_nodelay(true)?;
     sock.set_nonblocking(true)?;
     match sock.connect(&addr.into()) {
         Ok(()) => {}
@@ -179,6 +182,7 @@ pub fn accept(
         }
         let (stream, from) = listener.accept()?;
         if from.ip() == peer {
+            stream.set_nodelay(true)?;
             return Ok(stream);
         }
         warn!("refused a data connection from {from}: the server is {peer}");

@@ -187,7 +187,9 @@ impl FtpStore {
         (cwd, command): &(Option<Line>, Line),
     ) -> RemoteResult<Vec<Vec<u8>>> {
         let budget = self.timeout * LISTING_TIMEOUTS;
-        list_transfer::fetch(&self.runner(), cwd.as_ref(), command, budget)
+        // As for ranged reads: only where the server answers it after the listing's 226.
+        let ahead = self.ahead().is_some() && self.features().queues_during_transfer;
+        list_transfer::fetch(&self.runner(), cwd.as_ref(), command, budget, ahead)
     }
 
     fn list_command(&self, path: &str) -> RemoteResult<((Option<Line>, Line), ListFormat)> {
@@ -375,7 +377,7 @@ impl RemoteStore for FtpStore {
             }),
             None => None,
         };
-        Ok(Box::new(Upload::new(conn, started.data, end, self.timeout)))
+        Ok(Box::new(Upload::new(conn, started, end, self.timeout)))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {

@@ -17,7 +17,7 @@ use super::connect::FtpConnector;
 use super::data::{Data, Passive, Started};
 use super::errors::{io_text, outcome, Failure, Link};
 use super::session::{Line, Reply};
-use super::upload_thread::UploadThread;
+use super::upload_thread::{UploadThread, CHUNK as UPLOAD_CHUNK};
 use crate::remote::pool::Pooled;
 use crate::remote::{Cancel, RemoteError, RemoteRead, RemoteResult, RemoteWrite, Stored};
 use crate::stats::{Command, Traffic};
@@ -302,17 +302,42 @@ pub struct Upload {
     traffic: Arc<Traffic>,
     timeout: Duration,
     end: Option<AheadEnd>,
+    /// The transfer command whose `150` is not read yet (`Started::mark`).
+    mark: Option<Line>,
+    /// Bytes taken so far.
+    taken: usize,
 }
 
 impl Upload {
-    pub fn new(conn: Conn, data: Data, end: Option<AheadEnd>, timeout: Duration) -> Upload {
+    pub fn new(conn: Conn, started: Started, end: Option<AheadEnd>, timeout: Duration) -> Upload {
         Upload {
             traffic: Arc::clone(&conn.connector().traffic),
-            thread: Some(UploadThread::new(data)),
+            thread: Some(UploadThread::new(started.data)),
             conn,
             timeout,
             end,
+            mark: started.mark,
+            taken: 0,
         }
+    }
+
+    /// Reads the `150` of a command sent without waiting for it. Until then every byte stayed
+    /// in `UploadThread`'s first chunk, or went out at the end of a small upload: a refusal
+    /// here is the transfer's error, as it would have been at its start.
+    fn read_mark(&mut self) -> RemoteResult<()> {
+        let Some(line) = self.mark.take() else {
+            return Ok(());
+        };
+        let conn = &mut self.conn;
+        let watch = conn.watch(self.timeout);
+        let result = conn.expect(&[150, 125]).map(|_| ());
+        outcome(result, watch.disarm(), self.timeout).map_err(|(err, link)| {
+            debug!("{line:?} refused: {err}");
+            if link != Link::Ok {
+                conn.mark_broken();
+            }
+            err
+        })
     }
 
     /// The verdict and, in the same round trip, the size that landed and the next data
@@ -324,9 +349,7 @@ impl Upload {
         let conn = &mut self.conn;
         let watch = conn.watch(self.timeout);
         let result = (|| {
-            if end.early {
-                conn.send(&[&end.size, &passive])?;
-            }
+            // (Sent early by `finish` already.)
             let first = conn.reply()?;
             if end.early && first.code != 226 && first.code != 250 {
                 // Answered out of turn: the verdict follows the two early replies.
@@ -378,6 +401,14 @@ impl Upload {
 
 impl RemoteWrite for Upload {
     fn write(&mut self, data: &[u8]) -> RemoteResult<()> {
+        if self.mark.is_some() && self.taken + data.len() >= UPLOAD_CHUNK {
+            // The first chunk is about to leave: the server must have taken the command.
+            if let Err(e) = self.read_mark() {
+                // Nothing was sent: the session is as after a refused start.
+                self.thread = None;
+                return Err(e);
+            }
+        }
         let Some(thread) = self.thread.as_mut() else {
             return Err(RemoteError::Protocol("upload already finished".into()));
         };
@@ -385,12 +416,15 @@ impl RemoteWrite for Upload {
             lost(&mut self.conn, &e);
             return Err(RemoteError::Connection(format!("upload: {}", io_text(&e))));
         }
+        self.taken += data.len();
         self.traffic.written(data.len());
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> RemoteResult<Stored> {
-        let thread = self.thread.take().expect("finish is called once");
+        let Some(thread) = self.thread.take() else {
+            return Err(RemoteError::Protocol("upload already ended".into()));
+        };
         let (data, sent) = thread.finish();
         match &sent {
             Err(e) => {
@@ -399,7 +433,32 @@ impl RemoteWrite for Upload {
             }
             Ok(()) => data.close_upload(),
         }
-        if let (Some(end), Ok(())) = (self.end.take(), &sent) {
+        let end = self.end.take().filter(|_| sent.is_ok());
+        // On a server that reads no command during a transfer, the size and the next data
+        // connection are asked for at once behind the data (one round trip for the lot, the
+        // `150` of a small upload included).
+        let early = end.as_ref().is_some_and(|e| e.early);
+        if let Some(end) = end.as_ref().filter(|e| e.early) {
+            let (passive, _) = end.passive.command();
+            if let Err(f) = self.conn.send(&[&end.size, &passive]) {
+                let (e, _) = super::errors::classify(f);
+                self.conn.mark_broken();
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.read_mark() {
+            if let Some(end) = end.as_ref().filter(|_| early) {
+                // The replies of the commands sent early follow the refusal: the size's (a
+                // refusal too), and the next data connection's, which keeps the session in step.
+                if self.conn.lost_step() || self.conn.reply().is_err() {
+                    self.conn.mark_broken();
+                } else {
+                    self.conn.take_passive_reply(end.passive);
+                }
+            }
+            return Err(e);
+        }
+        if let Some(end) = end {
             self.traffic.command(Command::Size);
             return self.end_ahead(&end).map(|size| Stored { size });
         }

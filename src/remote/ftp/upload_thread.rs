@@ -18,7 +18,7 @@ use crate::sync::lock;
 use log::debug;
 
 /// Bytes gathered before a hand-off: one FUSE write of the largest size the kernel sends.
-const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = 1 << 20;
 /// Chunks queued for the thread at most (plus the one it is writing and the one being gathered).
 const DEPTH: usize = 4;
 

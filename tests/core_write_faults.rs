@@ -115,6 +115,26 @@ fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
     }
 }
 
+/// A stream whose link breaks mid-way (a reset while sending) goes on in a spool made of its
+/// local copy: every write succeeds, and the close uploads the whole file.
+#[test]
+fn a_stream_broken_mid_way_goes_on_in_its_copy() {
+    let Setup { store, fs, .. } = setup();
+    let fh = fs
+        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap()
+        .1
+        .fh;
+    let data = pattern(5 << 18, 6);
+    write_all(&fs, fh, 0, &data[..1 << 19], 1 << 17);
+    store.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
+    write_all(&fs, fh, 1 << 19, &data[1 << 19..], 1 << 17);
+    fs.flush(fh).unwrap();
+    fs.release(fh);
+    assert_eq!(store.content("/f").unwrap(), data);
+    no_temp_files(&store);
+}
+
 /// A close of a copy of the descriptor (a child process that inherited it and exits or execs)
 /// flushes mid-write. When that upload breaks, the streamed bytes are gone: every later write,
 /// truncate and flush of the handle must fail, or the program would go on and close a file

@@ -326,7 +326,8 @@ fn fsx_runs_10000_operations_without_a_failure() {
 }
 
 /// The server's root is a 16 MiB tmpfs; a 32 MiB file cannot fit. The program must get an error
-/// (at write, fsync or close) and the server must not keep a partial file under the name.
+/// (at write, fsync or close), the server must not keep a partial file under the name, and the
+/// data must not be thrown away (it stays in the mount, unsaved, until removed).
 #[test]
 fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
     struct Tmpfs(tempfile::TempDir);
@@ -392,12 +393,38 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
         "{}",
         why("files left on the full server")
     );
+    // Nothing written is thrown away: the file stays in the mount as unsaved local data (every
+    // byte of it), for a later close to upload, until it is removed.
+    let kept = std::fs::read(m.path().join("big.bin"));
+    assert!(
+        kept.as_ref().is_ok_and(|k| *k == data),
+        "{}",
+        why(&format!(
+            "big.bin is not kept whole in the mount ({:?} bytes)",
+            kept.as_ref().map(|k| k.len())
+        ))
+    );
+    std::fs::remove_file(m.path().join("big.bin"))
+        .unwrap_or_else(|e| panic!("{}", why(&format!("rm big.bin: {e}"))));
     assert!(
         !m.path().join("big.bin").exists(),
         "{}",
-        why("the mount still shows big.bin")
+        why("the mount still shows big.bin after rm")
     );
-    // The mount still works once there is room.
+    // The mount still works once there is room (the server's processes that wrote the failed
+    // uploads may hold their deleted files a moment longer).
+    let room = Instant::now();
+    while nix::sys::statvfs::statvfs(tmpfs.0.path())
+        .map(|s| s.blocks_available() * s.fragment_size() < 1 << 20)
+        .unwrap_or(true)
+    {
+        assert!(
+            room.elapsed() < Duration::from_secs(10),
+            "{}",
+            why("no room")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::write(m.path().join("small"), "fits").unwrap();
     assert_eq!(
         std::fs::read(tmpfs.0.path().join("small")).ok().as_deref(),

@@ -11,8 +11,10 @@
 //! close/fsync; nothing here deletes data a program wrote. A stream from offset 0 keeps a local
 //! copy of what it sent, up to `STREAM_COPY_LIMIT`: a read of the file while it is written is
 //! answered from the copy, and a seek back turns the stream into a spool made of the copy, so data
-//! goes to the server once and never comes back. Once a stream breaks, every later write,
-//! truncate, flush and fsync of its handles returns the error.
+//! goes to the server once and never comes back. A stream whose link breaks while its copy holds
+//! all it sent goes on in a spool made of the copy (and one whose end breaks is sent again from
+//! it); past the copy's bound, once a stream breaks, every later write, truncate, flush and fsync
+//! of its handles returns the error.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

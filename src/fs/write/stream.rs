@@ -114,12 +114,15 @@ impl<S: RemoteStore> Uploader<'_, S> {
         Ok(())
     }
 
-    /// Sends bytes on the stream; a failure ends the upload, and its data is gone (it was streamed,
-    /// never spooled): the error goes to this write and to the next flush.
+    /// Sends bytes on the stream. A link failure while the local copy holds everything sent turns
+    /// the stream into a spool made of the copy (nothing is lost, the write succeeds); any other
+    /// failure ends the upload, and its data is gone (it was streamed, never spooled): the error
+    /// goes to this write and to the next flush.
     pub(super) fn send(&self, st: &mut FileState, data: Bytes<'_>) -> FsResult<()> {
         let Body::Stream(up) = &mut st.body else {
             unreachable!("send is only called on a stream")
         };
+        let start = up.sent;
         let mut result = Ok(());
         data.each(&mut |chunk| {
             if result.is_ok() {
@@ -131,9 +134,31 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
         });
         if let Err(e) = result {
-            let Body::Stream(up) = std::mem::replace(&mut st.body, Body::Remote) else {
+            let Body::Stream(mut up) = std::mem::replace(&mut st.body, Body::Remote) else {
                 unreachable!()
             };
+            let whole_copy = up.copy.as_ref().is_some_and(|c| c.held() == up.sent);
+            if matches!(e, FsError::Io(_)) && !up.append && whole_copy {
+                // The link failed, but everything sent so far is in the local copy: the file
+                // goes on in a spool made of it, uploaded at close, and the program never knew.
+                let copy = up.copy.take().expect("checked above");
+                warn!("upload of {}: {e}; going on in a local copy", st.path);
+                let _ = uninterrupted(|| up.writer.finish());
+                if up.dest != st.path {
+                    self.discard(&up.dest);
+                }
+                match spool_with(copy, self.cache_dir, start, data) {
+                    Ok(spool) => {
+                        st.body = Body::Spool { spool, dirty: true };
+                        return Ok(());
+                    }
+                    Err(io) => {
+                        let io = local(io);
+                        self.broken(st, up.dest, up.append, io.clone());
+                        return Err(io);
+                    }
+                }
+            }
             // The server's closing reply often says why (452/552: no room): prefer its reason.
             let verdict = uninterrupted(|| up.writer.finish())
                 .err()
@@ -337,6 +362,20 @@ impl<S: RemoteStore> Uploader<'_, S> {
         st.body = Body::Spool { spool, dirty };
         Ok(())
     }
+}
+
+/// A stream's local copy as a spool, with `data` written at `at` (where the failed send began).
+fn spool_with(copy: StreamCopy, dir: &Path, at: u64, data: Bytes<'_>) -> std::io::Result<Spool> {
+    let mut spool = copy.into_spool(dir)?;
+    let mut offset = at;
+    let mut result = Ok(());
+    data.each(&mut |chunk| {
+        if result.is_ok() {
+            result = spool.write_at(offset, chunk);
+            offset += chunk.len() as u64;
+        }
+    });
+    result.map(|()| spool)
 }
 
 /// Bytes to send: a program's data, or a run of zeros (a hole before a write).

@@ -351,8 +351,10 @@ impl Upload {
         let result = (|| {
             // (Sent early by `finish` already.)
             let first = conn.reply()?;
-            if end.early && first.code != 226 && first.code != 250 {
-                // Answered out of turn: the verdict follows the two early replies.
+            // Answered out of turn (the size's 213, or the next data connection's reply, came
+            // first): the verdict follows the two early replies. A failed verdict (451, 452,
+            // 552...) is no such answer: it is handled below.
+            if end.early && (first.code == 213 || first.code == code) {
                 let next = conn.reply()?;
                 let verdict = conn.reply()?;
                 if verdict.code != 226 && verdict.code != 250 {

@@ -92,6 +92,14 @@ fn a_failed_stream_is_reported_and_leaves_nothing_partial() {
     }
 }
 
+/// A handle on a new file /f, written only.
+fn created(fs: &ftpfs::fs::FtpFs<ftpfs::remote::mem::MemStore>) -> u64 {
+    fs.create(ROOT_INO, name("f"), OpenMode::WRITE, true)
+        .unwrap()
+        .1
+        .fh
+}
+
 /// A stream whose end breaks on the link (the server's verdict, the size check or the rename
 /// lost to a reset) has the whole file in its local copy: the close sends it again and
 /// succeeds, and the server holds the file, with no temporary name left.
@@ -99,11 +107,7 @@ fn a_failed_stream_is_reported_and_leaves_nothing_partial() {
 fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
     for op in [Op::FinishWrite, Op::Size, Op::Rename] {
         let Setup { store, fs, .. } = setup();
-        let fh = fs
-            .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-            .unwrap()
-            .1
-            .fh;
+        let fh = created(&fs);
         let data = pattern(3 << 18, 4);
         write_all(&fs, fh, 0, &data, 1 << 17);
         store.fail_next(op, RemoteError::Connection("reset".into()));
@@ -120,11 +124,7 @@ fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
 #[test]
 fn a_stream_broken_mid_way_goes_on_in_its_copy() {
     let Setup { store, fs, .. } = setup();
-    let fh = fs
-        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-        .unwrap()
-        .1
-        .fh;
+    let fh = created(&fs);
     let data = pattern(5 << 18, 6);
     write_all(&fs, fh, 0, &data[..1 << 19], 1 << 17);
     store.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));

@@ -773,7 +773,8 @@ bench_raw() {
 
   server_warm_big
   timed "$CAP_RAND" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/raw_randread.py" \
-    127.0.0.1 "$PORT" "$FTP_USER" /big.bin "$DATA/big.bin" --count "$RAND_N" --seed "$RAND_SEED"
+    127.0.0.1 "$PORT" "$FTP_USER" /big.bin "$DATA/big.bin" --count "$RAND_N" --seed "$RAND_SEED" \
+    --max-seconds $((CAP_RAND - 30))
   line=$(cat "$RUN/out")
   if outcome raw rand "raw random reads (ftplib)"; then record_rand raw "$line"; fi
 

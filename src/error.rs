@@ -17,6 +17,9 @@ pub enum FsError {
     /// A name the server's encoding (`-o encoding=`) cannot write, or kernel bytes that are not
     /// UTF-8 while names are text in an encoding.
     IllegalName,
+    /// A name longer than `NAME_MAX` bytes, or a path longer than `PATH_MAX`: refused before
+    /// anything is sent, as a local file system would.
+    NameTooLong,
     /// The operation would modify a read-only mount.
     ReadOnly,
     /// A directory operation on something that is not a directory.
@@ -54,6 +57,7 @@ impl FsError {
             FsError::NoSpace => libc::ENOSPC,
             FsError::InvalidArgument => libc::EINVAL,
             FsError::IllegalName => libc::EILSEQ,
+            FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::ReadOnly => libc::EROFS,
             FsError::NotDirectory => libc::ENOTDIR,
             FsError::IsDirectory => libc::EISDIR,

@@ -259,6 +259,44 @@ fn names_with_line_breaks_are_refused_before_any_request() {
     assert_eq!(store.count(Op::List), 0);
 }
 
+/// A name over 255 bytes, or a path over 4095, is ENAMETOOLONG before anything is sent (FUSE
+/// passes names of up to 1024 bytes); 255 bytes are fine.
+#[test]
+fn names_and_paths_too_long_are_refused_before_any_request() {
+    let (store, fs) = mem_core(core_config());
+    let long = "n".repeat(256);
+    let too_long = |r: Result<(), FsError>| assert_eq!(r.unwrap_err().errno(), libc::ENAMETOOLONG);
+    too_long(fs.lookup(ROOT_INO, OsStr::new(&long)).map(|_| ()));
+    too_long(fs.mkdir(ROOT_INO, OsStr::new(&long)).map(|_| ()));
+    too_long(
+        fs.create(ROOT_INO, OsStr::new(&long), OpenMode::WRITE, false)
+            .map(|_| ()),
+    );
+    assert_eq!(store.count(Op::List), 0);
+    assert_eq!(store.count(Op::Mkdir), 0);
+    // Directories of 255-byte names, nested until the path would pass PATH_MAX: the first 16
+    // levels (4,096 bytes with their slashes) go; the next is refused, and not sent.
+    let name = "d".repeat(255);
+    let mut dir = ROOT_INO;
+    for level in 0..16 {
+        match fs.mkdir(dir, OsStr::new(&name)) {
+            Ok(a) => dir = a.ino,
+            Err(e) => {
+                assert_eq!(e.errno(), libc::ENAMETOOLONG, "level {level}");
+                assert_eq!(level, 15, "refused too early");
+                break;
+            }
+        }
+    }
+    assert_eq!(store.count(Op::Mkdir), 15);
+    too_long(fs.lookup(dir, OsStr::new(&name)).map(|_| ()));
+    assert_eq!(
+        fs.lookup(dir, OsStr::new("x")).unwrap_err().errno(),
+        libc::ENOENT,
+        "a short name still fits"
+    );
+}
+
 #[test]
 fn a_read_only_mount_refuses_every_change() {
     let (store, fs) = mem_core(FsConfig {

@@ -176,6 +176,18 @@ fn a_mount_passes_names_that_are_not_utf8_through_to_the_tools() {
     std::fs::write(mp.join(odd), b"odd").unwrap();
     assert_eq!(std::fs::read(tree.path().join(odd)).unwrap(), b"odd");
     assert!(disk_names(mp).contains(&odd.as_bytes().to_vec()));
+    // 255 bytes are a name; 256 are ENAMETOOLONG, as on a local disk, and nothing reaches the
+    // server.
+    std::fs::write(mp.join("k".repeat(255)), b"long").unwrap();
+    assert_eq!(
+        std::fs::read(tree.path().join("k".repeat(255))).unwrap(),
+        b"long"
+    );
+    let e = std::fs::write(mp.join("n".repeat(256)), b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
+    assert!(!disk_names(tree.path())
+        .iter()
+        .any(|n| n.starts_with(b"nnn")));
 }
 
 #[test]

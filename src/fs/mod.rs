@@ -384,7 +384,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if parent != ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
         }
-        let path = join(&dir, name);
+        let path = Self::path_fits(join(&dir, name))?;
         let entry = if path == STATS_PATH {
             self.stats_entry()
         } else {
@@ -588,7 +588,7 @@ impl<S: RemoteStore> FtpFs<S> {
             files: 1 << 24,
             ffree: 1 << 23,
             bsize: BSIZE,
-            namelen: 255,
+            namelen: kernel_names::NAME_MAX as u32,
         }
     }
 }

@@ -38,7 +38,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if parent != ROOT_INO && self.entry(&dir)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
         }
-        let path = join(&dir, name);
+        let path = Self::path_fits(join(&dir, name))?;
         Self::not_stats(&path)?;
         Ok((dir, path))
     }

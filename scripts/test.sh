@@ -38,6 +38,8 @@ command -v script >/dev/null || need+=(bsdutils)
 # The FTPS tests make their CA and server certificates with the openssl CLI; without the system's CA
 # store (ca-certificates) every FTPS mount without cafile= fails before it connects.
 command -v openssl >/dev/null || need+=(openssl)
+# tests/mount_write.rs clones a git repository onto a mount (modes kept, `git status` clean).
+command -v git >/dev/null || need+=(git)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 # The server matrix (tests/matrix.rs): pyftpdlib installs beside vsftpd; ProFTPD, Pure-FTPd and GNU
 # inetutils ftpd are unpacked below (Debian's FTP servers conflict with each other), and their

@@ -362,14 +362,18 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let _from = caller::request(req.pid());
         let exclusive = flags & libc::O_EXCL != 0;
-        match self.fs.create(parent.0, name, open_mode(flags), exclusive) {
+        let perm = mode & !umask & 0o7777;
+        match self
+            .fs
+            .create_with_perm(parent.0, name, open_mode(flags), exclusive, perm)
+        {
             Ok((a, o)) => reply.created(
                 &self.fs.attr_ttl(),
                 &file_attr(&a),

@@ -529,3 +529,43 @@ fn an_editor_save_writes_a_temp_file_then_renames_it_over() {
     assert_eq!(read_back(&fs, o.fh, 100), b"new text");
     fs.release(o.fh);
 }
+
+/// `open(O_CREAT, 0755)` (as `tar x` and `git checkout` do it) leaves the file executable on the
+/// server: the mode is shown at once and set after the upload (`SITE CHMOD`), for an empty file
+/// too; a create asking for the usual default, 0644, costs no such command.
+#[test]
+fn a_created_file_keeps_the_mode_it_was_created_with() {
+    let Setup { store, fs, .. } = setup();
+    let perm_on_server = |name: &str| {
+        store
+            .list("/")
+            .unwrap()
+            .into_iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.perm)
+    };
+    let (a, o) = fs
+        .create_with_perm(ROOT_INO, name("x.sh"), OpenMode::WRITE, true, 0o755)
+        .unwrap();
+    assert_eq!(a.perm, 0o755, "shown before the upload");
+    fs.write(o.fh, 0, b"#!/bin/sh\n").unwrap();
+    fs.release(o.fh);
+    assert_eq!(perm_on_server("x.sh"), Some(0o755));
+    assert_eq!(store.count(Op::Chmod), 1);
+
+    let (_, o) = fs
+        .create_with_perm(ROOT_INO, name("p.txt"), OpenMode::WRITE, true, 0o644)
+        .unwrap();
+    fs.write(o.fh, 0, b"plain").unwrap();
+    fs.release(o.fh);
+    assert_eq!(store.content("/p.txt").unwrap(), b"plain");
+    assert_eq!(store.count(Op::Chmod), 1, "no SITE CHMOD for 0644");
+
+    let (_, o) = fs
+        .create_with_perm(ROOT_INO, name("e.sh"), OpenMode::WRITE, true, 0o700)
+        .unwrap();
+    fs.release(o.fh);
+    assert_eq!(perm_on_server("e.sh"), Some(0o700));
+    let e = fs.lookup(ROOT_INO, name("e.sh")).unwrap();
+    assert_eq!((e.perm, e.size), (0o700, 0));
+}

@@ -477,3 +477,42 @@ fn a_read_only_mount_refuses_writes_and_sends_nothing() {
     assert_eq!(names, ["f"]);
     assert_eq!(std::fs::read(site.root.path().join("f")).unwrap(), b"x");
 }
+
+/// `git clone` onto the mount keeps its scripts executable on the server (the mode of
+/// `open(O_CREAT, 0755)` is set after the upload), and `git status` right after is clean.
+#[test]
+fn a_git_clone_keeps_its_modes_and_its_status_is_clean() {
+    let src = tempfile::tempdir().unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.email=t@example.org", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git is installed (scripts/test.sh installs it)");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(src.path(), &["init", "-q"]);
+    std::fs::write(src.path().join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(src.path().join("run.sh"), PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(src.path().join("notes.txt"), "plain\n").unwrap();
+    git(src.path(), &["add", "-A"]);
+    git(src.path(), &["commit", "-qm", "first"]);
+
+    let root = tempfile::tempdir().unwrap();
+    let server = Vsftpd::start(root.path(), &[("local_umask", "022")]);
+    let m = Mounted::new(&server.url("/"), server.password(), "");
+    git(
+        m.path(),
+        &["clone", "-q", src.path().to_str().unwrap(), "clone"],
+    );
+    let mode = |p: &str| std::fs::metadata(root.path().join(p)).unwrap().mode() & 0o777;
+    assert_eq!(
+        mode("clone/run.sh"),
+        0o755,
+        "the script on the server's disk"
+    );
+    assert_eq!(mode("clone/notes.txt"), 0o644);
+    assert_eq!(git(&m.path().join("clone"), &["status", "--porcelain"]), "");
+}

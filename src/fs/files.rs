@@ -14,6 +14,10 @@ use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::{EntryKind, RemoteEntry, RemoteError, RemoteStore};
 
+/// The permissions most servers give a new file (umask 022); a create asking for them needs no
+/// `SITE CHMOD`.
+pub const DEFAULT_FILE_PERM: u32 = 0o644;
+
 /// What `setattr` was asked to change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SetAttr {
@@ -34,14 +38,29 @@ impl<S: RemoteStore> FtpFs<S> {
         }
     }
 
-    /// Creates file `name` in `parent` and opens it. The file exists here at once (lookups and
-    /// listings show it) and on the server from its first close or fsync.
+    /// Creates file `name` in `parent` and opens it, with the server's default permissions. The
+    /// file exists here at once (lookups and listings show it) and on the server from its first
+    /// close or fsync.
     pub fn create(
         &self,
         parent: u64,
         name: &std::ffi::OsStr,
         mode: OpenMode,
         exclusive: bool,
+    ) -> FsResult<(Attr, Opened)> {
+        self.create_with_perm(parent, name, mode, exclusive, DEFAULT_FILE_PERM)
+    }
+
+    /// `create`, with the permission bits `open(O_CREAT, perm)` asked for (after the umask): set
+    /// on the server after the upload (`SITE CHMOD`) unless they are the usual default, 0644,
+    /// which costs no round trip. So `tar x`, `git checkout` and `cp` keep scripts executable.
+    pub fn create_with_perm(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        mode: OpenMode,
+        exclusive: bool,
+        perm: u32,
     ) -> FsResult<(Attr, Opened)> {
         let (dir, path) = self.new_name(parent, name)?;
         let name = name_of(&path);
@@ -60,7 +79,10 @@ impl<S: RemoteStore> FtpFs<S> {
             let opened = self.open(ino, mode)?;
             return Ok((self.getattr(ino)?, opened));
         }
-        let st = FileState::created(&path);
+        let mut st = FileState::created(&path);
+        if perm & 0o7777 != DEFAULT_FILE_PERM {
+            st.defer_mode(perm & 0o7777);
+        }
         let writing = Writing {
             view: st.view(),
             state: Arc::new(Mutex::new(st)),

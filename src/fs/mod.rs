@@ -355,6 +355,7 @@ impl<S: RemoteStore> FtpFs<S> {
             if e.kind == EntryKind::File {
                 e.size = v.size;
                 e.mtime = v.mtime;
+                e.perm = v.perm.or(e.perm);
             }
             return Some(e);
         }

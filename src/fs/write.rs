@@ -82,6 +82,8 @@ enum Body {
 pub struct View {
     pub size: u64,
     pub mtime: SystemTime,
+    /// Permission bits waiting for the upload (`chmod` or the mode of `open(O_CREAT)`).
+    pub perm: Option<u16>,
 }
 
 /// The write state of one file, shared by all its open handles.
@@ -149,7 +151,11 @@ impl FileState {
             handles: 0,
             failed: None,
             writers: Writers::default(),
-            view: Arc::new(Mutex::new(View { size, mtime })),
+            view: Arc::new(Mutex::new(View {
+                size,
+                mtime,
+                perm: None,
+            })),
         }
     }
 
@@ -162,6 +168,7 @@ impl FileState {
         *lock(&self.view) = View {
             size: self.size,
             mtime: self.mtime,
+            perm: self.pending_mode.map(|m| (m & 0o7777) as u16),
         };
     }
 
@@ -204,6 +211,7 @@ impl FileState {
     /// Records a mode to set after the upload.
     pub fn defer_mode(&mut self, mode: u32) {
         self.pending_mode = Some(mode);
+        self.publish();
     }
 
     /// Keeps a dirty spool on disk for good (at unmount, when it could not be uploaded).

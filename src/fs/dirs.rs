@@ -110,25 +110,17 @@ impl<S: RemoteStore> FtpFs<S> {
             lock(&self.inodes).peek(parent_of(&h.path))
         };
         let mut off = offset;
-        if off == 0 {
-            let e = DirEntry {
-                name: ".".into(),
-                attr: dot,
-            };
-            if sink.add(&e, 1) {
-                return Ok(());
+        for (at, name, attr) in [(0, ".", dot), (1, "..", dotdot)] {
+            if off == at {
+                let e = DirEntry {
+                    name: name.into(),
+                    attr,
+                };
+                if sink.add(&e, at + 1) {
+                    return Ok(());
+                }
+                off = at + 1;
             }
-            off = 1;
-        }
-        if off == 1 {
-            let e = DirEntry {
-                name: "..".into(),
-                attr: dotdot,
-            };
-            if sink.add(&e, 2) {
-                return Ok(());
-            }
-            off = 2;
         }
         for (i, entry) in h
             .listing

@@ -401,18 +401,6 @@ impl Session {
             && self.data.tls.is_none()
             && self.learned.pipelining()
             && matches!(opened, Opened::Connected(_));
-        if defer {
-            self.send(&[&lines[0]])?;
-            let Opened::Connected(tcp) = opened else {
-                unreachable!("checked above")
-            };
-            tcp.set_read_timeout(Some(self.timeout))?;
-            tcp.set_write_timeout(Some(self.timeout))?;
-            let data = Data {
-                stream: DataStream::Plain(tcp),
-            };
-            return Ok((data, None, Some(lines.swap_remove(0))));
-        }
         let last = ends.len();
         let mut start = 0;
         for (i, end) in ends.into_iter().enumerate() {
@@ -423,6 +411,9 @@ impl Session {
                 sent.push(line);
             }
             self.send(&sent)?;
+            if defer {
+                break;
+            }
             if let Err(e) = self.read_replies(&lines[group.clone()], &expected[group]) {
                 if let (true, Some((how, _))) = (i + 1 == last, then) {
                     // Its reply comes behind the refusal (a missing file): it makes the next
@@ -449,7 +440,8 @@ impl Session {
             )),
             None => DataStream::Plain(tcp),
         };
-        Ok((Data { stream }, owed, None))
+        let mark = defer.then(|| lines.swap_remove(0));
+        Ok((Data { stream }, owed, mark))
     }
 
     /// Reads one reply per command sent together, each one of its expected codes. After a

@@ -439,8 +439,8 @@ impl RemoteWrite for Upload {
         // On a server that reads no command during a transfer, the size and the next data
         // connection are asked for at once behind the data (one round trip for the lot, the
         // `150` of a small upload included).
-        let early = end.as_ref().is_some_and(|e| e.early);
-        if let Some(end) = end.as_ref().filter(|e| e.early) {
+        let early = end.as_ref().filter(|e| e.early);
+        if let Some(end) = early {
             let (passive, _) = end.passive.command();
             if let Err(f) = self.conn.send(&[&end.size, &passive]) {
                 let (e, _) = super::errors::classify(f);
@@ -449,7 +449,7 @@ impl RemoteWrite for Upload {
             }
         }
         if let Err(e) = self.read_mark() {
-            if let Some(end) = end.as_ref().filter(|_| early) {
+            if let Some(end) = early {
                 // The replies of the commands sent early follow the refusal: the size's (a
                 // refusal too), and the next data connection's, which keeps the session in step.
                 if self.conn.lost_step() || self.conn.reply().is_err() {

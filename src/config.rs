@@ -213,6 +213,12 @@ pub struct FsConfig {
     pub atomic_upload: bool,
     /// How names are coded for the kernel (the same as `RemoteConfig::names`).
     pub names: Names,
+    /// The most the local copies of uploads in flight hold together, in bytes (`spool_max=`).
+    pub spool_max: u64,
+    /// No copy grows while the cache disk has less than this free, in bytes (`spool_min_free=`).
+    pub spool_min_free: u64,
+    /// How long an upload whose link broke keeps trying to resume (`upload_retry=`).
+    pub upload_retry: Duration,
 }
 
 /// The default spool directory: `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a folder in
@@ -249,6 +255,9 @@ impl Default for FsConfig {
             cache_dir: default_cache_dir(),
             atomic_upload: true,
             names: Names::BYTES,
+            spool_max: 4 << 30,
+            spool_min_free: 1 << 30,
+            upload_retry: Duration::from_secs(60),
         }
     }
 }

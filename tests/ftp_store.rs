@@ -237,6 +237,37 @@ fn uploads_and_namespace_operations_reach_the_disk(start: fn(&Path) -> Server) {
     assert!(disk.join("x").exists());
 }
 
+/// An upload resumed at an offset (`REST` + `STOR`) keeps the bytes before it and writes the rest
+/// after them, as a broken upload's resume needs; the same session works on afterwards.
+fn an_upload_resumes_at_an_offset(start: fn(&Path) -> Server) {
+    let root = tempfile::tempdir().unwrap();
+    let s = start(root.path());
+    let st = store(&*s, "", 1);
+    let disk = root.path();
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    // What a broken upload left: the first 1,234,567 bytes (and a stale tail past them, which
+    // the resumed upload overwrites).
+    let cut = 1_234_567;
+    let mut left = data[..cut + 1000].to_vec();
+    left[cut..].fill(0xee);
+    // Uploaded, so that the file is the server user's own, as a broken upload's is.
+    upload(&st, "/part.bin", &left, false).unwrap();
+    let mut w = st.open_write_from("/part.bin", cut as u64).unwrap();
+    for chunk in data[cut..].chunks(100_000) {
+        w.write(chunk).unwrap();
+    }
+    w.finish().unwrap();
+    assert!(
+        std::fs::read(disk.join("part.bin")).unwrap() == data,
+        "the resumed file differs from the data"
+    );
+    assert_eq!(st.size("/part.bin").unwrap(), data.len() as u64);
+    upload(&st, "/after.txt", b"after\n", false).unwrap();
+    assert_eq!(std::fs::read(disk.join("after.txt")).unwrap(), b"after\n");
+}
+
 macro_rules! against_both {
     ($($name:ident),*) => {
         mod vsftpd_server { $( #[test] fn $name() { super::$name(super::vsftpd) } )* }
@@ -251,7 +282,8 @@ against_both!(
     a_base_path_becomes_the_root,
     errors_are_classified,
     many_readers_share_a_small_pool,
-    uploads_and_namespace_operations_reach_the_disk
+    uploads_and_namespace_operations_reach_the_disk,
+    an_upload_resumes_at_an_offset
 );
 
 /// A vsftpd that does not chroot its users (Debian's default `chroot_local_user=NO`) logs the user

@@ -83,6 +83,24 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         meaning: "where spool files live; data that could not be uploaded is kept there",
     },
     OptionDoc {
+        name: "spool_max=MIB",
+        default: "4096",
+        meaning: "bound, in MiB, on the local copies that uploads in flight keep until the server \
+                  confirmed them (what lets a broken upload resume); past it a file streams \
+                  without a copy, and a broken link fails its upload",
+    },
+    OptionDoc {
+        name: "spool_min_free=MIB",
+        default: "1024",
+        meaning: "no upload's local copy grows while cache_dir's disk has less than this free",
+    },
+    OptionDoc {
+        name: "upload_retry=SECS",
+        default: "60",
+        meaning: "how long an upload whose link broke keeps resuming (each attempt bounded by \
+                  timeout); then close or fsync returns EIO and the data stays in the mount",
+    },
+    OptionDoc {
         name: "atomic_upload=yes|no",
         default: "yes",
         meaning: "upload to a hidden temporary name and rename it over the target once the \
@@ -305,6 +323,9 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         ("exec", None) => cfg.mount.noexec = false,
         ("noexec", None) => cfg.mount.noexec = true,
         ("cache_dir", Some(v)) if !v.is_empty() => cfg.fs.cache_dir = v.into(),
+        ("spool_max", Some(v)) => cfg.fs.spool_max = number::<u64>(key, v)? << 20,
+        ("spool_min_free", Some(v)) => cfg.fs.spool_min_free = number::<u64>(key, v)? << 20,
+        ("upload_retry", Some(v)) => cfg.fs.upload_retry = seconds(key, v)?,
         ("credentials", Some(v)) if !v.is_empty() => p.credentials = Some(v.into()),
         ("fsname", Some(v)) if !v.is_empty() => cfg.mount.fsname = v.to_string(),
         ("uid", Some(v)) if !v.is_empty() => p.uid = Some(owner_id(key, v)?),
@@ -335,7 +356,8 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         (
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
-            | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr" | "encoding",
+            | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr" | "encoding"
+            | "spool_max" | "spool_min_free" | "upload_retry",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))

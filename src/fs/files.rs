@@ -35,6 +35,7 @@ impl<S: RemoteStore> FtpFs<S> {
             cache_dir: &self.cfg.cache_dir,
             atomic: self.cfg.atomic_upload,
             drop_boxes: &self.drop_boxes,
+            budget: &self.budget,
         }
     }
 

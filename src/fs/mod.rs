@@ -11,6 +11,7 @@
 //! such a file is in its `View`, a separate lock never held across traffic. Reads of a file that
 //! is being written wait for its state (they read what was written).
 
+pub mod budget;
 mod dirs;
 mod dropbox;
 mod files;
@@ -20,6 +21,7 @@ mod listings;
 mod namespace;
 pub mod prefetch;
 pub mod read;
+mod resume;
 pub mod spool;
 mod upload;
 pub mod write;
@@ -153,6 +155,8 @@ pub struct FtpFs<S: RemoteStore> {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Directories the server will not list, or where uploads go straight to their names.
     drop_boxes: DropBoxes,
+    /// The bounds of upload copies and retries (`budget.rs`).
+    budget: Arc<budget::Budget>,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -174,6 +178,12 @@ impl<S: RemoteStore> FtpFs<S> {
             Arc::clone(&store),
             Arc::clone(&dirs),
             cfg.timeout,
+        ));
+        let budget = Arc::new(budget::Budget::new(
+            &cfg.cache_dir,
+            cfg.spool_max,
+            cfg.spool_min_free,
+            cfg.upload_retry,
         ));
         FtpFs {
             prefetch: Prefetcher::new(
@@ -198,6 +208,7 @@ impl<S: RemoteStore> FtpFs<S> {
             started: SystemTime::now(),
             errors: Mutex::new(BTreeMap::new()),
             drop_boxes: DropBoxes::default(),
+            budget,
         }
     }
 

@@ -63,9 +63,14 @@ impl Spool {
 
     /// The whole content from the start, for an upload.
     pub fn reader(&self) -> io::Result<impl Read + '_> {
+        self.reader_from(0)
+    }
+
+    /// The content from byte `offset` on, for an upload that resumes there.
+    pub fn reader_from(&self, offset: u64) -> io::Result<impl Read + '_> {
         let mut f: &File = self.file.as_file();
-        f.seek(SeekFrom::Start(0))?;
-        Ok(f.take(self.len))
+        f.seek(SeekFrom::Start(offset))?;
+        Ok(f.take(self.len.saturating_sub(offset)))
     }
 
     /// Keeps the spool on disk under a name derived from `remote_path` and returns that name: the

@@ -4,7 +4,6 @@
 //! download into a spool. `write` decides when these happen; this module does them, and names
 //! the temporary files (never shown, never accepted from a program).
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -15,7 +14,7 @@ use super::spool::{local, Spool};
 use super::write::Uploader;
 use crate::caller;
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
+use crate::remote::{RemoteError, RemoteStore};
 
 /// Names that start with this are ftpfs's uploads in progress: never shown, never accepted from a
 /// program.
@@ -119,30 +118,10 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
     }
 
-    /// Uploads `spool` to `dest`, checks it, and puts it under `target`.
+    /// Uploads `spool` to `dest`, checks it, and puts it under `target` (`resume.rs`: a broken
+    /// link is retried, resuming, once the server took the upload).
     pub(super) fn upload_as(&self, dest: &str, target: &str, spool: &Spool) -> FsResult<()> {
-        let len = spool.len();
-        let result = uninterrupted(|| {
-            let mut src = spool.reader().map_err(local)?;
-            let mut w = self.store.open_write(dest, false)?;
-            if let Err(e) = copy(&mut src, &mut *w) {
-                let verdict = w.finish().err().map(FsError::from);
-                return Err(match verdict {
-                    Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
-                    _ => e,
-                });
-            }
-            let stored = w.finish()?;
-            self.verify(dest, len, stored.size)?;
-            self.place(dest, target)
-        });
-        if let Err(e) = &result {
-            warn!("upload of {target} failed: {e}");
-            if dest != target {
-                self.discard(dest);
-            }
-        }
-        result
+        self.attempts(dest, target, spool, None)
     }
 
     /// An empty file under `target`, sent straight there: with no bytes to lose, a temporary name,
@@ -190,17 +169,25 @@ impl<S: RemoteStore> Uploader<'_, S> {
     /// Checks that the server holds exactly `len` bytes under `path` (where it can tell): `held`,
     /// when the end of the upload already said, or else its answer to `size`.
     pub(super) fn verify(&self, path: &str, len: u64, held: Option<u64>) -> FsResult<()> {
-        match held.map_or_else(|| self.store.size(path), Ok) {
-            Ok(n) if n == len => Ok(()),
-            Ok(n) => Err(FsError::Io(format!(
+        match self.held(path, held)? {
+            Some(n) if n != len => Err(FsError::Io(format!(
                 "{path}: the server holds {n} bytes of {len}"
             ))),
-            Err(RemoteError::Unsupported(_)) => Ok(()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The size the server holds under `path` after an upload: `held` when the upload's end said,
+    /// else its answer to `size`; `None` where it cannot tell.
+    pub(super) fn held(&self, path: &str, held: Option<u64>) -> FsResult<Option<u64>> {
+        match held.map_or_else(|| self.store.size(path), Ok) {
+            Ok(n) => Ok(Some(n)),
+            Err(RemoteError::Unsupported(_)) => Ok(None),
             Err(e @ (RemoteError::NotFound(_) | RemoteError::PermissionDenied(_))) => {
                 // A drop box answers SIZE with a refusal: the server's 226 for the whole upload
                 // is then all there is to go by (a temporary name's rename still proves it).
                 info!("the size of {path} could not be checked ({e}); the server's 226 stands");
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(e.into()),
         }
@@ -221,20 +208,6 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// Copies a spool to an upload, a megabyte at a time.
-fn copy(src: &mut dyn Read, dst: &mut dyn RemoteWrite) -> FsResult<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(local(e)),
-        };
-        dst.write(&buf[..n])?;
     }
 }
 

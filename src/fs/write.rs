@@ -9,12 +9,13 @@
 //! after the server's 226 and a size check, so a failed upload never leaves a truncated file under
 //! the real name. A spool whose upload failed stays dirty and is uploaded again at the next
 //! close/fsync; nothing here deletes data a program wrote. A stream from offset 0 keeps a local
-//! copy of what it sent, up to `STREAM_COPY_LIMIT`: a read of the file while it is written is
-//! answered from the copy, and a seek back turns the stream into a spool made of the copy, so data
-//! goes to the server once and never comes back. A stream whose link breaks while its copy holds
-//! all it sent goes on in a spool made of the copy (and one whose end breaks is sent again from
-//! it); past the copy's bound, once a stream breaks, every later write, truncate, flush and fsync
-//! of its handles returns the error.
+//! copy of what it sent until the server confirmed it, within the spool's bounds (`budget.rs`): a
+//! read of the file while it is written is answered from the copy, and a seek back turns the
+//! stream into a spool made of the copy, so data goes to the server once and never comes back. A
+//! stream whose link breaks while its copy holds all it sent goes on in a spool made of the copy,
+//! and the close resumes the upload where the server's part of it ends (`Partial`; one whose end
+//! breaks resumes the same way), trying for `upload_retry`; past the spool's bounds, once a stream
+//! breaks, every later write, truncate, flush and fsync of its handles returns the error.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use std::time::SystemTime;
 
 use log::{debug, warn};
 
+use super::budget::Budget;
 use super::dropbox::DropBoxes;
 use super::spool::{local, Spool};
 use super::writers::Writers;
@@ -77,6 +79,15 @@ enum Body {
     Spool { spool: Spool, dirty: bool },
 }
 
+/// The first bytes of a file's content, already on the server under `dest` (a temporary name, or
+/// the name itself): left by an upload whose link broke, for the next upload to resume from.
+pub(super) struct Partial {
+    pub dest: String,
+    /// How many leading bytes of the content are known to be what was sent to `dest` (a write or
+    /// a truncation since then below this lowers it).
+    pub valid: u64,
+}
+
 /// What the kernel should see of a file being written, readable without waiting for an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
@@ -111,6 +122,8 @@ pub struct FileState {
     /// once only (to whichever flush came first: often a child's close of an inherited copy of
     /// the descriptor), the writer would carry on into a file that lost its beginning.
     failed: Option<FsError>,
+    /// An upload of this content that broke part way, to resume (see `Partial`).
+    pub(super) partial: Option<Partial>,
     /// Who opened the file for writing or wrote to it: only their closes upload (`writers`).
     writers: Writers,
     view: Arc<Mutex<View>>,
@@ -150,6 +163,7 @@ impl FileState {
             keep_mode: None,
             handles: 0,
             failed: None,
+            partial: None,
             writers: Writers::default(),
             view: Arc::new(Mutex::new(View {
                 size,
@@ -170,6 +184,13 @@ impl FileState {
             mtime: self.mtime,
             perm: self.pending_mode.map(|m| (m & 0o7777) as u16),
         };
+    }
+
+    /// The content changed from byte `at` on: a partial upload holds only what came before.
+    fn changed_from(&mut self, at: u64) {
+        if let Some(p) = &mut self.partial {
+            p.valid = p.valid.min(at);
+        }
     }
 
     fn touched(&mut self) {
@@ -240,6 +261,8 @@ pub struct Uploader<'a, S: RemoteStore> {
     pub atomic: bool,
     /// Directories whose uploads go straight to their names (`dropbox.rs`).
     pub drop_boxes: &'a DropBoxes,
+    /// The bounds of upload copies and of retries.
+    pub budget: &'a Arc<Budget>,
 }
 
 impl<S: RemoteStore> Uploader<'_, S> {
@@ -292,6 +315,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             Body::Spool { spool, dirty } => {
                 spool.write_at(offset, data).map_err(local)?;
                 *dirty = true;
+                st.changed_from(offset);
             }
             Body::Remote | Body::Empty => unreachable!("a stream or a spool was set up above"),
         }
@@ -326,6 +350,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
                     spool.set_len(len).map_err(local)?;
                     *dirty = true;
                 }
+                st.changed_from(len);
             }
         }
         st.size = len;
@@ -360,6 +385,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
         if st.unlinked {
             self.drop_stream(st);
+            if let Some(p) = st.partial.take() {
+                self.discard_partial(&p, &st.path);
+            }
             return Ok(None);
         }
         let replaces = self.atomic
@@ -382,7 +410,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Body::Spool { spool, dirty } => {
                 if dirty {
-                    let result = self.upload(&st.path, &spool);
+                    let result = self.upload_resuming(st, &spool);
                     let ok = result.is_ok();
                     st.body = Body::Spool { spool, dirty: !ok };
                     result?;
@@ -393,6 +421,10 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
         }
         st.on_server = true;
+        if let Some(p) = st.partial.take() {
+            // Content that replaced the broken upload's (a truncation to nothing): not needed.
+            self.discard_partial(&p, &st.path);
+        }
         Ok(Some(self.apply_pending(st)))
     }
 

@@ -20,6 +20,8 @@ pub enum Op {
     OpenRead,
     Check,
     OpenWrite,
+    /// An upload resuming at an offset (`REST` + `STOR`).
+    OpenWriteFrom,
     /// The end of an upload (its 226, or the error the server gives instead).
     FinishWrite,
     Mkdir,
@@ -59,7 +61,8 @@ pub struct MemStore {
 struct MemShared {
     nodes: Mutex<BTreeMap<String, Node>>,
     counts: Mutex<HashMap<Op, u64>>,
-    failures: Mutex<HashMap<Op, Vec<RemoteError>>>,
+    /// Per operation, what its next calls do: `Some`: fail so; `None`: succeed.
+    failures: Mutex<HashMap<Op, Vec<Option<RemoteError>>>>,
     bytes_read: Arc<AtomicU64>,
     bytes_written: AtomicU64,
     /// The next download ends after this many bytes, as a misbehaving server's would.
@@ -74,25 +77,28 @@ impl MemShared {
         *self.counts.lock().unwrap().entry(op).or_default() += 1;
         let mut f = self.failures.lock().unwrap();
         match f.get_mut(&op) {
-            Some(q) if !q.is_empty() => Err(q.remove(0)),
+            Some(q) if !q.is_empty() => q.remove(0).map_or(Ok(()), Err),
             _ => Ok(()),
         }
     }
 
     /// Stores what an upload delivered. Like a real server, the bytes that arrived stay under the
     /// name even when the upload then fails (`STOR` truncates first and writes as data comes).
-    fn land(&self, path: &str, append: bool, data: &[u8]) {
+    fn land(&self, path: &str, at: At, data: &[u8]) {
         let mut nodes = self.nodes.lock().unwrap();
-        let (data, perm) = match (append, nodes.get(path)) {
-            (
-                true,
-                Some(Node::File {
-                    data: old, perm, ..
-                }),
-            ) => ([old.as_slice(), data].concat(), *perm),
-            (false, Some(Node::File { perm, .. })) => (data.to_vec(), *perm),
-            _ => (data.to_vec(), 0o644),
+        let (old, perm) = match nodes.get(path) {
+            Some(Node::File { data, perm, .. }) => (data.as_slice(), *perm),
+            _ => (&[][..], 0o644),
         };
+        let keep = match at {
+            At::Start => 0,
+            At::End => old.len(),
+            At::Offset(n) => n as usize,
+        };
+        // Like a server's seek past the end before writing: a hole reads as zeros.
+        let mut head = old[..keep.min(old.len())].to_vec();
+        head.resize(keep, 0);
+        let data = [head.as_slice(), data].concat();
         nodes.insert(
             path.to_string(),
             Node::File {
@@ -103,11 +109,22 @@ impl MemShared {
         );
     }
 
-    fn finish_write(&self, path: &str, append: bool, data: Vec<u8>) -> RemoteResult<()> {
+    fn finish_write(&self, path: &str, at: At, data: Vec<u8>) -> RemoteResult<()> {
         let result = self.enter(Op::FinishWrite);
-        self.land(path, append, &data);
+        self.land(path, at, &data);
         result
     }
+}
+
+/// Where an upload's bytes go in the file.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    /// `STOR`: the file is replaced.
+    Start,
+    /// `APPE`.
+    End,
+    /// `REST n` + `STOR`: the first n bytes stay.
+    Offset(u64),
 }
 
 fn parent_of(path: &str) -> &str {
@@ -236,13 +253,41 @@ impl MemStore {
 
     /// The next call of `op` fails with `err` (queue several to fail several calls).
     pub fn fail_next(&self, op: Op, err: RemoteError) {
+        self.queue(op, Some(err));
+    }
+
+    /// The next call of `op` succeeds: queued before a `fail_next`, it fails a later call.
+    pub fn pass_next(&self, op: Op) {
+        self.queue(op, None);
+    }
+
+    fn queue(&self, op: Op, what: Option<RemoteError>) {
         self.inner
             .failures
             .lock()
             .unwrap()
             .entry(op)
             .or_default()
-            .push(err);
+            .push(what);
+    }
+
+    /// An upload into `path` that lands at `at`.
+    fn upload(&self, path: &str, at: At) -> RemoteResult<Box<dyn RemoteWrite>> {
+        let nodes = self.inner.nodes.lock().unwrap();
+        if !matches!(nodes.get(parent_of(path)), Some(Node::Dir { .. })) {
+            return Err(RemoteError::NotFound(format!(
+                "553 {path}: no such directory"
+            )));
+        }
+        if matches!(nodes.get(path), Some(Node::Dir { .. })) {
+            return Err(RemoteError::NotFound(format!("553 {path}: is a directory")));
+        }
+        Ok(Box::new(MemWrite {
+            store: self.handle(),
+            path: path.to_string(),
+            at,
+            data: Vec::new(),
+        }))
     }
 
     fn enter(&self, op: Op) -> RemoteResult<()> {
@@ -337,21 +382,12 @@ impl RemoteStore for MemStore {
 
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
         self.enter(Op::OpenWrite)?;
-        let nodes = self.inner.nodes.lock().unwrap();
-        if !matches!(nodes.get(parent_of(path)), Some(Node::Dir { .. })) {
-            return Err(RemoteError::NotFound(format!(
-                "553 {path}: no such directory"
-            )));
-        }
-        if matches!(nodes.get(path), Some(Node::Dir { .. })) {
-            return Err(RemoteError::NotFound(format!("553 {path}: is a directory")));
-        }
-        Ok(Box::new(MemWrite {
-            store: self.handle(),
-            path: path.to_string(),
-            append,
-            data: Vec::new(),
-        }))
+        self.upload(path, if append { At::End } else { At::Start })
+    }
+
+    fn open_write_from(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteWrite>> {
+        self.enter(Op::OpenWriteFrom)?;
+        self.upload(path, At::Offset(offset))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -492,7 +528,7 @@ impl RemoteStore for MemStore {
 struct MemWrite {
     store: Arc<MemShared>,
     path: String,
-    append: bool,
+    at: At,
     data: Vec<u8>,
 }
 
@@ -500,7 +536,7 @@ impl RemoteWrite for MemWrite {
     fn write(&mut self, data: &[u8]) -> RemoteResult<()> {
         if let Err(e) = self.store.enter(Op::WriteData) {
             // The link broke: what arrived so far stays on the server, as it would on a real one.
-            self.store.land(&self.path, self.append, &self.data);
+            self.store.land(&self.path, self.at, &self.data);
             return Err(e);
         }
         self.data.extend_from_slice(data);
@@ -512,7 +548,7 @@ impl RemoteWrite for MemWrite {
 
     fn finish(self: Box<Self>) -> RemoteResult<Stored> {
         self.store
-            .finish_write(&self.path, self.append, self.data)
+            .finish_write(&self.path, self.at, self.data)
             .map(|()| Stored::default())
     }
 }

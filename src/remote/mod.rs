@@ -203,6 +203,13 @@ pub trait RemoteStore: Send + Sync + 'static {
     fn check(&self) -> RemoteResult<()>;
     /// Starts an upload to `path`: replacing it (`STOR`), or appending to it (`APPE`).
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>>;
+    /// Starts an upload into `path` at byte `offset`, keeping the bytes before it (`REST` +
+    /// `STOR`): a broken upload resuming. A refusal (anything but `Connection` or `NoSpace`)
+    /// means the server cannot resume this way.
+    fn open_write_from(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteWrite>> {
+        let _ = (path, offset);
+        Err(RemoteError::Unsupported("REST before STOR".into()))
+    }
     /// Creates directory `path` (`MKD`).
     fn mkdir(&self, path: &str) -> RemoteResult<()>;
     /// Removes the empty directory `path` (`RMD`).

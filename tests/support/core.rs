@@ -21,6 +21,8 @@ pub fn core_config() -> FsConfig {
     FsConfig {
         dir_cache_ttl: Duration::from_secs(60),
         timeout: Duration::from_secs(2),
+        // Long enough for a few resumed attempts (pauses of 0.25, 0.5, 1 s).
+        upload_retry: Duration::from_secs(3),
         ..FsConfig::default()
     }
 }

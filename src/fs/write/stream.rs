@@ -7,18 +7,13 @@ use std::path::Path;
 
 use log::{debug, info, warn};
 
+use super::super::budget::Reservation;
 use super::super::dropbox::refused;
 use super::super::spool::{local, Spool, StreamCopy};
 use super::super::upload::uninterrupted;
-use super::{Body, FileState, Uploader};
+use super::{Body, FileState, Partial, Uploader};
 use crate::error::{FsError, FsResult};
 use crate::remote::{RemoteStore, RemoteWrite};
-
-/// How much of a stream is kept locally (see the module doc): enough for the files programs read
-/// back or rewrite while writing them (logs, archives being built, databases), small enough that
-/// a large copy into the mount does not double its disk traffic. Beyond it the copy is dropped, and
-/// a read or a seek back finishes the upload and downloads it into a spool.
-const STREAM_COPY_LIMIT: u64 = 64 << 20;
 
 /// An upload in progress.
 pub(super) struct Upload {
@@ -29,8 +24,11 @@ pub(super) struct Upload {
     pub(super) base: u64,
     pub(super) sent: u64,
     pub(super) append: bool,
-    /// What was sent, kept locally (a stream from offset 0, up to `STREAM_COPY_LIMIT`).
+    /// What was sent, kept locally (a stream from offset 0, within the spool's bounds:
+    /// `budget.rs`) until the server confirmed the upload: a broken link resumes from it.
     pub(super) copy: Option<StreamCopy>,
+    /// The copy's share of those bounds.
+    pub(super) reserved: Reservation,
 }
 
 impl Upload {
@@ -38,26 +36,31 @@ impl Upload {
         self.base + self.sent
     }
 
-    /// Adds `chunk`, just sent after `sent` bytes, to the local copy (a spool file in
-    /// `cache_dir` once it outgrows memory); past the limit (or if the cache disk fails) the copy
-    /// is dropped.
-    pub(super) fn keep_copy(&mut self, chunk: &[u8], cache_dir: &Path) {
+    /// Adds `chunk`, just sent after `sent` bytes, to the local copy of `path` (a spool file in
+    /// `cache_dir` once it outgrows memory); past the spool's bounds (or if the cache disk fails)
+    /// the copy is dropped.
+    pub(super) fn keep_copy(&mut self, chunk: &[u8], cache_dir: &Path, path: &str) {
         let Some(copy) = self.copy.as_mut() else {
             return;
         };
-        let kept = if self.sent + chunk.len() as u64 > STREAM_COPY_LIMIT {
-            Ok(false)
-        } else {
+        let kept = if self.reserved.grow(chunk.len() as u64, path) {
             copy.append(chunk, cache_dir).map(|()| true)
+        } else {
+            Ok(false)
         };
         match kept {
             Ok(true) => {}
-            Ok(false) => self.copy = None,
+            Ok(false) => self.drop_copy(),
             Err(e) => {
-                debug!("the local copy of {} ends: {e}", self.dest);
-                self.copy = None;
+                info!("the local copy of {path} ends: {e}");
+                self.drop_copy();
             }
         }
+    }
+
+    fn drop_copy(&mut self) {
+        self.copy = None;
+        self.reserved.release();
     }
 }
 
@@ -110,6 +113,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             sent: 0,
             append,
             copy,
+            reserved: Reservation::new(self.budget),
         });
         Ok(())
     }
@@ -128,7 +132,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             if result.is_ok() {
                 result = up.writer.write(chunk).map_err(FsError::from);
                 if result.is_ok() {
-                    up.keep_copy(chunk, self.cache_dir);
+                    up.keep_copy(chunk, self.cache_dir, &st.path);
                     up.sent += chunk.len() as u64;
                 }
             }
@@ -140,15 +144,21 @@ impl<S: RemoteStore> Uploader<'_, S> {
             let whole_copy = up.copy.as_ref().is_some_and(|c| c.held() == up.sent);
             if matches!(e, FsError::Io(_)) && !up.append && whole_copy {
                 // The link failed, but everything sent so far is in the local copy: the file
-                // goes on in a spool made of it, uploaded at close, and the program never knew.
+                // goes on in a spool made of it, and the close resumes the upload where the
+                // server's copy ends (`upload.rs`). The program never knew.
                 let copy = up.copy.take().expect("checked above");
-                warn!("upload of {}: {e}; going on in a local copy", st.path);
+                warn!(
+                    "upload of {}: {e} after {start} bytes; going on in a local copy, to \
+                     resume at close",
+                    st.path
+                );
                 let _ = uninterrupted(|| up.writer.finish());
-                if up.dest != st.path {
-                    self.discard(&up.dest);
-                }
                 match spool_with(copy, self.cache_dir, start, data) {
                     Ok(spool) => {
+                        st.partial = Some(Partial {
+                            dest: up.dest.clone(),
+                            valid: start,
+                        });
                         st.body = Body::Spool { spool, dirty: true };
                         return Ok(());
                     }
@@ -227,12 +237,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let copy = match copy {
             Some(copy) if matches!(e, FsError::Io(_)) && copy.held() == expected => {
                 // The link failed at the end (a reset, a data connection the server gave up on
-                // after the bytes went, a lost rename): the whole file is in the copy, so it
-                // goes again the ordinary way instead of being lost.
+                // after the bytes went, a lost rename): the whole file is in the copy, so the
+                // upload resumes from it where the server's copy ends instead of being lost.
                 warn!("upload of {} again from its local copy: {e}", st.path);
-                if dest != st.path {
-                    self.discard(&dest);
-                }
+                st.partial = Some(Partial {
+                    dest: dest.clone(),
+                    valid: expected,
+                });
                 return self.again_from_copy(st, copy, expected, append, false);
             }
             other => other,
@@ -283,7 +294,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let again = if direct {
             self.upload_as(&st.path, &st.path, &spool)
         } else {
-            self.upload(&st.path, &spool)
+            self.upload_resuming(st, &spool)
         };
         if again.is_ok() {
             st.size = expected;

@@ -288,6 +288,36 @@ impl FtpStore {
             self.timeout,
         )))
     }
+
+    /// `STOR` (from `offset`: `REST` first) or `APPE` of `path`.
+    fn upload(&self, path: &str, append: bool, offset: u64) -> RemoteResult<Box<dyn RemoteWrite>> {
+        let verb = if append { "APPE" } else { "STOR" };
+        let order = Order {
+            command: self.line(verb, path)?,
+            offset,
+            file: true,
+            upload: true,
+            window: None,
+            then: None,
+        };
+        debug!("{order:?}");
+        let command = if append { Command::Appe } else { Command::Stor };
+        let (conn, started) = self
+            .runner()
+            .run_data(command, self.timeout, |conn, plan| {
+                conn.start_transfer(plan, &order)
+            })?;
+        self.connector().traffic.upload(started.ahead);
+        let end = match self.ahead() {
+            Some(passive) => Some(AheadEnd {
+                size: self.line("SIZE", path)?,
+                passive,
+                early: self.features().queues_during_transfer,
+            }),
+            None => None,
+        };
+        Ok(Box::new(Upload::new(conn, started, end, self.timeout)))
+    }
 }
 
 impl RemoteStore for FtpStore {
@@ -352,32 +382,11 @@ impl RemoteStore for FtpStore {
     }
 
     fn open_write(&self, path: &str, append: bool) -> RemoteResult<Box<dyn RemoteWrite>> {
-        let verb = if append { "APPE" } else { "STOR" };
-        let order = Order {
-            command: self.line(verb, path)?,
-            offset: 0,
-            file: true,
-            upload: true,
-            window: None,
-            then: None,
-        };
-        debug!("{order:?}");
-        let command = if append { Command::Appe } else { Command::Stor };
-        let (conn, started) = self
-            .runner()
-            .run_data(command, self.timeout, |conn, plan| {
-                conn.start_transfer(plan, &order)
-            })?;
-        self.connector().traffic.upload(started.ahead);
-        let end = match self.ahead() {
-            Some(passive) => Some(AheadEnd {
-                size: self.line("SIZE", path)?,
-                passive,
-                early: self.features().queues_during_transfer,
-            }),
-            None => None,
-        };
-        Ok(Box::new(Upload::new(conn, started, end, self.timeout)))
+        self.upload(path, append, 0)
+    }
+
+    fn open_write_from(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn RemoteWrite>> {
+        self.upload(path, false, offset)
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {

@@ -12,8 +12,9 @@
 #      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
 #      password prompt, owners and modes for other users, and autofs where the kernel has it;
 #      tests/stats.rs: live statistics and the log at unmount).
-#   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
-#      servers scripted by the tests (tests/hostile.rs);
+#   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs), uploads
+#      by cp and tar that resume across a server restart and cut connections (tests/faults_upload.rs),
+#      and hostile servers scripted by the tests (tests/hostile.rs);
 #   6. the docs against --help (tests/docs.rs);
 #   7. the server matrix (tests/matrix.rs): one kernel-mount smoke test against each of vsftpd (chrooted
 #      and not), ProFTPD (with and without DefaultRoot), Pure-FTPd, pyftpdlib, libunftp and GNU

@@ -227,3 +227,30 @@ fn past_spool_max_a_broken_stream_fails() {
     fs.release(fh);
     assert_eq!(store.content("/f").unwrap(), small);
 }
+
+/// A data connection closed by a server that then refuses the upload (vsftpd's `451` when its
+/// disk fails) is not a link failure: no retry, the error reaches the close at once.
+#[test]
+fn a_refusal_behind_a_broken_transfer_is_not_retried() {
+    let Setup { store, fs, .. } = setup();
+    let data = pattern(2 * MIB, 10);
+    let fh = broken_stream(&store, &fs, &data, MIB, || {
+        // The broken stream's own end passes; the resumed upload's is refused.
+        store.pass_next(Op::FinishWrite);
+        store.fail_next(
+            Op::FinishWrite,
+            RemoteError::Protocol("451 Failure writing to local file".into()),
+        );
+        store.fail_next(Op::WriteData, reset());
+    });
+    let t = Instant::now();
+    assert_eq!(fs.flush(fh).unwrap_err().errno(), libc::EIO);
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(store.count(Op::OpenWriteFrom), 1, "one attempt only");
+    fs.release(fh);
+    no_temp_files(&store);
+}

@@ -16,7 +16,7 @@ use super::upload::uninterrupted;
 use super::write::{FileState, Partial, Uploader};
 use crate::caller;
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteError, RemoteStore, RemoteWrite};
+use crate::remote::{RemoteError, RemoteResult, RemoteStore, RemoteWrite};
 
 /// The first pause between attempts, doubled after each up to `LONGEST_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -25,6 +25,9 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(4);
 /// Why an attempt failed, and what that allows next.
 struct Failed {
     error: FsError,
+    /// The link failed (a reset, a refused or timed-out connection, `421`, `425`/`426`): worth
+    /// another attempt. A server's refusal (`451`, `452`, `550`...) is not.
+    link: bool,
     /// The server had taken the upload (its `STOR` was under way) when it failed.
     reached: bool,
     /// The server ended up holding another size than the content's (after a resume: a stale tail
@@ -33,17 +36,27 @@ struct Failed {
 }
 
 impl Failed {
-    fn before(error: FsError) -> Failed {
+    fn remote(e: RemoteError, reached: bool) -> Failed {
         Failed {
-            error,
-            reached: false,
+            link: matches!(e, RemoteError::Connection(_)),
+            error: e.into(),
+            reached,
             wrong_size: false,
         }
     }
 
-    fn during(error: FsError) -> Failed {
+    fn before(e: RemoteError) -> Failed {
+        Failed::remote(e, false)
+    }
+
+    fn during(e: RemoteError) -> Failed {
+        Failed::remote(e, true)
+    }
+
+    fn local(e: std::io::Error) -> Failed {
         Failed {
-            error,
+            error: local(e),
+            link: false,
             reached: true,
             wrong_size: false,
         }
@@ -98,12 +111,15 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 valid = None;
                 continue;
             }
-            let link = matches!(failed.error, FsError::Io(_));
-            if !link || !under_way || Instant::now() + pause > deadline || caller::interrupted() {
+            if !failed.link
+                || !under_way
+                || Instant::now() + pause > deadline
+                || caller::interrupted()
+            {
                 break failed.error;
             }
             warn!(
-                "upload of {target}: {}; trying again in {pause:?} (upload_retry: {:?} left)",
+                "upload of {target}: {}; trying again in {pause:?} (upload_retry: {:.1?} left)",
                 failed.error,
                 deadline.saturating_duration_since(Instant::now())
             );
@@ -132,7 +148,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             None | Some(0) => (0, 0),
             Some(valid) => match self.store.size(dest) {
                 Ok(held) => (held.min(valid).min(len), held),
-                Err(RemoteError::Connection(m)) => return Err(Failed::before(FsError::Io(m))),
+                Err(e @ RemoteError::Connection(_)) => return Err(Failed::before(e)),
                 Err(e) => {
                     debug!("{dest}: no size to resume from ({e}); from the start");
                     (0, 0)
@@ -142,22 +158,27 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let (mut w, from) = self
             .open_at(dest, from, held == from)
             .map_err(Failed::before)?;
-        let mut src = spool
-            .reader_from(from)
-            .map_err(|e| Failed::during(local(e)))?;
-        if let Err(e) = copy(&mut src, &mut *w) {
-            // The server's closing reply often says why (452/552: no room): prefer its reason.
-            let verdict = w.finish().err().map(FsError::from);
-            return Err(Failed::during(match verdict {
-                Some(v @ (FsError::NoSpace | FsError::PermissionDenied)) => v,
-                _ => e,
-            }));
+        let mut src = spool.reader_from(from).map_err(Failed::local)?;
+        match send(&mut src, &mut *w) {
+            Ok(()) => {}
+            Err(Sent::Local(e)) => return Err(Failed::local(e)),
+            // The server's closing reply often says why (452/552: no room, 451: its disk
+            // failed): a refusal stands, and only a link failure is worth another attempt.
+            Err(Sent::Remote(e)) => {
+                return Err(match w.finish() {
+                    Err(verdict) if !matches!(verdict, RemoteError::Connection(_)) => {
+                        Failed::during(verdict)
+                    }
+                    _ => Failed::during(e),
+                })
+            }
         }
-        let stored = w.finish().map_err(|e| Failed::during(FsError::from(e)))?;
+        let stored = w.finish().map_err(Failed::during)?;
         match self.held(dest, stored.size).map_err(Failed::during)? {
             Some(n) if n != len => {
                 return Err(Failed {
                     error: FsError::Io(format!("{dest}: the server holds {n} bytes of {len}")),
+                    link: false,
                     reached: true,
                     wrong_size: true,
                 })
@@ -177,13 +198,11 @@ impl<S: RemoteStore> Uploader<'_, S> {
         dest: &str,
         from: u64,
         appendable: bool,
-    ) -> FsResult<(Box<dyn RemoteWrite>, u64)> {
+    ) -> RemoteResult<(Box<dyn RemoteWrite>, u64)> {
         if from > 0 {
             match self.store.open_write_from(dest, from) {
                 Ok(w) => return Ok((w, from)),
-                Err(e @ (RemoteError::Connection(_) | RemoteError::NoSpace(_))) => {
-                    return Err(e.into())
-                }
+                Err(e @ (RemoteError::Connection(_) | RemoteError::NoSpace(_))) => return Err(e),
                 Err(e) => debug!("{dest}: REST {from} refused ({e})"),
             }
             let appended = if appendable {
@@ -193,9 +212,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             };
             match appended {
                 Ok(w) => return Ok((w, from)),
-                Err(e @ (RemoteError::Connection(_) | RemoteError::NoSpace(_))) => {
-                    return Err(e.into())
-                }
+                Err(e @ (RemoteError::Connection(_) | RemoteError::NoSpace(_))) => return Err(e),
                 Err(e) => info!("{dest}: the server resumes no upload ({e}); from the start"),
             }
         }
@@ -203,16 +220,22 @@ impl<S: RemoteStore> Uploader<'_, S> {
     }
 }
 
+/// Why sending a spool stopped.
+enum Sent {
+    Local(std::io::Error),
+    Remote(RemoteError),
+}
+
 /// Copies a spool to an upload, a megabyte at a time.
-pub(super) fn copy(src: &mut dyn std::io::Read, dst: &mut dyn RemoteWrite) -> FsResult<()> {
+fn send(src: &mut dyn std::io::Read, dst: &mut dyn RemoteWrite) -> Result<(), Sent> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = match src.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(local(e)),
+            Err(e) => return Err(Sent::Local(e)),
         };
-        dst.write(&buf[..n])?;
+        dst.write(&buf[..n]).map_err(Sent::Remote)?;
     }
 }

@@ -14,7 +14,7 @@ use super::spool::{local, Spool};
 use super::write::Uploader;
 use crate::caller;
 use crate::error::{FsError, FsResult};
-use crate::remote::{RemoteError, RemoteStore};
+use crate::remote::{RemoteError, RemoteResult, RemoteStore};
 
 /// Names that start with this are ftpfs's uploads in progress: never shown, never accepted from a
 /// program.
@@ -169,7 +169,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
     /// Checks that the server holds exactly `len` bytes under `path` (where it can tell): `held`,
     /// when the end of the upload already said, or else its answer to `size`.
     pub(super) fn verify(&self, path: &str, len: u64, held: Option<u64>) -> FsResult<()> {
-        match self.held(path, held)? {
+        match self.held(path, held).map_err(FsError::from)? {
             Some(n) if n != len => Err(FsError::Io(format!(
                 "{path}: the server holds {n} bytes of {len}"
             ))),
@@ -179,7 +179,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
 
     /// The size the server holds under `path` after an upload: `held` when the upload's end said,
     /// else its answer to `size`; `None` where it cannot tell.
-    pub(super) fn held(&self, path: &str, held: Option<u64>) -> FsResult<Option<u64>> {
+    pub(super) fn held(&self, path: &str, held: Option<u64>) -> RemoteResult<Option<u64>> {
         match held.map_or_else(|| self.store.size(path), Ok) {
             Ok(n) => Ok(Some(n)),
             Err(RemoteError::Unsupported(_)) => Ok(None),
@@ -189,13 +189,13 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 info!("the size of {path} could not be checked ({e}); the server's 226 stands");
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
     /// Renames an uploaded temporary file over its target. A server that will not rename over an
     /// existing file gets the target removed first.
-    pub(super) fn place(&self, dest: &str, target: &str) -> FsResult<()> {
+    pub(super) fn place(&self, dest: &str, target: &str) -> RemoteResult<()> {
         if dest == target {
             return Ok(());
         }
@@ -204,9 +204,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
             Err(RemoteError::NotFound(m) | RemoteError::PermissionDenied(m)) => {
                 debug!("rename over {target} refused ({m}); removing it first");
                 let _ = self.store.remove(target);
-                Ok(self.store.rename(dest, target)?)
+                self.store.rename(dest, target)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 }

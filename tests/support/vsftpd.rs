@@ -304,6 +304,16 @@ impl Vsftpd {
         }
     }
 
+    /// Cuts every client connection at once (SIGKILL to each session's processes; the daemon
+    /// goes on listening): what a NAT timeout, a firewall or a network change does to a client.
+    pub fn cut_sessions(&mut self) {
+        for session in children_of(self.child.id() as libc::pid_t) {
+            // SAFETY: kill(2) on the process groups and processes of our daemon's sessions.
+            unsafe { libc::kill(-session, libc::SIGKILL) };
+            unsafe { libc::kill(session, libc::SIGKILL) };
+        }
+    }
+
     /// Client sessions the daemon serves right now (one process per control connection).
     pub fn sessions(&self) -> usize {
         children_of(self.child.id() as libc::pid_t).len()

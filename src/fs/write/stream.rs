@@ -224,7 +224,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
                 .and_then(|stored| self.verify(&dest, expected, stored.size))
                 .and_then(|()| {
                     whole_there = true;
-                    self.place(&dest, &st.path)
+                    self.place(&dest, &st.path).map_err(FsError::from)
                 })
         });
         let e = match result {

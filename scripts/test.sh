@@ -11,7 +11,8 @@
 #      tests/mount_tls.rs: ftpes:// and ftps:// mounts, bad certificates, silent TLS servers;
 #      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
 #      password prompt, owners and modes for other users, and autofs where the kernel has it;
-#      tests/stats.rs: live statistics and the log at unmount).
+#      tests/stats.rs: live statistics and the log at unmount; tests/proxy.rs: mounts through
+#      Debian's dante SOCKS5 server and an HTTP CONNECT proxy of the tests).
 #   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs), uploads
 #      by cp and tar that resume across a server restart and cut connections (tests/faults_upload.rs),
 #      and hostile servers scripted by the tests (tests/hostile.rs);
@@ -42,6 +43,9 @@ command -v openssl >/dev/null || need+=(openssl)
 # tests/mount_write.rs clones a git repository onto a mount (modes kept, `git status` clean).
 command -v git >/dev/null || need+=(git)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# tests/proxy.rs mounts through Debian's SOCKS5 server, dante (its service is not started: the
+# tests run their own danted in the foreground).
+[ -x /usr/sbin/danted ] || need+=(dante-server)
 # The server matrix (tests/matrix.rs): pyftpdlib installs beside vsftpd; ProFTPD, Pure-FTPd and GNU
 # inetutils ftpd are unpacked below (Debian's FTP servers conflict with each other), and their
 # binaries need these libraries.

@@ -89,6 +89,59 @@ pub enum DataMode {
     },
 }
 
+/// The kind of proxy every connection to the server goes through (`-o proxy=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// SOCKS version 5 (RFC 1928), with user name and password authentication (RFC 1929) when
+    /// credentials are given: `socks5://` (or `socks5h://`: the proxy resolves the server's name
+    /// either way).
+    Socks5,
+    /// An HTTP proxy's `CONNECT` tunnel, with Basic authentication when credentials are given:
+    /// `http://`.
+    HttpConnect,
+}
+
+impl ProxyKind {
+    /// The URL scheme that names this kind.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            ProxyKind::Socks5 => "socks5",
+            ProxyKind::HttpConnect => "http",
+        }
+    }
+}
+
+/// A proxy that the control connection and every (passive) data connection go through: ftpfs
+/// connects to the proxy and asks it for a tunnel to the server's host name (as the URL gives it)
+/// and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub kind: ProxyKind,
+    /// The proxy's host name or address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// The user name for the proxy, from the proxy URL or the credentials file's `proxy_username=`.
+    pub user: Option<String>,
+    /// Its password, from the proxy URL or the credentials file's `proxy_password=`; never shown.
+    pub password: Option<Secret>,
+}
+
+impl ProxyConfig {
+    /// The proxy as messages and logs show it: `socks5://user@host:port`, never the password.
+    pub fn display(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let user = match &self.user {
+            Some(u) => format!("{u}@"),
+            None => String::new(),
+        };
+        format!("{}://{user}{host}:{}", self.kind.scheme(), self.port)
+    }
+}
+
 /// Where and how to reach the server.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
@@ -120,6 +173,8 @@ pub struct RemoteConfig {
     pub data_mode: DataMode,
     /// How names are coded on the wire: bytes passed through (default), or `-o encoding=`.
     pub names: Names,
+    /// The proxy that every connection to the server goes through (`-o proxy=`); `None`: direct.
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Default for RemoteConfig {
@@ -136,6 +191,7 @@ impl Default for RemoteConfig {
             keepalive: None,
             data_mode: DataMode::Passive,
             names: Names::BYTES,
+            proxy: None,
         }
     }
 }
@@ -310,6 +366,15 @@ mod tests {
         };
         assert!(!format!("{rc:?}").contains("hunter2"));
         assert!(!rc.display_url().contains("hunter2"));
+        let proxy = ProxyConfig {
+            kind: ProxyKind::Socks5,
+            host: "::1".into(),
+            port: 1080,
+            user: Some("bob".into()),
+            password: Some(Secret::new("hunter2")),
+        };
+        assert_eq!(proxy.display(), "socks5://bob@[::1]:1080");
+        assert!(!format!("{proxy:?}").contains("hunter2"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Where the login comes from: the URL, a credentials file (`-o credentials=FILE`), the
 //! `FTPFS_PASSWORD` environment variable, `~/.netrc`, and last a prompt on the terminal. This module
-//! owns that order, the credentials file format and its permission check. Nothing here logs, prints
-//! or puts into an error message a password, or a line of a file that might hold one.
+//! owns that order, the credentials file format and its permission check, and the proxy's login
+//! (`-o proxy=`: its URL, or the file's `proxy_username=`/`proxy_password=`). Nothing here logs,
+//! prints or puts into an error message a password, or a line of a file that might hold one.
 
 use std::io::IsTerminal;
 use std::io::Read;
@@ -111,6 +112,59 @@ pub struct CredentialsFile {
     pub username: Option<String>,
     /// `password=` (or `pass=`).
     pub password: Option<Secret>,
+    /// `proxy_username=` (or `proxy_user=`): the user for `-o proxy=`.
+    pub proxy_username: Option<String>,
+    /// `proxy_password=` (or `proxy_pass=`): the password for `-o proxy=`.
+    pub proxy_password: Option<Secret>,
+}
+
+/// The login for the proxy (`-o proxy=`): the user from the proxy URL, else the credentials
+/// file's `proxy_username=`; the password from the URL (warned about, like the FTP password
+/// there), else the file's `proxy_password=`. No user: no authentication. A user without a
+/// password, or a password without a user, is an error that says where to give the other.
+pub fn proxy_login(
+    url_user: Option<&str>,
+    url_password: Option<&str>,
+    file: Option<(&Path, &CredentialsFile)>,
+) -> Result<Option<(String, Secret)>, String> {
+    if let Some(p) = url_password {
+        warn!(
+            "the proxy password is in -o proxy=: ftpfs hides it from the process list (ps) once \
+             started, but it shows there until then, and in shell history and fstab; prefer \
+             proxy_password= in -o credentials=FILE"
+        );
+        return match url_user {
+            Some(u) => Ok(Some((u.to_string(), Secret::new(p)))),
+            None => Err("the proxy URL has a password but no user name".into()),
+        };
+    }
+    let mut user = url_user.map(str::to_string);
+    let mut password = None;
+    if let Some((path, file)) = file {
+        match (&user, &file.proxy_username) {
+            (Some(u), Some(f)) if u != f => {
+                return Err(format!(
+                    "credentials file {} is for proxy user {f}, but the proxy URL names {u}",
+                    path.display()
+                ))
+            }
+            (None, Some(f)) => user = Some(f.clone()),
+            _ => {}
+        }
+        password = file.proxy_password.clone();
+    }
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(u), Some(p)) => Ok(Some((u, p))),
+        (Some(u), None) => Err(format!(
+            "no password for proxy user {u}: give proxy_password= in -o credentials=FILE"
+        )),
+        (None, Some(_)) => Err(
+            "the credentials file has a proxy_password= but no proxy user: name one in the \
+             proxy URL (socks5://USER@HOST:PORT) or with proxy_username="
+                .into(),
+        ),
+    }
 }
 
 /// Reads a credentials file in mount.cifs's format: `username=NAME` and `password=PASS` lines
@@ -162,22 +216,24 @@ pub fn parse_credentials(text: &str) -> Result<CredentialsFile, String> {
         match key.trim() {
             "username" | "user" => out.username = Some(value.to_string()),
             "password" | "pass" => out.password = Some(Secret::new(value)),
+            "proxy_username" | "proxy_user" => out.proxy_username = Some(value.to_string()),
+            "proxy_password" | "proxy_pass" => out.proxy_password = Some(Secret::new(value)),
             other => {
                 return Err(format!(
-                    "line {}: unknown key {other:?} (expected username= or password=)",
+                    "line {}: unknown key {other:?} (expected username=, password=, \
+                     proxy_username= or proxy_password=)",
                     i + 1
                 ))
             }
         }
     }
-    if out
-        .username
-        .as_deref()
-        .is_some_and(|u| u.contains(['\r', '\n', '\0']))
-        || out
-            .password
-            .as_ref()
-            .is_some_and(|p| p.expose().contains('\0'))
+    let bad_name =
+        |u: &Option<String>| u.as_deref().is_some_and(|u| u.contains(['\r', '\n', '\0']));
+    let bad_secret = |p: &Option<Secret>| p.as_ref().is_some_and(|p| p.expose().contains('\0'));
+    if bad_name(&out.username)
+        || bad_name(&out.proxy_username)
+        || bad_secret(&out.password)
+        || bad_secret(&out.proxy_password)
     {
         return Err("a value contains a control character".into());
     }
@@ -338,6 +394,46 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("domain"), "{e}");
         let e = parse_credentials("password=a\0b\n").unwrap_err();
         assert!(!e.contains("a\0b"), "{e}");
+    }
+
+    #[test]
+    fn proxy_logins_come_from_the_url_or_the_file() {
+        let c = parse_credentials(
+            "username=bob\npassword=ftp-pw\nproxy_username=carol\nproxy_password=proxy-pw\n",
+        )
+        .unwrap();
+        assert_eq!(c.username.as_deref(), Some("bob"));
+        let p = Path::new("/c");
+        let got = |u: Option<&str>, pw: Option<&str>, f: Option<&CredentialsFile>| {
+            proxy_login(u, pw, f.map(|f| (p, f)))
+                .map(|l| l.map(|(u, s)| (u, s.expose().to_string())))
+        };
+        assert_eq!(got(None, None, None), Ok(None));
+        assert_eq!(
+            got(None, None, Some(&c)),
+            Ok(Some(pair("carol", "proxy-pw")))
+        );
+        assert_eq!(
+            got(Some("carol"), None, Some(&c)),
+            Ok(Some(pair("carol", "proxy-pw")))
+        );
+        assert_eq!(
+            got(Some("dave"), Some("url-pw"), Some(&c)),
+            Ok(Some(pair("dave", "url-pw")))
+        );
+        let e = got(Some("dave"), None, Some(&c)).unwrap_err();
+        assert!(
+            e.contains("proxy user carol") && e.contains("names dave"),
+            "{e}"
+        );
+        let e = got(Some("dave"), None, None).unwrap_err();
+        assert!(e.contains("no password for proxy user dave"), "{e}");
+        let only_password = parse_credentials("proxy_pass=x\n").unwrap();
+        let e = got(None, None, Some(&only_password)).unwrap_err();
+        assert!(e.contains("no proxy user"), "{e}");
+        let e = got(None, Some("pw"), None).unwrap_err();
+        assert!(e.contains("no user name") && !e.contains("pw"), "{e}");
+        assert!(parse_credentials("proxy_user=a\0b\n").is_err());
     }
 
     #[test]

@@ -157,9 +157,88 @@ pub fn poll_ready(fd: &impl AsFd, events: i16, timeout: Duration) -> io::Result<
     }
 }
 
+/// Overwrites every `:SECRET@` in this process's command line (what `ps` and /proc/PID/cmdline
+/// show other users) with as many `*`s: a password given in a URL on the command line. Returns
+/// how many were found. std has no handle on the argument memory, and changing its bounds
+/// (prctl PR_SET_MM) needs privileges; the kernel names the range (/proc/self/stat, fields 48
+/// and 49) and lets a process write its own memory through /proc/self/mem, which needs no
+/// `unsafe`: nothing in ftpfs holds a reference into that memory (std reads it only when asked
+/// for the arguments, and clap has copied them). Until this runs, the secret was visible.
+pub fn hide_in_cmdline(secret: &[u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) may hold spaces: count the fields after its closing ')'.
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| io::Error::other("unreadable /proc/self/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| -> io::Result<u64> {
+        // `after` starts at field 3.
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| io::Error::other("no argument range in /proc/self/stat"))
+    };
+    let (start, end) = (field(48)?, field(49)?);
+    let mem = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")?;
+    let mut args = vec![0u8; end.saturating_sub(start) as usize];
+    mem.read_exact_at(&mut args, start)?;
+    let found = mask(&mut args, secret);
+    if found > 0 {
+        mem.write_all_at(&args, start)?;
+    }
+    Ok(found)
+}
+
+/// Replaces the `secret` of every `:secret@` in `text` with `*`s; how many there were.
+fn mask(text: &mut [u8], secret: &[u8]) -> usize {
+    if secret.is_empty() {
+        return 0;
+    }
+    let mut pattern = Vec::with_capacity(secret.len() + 2);
+    pattern.push(b':');
+    pattern.extend_from_slice(secret);
+    pattern.push(b'@');
+    let mut found = 0;
+    let mut i = 0;
+    while i + pattern.len() <= text.len() {
+        if text[i..].starts_with(&pattern) {
+            text[i + 1..i + 1 + secret.len()].fill(b'*');
+            found += 1;
+            i += pattern.len();
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_between_colon_and_at_are_masked() {
+        let mut args = b"ftpfs\0-o\0proxy=socks5://bob:pw@h:1080,x=pw\0ftp://u:pw@h/\0".to_vec();
+        assert_eq!(mask(&mut args, b"pw"), 2);
+        assert_eq!(
+            args,
+            b"ftpfs\0-o\0proxy=socks5://bob:**@h:1080,x=pw\0ftp://u:**@h/\0".to_vec()
+        );
+        assert_eq!(mask(&mut args, b""), 0);
+    }
+
+    #[test]
+    fn the_own_command_line_without_the_secret_is_left_as_it_is() {
+        // Nothing of this test's arguments is a `:secret@`: the range is read and left as it is.
+        let before = std::fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(hide_in_cmdline(b"no-such-secret-in-argv").unwrap(), 0);
+        assert_eq!(std::fs::read("/proc/self/cmdline").unwrap(), before);
+    }
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
 

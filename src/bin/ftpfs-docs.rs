@@ -55,6 +55,13 @@ fn extra_sections() -> Roff {
         "Without a user, or for anonymous and ftp, the login is anonymous with password \
          anonymous@. The password never appears in logs, in /proc/mounts or in error messages.",
     )]);
+    r.control("PP", []);
+    r.text([roman(
+        "The proxy of -o proxy= takes its user from its URL (socks5://USER@HOST:PORT) or from a \
+         proxy_username= line of the credentials file, and its password from a proxy_password= \
+         line there, or from the URL (with a warning: ftpfs hides it from ps once started, but \
+         not before).",
+    )]);
 
     r.control("SH", ["EXAMPLES"]);
     for (what, example) in [

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{Config, TlsConfig, TlsMode};
+use crate::config::{Config, DataMode, ProxyConfig, TlsConfig, TlsMode};
 use crate::credentials;
 use crate::remote::ftp::tls::ca_file_roots;
 use options::{apply_option, options_help, Parsed};
-use url::Target;
+use url::{ProxyUrl, Target};
 
 /// Mount an FTP server as a local folder.
 #[derive(Parser, Debug)]
@@ -69,6 +69,7 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
         uid: None,
         gid: None,
         tls: None,
+        proxy: None,
     };
     for opt in cli.options.iter().flat_map(|o| o.split(',')) {
         apply_option(&mut p, opt.trim())?;
@@ -96,6 +97,9 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.remote.user = user;
     cfg.remote.password = password;
     cfg.remote.path = target.path;
+    if let Some(raw) = &p.proxy {
+        cfg.remote.proxy = Some(proxy(raw, p.credentials.as_deref(), cfg.remote.data_mode)?);
+    }
 
     cfg.probe = cli.probe;
     let mountpoint = cli.mountpoint.unwrap_or_default();
@@ -120,6 +124,51 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     cfg.fs.uid = p.uid.unwrap_or_else(crate::sys::real_uid);
     cfg.fs.gid = p.gid.unwrap_or_else(crate::sys::real_gid);
     Ok(cfg)
+}
+
+/// The proxy of `-o proxy=` (written `raw`) with its login (see `credentials::proxy_login`). A
+/// password in the URL is hidden from the process list at once. Active mode cannot go through a
+/// proxy, which carries only the connections ftpfs opens.
+fn proxy(
+    raw: &str,
+    credentials: Option<&std::path::Path>,
+    data_mode: DataMode,
+) -> Result<ProxyConfig, String> {
+    let url = ProxyUrl::parse(raw)?;
+    if let Some(secret) = &url.raw_password {
+        match crate::sys::hide_in_cmdline(secret.as_bytes()) {
+            Ok(_) => {}
+            Err(e) => log::warn!("could not hide the proxy password from the process list: {e}"),
+        }
+    }
+    if let DataMode::Active { .. } = data_mode {
+        return Err(
+            "options active and active_addr cannot go with proxy=: in active mode the server \
+             opens the data connections to ftpfs, and a proxy carries only the connections \
+             ftpfs opens (drop active: passive mode goes through the proxy)"
+                .into(),
+        );
+    }
+    let file = match credentials {
+        Some(path) => Some((path, credentials::read_credentials_file(path)?)),
+        None => None,
+    };
+    let login = credentials::proxy_login(
+        url.user.as_deref(),
+        url.password.as_deref(),
+        file.as_ref().map(|(path, f)| (*path, f)),
+    )?;
+    let (user, password) = match login {
+        Some((u, p)) => (Some(u), Some(p)),
+        None => (None, None),
+    };
+    Ok(ProxyConfig {
+        kind: url.kind,
+        host: url.host,
+        port: url.port,
+        user,
+        password,
+    })
 }
 
 /// The TLS mode: the URL's scheme, or `-o tls=` with an ftp:// URL. A `tls` option that
@@ -401,6 +450,69 @@ mod tests {
             parse(&["ftp://u:pw@h/"]).is_err(),
             "a mount needs a mountpoint"
         );
+    }
+
+    #[test]
+    fn the_proxy_option() {
+        use crate::config::ProxyKind;
+        let c = parse(&["ftp://u:pw@h/", "/m", "-o", "proxy=socks5://127.0.0.1:1081"]).unwrap();
+        let p = c.remote.proxy.unwrap();
+        assert_eq!(
+            (p.kind, p.host.as_str(), p.port),
+            (ProxyKind::Socks5, "127.0.0.1", 1081)
+        );
+        assert_eq!((p.user, p.password), (None, None));
+        assert!(parse(&["ftp://u:pw@h/", "/m"])
+            .unwrap()
+            .remote
+            .proxy
+            .is_none());
+        let c = parse(&[
+            "ftp://u:pw@h/",
+            "/m",
+            "-o",
+            "proxy=http://bob:topsecret@p:3128",
+        ])
+        .unwrap();
+        assert!(!format!("{:?}", c.remote).contains("topsecret"));
+        let p = c.remote.proxy.unwrap();
+        assert_eq!(p.kind, ProxyKind::HttpConnect);
+        assert_eq!(p.password.as_ref().map(|s| s.expose()), Some("topsecret"));
+        assert_eq!(p.display(), "http://bob@p:3128");
+        for active in ["active", "active_addr=127.0.0.1"] {
+            let e = parse(&[
+                "ftp://h/",
+                "/m",
+                "-o",
+                &format!("{active},proxy=socks5://127.0.0.1:1080"),
+            ])
+            .unwrap_err();
+            assert!(
+                e.contains("cannot go with proxy=") && e.contains("passive"),
+                "{e}"
+            );
+        }
+        let e = parse(&["ftp://h/", "/m", "-o", "proxy="]).unwrap_err();
+        assert!(e.contains("proxy needs a value"), "{e}");
+        let e = parse(&["ftp://h/", "/m", "-o", "proxy=socks5://bob@p:1080"]).unwrap_err();
+        assert!(e.contains("no password for proxy user bob"), "{e}");
+    }
+
+    #[test]
+    fn the_proxy_login_can_come_from_the_credentials_file() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"password=ftp-pw\nproxy_username=carol\nproxy_password=proxy-pw\n")
+            .unwrap();
+        let path = f.path().to_str().unwrap().to_string();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let opts = format!("credentials={path},proxy=socks5://127.0.0.1:1080");
+        let c = parse(&["ftp://bob@h/", "/m", "-o", &opts]).unwrap();
+        assert_eq!(c.remote.password.expose(), "ftp-pw");
+        let p = c.remote.proxy.unwrap();
+        assert_eq!(p.user.as_deref(), Some("carol"));
+        assert_eq!(p.password.unwrap().expose(), "proxy-pw");
     }
 
     #[test]

@@ -72,6 +72,16 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
                   lets the server in on those ports only), else on one the kernel picks",
     },
     OptionDoc {
+        name: "proxy=URL",
+        default: "none: straight to the server",
+        meaning: "reach the server through a proxy: socks5://[USER@]HOST[:PORT] (SOCKS5, port \
+                  1080 by default) or http://[USER@]HOST[:PORT] (an HTTP proxy's CONNECT). The \
+                  control connection and every data connection go through it (passive mode \
+                  only: active mode is refused); the proxy resolves the server's name. The \
+                  password comes from proxy_password= in the credentials file (or the URL, \
+                  warned about)",
+    },
+    OptionDoc {
         name: "keepalive=SECS",
         default: "off",
         meaning: "send NOOP on pooled connections idle this long, so servers and firewalls that \
@@ -247,7 +257,8 @@ pub fn options_help() -> String {
     s.push_str(
         "\nPASSWORD, from the first of: the URL (warned about: ps shows it), -o credentials=FILE, \
          FTPFS_PASSWORD, ~/.netrc, a prompt when standard input is a terminal; anonymous \
-         logins use anonymous@.",
+         logins use anonymous@. The proxy's (-o proxy=): its URL (warned about), or \
+         proxy_username= and proxy_password= lines in -o credentials=FILE.",
     );
     s
 }
@@ -261,6 +272,8 @@ pub struct Parsed {
     pub gid: Option<u32>,
     /// `-o tls=`, checked against the URL's scheme once the URL is read.
     pub tls: Option<TlsMode>,
+    /// `-o proxy=`, as written: read once the credentials file is known.
+    pub proxy: Option<String>,
 }
 
 /// Applies one `-o` option (`key` or `key=value`) to `p`.
@@ -327,6 +340,7 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         ("spool_min_free", Some(v)) => cfg.fs.spool_min_free = number::<u64>(key, v)? << 20,
         ("upload_retry", Some(v)) => cfg.fs.upload_retry = seconds(key, v)?,
         ("credentials", Some(v)) if !v.is_empty() => p.credentials = Some(v.into()),
+        ("proxy", Some(v)) if !v.is_empty() => p.proxy = Some(v.to_string()),
         ("fsname", Some(v)) if !v.is_empty() => cfg.mount.fsname = v.to_string(),
         ("uid", Some(v)) if !v.is_empty() => p.uid = Some(owner_id(key, v)?),
         ("gid", Some(v)) if !v.is_empty() => p.gid = Some(owner_id(key, v)?),
@@ -357,7 +371,7 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
             "max_conns" | "dir_cache_ttl" | "attr_timeout" | "cache_size" | "timeout" | "cache_dir"
             | "atomic_upload" | "credentials" | "fsname" | "uid" | "gid" | "umask" | "file_mode"
             | "dir_mode" | "tls" | "cafile" | "keepalive" | "active_addr" | "encoding"
-            | "spool_max" | "spool_min_free" | "upload_retry",
+            | "spool_max" | "spool_min_free" | "upload_retry" | "proxy",
             _,
         ) if value.is_none_or(str::is_empty) => {
             return Err(format!("option {key} needs a value ({key}=...)"))
@@ -611,7 +625,8 @@ mod tests {
                 .replace("=none|explicit|implicit", "=explicit")
                 .replace("[:LOW-HIGH]", "")
                 .replace("=IP", "=127.0.0.1")
-                .replace("=LABEL", "=latin1");
+                .replace("=LABEL", "=latin1")
+                .replace("=URL", "=socks5://127.0.0.1:1080");
             if example.starts_with("credentials=") || example.starts_with("cafile=") {
                 // They need real files: credentials_option_reads_the_file and
                 // cafile_and_no_verify_need_tls_and_a_usable_file.

@@ -2,7 +2,7 @@
 //! (percent-decoded), a host (IPv6 in brackets), a port, and the path of the mount's root, which is
 //! relative to the login directory unless it starts with `%2F`. Messages never show the password.
 
-use crate::config::TlsMode;
+use crate::config::{ProxyKind, TlsMode};
 
 /// What a URL names.
 #[derive(Debug)]
@@ -54,6 +54,65 @@ impl Target {
             user: decode(url.username())?,
             password: url.password().map(decode).transpose()?,
             path: url_path(url.path())?,
+        })
+    }
+}
+
+/// What `-o proxy=URL` names: `socks5://[user[:password]@]host[:port]` (or `socks5h://`, the
+/// same: the proxy resolves the server's name), or `http://[user[:password]@]host[:port]` for an
+/// HTTP proxy's CONNECT tunnel.
+#[derive(Debug)]
+pub struct ProxyUrl {
+    pub kind: ProxyKind,
+    pub host: String,
+    /// The port, 1080 for SOCKS5 and 80 for HTTP when the URL names none.
+    pub port: u16,
+    /// The user, decoded; `None` when the URL names none.
+    pub user: Option<String>,
+    /// The password, decoded.
+    pub password: Option<String>,
+    /// The password as written, to hide it in the process's command line.
+    pub raw_password: Option<String>,
+}
+
+impl ProxyUrl {
+    /// Parses `raw`; errors are one line that never shows the password.
+    pub fn parse(raw: &str) -> Result<ProxyUrl, String> {
+        let bad = |why: &str| format!("option proxy: bad URL {:?}: {why}", redact(raw));
+        let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+        let kind = match url.scheme() {
+            "socks5" | "socks5h" => ProxyKind::Socks5,
+            "http" => ProxyKind::HttpConnect,
+            _ => return Err(bad("the scheme must be socks5:// or http://")),
+        };
+        let host = match url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) if !h.to_string().is_empty() => h.to_string(),
+            _ => return Err(bad("no host")),
+        };
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("a proxy URL has no path, query or fragment"));
+        }
+        let port = match (url.port_or_known_default(), kind) {
+            (Some(p), _) => p,
+            (None, ProxyKind::Socks5) => 1080,
+            (None, ProxyKind::HttpConnect) => 80,
+        };
+        let user = Some(decode(url.username())?).filter(|u| !u.is_empty());
+        let password = url.password().map(decode).transpose()?;
+        // As written: between the first ':' of the user part and its last '@'.
+        let raw_password = password.as_ref().and_then(|_| {
+            let rest = raw.split_once("://")?.1;
+            let userinfo = &rest[..rest.rfind('@')?];
+            Some(userinfo.split_once(':')?.1.to_string())
+        });
+        Ok(ProxyUrl {
+            kind,
+            host,
+            port,
+            user,
+            password,
+            raw_password,
         })
     }
 }
@@ -136,6 +195,43 @@ mod tests {
         assert!(!e.contains("topsecret"), "{e}");
         let e = parse(&["not a url", "/m"]).unwrap_err();
         assert!(e.starts_with("bad URL"), "{e}");
+    }
+
+    #[test]
+    fn proxy_urls() {
+        use super::ProxyUrl;
+        use crate::config::ProxyKind;
+        let p = ProxyUrl::parse("socks5://127.0.0.1:1081").unwrap();
+        assert_eq!(
+            (p.kind, p.host.as_str(), p.port),
+            (ProxyKind::Socks5, "127.0.0.1", 1081)
+        );
+        assert_eq!((p.user, p.password, p.raw_password), (None, None, None));
+        let p = ProxyUrl::parse("socks5h://proxy.corp").unwrap();
+        assert_eq!((p.kind, p.port), (ProxyKind::Socks5, 1080));
+        let p = ProxyUrl::parse("http://b%40b:p%3Aw%40x@[::1]:3128/").unwrap();
+        assert_eq!(
+            (p.kind, p.host.as_str(), p.port),
+            (ProxyKind::HttpConnect, "::1", 3128)
+        );
+        assert_eq!(p.user.as_deref(), Some("b@b"));
+        assert_eq!(p.password.as_deref(), Some("p:w@x"));
+        assert_eq!(p.raw_password.as_deref(), Some("p%3Aw%40x"));
+        assert_eq!(ProxyUrl::parse("http://proxy").unwrap().port, 80);
+        for (bad, why) in [
+            ("https://u:topsecret@proxy:443", "socks5:// or http://"),
+            ("socks4://proxy:1080", "socks5:// or http://"),
+            ("socks5://u:topsecret@proxy:1080/x", "no path"),
+            ("proxy:1080", "socks5:// or http://"),
+            ("socks5://u:topsecret@:1080", "bad URL"),
+        ] {
+            let e = ProxyUrl::parse(bad).unwrap_err();
+            assert!(
+                e.starts_with("option proxy: bad URL") && e.contains(why),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("topsecret"), "{e}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Shared test support: FTP servers started by the tests (`unftp`: libunftp in-process; `vsftpd`:
 //! Debian's vsftpd as a child process; `servers`: ProFTPD, Pure-FTPd, pyftpdlib and GNU ftpd as
 //! child processes; `local_user`: the local user they log in; `fake`: a scripted, misbehaving
-//! server), the clients of the tests (`store`: an `FtpStore` for a test server; `core`: the
-//! filesystem core over the in-memory store; `mount`: the real binary's kernel mounts), and the
+//! server; `proxy`: a SOCKS5 and an HTTP CONNECT proxy in front of them), the clients of the
+//! tests (`store`: an `FtpStore` for a test server; `core`: the filesystem core over the
+//! in-memory store; `mount`: the real binary's kernel mounts), and the
 //! helpers around them: free ports, waiting for a server's `220` greeting, dates as servers write
 //! them, and deterministic test data (file trees, large pseudo-random files, SHA-256 of a file).
 //! Every test binary includes this with `mod support;` and uses a different subset, hence the
@@ -14,6 +15,7 @@ pub mod fake;
 pub mod local_user;
 pub mod mount;
 pub mod namespace;
+pub mod proxy;
 pub mod servers;
 pub mod store;
 pub mod tls;

@@ -7,7 +7,7 @@
 //! `PWD` go in one packet). The whole handshake runs under one deadline, however the server paces
 //! its replies, and every socket has timeouts.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,9 +16,10 @@ use log::{debug, info};
 use super::data::{Passive, Plan};
 use super::errors::{classify, io_text, outcome, Failure, Link, TIMED_OUT};
 use super::features::{Features, Learned};
+use super::proxy::Proxy;
 use super::root::Root;
 use super::session::{Line, Reply, Session};
-use super::sockets::connect;
+use super::sockets::Route;
 use super::tls::TlsSetup;
 use crate::config::{DataMode, RemoteConfig, Secret, TlsMode};
 use crate::names::Names;
@@ -48,6 +49,8 @@ pub struct FtpConnector {
     pub tls: Result<Option<TlsSetup>, String>,
     /// Passive or active data connections, as configured.
     pub data_mode: DataMode,
+    /// Straight to the server, or through the proxy: every connection of the mount.
+    pub route: Route,
     /// What FEAT said, from the first login.
     pub features: OnceLock<Features>,
     /// What the server has shown since (shared with every session).
@@ -80,6 +83,10 @@ impl FtpConnector {
             timeout: cfg.timeout,
             tls: TlsSetup::new(&cfg.tls),
             data_mode: cfg.data_mode,
+            route: match &cfg.proxy {
+                Some(p) => Route::Proxy(Arc::new(Proxy::new(p.clone(), &cfg.host))),
+                None => Route::Direct,
+            },
             features: OnceLock::new(),
             learned: Arc::default(),
             traffic: Arc::default(),
@@ -95,6 +102,12 @@ impl FtpConnector {
         self.features
             .get()
             .unwrap_or_else(|| NONE.get_or_init(Features::default))
+    }
+
+    /// Whether connections go through a proxy (which carries the connections we open, never the
+    /// server's connections back to us: no active mode then).
+    pub fn proxied(&self) -> bool {
+        matches!(self.route, Route::Proxy(_))
     }
 
     /// How data connections are opened now: active if configured (or if the server refused
@@ -118,7 +131,15 @@ impl FtpConnector {
         self.timeout.min(HANDSHAKE_TIMEOUT)
     }
 
+    /// The server's addresses to try; through a proxy, which resolves the server's name itself,
+    /// only the port counts (see `Route::dial`).
     fn addresses(&self) -> Result<Vec<SocketAddr>, RemoteError> {
+        if self.proxied() {
+            return Ok(vec![SocketAddr::new(
+                Ipv4Addr::UNSPECIFIED.into(),
+                self.port,
+            )]);
+        }
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| RemoteError::Connection(format!("cannot resolve {}: {e}", self.host)))?
@@ -132,15 +153,16 @@ impl FtpConnector {
         Ok(addrs)
     }
 
-    /// A TCP connection to `addr`, from the configured local address if there is one.
+    /// A TCP connection to `addr` (by the mount's route), from the configured local address if
+    /// there is one.
     fn connect_to(&self, addr: SocketAddr, t: Duration) -> std::io::Result<TcpStream> {
         match self.data_mode {
             // Active mode listens on the control connection's local address: binding it here
             // puts the listener on `ip` too.
-            DataMode::Active { bind: Some(ip), .. } => {
-                connect(addr, t, |s| s.bind(&SocketAddr::new(ip, 0).into()))
-            }
-            _ => TcpStream::connect_timeout(&addr, t),
+            DataMode::Active { bind: Some(ip), .. } => self
+                .route
+                .dial(addr, t, &|s| s.bind(&SocketAddr::new(ip, 0).into())),
+            _ => self.route.dial(addr, t, &|_| Ok(())),
         }
     }
 
@@ -160,6 +182,7 @@ impl FtpConnector {
                         .map_err(|e| RemoteError::Connection(e.to_string()))?;
                     return Ok(s);
                 }
+                Err(e) if self.proxied() => last = io_text(&e),
                 Err(e) => last = format!("cannot connect to {addr}: {}", io_text(&e)),
             }
         }
@@ -177,6 +200,7 @@ impl FtpConnector {
         let tcp = self.open_socket().map_err(ConnectError::Failed)?;
         let mut session = Session::plain(tcp, self.timeout, Arc::clone(&self.learned))
             .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
+        session.data.route = self.route.clone();
         let watch = session.watch(self.timeout);
         let mut stage = Stage::Greeting;
         let done = self.handshake(&mut session, tls, &mut stage);
@@ -188,7 +212,15 @@ impl FtpConnector {
                     .set_read_timeout(Some(self.timeout))
                     .and_then(|()| session.socket().set_write_timeout(Some(self.timeout)));
                 set.map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
-                debug!("connected to {}:{}", self.host, self.port);
+                match &self.route {
+                    Route::Direct => debug!("connected to {}:{}", self.host, self.port),
+                    Route::Proxy(p) => debug!(
+                        "connected to {}:{} through proxy {}",
+                        self.host,
+                        self.port,
+                        p.display()
+                    ),
+                }
                 Ok(session)
             }
             (Err(Refusal::NoPipelining), None) => self.login(),

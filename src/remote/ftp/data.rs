@@ -17,10 +17,9 @@ use log::debug;
 use super::errors::Failure;
 use super::session::{Line, Reply, Session};
 use super::sockets::{
-    accept, connect_later, data_socket, epsv_port, listen_in, pasv_port, port_command,
+    accept, data_socket, epsv_port, listen_in, pasv_port, port_command, Later, Route,
 };
 use super::tls::{DataTls, TlsStream};
-use crate::sys::poll_ready;
 
 /// Bounds of the receive buffer of a ranged download's data connection. Not below 32 KiB: with a
 /// buffer barely the size of the read the kernel's window is smaller still, the server sends the
@@ -82,6 +81,9 @@ pub struct DataSide {
     pub tls: Option<DataTls>,
     /// A passive data connection opened for the next transfer.
     spare: Option<Spare>,
+    /// How data connections reach the server: like the control connection, straight or through
+    /// the proxy.
+    pub route: Route,
     /// A `REST` sent on this session may still be armed on the server: the transfer it was for
     /// ended early. libunftp keeps the offset then and applies it to the next transfer (a file
     /// downloaded from 0 came back empty), so the next file transfer sends `REST 0` first.
@@ -95,30 +97,11 @@ impl DataSide {
     }
 }
 
-/// A passive data connection opened before its transfer command was sent; its connect may still
-/// be under way.
+/// A passive data connection opened before its transfer command was sent; its connect (or a
+/// proxy's handshake) may still be under way.
 struct Spare {
-    stream: TcpStream,
+    stream: Later,
     made: Instant,
-    connecting: bool,
-}
-
-impl Spare {
-    /// The connection, once its connect completed (waited for up to `timeout`).
-    fn ready(self, timeout: Duration) -> std::io::Result<TcpStream> {
-        if self.connecting {
-            if !poll_ready(&self.stream, libc::POLLOUT, timeout)? {
-                return Err(std::io::ErrorKind::TimedOut.into());
-            }
-            if let Some(e) = self.stream.take_error()? {
-                return Err(e);
-            }
-            self.stream.set_nonblocking(false)?;
-        }
-        self.stream.set_read_timeout(Some(timeout))?;
-        self.stream.set_write_timeout(Some(timeout))?;
-        Ok(self.stream)
-    }
 }
 
 /// A transfer to start.
@@ -236,7 +219,7 @@ impl Session {
             .take()
             .filter(|s| suits && s.made.elapsed() < SPARE_TTL);
         if let (Some(spare), Plan::Passive(_)) = (spare, plan) {
-            match spare.ready(self.timeout) {
+            match spare.stream.ready(self.timeout) {
                 Ok(tcp) => match self.run(order, Opened::Connected(grown(tcp, order))) {
                     Ok((data, owed, mark)) => {
                         return Ok(Started {
@@ -299,11 +282,10 @@ impl Session {
     /// in another exchange; its connect completes in the background.
     pub fn spare_from(&mut self, how: Passive, reply: &Reply) -> Result<(), Failure> {
         let addr = self.passive_addr(how, reply)?;
-        let stream = connect_later(addr, MIN_WINDOW)?;
+        let stream = self.data.route.dial_later(addr, MIN_WINDOW, self.timeout)?;
         self.data.spare = Some(Spare {
             stream,
             made: Instant::now(),
-            connecting: true,
         });
         Ok(())
     }
@@ -317,12 +299,13 @@ impl Session {
             e => e,
         })?;
         let addr = self.passive_addr(how, &reply)?;
-        Ok(data_socket(addr, self.timeout, window)?)
+        Ok(data_socket(&self.data.route, addr, self.timeout, window)?)
     }
 
     /// Where a passive reply says to connect: the control connection's peer, at the port it
     /// names. The address in a `PASV` reply is ignored (servers behind NAT announce private
-    /// addresses, and a hostile one could aim us at another host).
+    /// addresses, and a hostile one could aim us at another host). Through a proxy the peer is
+    /// the proxy; only the port counts then (`Route::dial`).
     fn passive_addr(&self, how: Passive, reply: &Reply) -> Result<SocketAddr, Failure> {
         let text = reply.text();
         let port = how

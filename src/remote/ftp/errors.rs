@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::proxy::ProxyError;
 use super::session::Reply;
 use super::tls::tls_failure;
 use crate::remote::watchdog::Fired;
@@ -74,6 +75,10 @@ pub const TIMED_OUT: &str = "timed out";
 pub fn io_text(e: &std::io::Error) -> String {
     if let Some(tls) = tls_failure(e) {
         return format!("TLS: {tls}");
+    }
+    // A proxy's failure says which proxy and what it said.
+    if let Some(proxy) = e.get_ref().and_then(|i| i.downcast_ref::<ProxyError>()) {
+        return proxy.to_string();
     }
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => TIMED_OUT.into(),

@@ -4,7 +4,9 @@
 //! file:
 //!
 //! - `connect`: TCP, TLS (`tls`), greeting, login, what the first login learns (`root`,
-//!   `features`); the pool's `Connector`.
+//!   `features`); the pool's `Connector`. Every TCP connection, control and data, goes straight
+//!   to the server or through a SOCKS5 or HTTP CONNECT proxy (`proxy`) by one route
+//!   (`sockets::Route`).
 //! - `store`: the `RemoteStore` operations, run on pooled sessions with the retry policy of
 //!   `retry`; listings through `list_transfer`, their `LIST` times corrected by `timezone`.
 //! - `transfer`: downloads and uploads under way (`upload_thread` sends an upload's bytes).
@@ -21,6 +23,7 @@ mod errors;
 mod features;
 mod list_transfer;
 mod probe;
+mod proxy;
 mod retry;
 mod root;
 mod session;

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use super::data::{Passive, Plan};
 use super::errors::is_unknown_command;
 use super::session::Line;
+use super::sockets::Route;
 use super::store::FtpStore;
 use super::timezone::utc_offset_text;
 use crate::config::TlsMode;
@@ -106,6 +107,15 @@ impl FtpStore {
             },
         );
         note("TLS", self.tls_text());
+        if let Route::Proxy(proxy) = &self.connector().route {
+            note(
+                "proxy",
+                format!(
+                    "{}: the control connection and every data connection go through it",
+                    proxy.display()
+                ),
+            );
+        }
         let listing = self.list("/");
         note("listing", self.listing_text(&listing));
         if !f.mlsd {
@@ -345,6 +355,9 @@ impl FtpStore {
             }
             Plan::Active { bind: None, .. } => {
                 "active (PORT/EPRT), listening on the control connection's local address".into()
+            }
+            Plan::Passive(Passive::Epsv) if self.connector().proxied() => {
+                "passive, EPSV (through the proxy, to the server's name at the port named)".into()
             }
             Plan::Passive(Passive::Epsv) => {
                 "passive, EPSV (to the control connection's peer)".into()

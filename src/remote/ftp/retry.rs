@@ -120,10 +120,15 @@ impl Runner<'_> {
                     Err(Failure::EpsvRefused(r)) if epsv_unknown(r) => {
                         Some(Plan::Passive(Passive::Pasv))
                     }
-                    Err(Failure::PasvRefused(r)) if passive_refused(r) => Some(Plan::Active {
-                        bind: None,
-                        ports: None,
-                    }),
+                    // Not through a proxy: it carries no connection from the server to us.
+                    Err(Failure::PasvRefused(r))
+                        if passive_refused(r) && !self.connector().proxied() =>
+                    {
+                        Some(Plan::Active {
+                            bind: None,
+                            ports: None,
+                        })
+                    }
                     _ => None,
                 };
                 match (outcome(raw, watch.disarm(), budget), next) {

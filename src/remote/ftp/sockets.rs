@@ -1,18 +1,117 @@
-//! The sockets of data connections and the words about them: the port a passive reply names
-//! (`229`, `227`), the `PORT`/`EPRT` line naming a listener, connects from a socket prepared
-//! first (bound, or given a small receive buffer) or left to complete in the background, and
-//! listeners on a configured port range with an accept that takes the server only. `data` decides
-//! when each is used.
+//! The sockets of control and data connections and the words about them: the port a passive
+//! reply names (`229`, `227`), the `PORT`/`EPRT` line naming a listener, connects from a socket
+//! prepared first (bound, or given a small receive buffer) or left to complete in the background,
+//! and listeners on a configured port range with an accept that takes the server only. `data`
+//! decides when each is used.
+//!
+//! Every TCP connection ftpfs makes to the server goes through `Route::dial` (or `dial_later`,
+//! its background form): straight to the server, or through the proxy of `-o proxy=` (`proxy`),
+//! so that no connection can pass the proxy by.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use log::warn;
 
+use super::proxy::Proxy;
 use super::session::Line;
 use crate::caller;
 use crate::sys::poll_ready;
+
+/// How connections reach the server: the one choice every connect of a mount goes through.
+#[derive(Debug, Clone, Default)]
+pub enum Route {
+    /// Straight to the server's address.
+    #[default]
+    Direct,
+    /// Through a proxy, which is asked for the server's host name (as the URL gives it).
+    Proxy(Arc<Proxy>),
+}
+
+impl Route {
+    /// A TCP connection to the server at `server`, from a socket `prepare`d first, within
+    /// `timeout`. Straight to that address; through the proxy only its port counts: the proxy
+    /// is asked for the server's host name from the URL at that port (what the control
+    /// connection's peer is, as the proxy sees it), and `prepare` applies to the socket to the
+    /// proxy.
+    pub fn dial(
+        &self,
+        server: SocketAddr,
+        timeout: Duration,
+        prepare: &dyn Fn(&socket2::Socket) -> std::io::Result<()>,
+    ) -> std::io::Result<TcpStream> {
+        match self {
+            Route::Direct => connect(server, timeout, prepare),
+            Route::Proxy(proxy) => proxy.dial(server.port(), timeout, prepare),
+        }
+    }
+
+    /// Starts a connection to `server` (as `dial` goes) with a receive buffer of `window` bytes,
+    /// without waiting for it: `Later::ready` waits, up to `timeout` from now for a proxy's
+    /// handshake.
+    pub fn dial_later(
+        &self,
+        server: SocketAddr,
+        window: usize,
+        timeout: Duration,
+    ) -> std::io::Result<Later> {
+        match self {
+            Route::Direct => connect_later(server, window).map(Later::Connecting),
+            Route::Proxy(proxy) => {
+                // The proxy's handshake takes round trips of its own: a thread does it meanwhile.
+                let proxy = Arc::clone(proxy);
+                let (tx, rx) = mpsc::sync_channel(1);
+                std::thread::Builder::new()
+                    .name("ftpfs-proxy-dial".into())
+                    .spawn(move || {
+                        let made = proxy
+                            .dial(server.port(), timeout, &|s| s.set_recv_buffer_size(window))
+                            .and_then(|s| s.set_nodelay(true).map(|()| s));
+                        // Nobody waits any more: the connection closes with the unsent result.
+                        let _ = tx.send(made);
+                    })?;
+                Ok(Later::Dialing(rx))
+            }
+        }
+    }
+}
+
+/// A connection started by `Route::dial_later`.
+#[derive(Debug)]
+pub enum Later {
+    /// A direct connect completing in the background.
+    Connecting(TcpStream),
+    /// A connection through the proxy that a thread is making.
+    Dialing(mpsc::Receiver<std::io::Result<TcpStream>>),
+}
+
+impl Later {
+    /// The connection, once made (waited for up to `timeout`), blocking and with `timeout` on
+    /// reads and writes.
+    pub fn ready(self, timeout: Duration) -> std::io::Result<TcpStream> {
+        let stream = match self {
+            Later::Connecting(stream) => {
+                if !poll_ready(&stream, libc::POLLOUT, timeout)? {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                if let Some(e) = stream.take_error()? {
+                    return Err(e);
+                }
+                stream.set_nonblocking(false)?;
+                stream
+            }
+            Later::Dialing(rx) => match rx.recv_timeout(timeout) {
+                Ok(made) => made?,
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            },
+        };
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(stream)
+    }
+}
 
 /// How often a transfer that found every port of an active range in use tries again.
 const PORT_RETRY: Duration = Duration::from_millis(20);
@@ -66,7 +165,7 @@ pub fn port_command(addr: SocketAddr) -> Line {
 pub fn connect(
     addr: SocketAddr,
     timeout: Duration,
-    prepare: impl FnOnce(&socket2::Socket) -> std::io::Result<()>,
+    prepare: &dyn Fn(&socket2::Socket) -> std::io::Result<()>,
 ) -> std::io::Result<TcpStream> {
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -78,17 +177,18 @@ pub fn connect(
     Ok(sock.into())
 }
 
-/// A passive data connection to `addr`, with a receive buffer of `window` bytes when given (set
-/// before connecting, so the TCP window the server sees is small from the first byte).
+/// A passive data connection to `addr` (by `route`), with a receive buffer of `window` bytes when
+/// given (set before connecting, so the TCP window the server sees is small from the first byte).
 pub fn data_socket(
+    route: &Route,
     addr: SocketAddr,
     timeout: Duration,
     window: Option<usize>,
 ) -> std::io::Result<TcpStream> {
-    let s = match window {
-        None => TcpStream::connect_timeout(&addr, timeout)?,
-        Some(w) => connect(addr, timeout, |s| s.set_recv_buffer_size(w))?,
-    };
+    let s = route.dial(addr, timeout, &|s| match window {
+        None => Ok(()),
+        Some(w) => s.set_recv_buffer_size(w),
+    })?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.set_nodelay(true)?;
@@ -96,7 +196,7 @@ pub fn data_socket(
 }
 
 /// Starts a connect to `addr` without waiting for it, with a receive buffer of `window` bytes.
-pub fn connect_later(addr: SocketAddr, window: usize) -> std::io::Result<TcpStream> {
+fn connect_later(addr: SocketAddr, window: usize) -> std::io::Result<TcpStream> {
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,

@@ -275,6 +275,9 @@ pub struct FsConfig {
     pub spool_min_free: u64,
     /// How long an upload whose link broke keeps trying to resume (`upload_retry=`).
     pub upload_retry: Duration,
+    /// A writer's close returns once the data is safe locally; uploads run in the background
+    /// (`-o writeback`).
+    pub writeback: bool,
 }
 
 /// The default spool directory: `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a folder in
@@ -314,6 +317,7 @@ impl Default for FsConfig {
             spool_max: 4 << 30,
             spool_min_free: 1 << 30,
             upload_retry: Duration::from_secs(60),
+            writeback: false,
         }
     }
 }

@@ -113,6 +113,13 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     info!("logged in to {url}");
 
     let fs = Arc::new(FtpFs::new(Arc::clone(&store), cfg.fs.clone()));
+    if cfg.fs.writeback {
+        // Background uploads use the pool like everything else; two connections stay free for
+        // what programs ask meanwhile (listings, reads).
+        let workers = cfg.remote.max_conns.saturating_sub(2).max(1);
+        fs.start_writeback(workers)
+            .map_err(|e| format!("cannot start the writeback threads: {e}"))?;
+    }
     let fuse_cfg = fuse_config(&cfg, &url);
     let adapter = FuseAdapter::new(Arc::clone(&fs));
     let mountpoint = cfg.mount.mountpoint.display();

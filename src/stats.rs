@@ -192,8 +192,9 @@ pub struct Report {
     pub blocks: HitRate,
     /// Bytes held by the block cache, and its bound.
     pub block_bytes: (u64, u64),
-    /// Files with data the server does not have yet.
+    /// Files with data the server does not have yet, and how many bytes they hold.
     pub uploads_pending: usize,
+    pub pending_bytes: u64,
     /// Errors returned to programs, by errno name.
     pub errors: Vec<(&'static str, u64)>,
 }
@@ -242,7 +243,11 @@ impl Report {
             "connections: {} open, limit {} (max_conns {})",
             s.connections, s.connection_limit, s.max_conns
         );
-        let _ = writeln!(out, "uploads pending: {}", self.uploads_pending);
+        let _ = writeln!(
+            out,
+            "uploads pending: {} ({} bytes)",
+            self.uploads_pending, self.pending_bytes
+        );
         let _ = writeln!(out, "errors: {}", list(&self.errors));
         out
     }
@@ -284,6 +289,7 @@ mod tests {
             blocks: HitRate::default(),
             block_bytes: (10, 100),
             uploads_pending: 1,
+            pending_bytes: 5,
             errors: vec![("ENOENT", 2), ("EIO", 0)],
         };
         let text = r.render();
@@ -294,7 +300,7 @@ mod tests {
         assert!(text.contains("listing cache: 3 hits, 1 misses (75.0% hits)"));
         assert!(text.contains("block cache: no lookups; 10 of 100 bytes held"));
         assert!(text.contains("connections: 2 open, limit 2 (max_conns 4)"));
-        assert!(text.contains("uploads pending: 1"));
+        assert!(text.contains("uploads pending: 1 (5 bytes)\n"), "{text}");
         assert!(text.contains("errors: ENOENT 2\n"), "{text}");
     }
 }

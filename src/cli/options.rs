@@ -105,6 +105,13 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         meaning: "no upload's local copy grows while cache_dir's disk has less than this free",
     },
     OptionDoc {
+        name: "writeback",
+        default: "off",
+        meaning: "a writer's close returns once the data is in the spool and synced to the local \
+                  disk; uploads run in the background, many files at once, and failed ones are \
+                  retried; fsync still waits for the server, and unmount waits for the uploads",
+    },
+    OptionDoc {
         name: "upload_retry=SECS",
         default: "60",
         meaning: "how long an upload whose link broke keeps resuming (each attempt bounded by \
@@ -339,6 +346,7 @@ pub fn apply_option(p: &mut Parsed, opt: &str) -> Result<(), String> {
         ("spool_max", Some(v)) => cfg.fs.spool_max = number::<u64>(key, v)? << 20,
         ("spool_min_free", Some(v)) => cfg.fs.spool_min_free = number::<u64>(key, v)? << 20,
         ("upload_retry", Some(v)) => cfg.fs.upload_retry = seconds(key, v)?,
+        ("writeback", None) => cfg.fs.writeback = true,
         ("credentials", Some(v)) if !v.is_empty() => p.credentials = Some(v.into()),
         ("proxy", Some(v)) if !v.is_empty() => p.proxy = Some(v.to_string()),
         ("fsname", Some(v)) if !v.is_empty() => cfg.mount.fsname = v.to_string(),

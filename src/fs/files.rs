@@ -36,6 +36,8 @@ impl<S: RemoteStore> FtpFs<S> {
             atomic: self.cfg.atomic_upload,
             drop_boxes: &self.drop_boxes,
             budget: &self.budget,
+            writeback: self.cfg.writeback,
+            retry: self.cfg.upload_retry,
         }
     }
 
@@ -140,13 +142,7 @@ impl<S: RemoteStore> FtpFs<S> {
             }
             st.path.clone()
         };
-        let mut writing = lock(&self.writing);
-        if writing
-            .get(&path)
-            .is_some_and(|w| Arc::ptr_eq(&w.state, state))
-        {
-            writing.remove(&path);
-        }
+        self.unlist(&path, state);
     }
 
     /// A `close()` of the handle: the server confirms the data, or the program hears why not. A
@@ -165,7 +161,91 @@ impl<S: RemoteStore> FtpFs<S> {
             );
             return Ok(());
         }
+        if self.cfg.writeback {
+            return self.leave_to_writeback(st);
+        }
         self.commit(st)
+    }
+
+    /// `-o writeback`: the data is made safe locally and queued for a background upload
+    /// (`writeback.rs`); the close returns at once.
+    fn leave_to_writeback(&self, state: &Arc<Mutex<FileState>>) -> FsResult<()> {
+        let mut st = lock(state);
+        if !st.is_dirty() || st.unlinked {
+            return Ok(());
+        }
+        if !self.uploader().keep_locally(&mut st)? {
+            drop(st);
+            return self.commit(state);
+        }
+        drop(st);
+        self.writeback.push(state);
+        Ok(())
+    }
+
+    /// A background upload of a file left to writeback, from a snapshot of its content so that
+    /// the file stays usable meanwhile (`write/snapshot.rs`); once saved and closed, the file's
+    /// state is forgotten. Changed during the upload, it goes back in the queue.
+    pub(super) fn upload_pending(&self, state: &Arc<Mutex<FileState>>) -> FsResult<()> {
+        let up = Uploader {
+            retry: std::time::Duration::ZERO,
+            ..self.uploader()
+        };
+        let snap = {
+            let mut st = lock(state);
+            match up.snapshot(&mut st) {
+                Ok(Some(snap)) => snap,
+                Ok(None) if st.is_dirty() && !st.unlinked => {
+                    // Not local (a stream): only its own end can save it.
+                    drop(st);
+                    return self.commit(state);
+                }
+                Ok(None) => {
+                    drop(st);
+                    self.forget_if_done(state);
+                    return Ok(());
+                }
+                // A state that broke returned its error to its handles already.
+                Err(_) if st.is_broken() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        };
+        up.upload_snapshot(&snap)?;
+        let mut st = lock(state);
+        let settled = up.settle(&mut st, snap);
+        let (path, again) = (st.path.clone(), st.is_dirty() && !st.unlinked);
+        drop(st);
+        if let Some(c) = settled? {
+            self.after_upload(&path, c);
+        }
+        if again {
+            self.writeback.push(state);
+        }
+        self.forget_if_done(state);
+        Ok(())
+    }
+
+    /// Drops `state` from the files being written (if it is still `path`'s).
+    fn unlist(&self, path: &str, state: &Arc<Mutex<FileState>>) {
+        let mut writing = lock(&self.writing);
+        if writing
+            .get(path)
+            .is_some_and(|w| Arc::ptr_eq(&w.state, state))
+        {
+            writing.remove(path);
+        }
+    }
+
+    /// Drops `state` from the files being written once it has no handles and nothing unsaved.
+    fn forget_if_done(&self, state: &Arc<Mutex<FileState>>) {
+        let path = {
+            let st = lock(state);
+            if st.handles > 0 || (st.is_dirty() && !st.unlinked) {
+                return;
+            }
+            st.path.clone()
+        };
+        self.unlist(&path, state);
     }
 
     /// `fsync()`: the promise of a writer's close, to whoever asks.
@@ -245,6 +325,14 @@ impl<S: RemoteStore> FtpFs<S> {
             return;
         }
         let path = st.path.clone();
+        if st.is_dirty() && !st.unlinked && self.cfg.writeback {
+            // Pending: the background upload forgets the state once it is done.
+            drop(st);
+            if let Err(e) = self.leave_to_writeback(state) {
+                warn!("{path}: data not saved yet ({e}); it stays in the spool");
+            }
+            return;
+        }
         if st.is_dirty() && !st.unlinked {
             drop(st);
             // Normally flush did this already; a handle released without one still uploads.
@@ -265,13 +353,7 @@ impl<S: RemoteStore> FtpFs<S> {
             }
         }
         drop(st);
-        let mut writing = lock(&self.writing);
-        if writing
-            .get(&path)
-            .is_some_and(|w| Arc::ptr_eq(&w.state, state))
-        {
-            writing.remove(&path);
-        }
+        self.unlist(&path, state);
     }
 
     /// Changes size, times or mode of `ino` (through handle `fh` if the kernel gave one).
@@ -403,6 +485,21 @@ impl<S: RemoteStore> FtpFs<S> {
     /// At unmount: one last upload of everything unsaved; what still fails is kept in the cache
     /// directory and named in the log. Returns how many files could not be saved.
     pub fn shutdown(&self) -> usize {
+        if self.cfg.writeback {
+            let queued = self.writeback.len();
+            if queued > 0 {
+                info!("unmount: waiting for {queued} pending upload(s)");
+            }
+            let deadline = std::time::Instant::now() + self.cfg.upload_retry;
+            if !self.writeback.drained(deadline) {
+                warn!(
+                    "unmount: {} upload(s) still pending after {:?}",
+                    self.writeback.len(),
+                    self.cfg.upload_retry
+                );
+            }
+            self.writeback.stop();
+        }
         let pending: Vec<(String, Writing)> = lock(&self.writing)
             .iter()
             .map(|(p, w)| (p.clone(), w.clone()))

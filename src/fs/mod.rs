@@ -21,10 +21,12 @@ mod listings;
 mod namespace;
 pub mod prefetch;
 pub mod read;
+mod report;
 mod resume;
 pub mod spool;
 mod upload;
 pub mod write;
+mod writeback;
 mod writers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,7 +43,6 @@ use crate::caller;
 use crate::config::FsConfig;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
-use crate::stats::{HitRate, Report};
 use crate::sync::lock;
 use dirs::DirHandle;
 pub use dirs::{DirEntry, DirSink};
@@ -157,6 +158,8 @@ pub struct FtpFs<S: RemoteStore> {
     drop_boxes: DropBoxes,
     /// The bounds of upload copies and retries (`budget.rs`).
     budget: Arc<budget::Budget>,
+    /// Files whose upload waits for a background worker (`-o writeback`).
+    writeback: writeback::Queue,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -209,6 +212,7 @@ impl<S: RemoteStore> FtpFs<S> {
             errors: Mutex::new(BTreeMap::new()),
             drop_boxes: DropBoxes::default(),
             budget,
+            writeback: writeback::Queue::default(),
         }
     }
 
@@ -254,28 +258,6 @@ impl<S: RemoteStore> FtpFs<S> {
             return Err(FsError::PermissionDenied);
         }
         Ok(())
-    }
-
-    /// Everything the mount can tell about itself now.
-    pub fn report(&self) -> Report {
-        let rate = |(hits, misses)| HitRate { hits, misses };
-        let states: Vec<_> = lock(&self.writing)
-            .values()
-            .map(|w| Arc::clone(&w.state))
-            .collect();
-        // A state locked right now is moving data to the server: pending too.
-        let uploads_pending = states
-            .iter()
-            .filter(|st| st.try_lock().map_or(true, |st| st.is_dirty()))
-            .count();
-        Report {
-            store: self.store.stats(),
-            listings: rate(self.dirs.stats()),
-            blocks: rate(self.blocks.stats()),
-            block_bytes: (self.blocks.bytes(), self.cfg.cache_size),
-            uploads_pending,
-            errors: lock(&self.errors).iter().map(|(k, n)| (*k, *n)).collect(),
-        }
     }
 
     fn path_of(&self, ino: u64) -> FsResult<Arc<str>> {

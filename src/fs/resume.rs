@@ -93,7 +93,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         spool: &Spool,
         mut valid: Option<u64>,
     ) -> FsResult<()> {
-        let deadline = Instant::now() + self.budget.retry;
+        let deadline = Instant::now() + self.retry;
         let mut pause = FIRST_PAUSE;
         // An upload that broke before this call was under way already.
         let mut under_way = valid.is_some();

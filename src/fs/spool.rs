@@ -54,6 +54,21 @@ impl Spool {
         Ok(buf)
     }
 
+    /// A new spool in `dir` with the same content (`copy_file_range` where the file system has
+    /// it): what a background upload sends while the file may change.
+    pub fn duplicate(&self, dir: &Path) -> io::Result<Spool> {
+        let mut copy = Spool::new(dir)?;
+        let mut src = self.reader()?;
+        let n = io::copy(&mut src, &mut copy.file.as_file())?;
+        copy.len = n;
+        Ok(copy)
+    }
+
+    /// Makes the content survive a crash of this machine (`-o writeback`'s promise at close).
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.as_file().sync_data()
+    }
+
     /// Shrinks or extends (with zeros) the content to `len` bytes.
     pub fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.file.as_file().set_len(len)?;

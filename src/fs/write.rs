@@ -28,12 +28,14 @@ use super::dropbox::DropBoxes;
 use super::spool::{local, Spool};
 use super::writers::Writers;
 
+mod snapshot;
 mod stream;
 
 use crate::caller;
 use crate::error::{FsError, FsResult};
 use crate::remote::RemoteStore;
 use crate::sync::lock;
+pub use snapshot::Snapshot;
 use stream::{Bytes, Upload};
 
 /// How a file handle was opened.
@@ -124,6 +126,9 @@ pub struct FileState {
     failed: Option<FsError>,
     /// An upload of this content that broke part way, to resume (see `Partial`).
     pub(super) partial: Option<Partial>,
+    /// Counts changes (data, size, times, mode): a background upload of a snapshot settles the
+    /// state only if nothing changed since (`snapshot.rs`).
+    version: u64,
     /// Who opened the file for writing or wrote to it: only their closes upload (`writers`).
     writers: Writers,
     view: Arc<Mutex<View>>,
@@ -164,6 +169,7 @@ impl FileState {
             handles: 0,
             failed: None,
             partial: None,
+            version: 0,
             writers: Writers::default(),
             view: Arc::new(Mutex::new(View {
                 size,
@@ -195,6 +201,7 @@ impl FileState {
 
     fn touched(&mut self) {
         self.mtime = self.pending_mtime.unwrap_or_else(SystemTime::now);
+        self.version += 1;
         self.publish();
     }
 
@@ -226,12 +233,14 @@ impl FileState {
     pub fn defer_mtime(&mut self, t: SystemTime) {
         self.pending_mtime = Some(t);
         self.mtime = t;
+        self.version += 1;
         self.publish();
     }
 
     /// Records a mode to set after the upload.
     pub fn defer_mode(&mut self, mode: u32) {
         self.pending_mode = Some(mode);
+        self.version += 1;
         self.publish();
     }
 
@@ -263,6 +272,11 @@ pub struct Uploader<'a, S: RemoteStore> {
     pub drop_boxes: &'a DropBoxes,
     /// The bounds of upload copies and of retries.
     pub budget: &'a Arc<Budget>,
+    /// `-o writeback`: nothing streams; every write goes to the spool, uploaded after the close.
+    pub writeback: bool,
+    /// How long an upload whose link broke keeps trying (`upload_retry`; none for background
+    /// uploads, whose queue tries again itself).
+    pub retry: std::time::Duration,
 }
 
 impl<S: RemoteStore> Uploader<'_, S> {
@@ -284,7 +298,8 @@ impl<S: RemoteStore> Uploader<'_, S> {
             Go,
         }
         // Only a write-only handle streams: one that may read back needs the content at hand.
-        let streams = !mode.read;
+        // With writeback the content must be at hand after the close: nothing streams.
+        let streams = !mode.read && !self.writeback;
         let step = match &st.body {
             Body::Empty if streams => Step::Stream { append: false },
             Body::Remote if streams && offset == 0 && st.size == 0 => {
@@ -374,6 +389,19 @@ impl<S: RemoteStore> Uploader<'_, S> {
             Body::Empty => Ok(Some(Vec::new())),
             Body::Spool { spool, .. } => spool.read_at(offset, size).map(Some).map_err(local),
             Body::Stream(_) => unreachable!("turned into a spool above"),
+        }
+    }
+
+    /// `-o writeback`'s close: makes what was written safe on the local disk, for an upload later.
+    /// Returns false where the content is not local (a stream: it must end now, with `commit`).
+    pub fn keep_locally(&self, st: &mut FileState) -> FsResult<bool> {
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        match &st.body {
+            Body::Spool { spool, .. } => spool.sync().map_err(local).map(|()| true),
+            Body::Remote | Body::Empty => Ok(true),
+            Body::Stream(_) => Ok(false),
         }
     }
 

@@ -278,6 +278,9 @@ pub struct FsConfig {
     /// A writer's close returns once the data is safe locally; uploads run in the background
     /// (`-o writeback`).
     pub writeback: bool,
+    /// Where pending uploads are recorded for the next mount after a crash (`fs::journal`); `None`:
+    /// nowhere (the core over a store in tests).
+    pub journal_dir: Option<PathBuf>,
 }
 
 /// The default spool directory: `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a folder in
@@ -318,6 +321,7 @@ impl Default for FsConfig {
             spool_min_free: 1 << 30,
             upload_retry: Duration::from_secs(60),
             writeback: false,
+            journal_dir: None,
         }
     }
 }
@@ -354,6 +358,8 @@ pub struct Config {
     pub debug: bool,
     /// Print the server's profile instead of mounting (`--probe`).
     pub probe: bool,
+    /// List the uploads a crashed mount left pending instead of mounting (`--pending`).
+    pub pending: bool,
 }
 
 #[cfg(test)]

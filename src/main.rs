@@ -22,6 +22,20 @@ fn main() {
         print!("{}", profile.render());
         std::process::exit(if profile.usable.is_ok() { 0 } else { 1 });
     }
+    if cfg.pending {
+        let dir = cfg.fs.journal_dir.clone().unwrap_or_default();
+        let found = ftpfs::fs::journal::pending(&dir);
+        println!(
+            "{}: {} upload(s) pending in {}",
+            cfg.remote.display_url(),
+            found.len(),
+            dir.display()
+        );
+        for p in &found {
+            println!("{}", ftpfs::fs::journal::describe(p));
+        }
+        std::process::exit(0);
+    }
     match cfg.mount.fuse_fd {
         Some(fd) => {
             if let Err(m) = ftpfs::mount::check_fuse_fd(fd) {

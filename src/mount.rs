@@ -113,6 +113,14 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     info!("logged in to {url}");
 
     let fs = Arc::new(FtpFs::new(Arc::clone(&store), cfg.fs.clone()));
+    // What an earlier mount of this server and root left pending (a crash with -o writeback)
+    // goes up before anything else can change those files.
+    let (recovered, left) = fs.recover_pending();
+    if recovered + left > 0 {
+        info!(
+            "uploads left pending by an earlier mount: {recovered} uploaded, {left} still pending"
+        );
+    }
     if cfg.fs.writeback {
         // Background uploads use the pool like everything else; two connections stay free for
         // what programs ask meanwhile (listings, reads).

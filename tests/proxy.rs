@@ -123,28 +123,6 @@ fn only_the_proxy_was_seen(log: &str) {
     }
     assert!(!log.contains("Bad IP"), "a data connection from elsewhere");
 }
-
-/// The ftpfs process serving the mount on `mp`.
-fn daemon_pid(mp: &Path) -> u32 {
-    let me = mp.to_str().unwrap();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a.ends_with("ftpfs")) && args.iter().any(|a| a == me) {
-            return pid;
-        }
-    }
-    panic!("no ftpfs process serves {me}");
-}
-
 #[test]
 fn mounts_through_dante_without_and_with_a_password() {
     for users in [false, true] {
@@ -197,7 +175,7 @@ fn mounts_through_an_http_connect_proxy_with_the_password_in_the_url() {
     // The password in the URL is warned about, and gone from the process list.
     let log = m.log();
     assert!(log.contains("the proxy password is in -o proxy="), "{log}");
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", daemon_pid(m.path()))).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", m.daemon_pid())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(
         cmdline.contains("http://carol:***************@127.0.0.1:"),

@@ -32,13 +32,18 @@ pub struct Cli {
     pub url: String,
     /// The directory to mount it on (must exist), or /dev/fd/N: a /dev/fuse descriptor that
     /// mount.fuse3 -o drop_privileges mounted already.
-    #[arg(required_unless_present = "probe")]
+    #[arg(required_unless_present_any = ["probe", "pending"])]
     pub mountpoint: Option<PathBuf>,
     /// Mount nothing: connect, log in, and print what ftpfs detects on the server and will use
     /// (FEAT, listing command, data connections, TLS, SITE CHMOD, the time zone of LIST dates,
     /// how many connections it allows). Exits 0 if the server can be mounted.
     #[arg(long)]
     pub probe: bool,
+    /// Mount nothing: list the uploads that a mount of this server and directory with -o
+    /// writeback left pending when it ended without uploading them (a crash, kill -9, a power
+    /// cut). The next mount uploads them.
+    #[arg(long)]
+    pub pending: bool,
     /// Mount options, comma-separated (repeatable); see MOUNT OPTIONS (--help).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -77,15 +82,26 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     let mut cfg = p.cfg;
     let target = Target::parse(&cli.url)?;
     let home_netrc = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc"));
-    let (user, password) = credentials::resolve(credentials::Sources {
+    let resolved = credentials::resolve(credentials::Sources {
         host: &target.host,
         url_user: (!target.user.is_empty()).then_some(target.user.as_str()),
         url_password: target.password.as_deref(),
         credentials_file: p.credentials.as_deref(),
         env_password: std::env::var("FTPFS_PASSWORD").ok(),
         netrc: home_netrc.as_deref(),
-        prompt: credentials::terminal_prompt(),
-    })?;
+        // --pending connects nowhere: it needs the user (the journal is per user), not a password.
+        prompt: if cli.pending {
+            None
+        } else {
+            credentials::terminal_prompt()
+        },
+    });
+    let (user, password) = match resolved {
+        Err(_) if cli.pending && !target.user.is_empty() => {
+            (target.user.clone(), crate::config::Secret::new(""))
+        }
+        other => other?,
+    };
     cfg.remote.tls.mode = tls_mode(&target.scheme, target.scheme_mode, p.tls)?;
     // The mount process works from `/` once in the background: keep a relative path meaningful.
     if let Some(path) = cfg.remote.tls.cafile.take() {
@@ -102,6 +118,11 @@ pub fn config_from(cli: Cli) -> Result<Config, String> {
     }
 
     cfg.probe = cli.probe;
+    cfg.pending = cli.pending;
+    cfg.fs.journal_dir = Some(crate::fs::journal::dir_for(
+        &cfg.fs.cache_dir,
+        &cfg.remote.display_url(),
+    ));
     let mountpoint = cli.mountpoint.unwrap_or_default();
     cfg.mount.fuse_fd = fuse_fd_of(&mountpoint);
     cfg.mount.mountpoint = mountpoint;

@@ -3,6 +3,7 @@
 //! unmount. The data path itself is `write.rs`; this module wires it to handles and keeps the caches
 //! in step with what we changed.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -174,13 +175,42 @@ impl<S: RemoteStore> FtpFs<S> {
         if !st.is_dirty() || st.unlinked {
             return Ok(());
         }
-        if !self.uploader().keep_locally(&mut st)? {
+        if !self
+            .uploader()
+            .keep_locally(&mut st, self.journal.is_none())?
+        {
             drop(st);
             return self.commit(state);
+        }
+        let recorded = st.journal_id.is_some_and(|(_, v)| v == st.version());
+        if let (Some(j), false) = (&self.journal, recorded) {
+            let spool = st.spool_path().map(Path::to_path_buf);
+            let old = st.journal_id.map(|(id, _)| id);
+            match j.record(&st.path, spool.as_deref(), st.base, old) {
+                Ok(id) => st.journal_id = Some((id, st.version())),
+                Err(e) => {
+                    warn!(
+                        "{}: not recorded in the writeback journal ({e}); a crash before its \
+                         upload would leave its data only in the spool directory",
+                        st.path
+                    );
+                    self.uploader().keep_locally(&mut st, true)?;
+                }
+            }
         }
         drop(st);
         self.writeback.push(state);
         Ok(())
+    }
+
+    /// The file's pending upload is done (or moot): its journal record goes.
+    fn journal_done(&self, st: &mut FileState) {
+        if let (Some(j), Some((id, _))) = (&self.journal, st.journal_id) {
+            if !st.is_dirty() || st.unlinked {
+                j.forget(id);
+                st.journal_id = None;
+            }
+        }
     }
 
     /// A background upload of a file left to writeback, from a snapshot of its content so that
@@ -201,6 +231,7 @@ impl<S: RemoteStore> FtpFs<S> {
                     return self.commit(state);
                 }
                 Ok(None) => {
+                    self.journal_done(&mut st);
                     drop(st);
                     self.forget_if_done(state);
                     return Ok(());
@@ -213,6 +244,7 @@ impl<S: RemoteStore> FtpFs<S> {
         up.upload_snapshot(&snap)?;
         let mut st = lock(state);
         let settled = up.settle(&mut st, snap);
+        self.journal_done(&mut st);
         let (path, again) = (st.path.clone(), st.is_dirty() && !st.unlinked);
         drop(st);
         if let Some(c) = settled? {
@@ -261,6 +293,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let mut st = lock(state);
         let path = st.path.clone();
         let done = self.uploader().commit(&mut st);
+        self.journal_done(&mut st);
         drop(st);
         match done {
             Ok(Some(c)) => {
@@ -276,7 +309,7 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     /// The server now holds `path` as `c` says: listings, blocks and kernel pages follow at once.
-    fn after_upload(&self, path: &str, c: Committed) {
+    pub(super) fn after_upload(&self, path: &str, c: Committed) {
         let mtime = c.mtime.unwrap_or_else(SystemTime::now);
         let name = name_of(path).to_string();
         self.dirs

@@ -16,11 +16,13 @@ mod dirs;
 mod dropbox;
 mod files;
 pub mod inode;
+pub mod journal;
 mod kernel_names;
 mod listings;
 mod namespace;
 pub mod prefetch;
 pub mod read;
+mod recover;
 mod report;
 mod resume;
 pub mod spool;
@@ -160,6 +162,8 @@ pub struct FtpFs<S: RemoteStore> {
     budget: Arc<budget::Budget>,
     /// Files whose upload waits for a background worker (`-o writeback`).
     writeback: writeback::Queue,
+    /// The record of those files, for the next mount after a crash (`-o writeback`).
+    journal: Option<journal::Journal>,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -182,6 +186,7 @@ impl<S: RemoteStore> FtpFs<S> {
             Arc::clone(&dirs),
             cfg.timeout,
         ));
+        let journal = journal::Journal::for_config(&cfg);
         let budget = Arc::new(budget::Budget::new(
             &cfg.cache_dir,
             cfg.spool_max,
@@ -213,6 +218,7 @@ impl<S: RemoteStore> FtpFs<S> {
             drop_boxes: DropBoxes::default(),
             budget,
             writeback: writeback::Queue::default(),
+            journal,
         }
     }
 

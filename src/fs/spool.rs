@@ -35,6 +35,11 @@ impl Spool {
         self.len
     }
 
+    /// Where the spool file is (the writeback journal links it).
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

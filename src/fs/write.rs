@@ -129,6 +129,12 @@ pub struct FileState {
     /// Counts changes (data, size, times, mode): a background upload of a snapshot settles the
     /// state only if nothing changed since (`snapshot.rs`).
     version: u64,
+    /// The server's file when this state began (size, time): a crash recovery uploads over it only
+    /// if it is still so (`journal.rs`). `None` for a file created here.
+    pub base: Option<(u64, SystemTime)>,
+    /// The record of this file's pending upload in the writeback journal, and the `version` it
+    /// recorded (a close with no change since records nothing new).
+    pub journal_id: Option<(u64, u64)>,
     /// Who opened the file for writing or wrote to it: only their closes upload (`writers`).
     writers: Writers,
     view: Arc<Mutex<View>>,
@@ -170,6 +176,8 @@ impl FileState {
             failed: None,
             partial: None,
             version: 0,
+            base: on_server.then_some((size, mtime)),
+            journal_id: None,
             writers: Writers::default(),
             view: Arc::new(Mutex::new(View {
                 size,
@@ -203,6 +211,19 @@ impl FileState {
         self.mtime = self.pending_mtime.unwrap_or_else(SystemTime::now);
         self.version += 1;
         self.publish();
+    }
+
+    /// Counts the changes made to the file (see `version`).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The local file holding the content, if it is in a spool.
+    pub fn spool_path(&self) -> Option<&std::path::Path> {
+        match &self.body {
+            Body::Spool { spool, .. } => Some(spool.path()),
+            _ => None,
+        }
     }
 
     /// True while the server lacks something a program wrote and that can still be uploaded.
@@ -392,14 +413,16 @@ impl<S: RemoteStore> Uploader<'_, S> {
         }
     }
 
-    /// `-o writeback`'s close: makes what was written safe on the local disk, for an upload later.
-    /// Returns false where the content is not local (a stream: it must end now, with `commit`).
-    pub fn keep_locally(&self, st: &mut FileState) -> FsResult<bool> {
+    /// `-o writeback`'s close: makes what was written safe on the local disk (`sync`; else the
+    /// journal's record does it), for an upload later. Returns false where the content is not
+    /// local (a stream: it must end now, with `commit`).
+    pub fn keep_locally(&self, st: &mut FileState, sync: bool) -> FsResult<bool> {
         if let Some(e) = &st.failed {
             return Err(e.clone());
         }
         match &st.body {
-            Body::Spool { spool, .. } => spool.sync().map_err(local).map(|()| true),
+            Body::Spool { spool, .. } if sync => spool.sync().map_err(local).map(|()| true),
+            Body::Spool { .. } => Ok(true),
             Body::Remote | Body::Empty => Ok(true),
             Body::Stream(_) => Ok(false),
         }

@@ -90,6 +90,27 @@ impl Mounted {
             .unwrap_or_default()
     }
 
+    /// The pid of the ftpfs process serving this mount.
+    pub fn daemon_pid(&self) -> u32 {
+        let me = self.path().to_str().unwrap();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.first().is_some_and(|a| a.ends_with("ftpfs")) && args.iter().any(|a| a == me) {
+                return pid;
+            }
+        }
+        panic!("no ftpfs process serves {me}");
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mount::{digests, sh, walk, Mounted};
+use support::mount::{digests, sh, walk, Mounted, Tmpfs};
 use support::{make_tree, unftp::Unftp, vsftpd::Vsftpd, FtpServer, XorShift};
 
 /// A server of each kind over a fresh root, and a spool directory for the mount.
@@ -354,22 +354,9 @@ fn fsx_runs_100000_operations_with_writeback_without_a_failure() {
 /// data must not be thrown away (it stays in the mount, unsaved, until removed).
 #[test]
 fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
-    struct Tmpfs(tempfile::TempDir);
-    impl Drop for Tmpfs {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0.path()).status();
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success(), "cannot mount a tmpfs for the disk-full test");
-    let tmpfs = Tmpfs(dir);
+    let tmpfs = Tmpfs::new("16m");
     let cache = tempfile::tempdir().unwrap();
-    let server = Vsftpd::start(tmpfs.0.path(), &[]);
+    let server = Vsftpd::start(tmpfs.path(), &[]);
     // With the daemon's debug log: it shows every upload destination and rename if this fails.
     let m = Mounted::with_log(
         &server.url("/"),
@@ -392,7 +379,7 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
     eprintln!("disk full: {err} after {:?}", started.elapsed());
     // Every check below shows the server's disk and the daemon's log when it fails.
     let disk = || -> Vec<_> {
-        std::fs::read_dir(tmpfs.0.path())
+        std::fs::read_dir(tmpfs.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect()
@@ -438,7 +425,7 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
     // The mount still works once there is room (the server's processes that wrote the failed
     // uploads may hold their deleted files a moment longer).
     let room = Instant::now();
-    while nix::sys::statvfs::statvfs(tmpfs.0.path())
+    while nix::sys::statvfs::statvfs(tmpfs.path())
         .map(|s| s.blocks_available() * s.fragment_size() < 1 << 20)
         .unwrap_or(true)
     {
@@ -451,7 +438,7 @@ fn a_full_server_disk_is_an_error_and_leaves_no_partial_file() {
     }
     std::fs::write(m.path().join("small"), "fits").unwrap();
     assert_eq!(
-        std::fs::read(tmpfs.0.path().join("small")).ok().as_deref(),
+        std::fs::read(tmpfs.path().join("small")).ok().as_deref(),
         Some(&b"fits"[..]),
         "{}",
         why("small is not on the server")

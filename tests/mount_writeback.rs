@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::mount::{digests, Mounted};
+use support::mount::{digests, Mounted, Tmpfs};
 use support::{make_tree, vsftpd::Vsftpd, FtpServer};
 
 /// The `uploads pending: N (B bytes)` figures of the mount's statistics.
@@ -164,4 +164,47 @@ fn a_killed_mount_leaves_its_pending_uploads_to_the_next() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains(": 0 upload(s) pending"));
+}
+
+/// A full server disk with `writeback`: the close returns (the data is local), `fsync` then says
+/// why the upload fails (ENOSPC, or EIO for vsftpd's 451), the log names the file, nothing partial
+/// stays on the server, and the data is still in the mount, whole.
+#[test]
+fn a_full_server_disk_reaches_fsync_and_the_log_and_the_data_stays() {
+    let tmpfs = Tmpfs::new("16m");
+    let cache = tempfile::tempdir().unwrap();
+    let server = Vsftpd::start(tmpfs.path(), &[]);
+    let m = Mounted::with_log(
+        &server.url("/"),
+        &server.password,
+        &format!("writeback,cache_dir={}", cache.path().display()),
+    );
+    let data: Vec<u8> = (0..32u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    let path = m.path().join("big.bin");
+    std::fs::write(&path, &data).expect("a writeback close returns once the data is local");
+    let err = std::fs::File::open(&path)
+        .unwrap()
+        .sync_all()
+        .expect_err("fsync of 32 MiB onto a 16 MiB server succeeded");
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::ENOSPC | libc::EIO)),
+        "fsync: {err}; log:\n{}",
+        m.log()
+    );
+    let log = m.log();
+    assert!(log.contains("big.bin") && log.contains("WARN"), "{log}");
+    let left: Vec<_> = std::fs::read_dir(tmpfs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left on the full server: {left:?}");
+    assert!(
+        std::fs::read(&path).unwrap() == data,
+        "the data is not kept whole in the mount"
+    );
+    // Removed by the user, it is gone for good (no upload retried forever).
+    std::fs::remove_file(&path).unwrap();
+    assert!(!path.exists());
 }

@@ -17,6 +17,32 @@ pub const BIN: &str = match option_env!("CARGO_BIN_EXE_ftpfs") {
     None => "ftpfs",
 };
 
+/// A tmpfs of a given size (a small server disk that fills up); unmounted on drop.
+pub struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    pub fn new(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot mount a tmpfs (the tests run as root)");
+        Tmpfs(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
 /// A live mount; unmounted on drop.
 pub struct Mounted {
     dir: tempfile::TempDir,

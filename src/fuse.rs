@@ -69,7 +69,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         blocks: a.blocks(),
         atime: a.mtime,
         mtime: a.mtime,
-        ctime: a.mtime,
+        ctime: a.ctime,
         crtime: a.mtime,
         kind: file_type(a.kind),
         perm: a.perm,
@@ -409,11 +409,14 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.fs.mkdir(parent.0, name) {
+        match self
+            .fs
+            .mkdir_with_perm(parent.0, name, mode & !umask & 0o7777)
+        {
             Ok(a) => reply.entry(&self.fs.attr_ttl(), &file_attr(&a), GEN),
             Err(e) => reply.error(self.errno("mkdir", &e)),
         }

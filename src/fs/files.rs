@@ -95,6 +95,7 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         let state = Arc::clone(&writing.state);
         lock(&self.writing).insert(path.clone(), writing);
+        self.ctimes.entries_changed(&dir);
         let ino = lock(&self.inodes).lookup(&path);
         let attr = self.getattr(ino)?;
         let fh = self.add_handle(mode, path.into(), Some(state));
@@ -296,6 +297,9 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         if change.owner {
             debug!("{path}: owner change accepted, not recorded (FTP has no chown)");
+        }
+        if writes || change.owner {
+            self.ctimes.changed(&path);
         }
         self.getattr(ino)
     }

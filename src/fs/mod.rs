@@ -12,6 +12,7 @@
 //! is being written wait for its state (they read what was written).
 
 pub mod budget;
+mod ctimes;
 mod dirs;
 mod dropbox;
 mod files;
@@ -63,6 +64,8 @@ pub struct Attr {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: SystemTime,
+    /// The last change made through the mount, else the mtime (`ctimes.rs`).
+    pub ctime: SystemTime,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
@@ -157,6 +160,8 @@ pub struct FtpFs<S: RemoteStore> {
     drop_boxes: DropBoxes,
     /// The bounds of upload copies and retries (`budget.rs`).
     budget: Arc<budget::Budget>,
+    /// Changes made through the mount, for ctime and directory mtimes (`ctimes.rs`).
+    ctimes: ctimes::ChangeTimes,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -209,6 +214,7 @@ impl<S: RemoteStore> FtpFs<S> {
             errors: Mutex::new(BTreeMap::new()),
             drop_boxes: DropBoxes::default(),
             budget,
+            ctimes: ctimes::ChangeTimes::new(),
         }
     }
 
@@ -301,7 +307,8 @@ impl<S: RemoteStore> FtpFs<S> {
         fixed.unwrap_or(listed.unwrap_or(default) & 0o1777 & !self.cfg.umask)
     }
 
-    fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {
+    /// The attributes of `path`, listed as `e`, with the changes made through the mount.
+    fn attr_from(&self, ino: u64, path: &str, e: &RemoteEntry) -> Attr {
         let nlink = match e.kind {
             EntryKind::Dir => 2,
             EntryKind::File | EntryKind::Symlink => 1,
@@ -310,11 +317,13 @@ impl<S: RemoteStore> FtpFs<S> {
             EntryKind::Symlink => e.link_target.as_ref().map_or(e.size, |t| t.len() as u64),
             _ => e.size,
         };
+        let (mtime, ctime) = self.ctimes.times(path, e.mtime);
         Attr {
             ino,
             kind: e.kind,
             size,
-            mtime: e.mtime,
+            mtime,
+            ctime,
             perm: self.shown_perm(e.kind, e.perm),
             nlink,
             uid: self.cfg.uid,
@@ -324,11 +333,13 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     fn root_attr(&self) -> Attr {
+        let (mtime, ctime) = self.ctimes.times("/", self.started);
         Attr {
             ino: ROOT_INO,
             kind: EntryKind::Dir,
             size: 0,
-            mtime: self.started,
+            mtime,
+            ctime,
             perm: self.shown_perm(EntryKind::Dir, None),
             nlink: 2,
             uid: self.cfg.uid,
@@ -386,7 +397,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if ino == ROOT_INO {
             return Ok(self.root_attr());
         }
-        Ok(self.attr_from(ino, &self.entry(path)?))
+        Ok(self.attr_from(ino, path, &self.entry(path)?))
     }
 
     /// Looks `name` up in directory `parent`; the kernel then holds one more reference to the result.
@@ -405,7 +416,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 .ok_or(FsError::NotFound)?
         };
         let ino = lock(&self.inodes).lookup(&path);
-        Ok(self.attr_from(ino, &entry))
+        Ok(self.attr_from(ino, &path, &entry))
     }
 
     /// The kernel dropped `n` references to `ino`.

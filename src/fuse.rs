@@ -67,7 +67,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
         blocks: a.blocks(),
-        atime: a.mtime,
+        atime: a.atime,
         mtime: a.mtime,
         ctime: a.ctime,
         crtime: a.mtime,
@@ -334,7 +334,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
@@ -348,6 +348,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let change = SetAttr {
             size,
             mtime: mtime.map(system_time),
+            atime: atime.map(system_time),
             mode,
             owner: uid.is_some() || gid.is_some(),
         };

@@ -2,7 +2,8 @@
 //! FTP servers, keeps no ctime). Every change made through the mount moves the ctime of what it
 //! changed (chmod, utimens, truncate, rename, a write) and a directory that gains or loses an entry
 //! shows a new mtime and ctime at once, although its parent's cached listing still holds the old
-//! mtime; failed changes move nothing. `mkdir` with a mode other than 0755 sends `SITE CHMOD`.
+//! mtime; failed changes move nothing. An access time set through the mount is kept there (FTP has
+//! none). `mkdir` with a mode other than 0755 sends `SITE CHMOD`.
 
 mod support;
 
@@ -47,6 +48,14 @@ fn ctime_moves(fs: &FtpFs<MemStore>, path: &str, change: impl FnOnce()) -> Attr 
     after
 }
 
+/// Applies `change` to `/d/f` and checks that its ctime moved; returns the attributes after.
+fn set_on_f(s: &Setup, change: SetAttr) -> Attr {
+    let f = ino(&s.fs, "/d/f");
+    ctime_moves(&s.fs, "/d/f", || {
+        s.fs.setattr(f, None, change).unwrap();
+    })
+}
+
 #[test]
 fn without_changes_the_ctime_is_the_listed_mtime() {
     let s = site();
@@ -59,14 +68,13 @@ fn without_changes_the_ctime_is_the_listed_mtime() {
 fn chmod_moves_the_ctime_and_not_the_mtime() {
     let s = site();
     let before = stat(&s.fs, "/d/f");
-    let f = before.ino;
-    let chmod = SetAttr {
-        mode: Some(0o600),
-        ..SetAttr::default()
-    };
-    let after = ctime_moves(&s.fs, "/d/f", || {
-        s.fs.setattr(f, None, chmod).unwrap();
-    });
+    let after = set_on_f(
+        &s,
+        SetAttr {
+            mode: Some(0o600),
+            ..SetAttr::default()
+        },
+    );
     assert_eq!(after.mtime, before.mtime);
     assert_eq!(after.perm, 0o600);
 }
@@ -74,15 +82,14 @@ fn chmod_moves_the_ctime_and_not_the_mtime() {
 #[test]
 fn setting_an_old_mtime_still_moves_the_ctime() {
     let s = site();
-    let f = ino(&s.fs, "/d/f");
     let past = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    let utimens = SetAttr {
-        mtime: Some(past),
-        ..SetAttr::default()
-    };
-    let after = ctime_moves(&s.fs, "/d/f", || {
-        s.fs.setattr(f, None, utimens).unwrap();
-    });
+    let after = set_on_f(
+        &s,
+        SetAttr {
+            mtime: Some(past),
+            ..SetAttr::default()
+        },
+    );
     assert_eq!(after.mtime, past);
 }
 
@@ -90,14 +97,14 @@ fn setting_an_old_mtime_still_moves_the_ctime() {
 fn truncate_and_writes_move_mtime_and_ctime() {
     let s = site();
     let f = ino(&s.fs, "/d/f");
-    let shrink = SetAttr {
-        size: Some(2),
-        ..SetAttr::default()
-    };
     let before = stat(&s.fs, "/d/f");
-    let after = ctime_moves(&s.fs, "/d/f", || {
-        s.fs.setattr(f, None, shrink).unwrap();
-    });
+    let after = set_on_f(
+        &s,
+        SetAttr {
+            size: Some(2),
+            ..SetAttr::default()
+        },
+    );
     assert_eq!(after.size, 2);
     assert!(after.mtime > before.mtime && after.ctime >= after.mtime);
     std::thread::sleep(Duration::from_millis(20));
@@ -175,4 +182,30 @@ fn mkdir_sets_a_mode_other_than_0755_and_sends_nothing_for_0755() {
     assert_eq!(a.perm, 0o151);
     assert_eq!(s.store.count(Op::Chmod), 1);
     assert_eq!(stat(&s.fs, "/odd").perm, 0o151, "the listing shows it too");
+}
+
+#[test]
+fn an_access_time_set_through_the_mount_is_kept_and_moves_the_ctime() {
+    let s = site();
+    let before = stat(&s.fs, "/d/f");
+    assert_eq!(
+        before.atime, before.mtime,
+        "without one, the atime is the mtime"
+    );
+    let a = SystemTime::UNIX_EPOCH + Duration::from_nanos(100_000_000_100_000_000);
+    let after = set_on_f(
+        &s,
+        SetAttr {
+            atime: Some(a),
+            ..SetAttr::default()
+        },
+    );
+    assert_eq!(after.atime, a, "to the nanosecond");
+    assert_eq!(after.mtime, before.mtime);
+    assert_eq!(s.store.count(Op::SetMtime), 0, "FTP has no access times");
+    let d = ino(&s.fs, "/d");
+    let g = ino(&s.fs, "/g");
+    s.fs.rename(d, name("f"), g, name("f"), RenameMode::default())
+        .unwrap();
+    assert_eq!(stat(&s.fs, "/g/f").atime, a, "a rename keeps it");
 }

@@ -6,6 +6,9 @@
 //! server says and what we remember, so a change made by another client still shows once listed.
 //! Without a remembered change, ctime is the mtime. The memory is bounded (an LRU of paths): a
 //! forgotten path falls back to the server's times, which is what a fresh mount would show.
+//! Access times have no FTP command at all: one set through the mount (`touch -a`, `utimensat`)
+//! is remembered here the same way, and otherwise the atime shows the mtime (reads do not move
+//! it, as with `noatime`).
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -24,6 +27,16 @@ struct Stamp {
     ctime: SystemTime,
     /// Set for directories whose entries changed: their mtime moved with the ctime.
     mtime: Option<SystemTime>,
+    /// The access time set through the mount.
+    atime: Option<SystemTime>,
+}
+
+/// A path's times as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Times {
+    pub atime: SystemTime,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
 }
 
 pub(super) struct ChangeTimes {
@@ -43,18 +56,36 @@ impl ChangeTimes {
     pub(super) fn changed(&self, path: &str) {
         let now = SystemTime::now();
         let mut stamps = lock(&self.stamps);
-        let mtime = stamps.peek(path).and_then(|s| s.mtime);
-        stamps.put(path.to_string(), Stamp { ctime: now, mtime });
+        let old = stamps.peek(path).copied();
+        stamps.put(
+            path.to_string(),
+            Stamp {
+                ctime: now,
+                mtime: old.and_then(|s| s.mtime),
+                atime: old.and_then(|s| s.atime),
+            },
+        );
+    }
+
+    /// `path`'s access time was set to `t` now (which changes its ctime).
+    pub(super) fn set_atime(&self, path: &str, t: SystemTime) {
+        self.changed(path);
+        if let Some(s) = lock(&self.stamps).get_mut(path) {
+            s.atime = Some(t);
+        }
     }
 
     /// Directory `path` gained or lost an entry now: its mtime and ctime move.
     pub(super) fn entries_changed(&self, path: &str) {
         let now = SystemTime::now();
-        lock(&self.stamps).put(
+        let mut stamps = lock(&self.stamps);
+        let atime = stamps.peek(path).and_then(|s| s.atime);
+        stamps.put(
             path.to_string(),
             Stamp {
                 ctime: now,
                 mtime: Some(now),
+                atime,
             },
         );
     }
@@ -68,18 +99,30 @@ impl ChangeTimes {
     /// systems do).
     pub(super) fn renamed(&self, from: &str, to: &str) {
         let mut stamps = lock(&self.stamps);
-        let mtime = stamps.pop(from).and_then(|s| s.mtime);
-        let ctime = SystemTime::now();
-        stamps.put(to.to_string(), Stamp { ctime, mtime });
+        let old = stamps.pop(from);
+        let stamp = Stamp {
+            ctime: SystemTime::now(),
+            mtime: old.and_then(|s| s.mtime),
+            atime: old.and_then(|s| s.atime),
+        };
+        stamps.put(to.to_string(), stamp);
     }
 
-    /// (mtime, ctime) of `path` given the `mtime` the server or the write state shows.
-    pub(super) fn times(&self, path: &str, mtime: SystemTime) -> (SystemTime, SystemTime) {
+    /// The times of `path` given the `mtime` the server or the write state shows.
+    pub(super) fn times(&self, path: &str, mtime: SystemTime) -> Times {
         match lock(&self.stamps).peek(path) {
-            None => (mtime, mtime),
+            None => Times {
+                atime: mtime,
+                mtime,
+                ctime: mtime,
+            },
             Some(s) => {
                 let mtime = s.mtime.map_or(mtime, |m| m.max(mtime));
-                (mtime, s.ctime.max(mtime))
+                Times {
+                    atime: s.atime.unwrap_or(mtime),
+                    mtime,
+                    ctime: s.ctime.max(mtime),
+                }
             }
         }
     }
@@ -94,27 +137,34 @@ mod tests {
     fn ctime_is_the_mtime_until_a_change_and_never_before_it() {
         let c = ChangeTimes::new();
         let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(c.times("/f", old), (old, old));
+        let plain = |t| Times {
+            atime: t,
+            mtime: t,
+            ctime: t,
+        };
+        assert_eq!(c.times("/f", old), plain(old));
         c.changed("/f");
-        let (m, ct) = c.times("/f", old);
-        assert_eq!(m, old, "a chmod does not move the mtime");
-        assert!(ct > old);
+        let t = c.times("/f", old);
+        assert_eq!(t.mtime, old, "a chmod does not move the mtime");
+        assert!(t.ctime > old);
         let later = SystemTime::now() + Duration::from_secs(60);
         assert_eq!(
             c.times("/f", later),
-            (later, later),
+            plain(later),
             "a later server mtime wins"
         );
+        c.set_atime("/f", old - Duration::from_secs(5));
+        assert_eq!(c.times("/f", old).atime, old - Duration::from_secs(5));
         c.entries_changed("/d");
-        let (m, ct) = c.times("/d", old);
-        assert!(m > old && ct == m);
+        let t = c.times("/d", old);
+        assert!(t.mtime > old && t.ctime == t.mtime);
         c.renamed("/d", "/e");
-        assert_eq!(c.times("/d", old), (old, old));
+        assert_eq!(c.times("/d", old), plain(old));
         assert!(
-            c.times("/e", old).0 > old,
+            c.times("/e", old).mtime > old,
             "the directory keeps its moved mtime"
         );
         c.forget("/e");
-        assert_eq!(c.times("/e", old), (old, old));
+        assert_eq!(c.times("/e", old), plain(old));
     }
 }

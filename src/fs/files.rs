@@ -23,6 +23,8 @@ pub const DEFAULT_FILE_PERM: u32 = 0o644;
 pub struct SetAttr {
     pub size: Option<u64>,
     pub mtime: Option<SystemTime>,
+    /// Kept by the mount only: FTP has no access times.
+    pub atime: Option<SystemTime>,
     pub mode: Option<u32>,
     /// uid/gid changes: FTP cannot record them; accepted so `cp -a`/`rsync -a` as root carry on.
     pub owner: bool,
@@ -300,6 +302,9 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         if writes || change.owner {
             self.ctimes.changed(&path);
+        }
+        if let Some(t) = change.atime {
+            self.ctimes.set_atime(&path, t);
         }
         self.getattr(ino)
     }

@@ -66,6 +66,8 @@ pub struct Attr {
     pub mtime: SystemTime,
     /// The last change made through the mount, else the mtime (`ctimes.rs`).
     pub ctime: SystemTime,
+    /// An access time set through the mount, else the mtime (`ctimes.rs`).
+    pub atime: SystemTime,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
@@ -317,13 +319,14 @@ impl<S: RemoteStore> FtpFs<S> {
             EntryKind::Symlink => e.link_target.as_ref().map_or(e.size, |t| t.len() as u64),
             _ => e.size,
         };
-        let (mtime, ctime) = self.ctimes.times(path, e.mtime);
+        let t = self.ctimes.times(path, e.mtime);
         Attr {
             ino,
             kind: e.kind,
             size,
-            mtime,
-            ctime,
+            mtime: t.mtime,
+            ctime: t.ctime,
+            atime: t.atime,
             perm: self.shown_perm(e.kind, e.perm),
             nlink,
             uid: self.cfg.uid,
@@ -333,13 +336,14 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     fn root_attr(&self) -> Attr {
-        let (mtime, ctime) = self.ctimes.times("/", self.started);
+        let t = self.ctimes.times("/", self.started);
         Attr {
             ino: ROOT_INO,
             kind: EntryKind::Dir,
             size: 0,
-            mtime,
-            ctime,
+            mtime: t.mtime,
+            ctime: t.ctime,
+            atime: t.atime,
             perm: self.shown_perm(EntryKind::Dir, None),
             nlink: 2,
             uid: self.cfg.uid,

@@ -3,7 +3,8 @@
 //! changed (chmod, utimens, truncate, rename, a write) and a directory that gains or loses an entry
 //! shows a new mtime and ctime at once, although its parent's cached listing still holds the old
 //! mtime; failed changes move nothing. An access time set through the mount is kept there (FTP has
-//! none). `mkdir` with a mode other than 0755 sends `SITE CHMOD`.
+//! none). The upload a close makes keeps the times of the last write. `mkdir` with a mode other
+//! than 0755 sends `SITE CHMOD`.
 
 mod support;
 
@@ -208,4 +209,18 @@ fn an_access_time_set_through_the_mount_is_kept_and_moves_the_ctime() {
     s.fs.rename(d, name("f"), g, name("f"), RenameMode::default())
         .unwrap();
     assert_eq!(stat(&s.fs, "/g/f").atime, a, "a rename keeps it");
+}
+
+#[test]
+fn the_upload_at_close_does_not_move_the_times() {
+    let s = site();
+    let d = ino(&s.fs, "/d");
+    let (_, o) = s.fs.create(d, name("new"), OpenMode::WRITE, true).unwrap();
+    s.fs.write(o.fh, 0, b"data").unwrap();
+    let written = stat(&s.fs, "/d/new");
+    std::thread::sleep(Duration::from_millis(20));
+    s.fs.flush(o.fh).unwrap();
+    s.fs.release(o.fh);
+    assert_eq!(s.store.count(Op::FinishWrite), 1, "uploaded");
+    assert_eq!(stat(&s.fs, "/d/new"), written);
 }

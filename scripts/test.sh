@@ -16,6 +16,8 @@
 #   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs), uploads
 #      by cp and tar that resume across a server restart and cut connections (tests/faults_upload.rs),
 #      and hostile servers scripted by the tests (tests/hostile.rs);
+#      tests/pjdfstest.rs: pjdfstest's open, mkdir, rmdir, unlink, rename, truncate, ftruncate, chmod
+#      and utimensat groups on a mount over vsftpd, failing on any failure not listed as expected.
 #   6. the docs against --help (tests/docs.rs);
 #   7. the server matrix (tests/matrix.rs): one kernel-mount smoke test against each of vsftpd (chrooted
 #      and not), ProFTPD (with and without DefaultRoot), Pure-FTPd, pyftpdlib, libunftp and GNU
@@ -88,6 +90,11 @@ done
 if [ ! -x "$HOME/.cargo/bin/fsx" ]; then
   echo "test.sh: installing fsx"
   cargo install --locked fsx
+fi
+# pjdfstest (the Rust rewrite), the POSIX test suite tests/pjdfstest.rs runs on a mount.
+if [ ! -x "$HOME/.cargo/bin/pjdfstest" ]; then
+  echo "test.sh: installing pjdfstest"
+  cargo install --locked pjdfstest
 fi
 if [ ! -c /dev/fuse ]; then
   echo "test.sh: /dev/fuse is missing: the kernel mount tests cannot run" >&2

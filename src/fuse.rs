@@ -67,9 +67,9 @@ fn file_attr(a: &Attr) -> FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
         blocks: a.blocks(),
-        atime: a.mtime,
+        atime: a.atime,
         mtime: a.mtime,
-        ctime: a.mtime,
+        ctime: a.ctime,
         crtime: a.mtime,
         kind: file_type(a.kind),
         perm: a.perm,
@@ -334,7 +334,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
@@ -348,6 +348,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let change = SetAttr {
             size,
             mtime: mtime.map(system_time),
+            atime: atime.map(system_time),
             mode,
             owner: uid.is_some() || gid.is_some(),
         };
@@ -409,11 +410,14 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.fs.mkdir(parent.0, name) {
+        match self
+            .fs
+            .mkdir_with_perm(parent.0, name, mode & !umask & 0o7777)
+        {
             Ok(a) => reply.entry(&self.fs.attr_ttl(), &file_attr(&a), GEN),
             Err(e) => reply.error(self.errno("mkdir", &e)),
         }

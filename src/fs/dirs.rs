@@ -136,7 +136,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 .unwrap_or_else(|| entry.clone());
             let e = DirEntry {
                 name: self.kernel_name(&entry.name),
-                attr: self.attr_from(ino, &current),
+                attr: self.attr_from(ino, &path, &current),
             };
             if sink.add(&e, i as u64 + 3) {
                 break;

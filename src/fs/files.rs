@@ -24,6 +24,8 @@ pub const DEFAULT_FILE_PERM: u32 = 0o644;
 pub struct SetAttr {
     pub size: Option<u64>,
     pub mtime: Option<SystemTime>,
+    /// Kept by the mount only: FTP has no access times.
+    pub atime: Option<SystemTime>,
     pub mode: Option<u32>,
     /// uid/gid changes: FTP cannot record them; accepted so `cp -a`/`rsync -a` as root carry on.
     pub owner: bool,
@@ -98,6 +100,7 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         let state = Arc::clone(&writing.state);
         lock(&self.writing).insert(path.clone(), writing);
+        self.ctimes.entries_changed(&dir);
         let ino = lock(&self.inodes).lookup(&path);
         let attr = self.getattr(ino)?;
         let fh = self.add_handle(mode, path.into(), Some(state));
@@ -310,7 +313,11 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// The server now holds `path` as `c` says: listings, blocks and kernel pages follow at once.
     pub(super) fn after_upload(&self, path: &str, c: Committed) {
-        let mtime = c.mtime.unwrap_or_else(SystemTime::now);
+        // The mtime of the last write, not of the upload a close made later: a stat between the
+        // two must not see the time move (pjdfstest checks that failed changes move no time).
+        // The server's time is the upload's; `set_times` keeps ours while its listing shows
+        // one no more than a second later.
+        let mtime = c.mtime.unwrap_or(c.written);
         let name = name_of(path).to_string();
         self.dirs
             .modify(parent_of(path), |listing| match listing.get_mut(&name) {
@@ -334,14 +341,7 @@ impl<S: RemoteStore> FtpFs<S> {
         self.blocks.invalidate(path, false);
         lock(&self.inodes).changed(path);
         let mut times = lock(&self.set_times);
-        match c.mtime {
-            Some(t) => {
-                times.put(path.to_string(), (t, c.size));
-            }
-            None => {
-                times.pop(path);
-            }
-        }
+        times.put(path.to_string(), (mtime, c.size));
     }
 
     /// The kernel closed handle `fh` for good.
@@ -411,6 +411,12 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         if change.owner {
             debug!("{path}: owner change accepted, not recorded (FTP has no chown)");
+        }
+        if writes || change.owner {
+            self.ctimes.changed(&path);
+        }
+        if let Some(t) = change.atime {
+            self.ctimes.set_atime(&path, t);
         }
         self.getattr(ino)
     }

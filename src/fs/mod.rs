@@ -12,6 +12,7 @@
 //! is being written wait for its state (they read what was written).
 
 pub mod budget;
+mod ctimes;
 mod dirs;
 mod dropbox;
 mod files;
@@ -66,6 +67,10 @@ pub struct Attr {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: SystemTime,
+    /// The last change made through the mount, else the mtime (`ctimes.rs`).
+    pub ctime: SystemTime,
+    /// An access time set through the mount, else the mtime (`ctimes.rs`).
+    pub atime: SystemTime,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
@@ -164,6 +169,8 @@ pub struct FtpFs<S: RemoteStore> {
     writeback: writeback::Queue,
     /// The record of those files, for the next mount after a crash (`-o writeback`).
     journal: Option<journal::Journal>,
+    /// Changes made through the mount, for ctime and directory mtimes (`ctimes.rs`).
+    ctimes: ctimes::ChangeTimes,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -219,6 +226,7 @@ impl<S: RemoteStore> FtpFs<S> {
             budget,
             writeback: writeback::Queue::default(),
             journal,
+            ctimes: ctimes::ChangeTimes::new(),
         }
     }
 
@@ -246,26 +254,6 @@ impl<S: RemoteStore> FtpFs<S> {
         *lock(&self.errors).entry(e.errno_name()).or_default() += 1;
     }
 
-    /// The statistics file's entry, sized as its content would be now.
-    fn stats_entry(&self) -> RemoteEntry {
-        RemoteEntry {
-            name: STATS_FILE.to_string(),
-            kind: EntryKind::File,
-            size: self.report().render().len() as u64,
-            mtime: SystemTime::now(),
-            perm: Some(0o444),
-            link_target: None,
-        }
-    }
-
-    /// Refuses any change to the statistics file.
-    fn not_stats(path: &str) -> FsResult<()> {
-        if path == STATS_PATH {
-            return Err(FsError::PermissionDenied);
-        }
-        Ok(())
-    }
-
     fn path_of(&self, ino: u64) -> FsResult<Arc<str>> {
         lock(&self.inodes).path(ino).ok_or(FsError::StaleHandle)
     }
@@ -289,7 +277,8 @@ impl<S: RemoteStore> FtpFs<S> {
         fixed.unwrap_or(listed.unwrap_or(default) & 0o1777 & !self.cfg.umask)
     }
 
-    fn attr_from(&self, ino: u64, e: &RemoteEntry) -> Attr {
+    /// The attributes of `path`, listed as `e`, with the changes made through the mount.
+    fn attr_from(&self, ino: u64, path: &str, e: &RemoteEntry) -> Attr {
         let nlink = match e.kind {
             EntryKind::Dir => 2,
             EntryKind::File | EntryKind::Symlink => 1,
@@ -298,11 +287,14 @@ impl<S: RemoteStore> FtpFs<S> {
             EntryKind::Symlink => e.link_target.as_ref().map_or(e.size, |t| t.len() as u64),
             _ => e.size,
         };
+        let t = self.ctimes.times(path, e.mtime);
         Attr {
             ino,
             kind: e.kind,
             size,
-            mtime: e.mtime,
+            mtime: t.mtime,
+            ctime: t.ctime,
+            atime: t.atime,
             perm: self.shown_perm(e.kind, e.perm),
             nlink,
             uid: self.cfg.uid,
@@ -312,11 +304,14 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     fn root_attr(&self) -> Attr {
+        let t = self.ctimes.times("/", self.started);
         Attr {
             ino: ROOT_INO,
             kind: EntryKind::Dir,
             size: 0,
-            mtime: self.started,
+            mtime: t.mtime,
+            ctime: t.ctime,
+            atime: t.atime,
             perm: self.shown_perm(EntryKind::Dir, None),
             nlink: 2,
             uid: self.cfg.uid,
@@ -374,7 +369,7 @@ impl<S: RemoteStore> FtpFs<S> {
         if ino == ROOT_INO {
             return Ok(self.root_attr());
         }
-        Ok(self.attr_from(ino, &self.entry(path)?))
+        Ok(self.attr_from(ino, path, &self.entry(path)?))
     }
 
     /// Looks `name` up in directory `parent`; the kernel then holds one more reference to the result.
@@ -393,7 +388,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 .ok_or(FsError::NotFound)?
         };
         let ino = lock(&self.inodes).lookup(&path);
-        Ok(self.attr_from(ino, &entry))
+        Ok(self.attr_from(ino, &path, &entry))
     }
 
     /// The kernel dropped `n` references to `ino`.
@@ -469,28 +464,6 @@ impl<S: RemoteStore> FtpFs<S> {
             fh: self.add_handle(mode, path, state),
             keep_cache,
             direct_io: false,
-        })
-    }
-
-    /// A handle on the statistics file: a snapshot, read without the page cache so that every
-    /// open shows the figures of that moment.
-    fn open_stats(&self, mode: OpenMode, path: Arc<str>) -> FsResult<Opened> {
-        if mode.write {
-            return Err(FsError::PermissionDenied);
-        }
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let h = Handle {
-            stats: Some(self.report().render().into_bytes()),
-            mode,
-            path,
-            state: None,
-            reader: Mutex::new(None),
-        };
-        lock(&self.files).insert(fh, Arc::new(h));
-        Ok(Opened {
-            fh,
-            keep_cache: false,
-            direct_io: true,
         })
     }
 

@@ -14,6 +14,10 @@ use crate::cache::Listing;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteError, RemoteStore};
 
+/// The permissions most servers give a new directory (umask 022); a mkdir asking for them needs
+/// no `SITE CHMOD`.
+pub const DEFAULT_DIR_PERM: u32 = 0o755;
+
 /// The kernel's rename flags that matter here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RenameMode {
@@ -57,8 +61,15 @@ impl<S: RemoteStore> FtpFs<S> {
         listing.get(name_of(path)).cloned()
     }
 
-    /// Makes directory `name` in `parent`.
+    /// Makes directory `name` in `parent`, with the server's default permissions.
     pub fn mkdir(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        self.mkdir_with_perm(parent, name, DEFAULT_DIR_PERM)
+    }
+
+    /// `mkdir`, with the permission bits `mkdir(2)` asked for (after the umask): set with
+    /// `SITE CHMOD` unless they are the usual default, 0755, which costs no round trip. A server
+    /// without the command keeps its own mode, as `chmod` does.
+    pub fn mkdir_with_perm(&self, parent: u64, name: &OsStr, perm: u32) -> FsResult<Attr> {
         let (dir, path) = self.new_name(parent, name)?;
         if self.current(&path)?.is_some() {
             return Err(FsError::Exists);
@@ -77,7 +88,7 @@ impl<S: RemoteStore> FtpFs<S> {
             }
             Err(e) => return Err(e.into()),
         }
-        let entry = RemoteEntry {
+        let mut entry = RemoteEntry {
             name: name_of(&path).to_string(),
             kind: EntryKind::Dir,
             size: 0,
@@ -85,12 +96,21 @@ impl<S: RemoteStore> FtpFs<S> {
             perm: None,
             link_target: None,
         };
+        let perm = perm & 0o7777;
+        if perm != DEFAULT_DIR_PERM {
+            match self.store.chmod(&path, perm) {
+                Ok(()) => entry.perm = Some(perm as u16),
+                Err(RemoteError::Connection(m)) => return Err(FsError::Io(m)),
+                Err(e) => debug!("{path}: mode {perm:o} not recorded ({e})"),
+            }
+        }
         let added = entry.clone();
         self.dirs.modify(&dir, |listing| listing.upsert(added));
         // We just made it, so it is empty: files created in it next need no listing.
         self.dirs.insert(&path, Arc::new(Listing::default()));
+        self.ctimes.entries_changed(&dir);
         let ino = lock(&self.inodes).lookup(&path);
-        Ok(self.attr_from(ino, &entry))
+        Ok(self.attr_from(ino, &path, &entry))
     }
 
     /// Removes the empty directory `name` from `parent`.
@@ -123,6 +143,8 @@ impl<S: RemoteStore> FtpFs<S> {
         self.dirs
             .modify(&dir, |listing| drop(listing.remove(&gone)));
         self.dirs.invalidate_tree(&path);
+        self.ctimes.forget(&path);
+        self.ctimes.entries_changed(&dir);
         lock(&self.inodes).unlink(&path);
         Ok(())
     }
@@ -179,6 +201,8 @@ impl<S: RemoteStore> FtpFs<S> {
         self.dirs.modify(dir, |listing| drop(listing.remove(&gone)));
         self.blocks.invalidate(path, false);
         lock(&self.set_times).pop(path);
+        self.ctimes.forget(path);
+        self.ctimes.entries_changed(dir);
         lock(&self.inodes).unlink(path);
     }
 
@@ -308,6 +332,9 @@ impl<S: RemoteStore> FtpFs<S> {
                 times.put(to.to_string(), t);
             }
         }
+        self.ctimes.renamed(from, to);
+        self.ctimes.entries_changed(dir);
+        self.ctimes.entries_changed(newdir);
         lock(&self.inodes).rename(from, to);
     }
 }

@@ -98,6 +98,7 @@ impl<S: RemoteStore> FtpFs<S> {
                 size,
                 mtime: None,
                 mode: None,
+                written: SystemTime::now(),
             },
         );
         Ok(target)

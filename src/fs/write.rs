@@ -144,6 +144,8 @@ pub struct FileState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
     pub size: u64,
+    /// When the data uploaded was last changed here (the server's time is the upload's).
+    pub written: SystemTime,
     /// The modification time set after the upload, if the server took one.
     pub mtime: Option<SystemTime>,
     /// The mode set after the upload, if the server took one.
@@ -484,6 +486,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
     fn apply_pending(&self, st: &mut FileState) -> Committed {
         let mut done = Committed {
             size: st.size,
+            written: st.mtime,
             mtime: None,
             mode: None,
         };

@@ -40,25 +40,27 @@ if [ -f "$dir/root.img" ]; then
 fi
 
 command -v debootstrap >/dev/null || { echo "image.sh: debootstrap is missing: apt-get install debootstrap" >&2; exit 1; }
+# Everything but the last line goes to stderr: run.sh takes stdout for the path.
+exec 3>&1 >&2
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 # Another run may have built it while this one waited for the lock.
 if [ -f "$dir/root.img" ]; then
-  echo "$dir"
+  echo "$dir" >&3
   exit 0
 fi
 rm -rf "${cache:?}"/*/ # older images: their inputs changed
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-echo "image.sh: building the test VM image (debootstrap $suite from $mirror, kernel $kver)" >&2
+echo "image.sh: building the test VM image (debootstrap $suite from $mirror, kernel $kver)"
 
 # systemd as PID 1; fuse3 for mount.fuse3 and fusermount3 (and what ftpfs's .deb depends on);
 # autofs; vsftpd, the FTP server the checks mount; util-linux and bsdutils for the mount(8) tests
 # of tests/system.rs (unshare, nsenter, setpriv, script); procps for pgrep.
 packages=systemd,systemd-sysv,udev,kmod,fuse3,autofs,vsftpd,util-linux,bsdutils,procps
-debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >&2
+debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror"
 
 # The kernel's modules: only the file systems the checks use (fuse, autofs4), to keep the image small.
 mods="$root/lib/modules/$kver"
@@ -99,4 +101,4 @@ cp "$kernel" "$work/vmlinuz"
 cp "/boot/initrd.img-$kver" "$work/initrd.img"
 mkdir -p "$dir"
 mv "$work/root.img" "$work/vmlinuz" "$work/initrd.img" "$dir/"
-echo "$dir"
+echo "$dir" >&3

@@ -23,6 +23,7 @@ for tool in qemu-system-x86_64 mkfs.ext4 readelf; do
 done
 start=$SECONDS
 image=$(scripts/vm/image.sh)
+[ -f "$image/root.img" ] || { echo "vm/run.sh: image.sh gave no image: '$image'" >&2; exit 1; }
 echo "vm/run.sh: image $image ready after $((SECONDS - start)) s"
 
 work=$(mktemp -d)
@@ -57,7 +58,8 @@ fi
 echo "PASS the .deb's /usr/bin/ftpfs is stripped ($(du -h "$work/deb/usr/bin/ftpfs" | cut -f1))"
 mkfs.ext4 -q -L ftpfs-test -d "$payload" "$work/test.img" $(($(du -sm "$payload" | cut -f1) + 16))M
 
-# boot ACCEL: runs the guest until it powers off; 1 if it did not boot, 2 if it did not finish.
+# boot ACCEL: runs the guest until it powers off; 1 if it did not boot in time, 2 if it did not
+# finish in time, 3 if qemu ended before the guest booted (qemu's error is on stderr).
 boot() {
   local limit=$run_limit booted=
   [ "$1" = kvm ] && limit=$((run_limit / 3))
@@ -86,7 +88,7 @@ boot() {
   done
   wait "$qemu_pid" || true
   qemu_pid=
-  grep -q '^BOOTED' "$work/result" || return 1
+  grep -q '^BOOTED' "$work/result" || return 3
 }
 
 accel=${FTPFS_VM_ACCEL:-}
@@ -106,12 +108,13 @@ fi
 grep -v '^BOOTED' "$work/result" || true
 fail() {
   echo "vm/run.sh: FAILED ($1) after $((SECONDS - start)) s; the guest's console:" >&2
-  tail -n 60 "$work/console" >&2
+  tail -n 60 "$work/console" >&2 || true
   exit 1
 }
 case $status in
   1) fail "the guest did not boot within $boot_limit s" ;;
   2) fail "the guest did not finish within its time" ;;
+  3) fail "qemu ended before the guest booted" ;;
 esac
 grep -q '^DONE' "$work/result" || fail "the guest stopped before the end of its checks"
 ! grep -q '^FAIL' "$work/result" || fail "a check failed"

@@ -10,7 +10,7 @@
 #      tests/mount_write.rs: cp, rsync, editor saves, O_RDWR, appends, truncate, fsx, a full disk;
 #      tests/mount_tls.rs: ftpes:// and ftps:// mounts, bad certificates, silent TLS servers;
 #      tests/system.rs: mount(8) -t fuse.ftpfs, fstab lines, drop_privileges, credentials, the
-#      password prompt, owners and modes for other users, and autofs where the kernel has it;
+#      password prompt, owners and modes for other users (its autofs test runs in the VM, 8);
 #      tests/stats.rs: live statistics and the log at unmount).
 #   5. network faults against a vsftpd the tests stop, freeze and restart (tests/faults.rs) and hostile
 #      servers scripted by the tests (tests/hostile.rs);
@@ -31,9 +31,8 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
 command -v tar >/dev/null || need+=(tar)
 command -v rsync >/dev/null || need+=(rsync)
-# tests/system.rs: automount for the autofs test; unshare, nsenter, setpriv and script (util-linux,
-# bsdutils) for the mount(8) tests.
-[ -x /usr/sbin/automount ] || need+=(autofs)
+# tests/system.rs: unshare, nsenter, setpriv and script (util-linux, bsdutils) for the mount(8)
+# tests. Its autofs test runs in the VM layer, whose image has autofs.
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 # systemd-analyze and systemd-fstab-generator check the systemd units of docs/system.md (tests/system.rs).
@@ -65,8 +64,8 @@ done
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}"
   apt-get update -q
-  # Packages with services (autofs) must not start them: a system automount would hold the flag
-  # file the test's own automount needs. Debian asks /usr/sbin/policy-rc.d; 101 means "do not".
+  # Packages with services (vsftpd) must not start them: the tests start their own servers.
+  # Debian asks /usr/sbin/policy-rc.d; 101 means "do not".
   own_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d

@@ -10,7 +10,8 @@
 # through fuse3's mount.fuse3, which runs `ftpfs` from /usr/bin (docs/system.md); nothing else is
 # needed for them. The release profile keeps debug info (Cargo.toml, for profiling); the package
 # ships the binary without it, and the debug info goes to a file beside the .deb
-# (ftpfs_VERSION_ARCH.debug, found by gdb through the binary's .gnu_debuglink).
+# (ftpfs_VERSION_ARCH.debug; gdb finds it through the binary's .gnu_debuglink once it is in
+# /usr/lib/debug/usr/bin/ or beside the binary).
 # Prints the path of the .deb on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."

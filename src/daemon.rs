@@ -1,7 +1,7 @@
 //! Going to the background the way mount(8) and fstab expect: the process forks before any thread
 //! exists; the parent waits on a pipe and exits 0 only when the child says the mount is ready, or
-//! prints the child's one-line error and exits 1. The child detaches (new session, cwd `/`, standard
-//! streams to /dev/null once mounted, logging to syslog) and serves the mount.
+//! prints the child's one-line error and exits 1. The child detaches (cwd `/`; once mounted, a new
+//! session, standard streams to /dev/null, logging to syslog) and serves the mount.
 
 use std::fs::File;
 use std::io::{PipeReader, PipeWriter, Read, Write};
@@ -22,6 +22,12 @@ impl Readiness {
     /// The mount is ready: the parent exits 0. Standard streams go to /dev/null unless `keep_stderr`.
     pub fn ready(&mut self, keep_stderr: bool) {
         if let Some(mut p) = self.pipe.take() {
+            // The new session only now, not at the fork: until the mount is made the child stays in
+            // its parent's process group, which autofs knows as its daemon's (the mount helper's
+            // group). A process outside it that touches the autofs mountpoint waits for the pending
+            // mount, so mounting from a new session would wait for itself (seen in the VM layer).
+            // Cannot fail: a forked child leads no process group.
+            let _ = sys::new_session();
             let _ = p.write_all(b"\0");
             if !keep_stderr {
                 crate::logging::to_syslog();
@@ -54,8 +60,6 @@ pub fn background() -> Result<Readiness, String> {
     match sys::fork_single_threaded().map_err(|e| format!("fork: {e}"))? {
         Forked::Child => {
             drop(read_end);
-            // Cannot fail: a child just forked leads no process group.
-            let _ = sys::new_session();
             let _ = std::env::set_current_dir("/");
             Ok(Readiness {
                 pipe: Some(write_end),

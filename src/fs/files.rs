@@ -446,13 +446,7 @@ impl<S: RemoteStore> FtpFs<S> {
             // truncate(2) on a path with no open file: nobody will close it, so upload now.
             let result = self.commit(&state);
             if result.is_ok() {
-                let mut writing = lock(&self.writing);
-                if writing
-                    .get(path)
-                    .is_some_and(|w| Arc::ptr_eq(&w.state, &state) && lock(&w.state).handles == 0)
-                {
-                    writing.remove(path);
-                }
+                self.forget_if_done(&state);
             }
             return result;
         }

@@ -131,13 +131,13 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     let fuse_cfg = fuse_config(&cfg, &url);
     let adapter = FuseAdapter::new(Arc::clone(&fs));
     let mountpoint = cfg.mount.mountpoint.display();
-    let mut session = match fuse_fd {
+    let session = match fuse_fd {
         Some(fd) => fuser::Session::from_fd(adapter, fd, fuse_cfg.acl, fuse_cfg),
         None => fuser::Session::new(adapter, &cfg.mount.mountpoint, &fuse_cfg),
     }
     .map_err(|e| format!("cannot mount on {mountpoint}: {e}"))?;
-    let mut unmounter = session.unmount_callable();
     let owns_mount = cfg.mount.fuse_fd.is_none();
+    let mountpoint = cfg.mount.mountpoint.clone();
     let fs_for_signals = Arc::clone(&fs);
     std::thread::Builder::new()
         .name("ftpfs-signals".into())
@@ -147,7 +147,7 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
             };
             if owns_mount {
                 info!("signal {sig}: unmounting");
-                if let Err(e) = unmounter.unmount() {
+                if let Err(e) = sys::unmount(&mountpoint) {
                     warn!("unmount failed: {e}");
                 }
             } else {
@@ -162,8 +162,11 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     info!("mounted {url} on {}", cfg.mount.mountpoint.display());
     ready.ready(cfg.debug);
     store.warm_up();
+    // The session runs in fuser's thread; this one waits for its end (an unmount by anyone), and
+    // does not let fuser unmount anything afterwards (sys::join_session says why).
     let served = session
-        .run()
+        .spawn()
+        .and_then(sys::join_session)
         .map_err(|e| format!("serving the mount failed: {e}"));
     info!("unmounted {}", cfg.mount.mountpoint.display());
     info!("statistics of {url}:\n{}", fs.report().render().trim_end());

@@ -2,13 +2,17 @@
 //! `unsafe` block of ftpfs is in this module.
 //!
 //! Most go through nix, whose functions are safe already (user and group lookups, signal masks,
-//! setsid, dup2, poll). Two things no crate can make safe stay `unsafe` here, each behind a check
-//! that makes its wrapper sound: fork, refused unless the process has a single thread, and taking
-//! ownership of the /dev/fuse descriptor that mount.fuse3 passes as `/dev/fd/N`, allowed once.
+//! setsid, dup2, poll, umount). Three things no crate can make safe stay `unsafe` here, each behind
+//! a check that makes its wrapper sound: fork, refused unless the process has a single thread,
+//! taking ownership of the /dev/fuse descriptor that mount.fuse3 passes as `/dev/fd/N`, allowed
+//! once, and joining fuser's session thread without the unmount its handle does when dropped.
 
 use std::fs::File;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -134,6 +138,46 @@ pub fn take_fuse_fd(fd: RawFd) -> Result<OwnedFd, String> {
     // /dev/fuse only through fuser mounting on a directory, which a /dev/fd mountpoint excludes,
     // and this function hands out such a descriptor once (TAKEN).
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits for the end of fuser's session thread and returns how it ended, without unmounting.
+/// fuser 0.18 unmounts the mountpoint's *path* when the handle drops, after deciding that the
+/// mount is still there from a poll of /dev/fuse that it misreads (POLLERR, which means the
+/// kernel ended the connection, counts as mounted). So after an unmount by someone else (`umount`,
+/// an automount's idle timeout) it unmounted whatever the path led to next: the autofs or
+/// systemd automount trigger mounted there, which broke the next access. ftpfs unmounts only on a
+/// stop signal, itself (`unmount`), so the handle's own unmount is never wanted.
+pub fn join_session(session: fuser::BackgroundSession) -> io::Result<()> {
+    let session = ManuallyDrop::new(session);
+    // SAFETY: `session` is never dropped (ManuallyDrop) nor used after this read, so the join
+    // handle is moved out exactly once; the rest of the handle (the mount record whose drop would
+    // unmount, and a sender holding the /dev/fuse descriptor) is leaked on purpose until the
+    // process exits, which it does once the core has saved what it holds.
+    let thread = unsafe { std::ptr::read(&session.guard) };
+    thread
+        .join()
+        .map_err(|_| io::Error::other("the FUSE session thread panicked"))?
+}
+
+/// Unmounts the FUSE mount at `path` (on a stop signal): with umount(2) as root; a user may not,
+/// so then through the setuid `fusermount3 -u -z`, as fuser and libfuse do.
+pub fn unmount(path: &Path) -> io::Result<()> {
+    match nix::mount::umount(path) {
+        Ok(()) => Ok(()),
+        Err(Errno::EPERM) => {
+            let out = Command::new("fusermount3")
+                .args(["-u", "-q", "-z", "--"])
+                .arg(path)
+                .output()?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr);
+                Err(io::Error::other(format!("fusermount3 -u: {}", err.trim())))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Waits until `fd` is ready for `events` (`libc::POLLIN`, `libc::POLLOUT`), at most `timeout`:

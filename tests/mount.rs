@@ -418,3 +418,77 @@ fn vsftpd_prefetched_small_files_run_on_data_connections_opened_ahead() {
         "most on connections opened ahead: {line}"
     );
 }
+
+/// When someone else unmounts ftpfs (`umount`, autofs or systemd expiring an idle automount),
+/// ftpfs exits without unmounting anything itself: by then its mountpoint's path may lead to
+/// another mount (the automount trigger), which must stay. Here a lazy unmount of the file system
+/// above the mountpoint takes ftpfs away and uncovers a tmpfs at the same path; fuser 0.18 would
+/// unmount that tmpfs on its way out (its "is it still mounted" check reads POLLERR as yes).
+#[test]
+fn an_unmount_by_someone_else_leaves_the_next_mount_at_that_path_alone() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), "x").unwrap();
+    let server = Vsftpd::start(root.path(), &[]);
+    let top = tempfile::tempdir().unwrap();
+    let cover = top.path().join("a");
+    let mnt = cover.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mount_tmpfs = |at: &Path| {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot mount a tmpfs (the tests run as root)");
+    };
+    let is_mount = |at: &Path, fstype: &str| {
+        let want = format!(" {} {fstype} ", at.display());
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .contains(&want)
+    };
+    // The tmpfs that stands for the automount trigger, then one above it that holds the
+    // mountpoint ftpfs uses: once that one goes, `mnt` leads to the first again.
+    mount_tmpfs(&mnt);
+    mount_tmpfs(&cover);
+    std::fs::create_dir(&mnt).unwrap();
+    let mut child = Command::new(BIN)
+        .arg(server.url("/"))
+        .arg(&mnt)
+        .arg("-f")
+        .env("FTPFS_PASSWORD", &server.password)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(mnt.join("f")).ok().as_deref() != Some("x") {
+        assert!(Instant::now() < deadline, "the mount never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(&cover)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ftpfs did not exit after its mount was taken away");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let survived = is_mount(&mnt, "tmpfs");
+    if survived {
+        let _ = Command::new("umount").arg(&mnt).status();
+    }
+    assert!(
+        survived,
+        "ftpfs unmounted what was mounted at its path after it"
+    );
+    assert!(status.success(), "exit status {status}");
+}

@@ -53,13 +53,14 @@ command -v git >/dev/null || need+=(git)
 [ -x /usr/sbin/danted ] || need+=(dante-server)
 # The VM layer (scripts/vm/): QEMU, Debian's stock kernel (autofs and fuse as modules) for the guest,
 # debootstrap for its root file system, mkfs.ext4 -d for its disks; and for scripts/package.sh,
-# dpkg-shlibdeps (dpkg-dev) and objcopy (binutils).
+# dpkg-shlibdeps (dpkg-dev) and objcopy (binutils); gdb reads the split debug info (vm/run.sh).
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need+=(linux-image-amd64)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 command -v objcopy >/dev/null || need+=(binutils)
+command -v gdb >/dev/null || need+=(gdb)
 # The server matrix (tests/matrix.rs): pyftpdlib installs beside vsftpd; ProFTPD, Pure-FTPd and GNU
 # inetutils ftpd are unpacked below (Debian's FTP servers conflict with each other), and their
 # binaries need these libraries.

@@ -2,6 +2,9 @@
 # Runs inside the test VM (scripts/vm/run.sh puts it on the test disk as /test/run; the image's
 # ftpfs-test.service starts it once systemd, PID 1, has booted). Prints one line per check, PASS or
 # FAIL (with what went wrong, indented), then DONE; run.sh fails on any FAIL or a missing DONE.
+# It runs twice: the first boot's checks end by enabling the docs' mount unit and fstab automount
+# and rebooting (the root disk's changes last until qemu exits); the second boot checks what
+# systemd started at boot, then prints DONE.
 # The mount forms are docs/system.md's own blocks, taken from /test/system.md: its user bob, host
 # `host` (127.0.0.1 here), directory /dir, credentials file and mountpoints, served by a vsftpd on
 # port 21. Only the timeouts are shortened (autofs 60 s -> 3 s, systemd idle 5 min -> 3 s).
@@ -190,6 +193,66 @@ system_tests() {
   /test/system --include-ignored --test-threads=2 2>&1 | tail -n 40
 }
 
+# For the second boot, as a user's system would have it: vsftpd as an enabled service started
+# before remote file systems (and only "started" once it listens), the docs' mount unit enabled,
+# and the docs' fstab automount line (its path moved to /mnt/y, beside the unit's /mnt/x).
+prepare_second_boot() {
+  cat >/etc/systemd/system/ftpfs-test-ftpd.service <<'UNIT'
+[Unit]
+Description=vsftpd for the ftpfs VM checks
+Before=remote-fs-pre.target
+Wants=remote-fs-pre.target
+[Service]
+Type=exec
+ExecStart=/usr/sbin/vsftpd /etc/ftpfs-test-vsftpd.conf
+ExecStartPost=/bin/bash -c 'for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/21) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'
+[Install]
+WantedBy=multi-user.target
+UNIT
+  block systemd ini 1 >/etc/systemd/system/mnt-x.mount
+  block systemd "" 1 | sed 's| /mnt/x | /mnt/y |' >>/etc/fstab
+  mkdir -p /mnt/x /mnt/y
+  systemctl daemon-reload
+  systemctl enable ftpfs-test-ftpd.service mnt-x.mount
+}
+
+# Second boot: the enabled mount unit mounted /mnt/x while booting (it is in /proc/mounts before
+# anything here touched the path), and serves it.
+mount_unit_mounted_at_boot() {
+  until_ 30 ftpfs_mounted /mnt/x || {
+    echo "/mnt/x not mounted after boot"
+    systemctl status mnt-x.mount ftpfs-test-ftpd.service
+    return 1
+  }
+  systemctl is-active mnt-x.mount
+  serves /mnt/x
+  systemctl stop mnt-x.mount
+  gone /mnt/x
+}
+
+# Second boot: the fstab line's automount was armed at boot (by remote-fs.target, nothing here
+# started it); nothing is mounted until the first access, which mounts.
+fstab_automount_armed_at_boot() {
+  systemctl is-active mnt-y.automount
+  not_mounted /mnt/y || { echo "/mnt/y was mounted before any access"; return 1; }
+  serves /mnt/y
+  systemctl stop mnt-y.automount mnt-y.mount
+  gone /mnt/y
+}
+
+if [ -e /var/lib/ftpfs-test/second-boot ]; then
+  fails=$(cat /var/lib/ftpfs-test/second-boot)
+  # What boot set up is what these checks look at: nothing to undo between them (the VM powers off
+  # after them, and its disk's changes are dropped).
+  reset() { :; }
+  check "systemd at boot: the docs' mount unit, enabled, mounted before any access" \
+    mount_unit_mounted_at_boot
+  check "systemd at boot: the docs' x-systemd.automount line is armed, mounts on first access" \
+    fstab_automount_armed_at_boot
+  echo "DONE failed=$fails"
+  exit 0
+fi
+
 check setup setup
 check "dpkg -i installs the .deb" deb_installs
 check "mount -t fuse.ftpfs from the docs' fstab line" fstab_line_mounts
@@ -199,4 +262,19 @@ check "systemd: the docs' x-systemd.automount line mounts, expires and remounts"
 check "autofs: the docs' map mounts, expires and remounts" autofs_mounts_expires_and_remounts
 check "a non-root user mounts and unmounts with fusermount3" a_user_mounts_and_fusermount3_unmounts
 check "tests/system.rs (mount(8), autofs...) in the VM" system_tests 400
-echo "DONE failed=$fails"
+if [ -n "${ONLY:-}" ] && ! [[ "at boot" =~ $ONLY ]]; then
+  echo "DONE failed=$fails"
+  exit 0
+fi
+if out=$(set -euo pipefail; prepare_second_boot 2>&1); then
+  mkdir -p /var/lib/ftpfs-test
+  echo "$fails" >/var/lib/ftpfs-test/second-boot
+  sync
+  echo "REBOOT for the checks of what starts at boot"
+  touch /run/ftpfs-test-reboot
+  systemctl --no-block reboot
+else
+  echo "FAIL preparing the second boot"
+  printf '%s\n' "$out" | sed 's/^/    | /'
+  echo "DONE failed=$((fails + 1))"
+fi

@@ -79,7 +79,8 @@ chroot "$root" systemctl mask -q serial-getty@ttyS0.service getty@tty1.service \
 # they have written its map (scripts/vm/guest.sh).
 chroot "$root" systemctl disable -q vsftpd.service autofs.service
 # The test unit: mounts the second disk (label ftpfs-test) and runs its `run`, whose output goes to
-# the second serial port (the host's result file); then powers off, whatever happened.
+# the second serial port (the host's result file); then powers off, whatever happened, unless the
+# run asked for a reboot (/run/ftpfs-test-reboot: its second part checks what starts at boot).
 cat >"$root/etc/systemd/system/ftpfs-test.service" <<'UNIT'
 [Unit]
 Description=ftpfs VM checks
@@ -87,7 +88,7 @@ After=multi-user.target
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'mkdir -p /test && mount -o ro LABEL=ftpfs-test /test && exec /test/run >/dev/ttyS1 2>&1'
-ExecStopPost=/bin/systemctl --no-block poweroff
+ExecStopPost=/bin/sh -c 'test -e /run/ftpfs-test-reboot || exec /bin/systemctl --no-block poweroff'
 [Install]
 WantedBy=multi-user.target
 UNIT

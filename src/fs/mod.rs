@@ -18,6 +18,7 @@ mod dropbox;
 mod files;
 pub mod inode;
 pub mod journal;
+mod journal_names;
 mod kernel_names;
 mod listings;
 mod namespace;

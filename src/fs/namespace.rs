@@ -176,9 +176,12 @@ impl<S: RemoteStore> FtpFs<S> {
             (None, Some(w)) => lock(&w.state).on_server,
         };
         if let Some(w) = &writing {
-            // Open handles keep working on their data; nothing of it will be uploaded.
+            // Open handles keep working on their data; nothing of it will be uploaded, and a
+            // pending upload's record goes.
             let mut st = lock(&w.state);
-            st.unlinked = true;
+            if self.drop_record(&mut st) {
+                self.sync_journal();
+            }
             self.uploader().commit(&mut st).ok();
         }
         if on_server {
@@ -318,12 +321,10 @@ impl<S: RemoteStore> FtpFs<S> {
             }
             (replaced, moved_states)
         };
-        if let Some(old) = replaced {
-            // The file that was there is replaced: its open handles upload nothing more.
-            lock(&old.state).unlinked = true;
-        }
-        for (state, new) in moved_states {
-            lock(&state).path = new;
+        // The file that was there is replaced: its open handles upload nothing more.
+        let dropped = replaced.is_some_and(|old| self.drop_record(&mut lock(&old.state)));
+        if self.rename_states(moved_states) | dropped {
+            self.sync_journal();
         }
         {
             let mut times = lock(&self.set_times);

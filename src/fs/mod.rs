@@ -22,6 +22,7 @@ mod journal_names;
 mod kernel_names;
 mod listings;
 mod namespace;
+mod orphans;
 pub mod prefetch;
 pub mod read;
 mod recover;
@@ -112,6 +113,8 @@ pub struct FsStats {
 struct Handle<S: RemoteStore> {
     /// The statistics as they were at open, for a handle on the statistics file.
     stats: Option<Vec<u8>>,
+    /// The inode opened (a file unlinked while open is known by it only: `orphans.rs`).
+    ino: u64,
     mode: OpenMode,
     /// The path at open (readers without a write state; a write state follows renames itself).
     path: Arc<str>,
@@ -172,6 +175,8 @@ pub struct FtpFs<S: RemoteStore> {
     journal: Option<journal::Journal>,
     /// Changes made through the mount, for ctime and directory mtimes (`ctimes.rs`).
     ctimes: ctimes::ChangeTimes,
+    /// Files unlinked while open (`orphans.rs`).
+    orphans: orphans::Orphans,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -228,6 +233,7 @@ impl<S: RemoteStore> FtpFs<S> {
             writeback: writeback::Queue::default(),
             journal,
             ctimes: ctimes::ChangeTimes::new(),
+            orphans: orphans::Orphans::default(),
         }
     }
 
@@ -398,6 +404,9 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        if let Some(a) = self.orphan_attr(ino) {
+            return Ok(a);
+        }
         let path = self.path_of(ino)?;
         self.attr_of_path(ino, &path)
     }
@@ -421,9 +430,12 @@ impl<S: RemoteStore> FtpFs<S> {
     /// Opens a file. Handles that write share the file's write state (`files.rs`); read-only
     /// handles read through the block cache, or from the write state while the file has one.
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
+        if let Some(opened) = self.open_orphan(ino, mode) {
+            return opened;
+        }
         let path = self.path_of(ino)?;
         if &*path == STATS_PATH {
-            return self.open_stats(mode, path);
+            return self.open_stats(ino, mode, path);
         }
         // The kernel still knows a name that is gone (a file created here whose upload failed
         // vanishes with its last handle): ESTALE makes it look the name up again and, for
@@ -462,7 +474,7 @@ impl<S: RemoteStore> FtpFs<S> {
             }
         }
         Ok(Opened {
-            fh: self.add_handle(mode, path, state),
+            fh: self.add_handle(ino, mode, path, state),
             keep_cache,
             direct_io: false,
         })
@@ -470,6 +482,7 @@ impl<S: RemoteStore> FtpFs<S> {
 
     fn add_handle(
         &self,
+        ino: u64,
         mode: OpenMode,
         path: Arc<str>,
         state: Option<Arc<Mutex<FileState>>>,
@@ -477,6 +490,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Handle {
             stats: None,
+            ino,
             mode,
             path,
             state,
@@ -515,13 +529,19 @@ impl<S: RemoteStore> FtpFs<S> {
             let to = (from + size as usize).min(text.len());
             return Ok(ReadData::Owned(text[from..to].to_vec()));
         }
-        let path = match &h.state {
+        // A reader opened before the file had a write state reads its data once it is unlinked.
+        let state = h.state.clone().or_else(|| self.orphans.state(h.ino));
+        let path = match &state {
             Some(st) => {
                 // This may finish an upload in progress: never cut short for a dying reader.
                 let _nobody = caller::serve(0);
                 let mut st = lock(st);
                 if let Some(data) = self.uploader().read(&mut st, offset, size)? {
                     return Ok(ReadData::Owned(data));
+                }
+                if st.unlinked {
+                    // Its content was not kept (`write/hold.rs`); the name may be another file's.
+                    return Err(FsError::NotFound);
                 }
                 Arc::from(st.path.as_str())
             }

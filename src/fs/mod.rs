@@ -287,7 +287,7 @@ impl<S: RemoteStore> FtpFs<S> {
     /// The attributes of `path`, listed as `e`, with the changes made through the mount.
     fn attr_from(&self, ino: u64, path: &str, e: &RemoteEntry) -> Attr {
         let nlink = match e.kind {
-            EntryKind::Dir => 2,
+            EntryKind::Dir => self.dir_nlink(path),
             EntryKind::File | EntryKind::Symlink => 1,
         };
         let size = match e.kind {
@@ -320,7 +320,7 @@ impl<S: RemoteStore> FtpFs<S> {
             ctime: t.ctime,
             atime: t.atime,
             perm: self.shown_perm(EntryKind::Dir, None),
-            nlink: 2,
+            nlink: self.dir_nlink("/"),
             uid: self.cfg.uid,
             gid: self.cfg.gid,
             blksize: BLOCK_SIZE as u32,

@@ -485,6 +485,12 @@ impl<S: RemoteStore> FtpFs<S> {
                 Ok(())
             }
             Err(RemoteError::Connection(m)) => Err(FsError::Io(m)),
+            Err(e) if path == "/" || self.entry(path).is_ok_and(|e| e.kind == EntryKind::Dir) => {
+                // Servers that set the times of files only (vsftpd): kept by the mount.
+                debug!("{path}: directory time kept by the mount only ({e})");
+                self.ctimes.set_dir_mtime(path, t);
+                Ok(())
+            }
             Err(e) => {
                 debug!("{path}: time not recorded ({e})");
                 Ok(())

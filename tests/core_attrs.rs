@@ -1,6 +1,7 @@
 //! Layer 2: what the core shows as owner, group and mode (`-o uid=,gid=,umask=,file_mode=,dir_mode=`)
 //! over the in-memory store, through every path that hands attributes to the kernel: lookup,
-//! getattr, readdir (`.` and `..` included) and the root.
+//! getattr, readdir (`.` and `..` included) and the root; and a directory's link count, which
+//! counts its subdirectories where the mount knows its listing.
 
 mod support;
 
@@ -9,8 +10,8 @@ use std::sync::Arc;
 
 use ftpfs::config::FsConfig;
 use ftpfs::fs::inode::ROOT_INO;
-use ftpfs::fs::{Attr, FtpFs};
-use ftpfs::remote::mem::MemStore;
+use ftpfs::fs::{Attr, FtpFs, RenameMode};
+use ftpfs::remote::mem::{MemStore, Op};
 use ftpfs::remote::{EntryKind, RemoteStore};
 use support::core::{core_config, read_dir};
 
@@ -138,4 +139,39 @@ fn uid_and_gid_show_on_every_entry_and_in_readdir() {
         };
         assert_eq!(e.attr.perm, want, "{:?}", e.name);
     }
+}
+
+#[test]
+fn a_directory_links_its_subdirectories_where_its_listing_is_known() {
+    let store = Arc::new(MemStore::new());
+    store.add_dir("/a/b");
+    store.add_file("/a/c", "a file is no link");
+    store.add_dir("/e");
+    let fs = FtpFs::new(Arc::clone(&store), core_config());
+    let a = attr(&fs, "a");
+    let lists = store.count(Op::List);
+    assert_eq!(fs.getattr(a.ino).unwrap().nlink, 2, "listing unknown");
+    assert_eq!(store.count(Op::List), lists, "a stat listed the directory");
+    read_dir(&fs, a.ino, 0, false);
+    assert_eq!(fs.getattr(a.ino).unwrap().nlink, 3);
+    assert_eq!(fs.getattr(ROOT_INO).unwrap().nlink, 4, "/ holds a and e");
+    fs.mkdir(a.ino, OsStr::new("x")).unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().nlink, 4);
+    fs.rmdir(a.ino, OsStr::new("x")).unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().nlink, 3);
+    let e = attr(&fs, "e");
+    fs.rename(
+        a.ino,
+        OsStr::new("b"),
+        e.ino,
+        OsStr::new("b"),
+        RenameMode::default(),
+    )
+    .unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().nlink, 2);
+    assert_eq!(fs.getattr(e.ino).unwrap().nlink, 3);
+    // readdir shows the same counts.
+    let listed = read_dir(&fs, ROOT_INO, 2, false);
+    let e_listed = listed.iter().find(|d| d.name == "e").unwrap();
+    assert_eq!(e_listed.attr.nlink, 3);
 }

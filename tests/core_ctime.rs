@@ -3,8 +3,9 @@
 //! changed (chmod, utimens, truncate, rename, a write) and a directory that gains or loses an entry
 //! shows a new mtime and ctime at once, although its parent's cached listing still holds the old
 //! mtime; failed changes move nothing. An access time set through the mount is kept there (FTP has
-//! none). The upload a close makes keeps the times of the last write. `mkdir` with a mode other
-//! than 0755 sends `SITE CHMOD`.
+//! none), and so is a directory's mtime that the server refuses to set, until the server shows a
+//! later change. The upload a close makes keeps the times of the last write. `mkdir` with a mode
+//! other than 0755 sends `SITE CHMOD`.
 
 mod support;
 
@@ -13,7 +14,8 @@ use std::time::{Duration, SystemTime};
 use ftpfs::fs::inode::ROOT_INO;
 use ftpfs::fs::{Attr, FtpFs, OpenMode, RenameMode, SetAttr};
 use ftpfs::remote::mem::{MemStore, Op};
-use support::core::{ino, name, setup, Setup};
+use ftpfs::remote::{RemoteError, RemoteStore};
+use support::core::{ino, name, setup, setup_with, Setup};
 
 /// An hour ago: the time the server lists for everything in `site`.
 fn old() -> SystemTime {
@@ -223,4 +225,42 @@ fn the_upload_at_close_does_not_move_the_times() {
     s.fs.release(o.fh);
     assert_eq!(s.store.count(Op::FinishWrite), 1, "uploaded");
     assert_eq!(stat(&s.fs, "/d/new"), written);
+}
+
+#[test]
+fn a_directory_time_the_server_refuses_is_kept_until_the_server_shows_a_later_change() {
+    let s = setup_with(|c| c.dir_cache_ttl = Duration::from_millis(200));
+    s.store.add_dir("/d");
+    let fs = &s.fs;
+    let d = ino(fs, "/d");
+    let (atime, mtime) = (
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_950_000_000),
+    );
+    // vsftpd answers 550 to MDTM and MFMT on a directory.
+    let refused = || RemoteError::NotFound("550 Could not set file modification time.".into());
+    s.store.fail_next(Op::SetMtime, refused());
+    let change = SetAttr {
+        atime: Some(atime),
+        mtime: Some(mtime),
+        ..SetAttr::default()
+    };
+    let a = fs.setattr(d, None, change).unwrap();
+    assert_eq!((a.atime, a.mtime), (atime, mtime));
+    // Listed again from the server, which still has its own time: ours stands.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stat(fs, "/d").mtime, mtime);
+    // An entry added through the mount moves it, as on any file system.
+    let before = SystemTime::now();
+    fs.mkdir(d, name("sub")).unwrap();
+    let moved = stat(fs, "/d").mtime;
+    assert!(moved >= before && moved < mtime, "{moved:?}");
+    // Set again, then changed on the server later (by another client): the server's time shows.
+    s.store.fail_next(Op::SetMtime, refused());
+    fs.setattr(d, None, change).unwrap();
+    assert_eq!(stat(fs, "/d").mtime, mtime);
+    let theirs = SystemTime::now() + Duration::from_secs(10);
+    s.store.set_mtime("/d", theirs).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stat(fs, "/d").mtime, theirs);
 }

@@ -1,7 +1,7 @@
 //! Layer 4, POSIX corners: pjdfstest (the Rust rewrite, `cargo install --locked pjdfstest`) runs
 //! its open, mkdir, rmdir, unlink, rename, truncate, ftruncate, chmod and utimensat groups on a
 //! kernel mount of the real binary over vsftpd. Every case must pass but those listed in
-//! `EXPECTED_FAILURES`, each with its reason (what FTP cannot do, or what ftpfs could still fix); a
+//! `EXPECTED_FAILURES`, each with its reason (what FTP cannot do); a
 //! listed case that passes or does not run fails the test too, so the list stays true. About 35 s;
 //! `cargo test --test pjdfstest -- --nocapture` prints the counts of each group and every failure.
 
@@ -29,8 +29,8 @@ const GROUPS: &[&str] = &[
     "utimensat",
 ];
 
-/// The cases that fail on an FTP mount, and why: (reason, cases). The first four reasons are FTP's
-/// (no command exists for what the case needs); the last three ftpfs could still fix.
+/// The cases that fail on an FTP mount, and why: (reason, cases). Each reason is FTP's (no command
+/// exists for what the case needs).
 const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
     (
         // mknod(2) answers EPERM: FTP has no command to make them, so the case cannot make its
@@ -186,25 +186,6 @@ const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
             "mkdir::uid_gid_eq_euid_egid",
             "open::uid_gid_eq_euid_egid",
         ],
-    ),
-    (
-        // A directory shows nlink 2 whatever it holds: counting its subdirectories would need
-        // its listing at every stat of it.
-        "could fix: directory link counts do not count subdirectories",
-        &["rename::updates_link_parent"],
-    ),
-    (
-        // fstat on the descriptor of an unlinked file answers ENOENT: the core forgets the path
-        // at unlink, and a file that is only on the server has no data left to serve.
-        "could fix: an unlinked file that is still open cannot be fstat'ed, written and read",
-        &["unlink::open_file_not_freed"],
-    ),
-    (
-        // vsftpd sets modification times on regular files only (MDTM on a directory answers 550),
-        // and ftpfs accepts the call without recording it; the mount could remember the time as
-        // it remembers access times.
-        "could fix: a directory's mtime set on a server that refuses it is not kept",
-        &["utimensat::changes_timestamps::dir"],
     ),
 ];
 

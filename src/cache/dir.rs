@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::remote::RemoteEntry;
+use crate::remote::{EntryKind, RemoteEntry};
 use crate::sync::lock;
 
 /// How many directory listings are kept at most. A listing of 100 entries takes about 20 KiB, so
@@ -21,6 +21,9 @@ const MAX_LISTINGS: usize = 4096;
 pub struct Listing {
     entries: Vec<RemoteEntry>,
     index: HashMap<String, usize>,
+    /// How many entries are directories, counted at the first ask after a change (a directory's
+    /// link count is asked at each stat of it; a listing may hold 100,000 entries).
+    subdirs: OnceLock<u32>,
 }
 
 impl Listing {
@@ -30,7 +33,19 @@ impl Listing {
             .enumerate()
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
-        Listing { entries, index }
+        Listing {
+            entries,
+            index,
+            subdirs: OnceLock::new(),
+        }
+    }
+
+    /// How many entries are directories (for the directory's link count: 2 + this).
+    pub fn subdirs(&self) -> u32 {
+        *self.subdirs.get_or_init(|| {
+            let n = self.entries.iter().filter(|e| e.kind == EntryKind::Dir);
+            n.count().try_into().unwrap_or(u32::MAX)
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&RemoteEntry> {
@@ -48,6 +63,7 @@ impl Listing {
 
     /// The entry `name`, to change in place (its name stays).
     pub fn get_mut(&mut self, name: &str) -> Option<&mut RemoteEntry> {
+        self.subdirs.take();
         self.index.get(name).map(|&i| &mut self.entries[i])
     }
 
@@ -56,6 +72,7 @@ impl Listing {
     /// otherwise copy the listing once per file). Directory handles read their own snapshot, so
     /// the order may change.
     pub fn remove(&mut self, name: &str) -> Option<RemoteEntry> {
+        self.subdirs.take();
         let i = self.index.remove(name)?;
         let gone = self.entries.swap_remove(i);
         if let Some(moved) = self.entries.get(i) {
@@ -66,6 +83,7 @@ impl Listing {
 
     /// Adds `entry`, or replaces the entry of its name.
     pub fn upsert(&mut self, entry: RemoteEntry) {
+        self.subdirs.take();
         match self.index.get(&entry.name) {
             Some(&i) => self.entries[i] = entry,
             None => {
@@ -179,7 +197,6 @@ impl DirCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::EntryKind;
     use std::time::SystemTime;
 
     fn entry(name: &str) -> RemoteEntry {

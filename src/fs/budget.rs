@@ -46,6 +46,15 @@ impl Budget {
         self.held.load(Ordering::Relaxed)
     }
 
+    /// Whether `n` more bytes fit within both bounds now (for a spool that is not an upload's copy
+    /// but must stay within the same limits: `write/hold.rs`).
+    pub fn has_room(&self, n: u64) -> bool {
+        self.held().saturating_add(n) <= self.max
+            && self
+                .free_disk()
+                .is_none_or(|free| free >= self.min_free.saturating_add(n))
+    }
+
     fn free_disk(&self) -> Option<u64> {
         // The cache directory may not exist before the first spool file: its parent tells.
         let probe = self

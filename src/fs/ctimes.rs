@@ -9,10 +9,17 @@
 //! Access times have no FTP command at all: one set through the mount (`touch -a`, `utimensat`)
 //! is remembered here the same way, and otherwise the atime shows the mtime (reads do not move
 //! it, as with `noatime`).
+//!
+//! A directory's modification time set through the mount (`touch`, `tar x`, `rsync -t`) where the
+//! server refuses it (vsftpd answers 550 to MDTM and MFMT on a directory) is remembered too, with
+//! the moment it was set: it is shown while the server's listing gives the directory a time no
+//! later than that moment (plus a second, for the servers' whole seconds and clocks), so a change
+//! made there afterwards by another client shows again, as does an entry added or removed through
+//! the mount (which moves the mtime to that moment, as on any file system).
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use lru::LruCache;
 
@@ -20,6 +27,10 @@ use crate::sync::lock;
 
 /// How many paths' change times are remembered.
 const REMEMBERED: usize = 100_000;
+
+/// A server's time for a directory up to this much after the moment we set its time is taken as
+/// the same state (times in whole seconds, clocks a little apart), not as a later change.
+const SAME_STATE: Duration = Duration::from_secs(1);
 
 /// When a path was last changed through the mount.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +40,8 @@ struct Stamp {
     mtime: Option<SystemTime>,
     /// The access time set through the mount.
     atime: Option<SystemTime>,
+    /// A directory mtime set through the mount that the server would not take, and when.
+    set_mtime: Option<(SystemTime, SystemTime)>,
 }
 
 /// A path's times as shown.
@@ -63,6 +76,7 @@ impl ChangeTimes {
                 ctime: now,
                 mtime: old.and_then(|s| s.mtime),
                 atime: old.and_then(|s| s.atime),
+                set_mtime: old.and_then(|s| s.set_mtime),
             },
         );
     }
@@ -72,6 +86,14 @@ impl ChangeTimes {
         self.changed(path);
         if let Some(s) = lock(&self.stamps).get_mut(path) {
             s.atime = Some(t);
+        }
+    }
+
+    /// Directory `path`'s mtime was set to `t` now, and the server would not take it.
+    pub(super) fn set_dir_mtime(&self, path: &str, t: SystemTime) {
+        self.changed(path);
+        if let Some(s) = lock(&self.stamps).get_mut(path) {
+            s.set_mtime = Some((t, s.ctime));
         }
     }
 
@@ -86,6 +108,7 @@ impl ChangeTimes {
                 ctime: now,
                 mtime: Some(now),
                 atime,
+                set_mtime: None,
             },
         );
     }
@@ -104,6 +127,7 @@ impl ChangeTimes {
             ctime: SystemTime::now(),
             mtime: old.and_then(|s| s.mtime),
             atime: old.and_then(|s| s.atime),
+            set_mtime: old.and_then(|s| s.set_mtime),
         };
         stamps.put(to.to_string(), stamp);
     }
@@ -117,7 +141,10 @@ impl ChangeTimes {
                 ctime: mtime,
             },
             Some(s) => {
-                let mtime = s.mtime.map_or(mtime, |m| m.max(mtime));
+                let mtime = match s.set_mtime {
+                    Some((t, at)) if mtime <= at + SAME_STATE => t,
+                    _ => s.mtime.map_or(mtime, |m| m.max(mtime)),
+                };
                 Times {
                     atime: s.atime.unwrap_or(mtime),
                     mtime,
@@ -131,7 +158,6 @@ impl ChangeTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn ctime_is_the_mtime_until_a_change_and_never_before_it() {

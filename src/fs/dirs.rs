@@ -1,7 +1,7 @@
 //! Directories as the kernel reads them: `opendir` takes the directory's listing once (and tells
 //! the prefetcher a tree is being walked), `readdir` hands out `.`, `..` and the entries from that
 //! snapshot plus files created here and not uploaded yet, at stable offsets, and `releasedir`
-//! drops it.
+//! drops it. A directory's link count is worked out here too.
 
 use std::ffi::OsString;
 use std::sync::atomic::Ordering;
@@ -150,5 +150,14 @@ impl<S: RemoteStore> FtpFs<S> {
 
     pub fn releasedir(&self, fh: u64) {
         lock(&self.dir_handles).remove(&fh);
+    }
+
+    /// A directory's link count as Unix file systems show it (its entry, its `.`, and each
+    /// subdirectory's `..`): 2 plus its subdirectories where its listing is cached (our own
+    /// mkdir, rmdir and rename keep that listing right at once), else 2, as before: a stat must
+    /// not cost a listing.
+    pub(super) fn dir_nlink(&self, path: &str) -> u32 {
+        let subdirs = self.dirs.peek(path).map_or(0, |l| l.subdirs());
+        2u32.saturating_add(subdirs)
     }
 }

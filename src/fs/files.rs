@@ -103,7 +103,7 @@ impl<S: RemoteStore> FtpFs<S> {
         self.ctimes.entries_changed(&dir);
         let ino = lock(&self.inodes).lookup(&path);
         let attr = self.getattr(ino)?;
-        let fh = self.add_handle(mode, path.into(), Some(state));
+        let fh = self.add_handle(ino, mode, path.into(), Some(state));
         Ok((
             attr,
             Opened {
@@ -349,6 +349,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let Some(h) = lock(&self.files).remove(&fh) else {
             return;
         };
+        self.orphan_closed(h.ino);
         let Some(state) = &h.state else {
             return;
         };
@@ -394,6 +395,9 @@ impl<S: RemoteStore> FtpFs<S> {
         let writes = change.size.is_some() || change.mtime.is_some() || change.mode.is_some();
         if writes && self.cfg.read_only {
             return Err(FsError::ReadOnly);
+        }
+        if let Some(done) = self.setattr_orphan(ino, change) {
+            return done;
         }
         let path = self.path_of(ino)?;
         Self::not_stats(&path)?;
@@ -481,6 +485,12 @@ impl<S: RemoteStore> FtpFs<S> {
                 Ok(())
             }
             Err(RemoteError::Connection(m)) => Err(FsError::Io(m)),
+            Err(e) if path == "/" || self.entry(path).is_ok_and(|e| e.kind == EntryKind::Dir) => {
+                // Servers that set the times of files only (vsftpd): kept by the mount.
+                debug!("{path}: directory time kept by the mount only ({e})");
+                self.ctimes.set_dir_mtime(path, t);
+                Ok(())
+            }
             Err(e) => {
                 debug!("{path}: time not recorded ({e})");
                 Ok(())

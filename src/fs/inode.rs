@@ -99,6 +99,11 @@ impl InodeTable {
         }
     }
 
+    /// The number the kernel knows `path` by, if it knows it.
+    pub fn ino_of(&self, path: &str) -> Option<u64> {
+        self.by_path.get(path).copied()
+    }
+
     pub fn path(&self, ino: u64) -> Option<Arc<str>> {
         self.by_ino.get(&ino).map(|n| Arc::clone(&n.path))
     }

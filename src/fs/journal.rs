@@ -107,27 +107,51 @@ impl Journal {
         if let Some(spool) = spool {
             fs::hard_link(spool, self.data_path(id))?;
         }
+        self.write_record(id, path, base, spool.is_some())?;
+        self.sync()?;
+        if let Some(old) = replaces {
+            self.forget(old);
+        }
+        Ok(id)
+    }
+
+    /// Writes record `id` whole: a temporary file renamed over the record, so that a crash leaves
+    /// the old record or the new one, never half of one. Not durable until `sync`.
+    fn write_record(&self, id: u64, path: &str, base: Base, data: bool) -> io::Result<()> {
         let mut text = format!("path {path}\n");
         if let Some((size, mtime)) = base {
             let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             text.push_str(&format!("base {size} {secs}\n"));
         }
-        text.push_str(if spool.is_some() { "data\n" } else { "empty\n" });
+        text.push_str(if data { "data\n" } else { "empty\n" });
         let tmp = self.dir.join(format!("{id:016x}.tmp"));
         let mut f = fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         drop(f);
-        fs::rename(&tmp, self.record_path(id))?;
-        // One flush of the whole file system makes the spool's data, the link, the record and
-        // its name durable together: one journal commit of the disk's file system, where an
-        // fsync of each (spool, record, directory) cost three, and a close with writeback paid
-        // 11 ms instead of a few.
+        fs::rename(&tmp, self.record_path(id))
+    }
+
+    /// Makes what was written or removed in the journal durable. One flush of the whole file
+    /// system makes the spools' data, the links, the records and their names durable together:
+    /// one journal commit of the disk's file system, where an fsync of each (spool, record,
+    /// directory) cost three, and a close with writeback paid 11 ms instead of a few.
+    pub fn sync(&self) -> io::Result<()> {
         let dir = fs::File::open(&self.dir)?;
         nix::unistd::syncfs(&dir)?;
-        if let Some(old) = replaces {
-            self.forget(old);
-        }
-        Ok(id)
+        Ok(())
+    }
+
+    /// Record `id` now names `path` (its file was renamed while its upload waits). The record is
+    /// rewritten whole and keeps its id and its data; the caller calls `sync` once for all the
+    /// files a rename moved.
+    pub fn moved(&self, id: u64, path: &str) -> io::Result<()> {
+        let old = parse(&self.record_path(id)).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("record {id:016x} unreadable"),
+            )
+        })?;
+        self.write_record(id, path, old.base, old.data.is_some())
     }
 
     /// The upload of record `id` is confirmed: its record and data go.

@@ -18,9 +18,11 @@ mod dropbox;
 mod files;
 pub mod inode;
 pub mod journal;
+mod journal_names;
 mod kernel_names;
 mod listings;
 mod namespace;
+mod orphans;
 pub mod prefetch;
 pub mod read;
 mod recover;
@@ -111,6 +113,8 @@ pub struct FsStats {
 struct Handle<S: RemoteStore> {
     /// The statistics as they were at open, for a handle on the statistics file.
     stats: Option<Vec<u8>>,
+    /// The inode opened (a file unlinked while open is known by it only: `orphans.rs`).
+    ino: u64,
     mode: OpenMode,
     /// The path at open (readers without a write state; a write state follows renames itself).
     path: Arc<str>,
@@ -171,6 +175,8 @@ pub struct FtpFs<S: RemoteStore> {
     journal: Option<journal::Journal>,
     /// Changes made through the mount, for ctime and directory mtimes (`ctimes.rs`).
     ctimes: ctimes::ChangeTimes,
+    /// Files unlinked while open (`orphans.rs`).
+    orphans: orphans::Orphans,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -227,6 +233,7 @@ impl<S: RemoteStore> FtpFs<S> {
             writeback: writeback::Queue::default(),
             journal,
             ctimes: ctimes::ChangeTimes::new(),
+            orphans: orphans::Orphans::default(),
         }
     }
 
@@ -280,7 +287,7 @@ impl<S: RemoteStore> FtpFs<S> {
     /// The attributes of `path`, listed as `e`, with the changes made through the mount.
     fn attr_from(&self, ino: u64, path: &str, e: &RemoteEntry) -> Attr {
         let nlink = match e.kind {
-            EntryKind::Dir => 2,
+            EntryKind::Dir => self.dir_nlink(path),
             EntryKind::File | EntryKind::Symlink => 1,
         };
         let size = match e.kind {
@@ -313,7 +320,7 @@ impl<S: RemoteStore> FtpFs<S> {
             ctime: t.ctime,
             atime: t.atime,
             perm: self.shown_perm(EntryKind::Dir, None),
-            nlink: 2,
+            nlink: self.dir_nlink("/"),
             uid: self.cfg.uid,
             gid: self.cfg.gid,
             blksize: BLOCK_SIZE as u32,
@@ -397,6 +404,9 @@ impl<S: RemoteStore> FtpFs<S> {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        if let Some(a) = self.orphan_attr(ino) {
+            return Ok(a);
+        }
         let path = self.path_of(ino)?;
         self.attr_of_path(ino, &path)
     }
@@ -420,9 +430,12 @@ impl<S: RemoteStore> FtpFs<S> {
     /// Opens a file. Handles that write share the file's write state (`files.rs`); read-only
     /// handles read through the block cache, or from the write state while the file has one.
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
+        if let Some(opened) = self.open_orphan(ino, mode) {
+            return opened;
+        }
         let path = self.path_of(ino)?;
         if &*path == STATS_PATH {
-            return self.open_stats(mode, path);
+            return self.open_stats(ino, mode, path);
         }
         // The kernel still knows a name that is gone (a file created here whose upload failed
         // vanishes with its last handle): ESTALE makes it look the name up again and, for
@@ -461,7 +474,7 @@ impl<S: RemoteStore> FtpFs<S> {
             }
         }
         Ok(Opened {
-            fh: self.add_handle(mode, path, state),
+            fh: self.add_handle(ino, mode, path, state),
             keep_cache,
             direct_io: false,
         })
@@ -469,6 +482,7 @@ impl<S: RemoteStore> FtpFs<S> {
 
     fn add_handle(
         &self,
+        ino: u64,
         mode: OpenMode,
         path: Arc<str>,
         state: Option<Arc<Mutex<FileState>>>,
@@ -476,6 +490,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Handle {
             stats: None,
+            ino,
             mode,
             path,
             state,
@@ -514,13 +529,19 @@ impl<S: RemoteStore> FtpFs<S> {
             let to = (from + size as usize).min(text.len());
             return Ok(ReadData::Owned(text[from..to].to_vec()));
         }
-        let path = match &h.state {
+        // A reader opened before the file had a write state reads its data once it is unlinked.
+        let state = h.state.clone().or_else(|| self.orphans.state(h.ino));
+        let path = match &state {
             Some(st) => {
                 // This may finish an upload in progress: never cut short for a dying reader.
                 let _nobody = caller::serve(0);
                 let mut st = lock(st);
                 if let Some(data) = self.uploader().read(&mut st, offset, size)? {
                     return Ok(ReadData::Owned(data));
+                }
+                if st.unlinked {
+                    // Its content was not kept (`write/hold.rs`); the name may be another file's.
+                    return Err(FsError::NotFound);
                 }
                 Arc::from(st.path.as_str())
             }

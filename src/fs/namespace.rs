@@ -164,7 +164,7 @@ impl<S: RemoteStore> FtpFs<S> {
         let (dir, path) = self.new_name(parent, name)?;
         let listed = self.listing(&dir)?.get(name_of(&path)).cloned();
         let writing = lock(&self.writing).remove(&path);
-        let on_server = match (&listed, &writing) {
+        match (&listed, &writing) {
             (Some(e), _) if e.kind == EntryKind::Dir => {
                 if let Some(w) = writing {
                     lock(&self.writing).insert(path.clone(), w);
@@ -172,13 +172,20 @@ impl<S: RemoteStore> FtpFs<S> {
                 return Err(FsError::IsDirectory);
             }
             (None, None) => return Err(FsError::NotFound),
-            (Some(_), _) => true,
-            (None, Some(w)) => lock(&w.state).on_server,
-        };
+            _ => {}
+        }
+        // Open handles keep working on the file's data (`orphans.rs`): made local first.
+        let kept = self.keep_if_open(&path, listed.as_ref(), writing.as_ref());
+        // (Asked after that: a stream straight to the name may have ended there.)
+        let on_server =
+            listed.is_some() || writing.as_ref().is_some_and(|w| lock(&w.state).on_server);
         if let Some(w) = &writing {
-            // Open handles keep working on their data; nothing of it will be uploaded.
+            // Nothing of it will be uploaded: a stream in progress ends (before the DELE, or
+            // its end would bring the name back), and a pending upload's record goes.
             let mut st = lock(&w.state);
-            st.unlinked = true;
+            if self.drop_record(&mut st) {
+                self.sync_journal();
+            }
             self.uploader().commit(&mut st).ok();
         }
         if on_server {
@@ -190,6 +197,9 @@ impl<S: RemoteStore> FtpFs<S> {
                     _ => FsError::PermissionDenied,
                 });
             }
+        }
+        if let Some(kept) = kept {
+            self.adopt(kept);
         }
         self.forget_path(&dir, &path);
         Ok(())
@@ -318,12 +328,10 @@ impl<S: RemoteStore> FtpFs<S> {
             }
             (replaced, moved_states)
         };
-        if let Some(old) = replaced {
-            // The file that was there is replaced: its open handles upload nothing more.
-            lock(&old.state).unlinked = true;
-        }
-        for (state, new) in moved_states {
-            lock(&state).path = new;
+        // The file that was there is replaced: its open handles upload nothing more.
+        let dropped = replaced.is_some_and(|old| self.drop_record(&mut lock(&old.state)));
+        if self.rename_states(moved_states) | dropped {
+            self.sync_journal();
         }
         {
             let mut times = lock(&self.set_times);

@@ -61,13 +61,14 @@ impl<S: RemoteStore> FtpFs<S> {
 
     /// A handle on the statistics file: a snapshot, read without the page cache so that every
     /// open shows the figures of that moment.
-    pub(super) fn open_stats(&self, mode: OpenMode, path: Arc<str>) -> FsResult<Opened> {
+    pub(super) fn open_stats(&self, ino: u64, mode: OpenMode, path: Arc<str>) -> FsResult<Opened> {
         if mode.write {
             return Err(FsError::PermissionDenied);
         }
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Handle {
             stats: Some(self.report().render().into_bytes()),
+            ino,
             mode,
             path,
             state: None,

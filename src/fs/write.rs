@@ -28,6 +28,7 @@ use super::dropbox::DropBoxes;
 use super::spool::{local, Spool};
 use super::writers::Writers;
 
+mod hold;
 mod snapshot;
 mod stream;
 

@@ -130,14 +130,46 @@ pub fn ls(fs: &FtpFs<MemStore>, dir: u64) -> Vec<String> {
     names
 }
 
+/// The paths on the "server" that `keep` picks.
+pub fn paths_where(store: &MemStore, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    store.paths().into_iter().filter(|p| keep(p)).collect()
+}
+
 /// No upload in progress and no temporary name is left on the server.
 pub fn no_temp_files(store: &MemStore) {
-    let left: Vec<String> = store
-        .paths()
-        .into_iter()
-        .filter(|p| p.contains(".~ftpfs."))
-        .collect();
+    let left = paths_where(store, |p| p.contains(".~ftpfs."));
     assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// The directory holding `path` and the name in it, as the kernel names them.
+pub fn parent_and_name<'a>(fs: &FtpFs<MemStore>, path: &'a str) -> (u64, &'a OsStr) {
+    let (dir, file) = path.rsplit_once('/').expect("an absolute path");
+    let parent = if dir.is_empty() {
+        ROOT_INO
+    } else {
+        ino(fs, dir)
+    };
+    (parent, name(file))
+}
+
+/// Creates `path` (its directory exists), writes `data` and closes it; returns its inode.
+pub fn write_new(fs: &FtpFs<MemStore>, path: &str, data: &[u8]) -> u64 {
+    let (parent, file) = parent_and_name(fs, path);
+    let (a, o) = fs.create(parent, file, OpenMode::WRITE, false).unwrap();
+    if !data.is_empty() {
+        fs.write(o.fh, 0, data).unwrap();
+    }
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
+    a.ino
+}
+
+/// Opens the existing `path` for writing, writes `data` at `offset` and closes it.
+pub fn write_at(fs: &FtpFs<MemStore>, path: &str, offset: u64, data: &[u8]) {
+    let o = fs.open(ino(fs, path), OpenMode::WRITE).unwrap();
+    fs.write(o.fh, offset, data).unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh);
 }
 
 /// Writes `data` at `off` in writes of `chunk` bytes, as the kernel would.

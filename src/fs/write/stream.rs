@@ -366,6 +366,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
     /// Brings the server's content into a new spool, so it can be changed anywhere.
     pub(super) fn seed_spool(&self, st: &mut FileState) -> FsResult<()> {
         let spool = match st.body {
+            // Unlinked, its content not kept (`write/hold.rs`): the server's file of that name, if
+            // any, is another file now.
+            Body::Remote if st.unlinked => return Err(FsError::NotFound),
             Body::Remote if st.on_server && st.size > 0 => self.download(&st.path, st.size)?,
             _ => Spool::new(self.cache_dir).map_err(local)?,
         };

@@ -195,6 +195,7 @@ fi
 RUN=""
 CHILD=""
 VSFTPD_PID=""
+PROXY_PID=""
 POLICY_RC_CREATED=0
 MOUNTS=()
 PIDS=()
@@ -204,6 +205,10 @@ cleanup() {
   set +e
   trap - EXIT INT TERM
   if [ -n "$CHILD" ]; then kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; fi
+  if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+    echo "bench: the delay proxy had ended; its last words:" >&2
+    tail -n 40 "$RUN/proxy.out" >&2
+  fi
   for m in "${MOUNTS[@]}"; do
     if mountpoint -q "$m" 2>/dev/null; then
       fusermount3 -u "$m" 2>/dev/null || { sleep 1; fusermount3 -u "$m" 2>/dev/null; } ||
@@ -387,6 +392,7 @@ if [ -n "$RTT" ]; then
   python3 "$HELPERS/delay_proxy.py" --rtt "$RTT" --listen 127.0.0.1 --target "$VS_ADDR" \
     --ports "$PORT,$PASV_MIN-$PASV_MAX" >"$RUN/proxy.out" 2>&1 &
   PIDS+=($!)
+  PROXY_PID=$!
   for _ in $(seq 100); do grep -q ready "$RUN/proxy.out" 2>/dev/null && break; sleep 0.1; done
   grep -q ready "$RUN/proxy.out" || { cat "$RUN/proxy.out" >&2; die "the delay proxy did not start"; }
   log "delay proxy (pid ${PIDS[-1]}): 127.0.0.1:$PORT and the passive ports -> $VS_ADDR, $RTT ms round trip"

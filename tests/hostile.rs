@@ -381,3 +381,58 @@ fn a_server_answering_rest_after_the_next_command_gets_commands_one_at_a_time() 
         "{cmds:?}"
     );
 }
+
+/// A server busy for a while after an upload's `226` before it reads its next command, as
+/// vsftpd is while it pushes a big file's pages to its disk: the upload's end does not wait for
+/// it. The size check and the rename go on another connection while that session is still busy,
+/// and the session comes back to the pool in step afterwards, with its next data connection
+/// open (the next upload uses it).
+#[test]
+fn an_upload_end_does_not_wait_for_a_server_still_closing_the_file() {
+    let _serial = serial();
+    let busy = Duration::from_secs(3);
+    let fake = Fake::start(Script {
+        epsv: Epsv::Works,
+        slow_close: Some(busy),
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(10));
+    st.check().unwrap();
+    let data: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let t = Instant::now();
+    let mut w = st.open_write("/.big", false).unwrap();
+    w.write(&data).unwrap();
+    let told = w.finish().unwrap().size;
+    // What the caller does with an upload whose end did not say the size (`fs/upload.rs`).
+    let size = match told {
+        Some(n) => n,
+        None => st.size("/.big").unwrap(),
+    };
+    assert_eq!(size, data.len() as u64);
+    st.rename("/.big", "/big").unwrap();
+    let took = t.elapsed();
+    assert!(took < busy / 2, "the upload's end took {took:?}");
+    assert_eq!(fake.uploads().get("/big"), Some(&data));
+    let cmds = fake.commands();
+    let renamed = cmds.iter().position(|c| c == "RNTO /big").unwrap();
+    assert!(
+        !cmds[..renamed].iter().any(|c| c.starts_with("closed ")),
+        "the rename waited for the server: {cmds:?}"
+    );
+
+    // The busy session is read to its end in the background and goes back to the pool in
+    // step: the next upload takes it (the last given back) and its data connection opened
+    // ahead, and no new session is logged in.
+    std::thread::sleep(busy + Duration::from_secs(1));
+    let mut w = st.open_write("/.small", false).unwrap();
+    w.write(b"small").unwrap();
+    w.finish().unwrap();
+    assert_eq!(fake.uploads().get("/.small").map(Vec::len), Some(5));
+    assert_eq!(st.stats().uploads, (2, 1));
+    let cmds = fake.commands();
+    assert_eq!(
+        cmds.iter().filter(|c| c.starts_with("USER")).count(),
+        2,
+        "{cmds:?}"
+    );
+}

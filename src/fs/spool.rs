@@ -13,6 +13,9 @@ use tempfile::NamedTempFile;
 
 use crate::error::FsError;
 
+/// Spools smaller than this are removed where they are let go (`Spool::discard`).
+const DISCARD_HERE: u64 = 64 << 20;
+
 /// A spool file and the size of the content it holds.
 pub struct Spool {
     file: NamedTempFile,
@@ -42,6 +45,18 @@ impl Spool {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Lets the spool go without waiting for it: the kernel takes ~70 ms a GiB to give back a
+    /// big file's pages, which the close or fsync that just uploaded it need not wait for. A
+    /// small one goes at once; without a thread to be had, here.
+    pub fn discard(self) {
+        if self.len < DISCARD_HERE {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("ftpfs-discard".into())
+            .spawn(move || drop(self));
     }
 
     /// Writes `data` at `offset`; a gap before it reads as zeros.
@@ -168,6 +183,13 @@ impl StreamCopy {
                 Ok(kept[start..end].to_vec())
             }
             StreamCopy::File(spool) => spool.read_at(offset, size),
+        }
+    }
+
+    /// Lets the copy go (`Spool::discard`).
+    pub fn discard(self) {
+        if let StreamCopy::File(spool) = self {
+            spool.discard();
         }
     }
 

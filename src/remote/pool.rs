@@ -381,6 +381,13 @@ impl<C: Connector> Pool<C> {
     pub fn open_count(&self) -> usize {
         self.lock().open
     }
+
+    /// Whether a `get` now would find a connection without waiting for one to come back: an
+    /// idle one, or room below the limit (and the server not known to be down).
+    pub fn has_room(&self) -> bool {
+        let st = self.lock();
+        !st.idle.is_empty() || (st.open < st.limit && st.backing_off().is_none())
+    }
 }
 
 /// A connection on loan from the pool; it goes back when dropped, unless marked broken.
@@ -404,6 +411,11 @@ impl<C: Connector> Pooled<C> {
     /// Whether the connection is marked to be closed rather than given back.
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// Whether another connection could be had now (`Pool::has_room`).
+    pub fn others_free(&self) -> bool {
+        self.pool.has_room()
     }
 
     /// The server did not answer on this connection in time: close it, and put the pool in

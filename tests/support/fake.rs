@@ -89,6 +89,10 @@ pub struct Script {
     pub list_a_rejected: bool,
     /// The whole reply to `SYST` (default: `502`, unknown).
     pub syst: Option<String>,
+    /// After a `STOR`'s `226`, the session is busy this long before it reads its next command
+    /// (vsftpd pushing a big file's pages to its disk as it closes it), then records
+    /// `closed PATH` among the commands.
+    pub slow_close: Option<Duration>,
 }
 
 /// Where a transfer's data connection comes from: a passive listener, or (after `PORT`) the
@@ -444,11 +448,20 @@ impl Session {
                     let mut got = Vec::new();
                     let _ = data.read_to_end(&mut got);
                     let mut up = self.uploads.lock().unwrap();
-                    let file = up.entry(arg).or_default();
+                    let file = up.entry(arg.clone()).or_default();
                     if verb == "STOR" {
                         file.clear();
                     }
                     file.extend_from_slice(&got);
+                    drop(up);
+                    if let Some(busy) = self.script.slow_close {
+                        if out.write_all(b"226 stored\r\n").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(busy);
+                        self.commands.lock().unwrap().push(format!("closed {arg}"));
+                        continue;
+                    }
                     "226 stored".into()
                 }
                 "LIST" | "MLSD" | "RETR" => {

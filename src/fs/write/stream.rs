@@ -230,6 +230,9 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let e = match result {
             Ok(()) => {
                 st.size = expected;
+                if let Some(copy) = copy {
+                    copy.discard();
+                }
                 return Ok(());
             }
             Err(e) => e,

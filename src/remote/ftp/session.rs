@@ -359,6 +359,16 @@ impl Session {
         Ok(reply)
     }
 
+    /// Whether the next reply is here or starts to arrive within `wait`, without reading it. Over
+    /// TLS a reply the TLS layer took in already is not seen: the answer is then "not yet",
+    /// which only costs the caller the other way round.
+    pub fn reply_within(&self, wait: Duration) -> bool {
+        if self.replies.inbox.contains(&b'\n') {
+            return true;
+        }
+        crate::sys::poll_ready(&*self.socket, libc::POLLIN, wait).unwrap_or(true)
+    }
+
     /// Reads the next reply and insists that its code is one of `ok`.
     pub fn expect(&mut self, ok: &[u16]) -> Result<Reply, Failure> {
         let reply = self.reply()?;

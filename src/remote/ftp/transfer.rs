@@ -1,27 +1,27 @@
 //! Transfers under way: `Download` (a `RemoteRead`) and `Upload` (a `RemoteWrite`), each a data
 //! connection and the pooled session it belongs to. A download's end of data counts only with
 //! the server's closing reply (a link that dropped half-way is an error, never an early end of
-//! the file); one cut short is ended on the finisher threads here (`finish_later`), which close
+//! the file); one cut short is ended on the finisher threads (`finisher`), which close
 //! its data connection, read the server's 426, and, for a ranged read, open the session's next
 //! data connection ahead. An upload's bytes go out on a thread of their own (`UploadThread`);
 //! its end reads the server's verdict, and where the server takes pipelined commands asks in the
 //! same round trip for the size that landed and for the next data connection.
 
 use std::io::{Read, Write};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use log::debug;
 
 use super::connect::FtpConnector;
 use super::data::{Data, Passive, Started};
 use super::errors::{io_text, outcome, Failure, Link};
+use super::finisher;
 use super::session::{Line, Reply};
 use super::upload_thread::{UploadThread, CHUNK as UPLOAD_CHUNK};
 use crate::remote::pool::Pooled;
 use crate::remote::{Cancel, RemoteError, RemoteRead, RemoteResult, RemoteWrite, Stored};
 use crate::stats::{Command, Traffic};
-use crate::sync::lock;
 
 /// A pooled session.
 pub type Conn = Pooled<FtpConnector>;
@@ -233,7 +233,7 @@ impl RemoteRead for Download {
             // Complete, and nothing to prepare: the session goes back to the pool now.
             return;
         }
-        finish_later(self);
+        finisher::later(Box::new(move || self.finish_now()));
     }
 }
 
@@ -248,42 +248,6 @@ impl Drop for Download {
     }
 }
 
-/// Threads ending downloads cut short (`finish_later`): as many as the default pool has
-/// connections.
-const FINISHERS: usize = 4;
-
-/// Ends downloads that were cut short on background threads: waiting for the server's 426 is a
-/// round trip the reader need not wait for. Several threads, because ending a transfer can also
-/// open the session's next data connection: one thread doing that for every session in turn made
-/// random readers wait for connections on a slow link.
-fn finish_later(download: Box<Download>) {
-    static FINISHER: OnceLock<Mutex<mpsc::Sender<Box<Download>>>> = OnceLock::new();
-    let tx = FINISHER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Box<Download>>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..FINISHERS {
-            let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new()
-                .name(format!("ftpfs-finish-{i}"))
-                .spawn(move || loop {
-                    let next = lock(&rx).recv();
-                    match next {
-                        Ok(d) => d.finish_now(),
-                        Err(_) => return,
-                    }
-                });
-            if let Err(e) = spawned {
-                debug!("no finisher thread ({e})");
-            }
-        }
-        Mutex::new(tx)
-    });
-    let sent = lock(tx).send(download);
-    if let Err(mpsc::SendError(download)) = sent {
-        download.finish_now();
-    }
-}
-
 /// How an upload ends where the server takes pipelined commands: `SIZE` of what arrived and the
 /// passive command for the next transfer's data connection go in one packet, at once behind the
 /// end of the data (a server that reads no command during a transfer, `early`) or right after
@@ -294,6 +258,10 @@ pub struct AheadEnd {
     pub passive: Passive,
     pub early: bool,
 }
+
+/// The longest an upload's end waits, after the verdict, for the replies behind it before it
+/// leaves them to a finisher thread (at most as long as the verdict took after the data).
+const HANDOFF_WAIT: Duration = Duration::from_millis(200);
 
 /// A running `STOR`/`APPE`.
 pub struct Upload {
@@ -343,11 +311,15 @@ impl Upload {
     /// The verdict and, in the same round trip, the size that landed and the next data
     /// connection (see `AheadEnd`). The size is `None` when the server did not say (or said it
     /// out of turn: a server that reads commands during a transfer answers `SIZE` before its
-    /// verdict, when the file may not be complete; the caller then asks again).
-    fn end_ahead(&mut self, end: &AheadEnd) -> Result<Option<u64>, RemoteError> {
+    /// verdict, when the file may not be complete; the caller then asks again), and when the
+    /// server is still busy with the file after its verdict (`HANDOFF_WAIT`): the caller then asks
+    /// on another connection, and this session's replies are read on a finisher thread.
+    fn end_ahead(mut self: Box<Self>, end: AheadEnd, data_end: Instant) -> RemoteResult<Stored> {
         let (passive, code) = end.passive.command();
+        let timeout = self.timeout;
+        let big = self.taken >= UPLOAD_CHUNK;
         let conn = &mut self.conn;
-        let watch = conn.watch(self.timeout);
+        let watch = conn.watch(timeout);
         let result = (|| {
             // (Sent early by `finish` already.)
             let first = conn.reply()?;
@@ -360,7 +332,7 @@ impl Upload {
                 if verdict.code != 226 && verdict.code != 250 {
                     return Err(Failure::Refused(verdict));
                 }
-                return Ok((None, next));
+                return Ok(Some((None, next)));
             }
             if first.code != 226 && first.code != 250 {
                 if end.early {
@@ -372,32 +344,71 @@ impl Upload {
             if !end.early {
                 conn.send(&[&end.size, &passive])?;
             }
+            // The verdict is in: the server has every byte. Its next replies come once it is
+            // done with the file, at once for most servers, but vsftpd first pushes a big file's
+            // pages towards its disk (ext4's flush at close of a file it truncated: half a second
+            // a GiB, which was a quarter of a 1 GiB write's time on loopback). Where another
+            // connection is free, the caller goes on there and the wait is left to a finisher.
+            let wait = data_end.elapsed().min(HANDOFF_WAIT);
+            if big && !conn.reply_within(wait) && conn.others_free() {
+                return Ok(None);
+            }
             let size = conn.reply()?;
             let next = conn.reply()?;
             let size = (size.code == 213)
                 .then(|| size.text().get(4..)?.trim().parse::<u64>().ok())
                 .flatten();
-            Ok((size, next))
+            Ok(Some((size, next)))
         })();
-        let (size, next) =
-            outcome(result, watch.disarm(), self.timeout).map_err(|(err, link)| {
-                if link != Link::Ok || !conn.in_step() {
-                    conn.mark_broken();
-                }
-                err
-            })?;
+        let told = outcome(result, watch.disarm(), timeout).map_err(|(err, link)| {
+            if link != Link::Ok || !conn.in_step() {
+                conn.mark_broken();
+            }
+            err
+        })?;
+        let Some((size, next)) = told else {
+            debug!("upload verdict in; its session ends on a finisher thread");
+            finisher::later(Box::new(move || self.rest_ahead(&end)));
+            return Ok(Stored { size: None });
+        };
+        self.next_ahead(&end, &next);
+        Ok(Stored { size })
+    }
+
+    /// Reads the replies `end_ahead` left (the size's, the next data connection's), on a
+    /// finisher thread; the session goes back to the pool in step, or is discarded.
+    fn rest_ahead(mut self: Box<Self>, end: &AheadEnd) {
+        let timeout = self.timeout;
+        let conn = &mut self.conn;
+        let watch = conn.watch(timeout);
+        let result = (|| {
+            conn.reply()?;
+            conn.reply()
+        })();
+        match outcome(result, watch.disarm(), timeout) {
+            Ok(next) => self.next_ahead(end, &next),
+            Err((err, _)) => {
+                debug!("the end of an upload's session: {err}");
+                conn.mark_broken();
+            }
+        }
+    }
+
+    /// After the replies to `end`'s commands: the next data connection opened from `next`.
+    fn next_ahead(&mut self, end: &AheadEnd, next: &Reply) {
+        let conn = &mut self.conn;
         if !conn.in_step() {
             conn.mark_broken();
-            return Ok(size);
+            return;
         }
+        let (_, code) = end.passive.command();
         if next.code == code {
-            if let Err(e) = conn.spare_from(end.passive, &next) {
+            if let Err(e) = conn.spare_from(end.passive, next) {
                 debug!("no data connection ahead: {e:?}");
             }
         } else {
             debug!("no data connection ahead: the server answered {next:?}");
         }
-        Ok(size)
     }
 }
 
@@ -435,6 +446,7 @@ impl RemoteWrite for Upload {
             }
             Ok(()) => data.close_upload(),
         }
+        let data_end = Instant::now();
         let end = self.end.take().filter(|_| sent.is_ok());
         // On a server that reads no command during a transfer, the size and the next data
         // connection are asked for at once behind the data (one round trip for the lot, the
@@ -462,7 +474,7 @@ impl RemoteWrite for Upload {
         }
         if let Some(end) = end {
             self.traffic.command(Command::Size);
-            return self.end_ahead(&end).map(|size| Stored { size });
+            return self.end_ahead(end, data_end);
         }
         // The server's closing reply is read even after a failed send: it often says why
         // (452/552: no room), which is the error the program should see.

@@ -232,7 +232,7 @@ fn frozen_server_gives_eio_within_the_timeout_and_leaves_no_process_blocked() {
     let mut server = Vsftpd::start(root.path(), &[]);
     // One mount with timeout=5, one with the default (10 s).
     let short = Mounted::with_log(&server.url("/"), &server.password, "timeout=5");
-    let default = Mounted::new(&server.url("/"), &server.password, "");
+    let default = Mounted::with_log(&server.url("/"), &server.password, "");
     for m in [&short, &default] {
         assert_eq!(
             std::fs::read_to_string(m.path().join("a.txt")).unwrap(),
@@ -241,7 +241,7 @@ fn frozen_server_gives_eio_within_the_timeout_and_leaves_no_process_blocked() {
     }
     server.freeze();
     let t0 = Instant::now();
-    let guard = LogOnPanic(&short);
+    let guard = (LogOnPanic(&short), LogOnPanic(&default));
     let mut running = Vec::new();
     for (m, timeout) in [(&short, 5u64), (&default, 10)] {
         for (prog, args) in OUTAGE_OPS {

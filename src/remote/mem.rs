@@ -63,6 +63,8 @@ struct MemShared {
     counts: Mutex<HashMap<Op, u64>>,
     /// Per operation, what its next calls do: `Some`: fail so; `None`: succeed.
     failures: Mutex<HashMap<Op, Vec<Option<RemoteError>>>>,
+    /// How long the next call of an operation takes (a server slow to answer), by operation.
+    stalls: Mutex<HashMap<Op, std::time::Duration>>,
     bytes_read: Arc<AtomicU64>,
     bytes_written: AtomicU64,
     /// The next download ends after this many bytes, as a misbehaving server's would.
@@ -75,6 +77,10 @@ struct MemShared {
 impl MemShared {
     fn enter(&self, op: Op) -> RemoteResult<()> {
         *self.counts.lock().unwrap().entry(op).or_default() += 1;
+        let stall = self.stalls.lock().unwrap().remove(&op);
+        if let Some(d) = stall {
+            std::thread::sleep(d);
+        }
         let mut f = self.failures.lock().unwrap();
         match f.get_mut(&op) {
             Some(q) if !q.is_empty() => q.remove(0).map_or(Ok(()), Err),
@@ -254,6 +260,11 @@ impl MemStore {
     /// The next call of `op` fails with `err` (queue several to fail several calls).
     pub fn fail_next(&self, op: Op, err: RemoteError) {
         self.queue(op, Some(err));
+    }
+
+    /// The next call of `op` takes `d` before it is carried out (a server slow to answer).
+    pub fn stall_next(&self, op: Op, d: std::time::Duration) {
+        self.inner.stalls.lock().unwrap().insert(op, d);
     }
 
     /// The next call of `op` succeeds: queued before a `fail_next`, it fails a later call.

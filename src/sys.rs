@@ -201,6 +201,28 @@ pub fn poll_ready(fd: &impl AsFd, events: i16, timeout: Duration) -> io::Result<
     }
 }
 
+/// The bytes waiting on `socket`, peeked at without waiting and without taking them: `WouldBlock`
+/// when there are none. One `recv(MSG_PEEK | MSG_DONTWAIT)`, where std's `peek` on a socket made
+/// non-blocking for the moment costs three system calls (and std has no flags).
+pub fn peek_now(socket: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and the
+    // descriptor is borrowed from a live socket.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Overwrites every `:SECRET@` in this process's command line (what `ps` and /proc/PID/cmdline
 /// show other users) with as many `*`s: a password given in a URL on the command line. Returns
 /// how many were found. std has no handle on the argument memory, and changing its bounds

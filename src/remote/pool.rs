@@ -68,6 +68,8 @@ struct State<C> {
     limit_logged: bool,
     /// When and how the server last failed to answer; cleared by the next successful connect.
     down: Option<(Instant, String)>,
+    /// Callers waiting in `get` for a connection (whom a connection given back must wake).
+    waiting: usize,
 }
 
 impl<C> State<C> {
@@ -165,6 +167,7 @@ impl<C: Connector> Pool<C> {
                 refused: None,
                 limit_logged: false,
                 down: None,
+                waiting: 0,
             }),
             freed: Condvar::new(),
             wait,
@@ -243,14 +246,22 @@ impl<C: Connector> Pool<C> {
                 }
                 continue;
             }
-            st = match caller::wait(&self.freed, st, deadline) {
-                Ok(st) => st,
-                Err(Stop::Interrupted) => return Err(RemoteError::Interrupted),
-                Err(Stop::TimedOut) => {
-                    return Err(RemoteError::Connection(format!(
-                        "no free connection to the server within {} s",
-                        self.wait.as_secs()
-                    )))
+            st.waiting += 1;
+            let waited = caller::wait(&self.freed, st, deadline);
+            st = match waited {
+                Ok(mut st) => {
+                    st.waiting -= 1;
+                    st
+                }
+                Err(stop) => {
+                    self.lock().waiting -= 1;
+                    return Err(match stop {
+                        Stop::Interrupted => RemoteError::Interrupted,
+                        Stop::TimedOut => RemoteError::Connection(format!(
+                            "no free connection to the server within {} s",
+                            self.wait.as_secs()
+                        )),
+                    });
                 }
             };
         }
@@ -296,8 +307,13 @@ impl<C: Connector> Pool<C> {
             Some(c) => st.idle.push((c, Instant::now())),
             None => st.open -= 1,
         }
+        let waiting = st.waiting > 0;
         drop(st);
-        self.freed.notify_one();
+        // Only a waiter needs waking: a notify is a system call even with nobody there, and
+        // every command of a busy mount gives a connection back.
+        if waiting {
+            self.freed.notify_one();
+        }
     }
 
     /// Drops every idle connection: after one connection failed, the others most likely did too

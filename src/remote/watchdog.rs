@@ -36,6 +36,10 @@ struct Entry {
 struct Table {
     entries: HashMap<u64, Entry>,
     thread_started: bool,
+    /// The thread waits for an entry (the table was empty): only then does an arm wake it. While
+    /// anything is armed it looks every `caller::POLL` on its own, so the commands of a busy
+    /// mount (one arm each) cost no wake-up and no system call for it.
+    idle: bool,
 }
 
 struct Shared {
@@ -67,7 +71,8 @@ impl Watch {
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let s = shared();
         let mut t = lock(s);
-        let was_empty = t.entries.is_empty();
+        let wake = t.idle;
+        t.idle = false;
         t.entries.insert(
             id,
             Entry {
@@ -86,7 +91,7 @@ impl Watch {
         }
         drop(t);
         // The thread sleeps without a timeout only while nothing is armed.
-        if was_empty {
+        if wake {
             s.armed.notify_one();
         }
         Watch { id }
@@ -110,8 +115,10 @@ fn run() {
     loop {
         let mut t = lock(s);
         while t.entries.is_empty() {
+            t.idle = true;
             t = crate::sync::wait(&s.armed, t);
         }
+        t.idle = false;
         let now = Instant::now();
         let mut callers = Vec::new();
         for (id, e) in t.entries.iter_mut().filter(|(_, e)| e.fired.is_none()) {

@@ -411,16 +411,20 @@ impl Session {
         if !self.replies.inbox.is_empty() {
             return Err(Failure::OutOfStep("replies nobody read".into()));
         }
-        self.socket.set_nonblocking(true)?;
         let mut probe = [0u8; 512];
         let got = match &mut self.control {
-            // A peek leaves the bytes for the error message's sake no matter.
-            Control::Plain(s) => s.peek(&mut probe),
+            // A peek leaves the bytes for the error message's sake no matter; it is one system
+            // call, made at every command.
+            Control::Plain(s) => crate::sys::peek_now(s, &mut probe),
             // TLS records the server sends unasked (session tickets) are no reply: reading
             // through TLS takes them in and yields application data only.
-            Control::Tls(t) => t.read(&mut probe),
+            Control::Tls(t) => {
+                self.socket.set_nonblocking(true)?;
+                let got = t.read(&mut probe);
+                self.socket.set_nonblocking(false)?;
+                got
+            }
         };
-        self.socket.set_nonblocking(false)?;
         match got {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(Failure::Io(e)),

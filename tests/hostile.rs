@@ -436,3 +436,42 @@ fn an_upload_end_does_not_wait_for_a_server_still_closing_the_file() {
         "{cmds:?}"
     );
 }
+
+/// A server that sends its `226` only once the client has closed its side of the data connection
+/// (vsftpd does: far away that is a round trip after the data): downloads and listings close
+/// their side as their command leaves, so the verdict comes with the data. Both still arrive
+/// whole.
+#[test]
+fn downloads_and_listings_close_their_side_of_the_data_connection_with_the_command() {
+    let _serial = serial();
+    let file: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let fake = Fake::start(Script {
+        epsv: Epsv::Works,
+        lingering_close: true,
+        listing: vec!["-rw-r--r-- 1 u g 100000 Nov 22 14:21 f.bin".into()],
+        files: [("/f.bin".to_string(), file.clone())].into(),
+        ..Default::default()
+    });
+    let st = store(&fake, Duration::from_secs(10));
+    st.check().unwrap();
+    let names: Vec<String> = st.list("/").unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["f.bin"]);
+    let mut r = st.open_read("/f.bin", 0).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    r.finish();
+    assert_eq!(got, file);
+    let cmds = fake.commands();
+    let seen: Vec<&String> = cmds
+        .iter()
+        .filter(|c| *c == "closed early" || *c == "open")
+        .collect();
+    assert_eq!(seen, ["closed early", "closed early"], "{cmds:?}");
+}

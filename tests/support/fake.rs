@@ -93,6 +93,11 @@ pub struct Script {
     /// (vsftpd pushing a big file's pages to its disk as it closes it), then records
     /// `closed PATH` among the commands.
     pub slow_close: Option<Duration>,
+    /// Downloads and listings end as vsftpd ends them: the `226` only once the client has closed
+    /// its side of the data connection. Before sending, the server looks (100 ms after the
+    /// connection is there) whether the client's side is closed already, and records
+    /// `closed early` or `open` among the commands.
+    pub lingering_close: bool,
 }
 
 /// Where a transfer's data connection comes from: a passive listener, or (after `PORT`) the
@@ -548,6 +553,15 @@ impl Session {
         let Ok(mut data) = end.open() else {
             return false;
         };
+        if self.script.lingering_close {
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = data.set_nonblocking(true);
+            let mut probe = [0u8; 1];
+            let early = matches!(data.peek(&mut probe), Ok(0));
+            let _ = data.set_nonblocking(false);
+            let seen = if early { "closed early" } else { "open" };
+            self.commands.lock().unwrap().push(seen.into());
+        }
         match (&self.script.hostile, body) {
             (_, Some(bytes)) => {
                 let _ = data.write_all(&bytes);
@@ -570,6 +584,11 @@ impl Session {
                     let _ = data.write_all(b"\r\n");
                 }
             }
+        }
+        if self.script.lingering_close {
+            let _ = data.shutdown(Shutdown::Write);
+            let _ = data.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = data.read_to_end(&mut Vec::new());
         }
         let _ = data.shutdown(Shutdown::Both);
         drop(data);

@@ -394,6 +394,9 @@ impl Session {
                 sent.push(line);
             }
             self.send(&sent)?;
+            if i + 1 == last {
+                half_close(&opened, order, self.data.tls.is_some());
+            }
             if defer {
                 break;
             }
@@ -496,6 +499,20 @@ fn grown(tcp: TcpStream, order: &Order) -> TcpStream {
 type Running = (Data, Option<Passive>, Option<Line>);
 
 /// A data connection before its transfer command.
+/// Ends our side of a download's (or listing's) plain passive data connection as its command
+/// leaves: nothing is ever sent on it, and servers that wait for the client's close before their
+/// closing reply (vsftpd reads the data connection to its end after the last byte, so a `226`
+/// never comes before the client has seen all the data) then answer with the data instead of a
+/// round trip after it: a listing or a small file far away costs one round trip, not two. Not on
+/// TLS (its close is a message of its own) nor on an active connection (not made yet).
+fn half_close(opened: &Opened, order: &Order, tls: bool) {
+    if let (Opened::Connected(tcp), false, false) = (opened, order.upload, tls) {
+        if let Err(e) = tcp.shutdown(std::net::Shutdown::Write) {
+            debug!("data connection: no early close of our side ({e})");
+        }
+    }
+}
+
 enum Opened {
     /// Passive: connected to the server's listener.
     Connected(TcpStream),

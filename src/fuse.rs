@@ -20,7 +20,7 @@ use log::{debug, warn};
 
 use crate::caller;
 use crate::error::FsError;
-use crate::fs::{Attr, DirEntry, DirSink, FtpFs, OpenMode, RenameMode, SetAttr};
+use crate::fs::{Attr, DirEntry, DirSink, FtpFs, OpenMode, Opened, RenameMode, SetAttr};
 use crate::remote::{EntryKind, RemoteStore};
 
 /// Serves an `FtpFs` to the kernel.
@@ -44,6 +44,18 @@ impl<S: RemoteStore> FuseAdapter<S> {
         self.fs.note_error(e);
         Errno::from_i32(e.errno())
     }
+}
+
+/// The kernel's flags for an opened file.
+fn fopen_flags(o: &Opened) -> FopenFlags {
+    let mut f = FopenFlags::empty();
+    if o.keep_cache {
+        f |= FopenFlags::FOPEN_KEEP_CACHE;
+    }
+    if o.direct_io {
+        f |= FopenFlags::FOPEN_DIRECT_IO;
+    }
+    f
 }
 
 fn open_mode(flags: i32) -> OpenMode {
@@ -163,16 +175,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
         let _caller = caller::serve(req.pid());
         let _from = caller::request(req.pid());
         match self.fs.open(ino.0, open_mode(flags.0)) {
-            Ok(o) => {
-                let mut f = FopenFlags::empty();
-                if o.keep_cache {
-                    f |= FopenFlags::FOPEN_KEEP_CACHE;
-                }
-                if o.direct_io {
-                    f |= FopenFlags::FOPEN_DIRECT_IO;
-                }
-                reply.opened(FileHandle(o.fh), f)
-            }
+            Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(self.errno("open", &e)),
         }
     }
@@ -380,7 +383,7 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
                 &file_attr(&a),
                 GEN,
                 FileHandle(o.fh),
-                FopenFlags::empty(),
+                fopen_flags(&o),
             ),
             Err(e) => reply.error(self.errno("create", &e)),
         }

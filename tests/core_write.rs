@@ -569,3 +569,30 @@ fn a_created_file_keeps_the_mode_it_was_created_with() {
     let e = fs.lookup(ROOT_INO, name("e.sh")).unwrap();
     assert_eq!((e.perm, e.size), (0o700, 0));
 }
+
+/// Write-only handles bypass the kernel's page cache (`FOPEN_DIRECT_IO`): their bytes come from
+/// the program's buffer, one copy less on the way to the server. Handles that read keep it.
+#[test]
+fn write_only_handles_bypass_the_page_cache_and_readers_keep_it() {
+    let Setup { store, fs, .. } = setup();
+    store.add_dir("/d");
+    let d = ino(&fs, "/d");
+    let (attr, o) = fs.create(d, name("new"), OpenMode::WRITE, true).unwrap();
+    assert!(o.direct_io, "a write-only create");
+    let (_, rw) = fs
+        .create(d, name("rw"), OpenMode::READ_WRITE, true)
+        .unwrap();
+    assert!(!rw.direct_io, "a create that reads too");
+    for (mode, direct) in [
+        (OpenMode::WRITE, true),
+        (OpenMode::APPEND, true),
+        (OpenMode::READ_WRITE, false),
+        (OpenMode::READ, false),
+    ] {
+        let h = fs.open(attr.ino, mode).unwrap();
+        assert_eq!(h.direct_io, direct, "{mode:?}");
+        fs.release(h.fh);
+    }
+    fs.release(rw.fh);
+    fs.release(o.fh);
+}

@@ -109,7 +109,7 @@ impl<S: RemoteStore> FtpFs<S> {
             Opened {
                 fh,
                 keep_cache: false,
-                direct_io: false,
+                direct_io: super::write_only(mode),
             },
         ))
     }

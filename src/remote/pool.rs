@@ -2,7 +2,8 @@
 //! hands each to one caller at a time, takes back healthy ones and drops broken ones, checks long-idle
 //! ones before reuse (or keeps them alive with NOOPs, `keepalive`), learns the server's real limit
 //! from `421` replies, and, once the server stopped answering, fails new requests at once for a
-//! moment instead of making each of them wait out its own connect timeout. It knows nothing of FTP
+//! moment (dropping the idle connections, which would not answer either) instead of making each
+//! of them wait out its own timeout. It knows nothing of FTP
 //! commands beyond what its `Connector` does.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -38,6 +39,9 @@ pub enum Health {
 pub enum ConnectError {
     /// The server refused another connection (FTP 421): wait for one of ours to come back.
     TooMany(String),
+    /// The server did not answer in time (no TCP answer, no greeting, no login reply): it is
+    /// not answering, and idle connections to it will not either.
+    Silent(RemoteError),
     /// Anything else.
     Failed(RemoteError),
 }
@@ -237,7 +241,7 @@ impl<C: Connector> Pool<C> {
                     }
                     // The limit was learned in connect_done: wait for a connection.
                     Err(ConnectError::TooMany(_)) => {}
-                    Err(ConnectError::Failed(e)) => {
+                    Err(ConnectError::Failed(e) | ConnectError::Silent(e)) => {
                         drop(st);
                         // Waiters must see the failure too, not wait for a connection.
                         self.freed.notify_all();
@@ -280,6 +284,17 @@ impl<C: Connector> Pool<C> {
             Ok(_) => st.down = None,
             Err(ConnectError::Failed(RemoteError::Connection(m))) => {
                 st.down = Some((Instant::now(), m.clone()))
+            }
+            // Idle connections to a server that does not answer a new one would each cost a
+            // request its whole timeout (requests the kernel queues behind each other, one
+            // after another): as after a silence on a connection in use, they go.
+            Err(ConnectError::Silent(e)) => {
+                let msg = match e {
+                    RemoteError::Connection(m) => m.clone(),
+                    e => e.to_string(),
+                };
+                st.down = Some((Instant::now(), msg));
+                st.clear_idle();
             }
             Err(_) => {}
         }
@@ -344,7 +359,7 @@ impl<C: Connector> Pool<C> {
                         pool.freed.notify_one();
                     }
                     Err(ConnectError::TooMany(_)) => return,
-                    Err(ConnectError::Failed(_)) => {
+                    Err(ConnectError::Failed(_) | ConnectError::Silent(_)) => {
                         drop(st);
                         pool.freed.notify_all();
                         return;
@@ -470,7 +485,7 @@ impl<C: Connector> Drop for Pooled<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Hands out numbered connections; refuses with 421 beyond `server_limit` live ones.
     struct Fake {
@@ -479,6 +494,10 @@ mod tests {
         server_limit: usize,
         /// Connects fail (the server is gone); counted in `attempts`.
         down: std::sync::atomic::AtomicBool,
+        /// Connects fail without an answer (the server is frozen); counted in `attempts`.
+        silent: std::sync::atomic::AtomicBool,
+        /// How long a connect takes, in milliseconds.
+        connect_ms: std::sync::atomic::AtomicU64,
         attempts: AtomicUsize,
         checks: AtomicUsize,
     }
@@ -498,6 +517,14 @@ mod tests {
         type Conn = FakeConn;
         fn connect(&self) -> Result<FakeConn, ConnectError> {
             self.attempts.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(
+                self.connect_ms.load(Ordering::SeqCst),
+            ));
+            if self.silent.load(Ordering::SeqCst) {
+                return Err(ConnectError::Silent(RemoteError::Connection(
+                    "no greeting".into(),
+                )));
+            }
             if self.down.load(Ordering::SeqCst) {
                 return Err(ConnectError::Failed(RemoteError::Connection(
                     "connection refused".into(),
@@ -525,6 +552,8 @@ mod tests {
                 live: Arc::new(AtomicUsize::new(0)),
                 server_limit,
                 down: Default::default(),
+                silent: Default::default(),
+                connect_ms: Default::default(),
                 attempts: AtomicUsize::new(0),
                 checks: AtomicUsize::new(0),
             },
@@ -629,6 +658,49 @@ mod tests {
         std::thread::sleep(BACKOFF);
         assert!(p.get().is_ok(), "tried again after the back-off");
         assert_eq!(p.connector().attempts.load(Ordering::SeqCst), 2);
+    }
+
+    /// A connect that fails (as `failure` says) while connection `a` is in use, `a` being given
+    /// back by its request before the connect ends. Returns `a`'s id.
+    fn connect_fails_while_one_is_given_back(p: &Arc<Pool<Fake>>, failure: &AtomicBool) -> usize {
+        let a = p.get().unwrap();
+        let id = a.id;
+        p.connector().connect_ms.store(100, Ordering::SeqCst);
+        failure.store(true, Ordering::SeqCst);
+        let p2 = Arc::clone(p);
+        let connecting = std::thread::spawn(move || p2.get().map(|_| ()));
+        while p.connector().attempts.load(Ordering::SeqCst) < 2 {
+            std::thread::yield_now();
+        }
+        // Given back while the connect (100 ms) is under way.
+        drop(a);
+        assert!(connecting.join().unwrap().is_err());
+        failure.store(false, Ordering::SeqCst);
+        p.connector().connect_ms.store(0, Ordering::SeqCst);
+        id
+    }
+
+    #[test]
+    fn a_connect_without_an_answer_drops_the_idle_connections_too() {
+        let p = pool(2, 10, 2000);
+        connect_fails_while_one_is_given_back(&p, &p.connector().silent);
+        // The frozen server would leave a request on the idle connection waiting for its whole
+        // timeout: requests fail at once during the back-off instead.
+        let t = Instant::now();
+        assert!(matches!(p.get(), Err(RemoteError::Connection(_))));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert_eq!(p.open_count(), 0, "the idle connection went too");
+        std::thread::sleep(BACKOFF);
+        assert!(p.get().is_ok(), "tried again after the back-off");
+    }
+
+    #[test]
+    fn a_refused_connect_keeps_the_idle_connections() {
+        let p = pool(2, 10, 2000);
+        let id = connect_fails_while_one_is_given_back(&p, &p.connector().down);
+        // A server that refuses more connections (some reset them instead of saying 421) may
+        // still serve the ones it has: the idle one is used.
+        assert_eq!(p.get().unwrap().id, id);
     }
 
     #[test]

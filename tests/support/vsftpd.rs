@@ -16,7 +16,7 @@ use ftpfs::config::{TlsConfig, TlsMode};
 use ftpfs::remote::ftp::tls::TlsSetup;
 
 use super::local_user::{ensure_test_user, give_to_user, user_ids};
-use super::servers::daemon::children_of;
+use super::servers::daemon::{children_of, descendants_of, proc_state};
 use super::tls::ServerCert;
 use super::{free_port, passive_range, unique_seed, wait_for_greeting};
 
@@ -285,8 +285,27 @@ impl Vsftpd {
 
     /// Freezes the daemon and every session (SIGSTOP): the port still accepts TCP connections
     /// (the kernel's backlog) but nothing answers, as with a hung server or a dead link.
+    /// Returns once every process of the server is stopped: a session that was starting as the
+    /// signals went out (the pool warming up) is stopped on a later pass, and none is left
+    /// answering.
     pub fn freeze(&mut self) {
-        self.signal_all(libc::SIGSTOP);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            self.signal_all(libc::SIGSTOP);
+            let pid = self.child.id() as libc::pid_t;
+            let running: Vec<_> = std::iter::once(pid)
+                .chain(descendants_of(pid))
+                .filter(|p| !matches!(proc_state(*p as u32), Some('T' | 't' | 'Z' | 'X') | None))
+                .collect();
+            if running.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vsftpd processes {running:?} still run after SIGSTOP"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Lets a frozen server go on (SIGCONT), sessions included.
@@ -296,11 +315,14 @@ impl Vsftpd {
 
     fn signal_all(&mut self, sig: libc::c_int) {
         let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our daemon and on the process groups of its sessions.
+        // SAFETY: kill(2) on our daemon, on the process groups of its sessions and on every
+        // process below it (a session's worker may sit in a group of its own).
         unsafe { libc::kill(pid, sig) };
         for session in children_of(pid) {
             unsafe { libc::kill(-session, sig) };
-            unsafe { libc::kill(session, sig) };
+        }
+        for p in descendants_of(pid) {
+            unsafe { libc::kill(p, sig) };
         }
     }
 
@@ -316,7 +338,11 @@ impl Vsftpd {
 
     /// Client sessions the daemon serves right now (one process per control connection).
     pub fn sessions(&self) -> usize {
-        children_of(self.child.id() as libc::pid_t).len()
+        children_of(self.child.id() as libc::pid_t)
+            .into_iter()
+            // An ended session the daemon has not reaped yet serves nobody.
+            .filter(|p| proc_state(*p as u32) != Some('Z'))
+            .count()
     }
 
     /// Waits for a greeting carrying our banner, watching for vsftpd exiting meanwhile. With

@@ -69,6 +69,8 @@ pub struct FtpConnector {
 enum Refusal {
     TooMany(String),
     Failed(RemoteError),
+    /// No answer in time: the server is not answering (`ConnectError::Silent`).
+    Silent(RemoteError),
     /// The server does not answer commands sent together: log in again without.
     NoPipelining,
 }
@@ -166,11 +168,13 @@ impl FtpConnector {
         }
     }
 
-    /// A TCP connection to the first address that answers, with the handshake timeouts set.
-    fn open_socket(&self) -> Result<TcpStream, RemoteError> {
+    /// A TCP connection to the first address that answers, with the handshake timeouts set. When
+    /// none answered at all (the last attempt timed out), that is a silence.
+    fn open_socket(&self) -> Result<TcpStream, ConnectError> {
         let t = self.handshake_timeout();
         let mut last = String::new();
-        for addr in self.addresses()? {
+        let mut silent = false;
+        for addr in self.addresses().map_err(ConnectError::Failed)? {
             match self.connect_to(addr, t) {
                 Ok(s) => {
                     // Commands are written whole, each batch in one write: Nagle's algorithm
@@ -179,14 +183,28 @@ impl FtpConnector {
                     s.set_read_timeout(Some(t))
                         .and_then(|_| s.set_write_timeout(Some(t)))
                         .and_then(|_| s.set_nodelay(true))
-                        .map_err(|e| RemoteError::Connection(e.to_string()))?;
+                        .map_err(|e| {
+                            ConnectError::Failed(RemoteError::Connection(e.to_string()))
+                        })?;
                     return Ok(s);
                 }
-                Err(e) if self.proxied() => last = io_text(&e),
-                Err(e) => last = format!("cannot connect to {addr}: {}", io_text(&e)),
+                Err(e) => {
+                    let text = io_text(&e);
+                    silent = text == TIMED_OUT;
+                    last = if self.proxied() {
+                        text
+                    } else {
+                        format!("cannot connect to {addr}: {text}")
+                    };
+                }
             }
         }
-        Err(RemoteError::Connection(last))
+        let e = RemoteError::Connection(last);
+        Err(if silent {
+            ConnectError::Silent(e)
+        } else {
+            ConnectError::Failed(e)
+        })
     }
 
     /// Connects and logs in (see the module doc).
@@ -197,7 +215,7 @@ impl FtpConnector {
             .as_ref()
             .map_err(|m| ConnectError::Failed(RemoteError::Connection(format!("TLS: {m}"))))?
             .as_ref();
-        let tcp = self.open_socket().map_err(ConnectError::Failed)?;
+        let tcp = self.open_socket()?;
         let mut session = Session::plain(tcp, self.timeout, Arc::clone(&self.learned))
             .map_err(|e| ConnectError::Failed(RemoteError::Connection(e.to_string())))?;
         session.data.route = self.route.clone();
@@ -227,6 +245,7 @@ impl FtpConnector {
             (_, Some(fired)) => Err(self.cut(fired, stage)),
             (Err(Refusal::TooMany(m)), None) => Err(ConnectError::TooMany(m)),
             (Err(Refusal::Failed(e)), None) => Err(ConnectError::Failed(e)),
+            (Err(Refusal::Silent(e)), None) => Err(ConnectError::Silent(e)),
         }
     }
 
@@ -267,7 +286,7 @@ impl FtpConnector {
         } else {
             session
                 .command(&type_i, &[200])
-                .map_err(|e| Refusal::Failed(classify(e).0))?
+                .map_err(|e| refusal(classify(e)))?
         };
         let features = match self.features.get() {
             Some(f) => f,
@@ -276,7 +295,7 @@ impl FtpConnector {
                 if let Err(e) = &feat {
                     debug!("FEAT failed ({e:?}); assuming a minimal server");
                     if !matches!(e, Failure::Refused(_)) {
-                        return Err(Refusal::Failed(classify(feat.unwrap_err()).0));
+                        return Err(refusal(classify(feat.unwrap_err())));
                     }
                 }
                 let f =
@@ -285,7 +304,7 @@ impl FtpConnector {
                 match session.command(&Line::bare("SYST"), &[215]) {
                     Ok(r) => self.learned.listing.note_syst(&r.text()),
                     Err(Failure::Refused(r)) => debug!("SYST refused: {}", r.text()),
-                    Err(e) => return Err(Refusal::Failed(classify(e).0)),
+                    Err(e) => return Err(refusal(classify(e))),
                 }
                 self.features.get_or_init(|| f)
             }
@@ -298,7 +317,7 @@ impl FtpConnector {
             session
                 .send(&[&opts])
                 .and_then(|()| session.reply())
-                .map_err(|e| Refusal::Failed(classify(e).0))?;
+                .map_err(|e| refusal(classify(e)))?;
         }
         Ok(())
     }
@@ -319,12 +338,12 @@ impl FtpConnector {
     fn greeting_failed(&self, e: Failure) -> Refusal {
         match classify(e) {
             (RemoteError::Connection(m), _) if m == TIMED_OUT => {
-                Refusal::Failed(RemoteError::Connection(format!(
+                Refusal::Silent(RemoteError::Connection(format!(
                     "the server accepted the connection but sent no greeting within {} s",
                     self.handshake_timeout().as_secs()
                 )))
             }
-            (e, _) => Refusal::Failed(e),
+            e => refusal(e),
         }
     }
 
@@ -340,20 +359,20 @@ impl FtpConnector {
             .map_err(|m| Refusal::Failed(RemoteError::Connection(format!("TLS: {m}"))))?;
         stream.handshake().map_err(|e| {
             let m = io_text(&e);
-            Refusal::Failed(RemoteError::Connection(if m == TIMED_OUT {
-                format!(
+            if m == TIMED_OUT {
+                Refusal::Silent(RemoteError::Connection(format!(
                     "TLS: the server completed no TLS handshake within {} s",
                     t.as_secs()
-                )
+                )))
             } else if m.starts_with("TLS: ") {
-                m
+                Refusal::Failed(RemoteError::Connection(m))
             } else {
-                format!("TLS: {m}")
-            }))
+                Refusal::Failed(RemoteError::Connection(format!("TLS: {m}")))
+            }
         })?;
         session
             .start_tls(stream)
-            .map_err(|e| Refusal::Failed(classify(e).0))?;
+            .map_err(|e| refusal(classify(e)))?;
         session.data.tls = Some(data);
         Ok(())
     }
@@ -370,7 +389,7 @@ impl FtpConnector {
                 "the server refused user {}: {m}",
                 self.user
             ))),
-            (e, _) => Refusal::Failed(e),
+            e => refusal(e),
         };
         let user = Line::new("USER", &self.user).map_err(refused)?;
         let reply = session.command(&user, &[230, 331, 332]).map_err(refused)?;
@@ -393,7 +412,7 @@ impl FtpConnector {
     /// The first login's `TYPE I` and `PWD`, sent together: both answered in turn shows that the
     /// server takes pipelined commands. The login directory resolves the mount's root.
     fn first_commands(&self, session: &mut Session, type_i: &Line) -> Result<Reply, Refusal> {
-        let failed = |e: Failure| Refusal::Failed(classify(e).0);
+        let failed = |e: Failure| refusal(classify(e));
         let pwd = Line::bare("PWD");
         let (type_reply, pwd_reply) = if self.learned.pipelining_known() {
             let type_reply = session.command(type_i, &[200]).map_err(failed)?;
@@ -454,15 +473,17 @@ impl FtpConnector {
     /// The error of a handshake step that the watchdog cut.
     fn cut(&self, fired: Fired, stage: Stage) -> ConnectError {
         let secs = self.timeout.as_secs_f32();
-        ConnectError::Failed(match (fired, stage) {
-            (Fired::Interrupted, _) => RemoteError::Interrupted,
-            (Fired::Deadline, Stage::Tls) => RemoteError::Connection(format!(
+        if fired == Fired::Interrupted {
+            return ConnectError::Failed(RemoteError::Interrupted);
+        }
+        ConnectError::Silent(match stage {
+            Stage::Tls => RemoteError::Connection(format!(
                 "TLS: the server completed no TLS handshake within {secs} s"
             )),
-            (Fired::Deadline, Stage::Greeting) => RemoteError::Connection(format!(
+            Stage::Greeting => RemoteError::Connection(format!(
                 "the server accepted the connection but sent no greeting within {secs} s"
             )),
-            (Fired::Deadline, Stage::Login) => RemoteError::Connection(format!(
+            Stage::Login => RemoteError::Connection(format!(
                 "the server accepted the connection but sent no login answer within {secs} s"
             )),
         })
@@ -479,18 +500,28 @@ enum Stage {
 
 /// A refusal to protect the connection (`AUTH TLS`, `PBSZ`, `PROT`).
 fn tls_refused(e: Failure, t: Duration) -> Refusal {
-    Refusal::Failed(match classify(e) {
-        (RemoteError::Connection(m), _) if m == TIMED_OUT => RemoteError::Connection(format!(
-            "TLS: the server completed no TLS handshake within {} s",
-            t.as_secs()
-        )),
+    match classify(e) {
+        (RemoteError::Connection(m), _) if m == TIMED_OUT => {
+            Refusal::Silent(RemoteError::Connection(format!(
+                "TLS: the server completed no TLS handshake within {} s",
+                t.as_secs()
+            )))
+        }
         (RemoteError::Protocol(m), _)
         | (RemoteError::PermissionDenied(m), _)
-        | (RemoteError::NotFound(m), _) => RemoteError::Connection(format!(
+        | (RemoteError::NotFound(m), _) => Refusal::Failed(RemoteError::Connection(format!(
             "TLS: the server refused to protect the connection: {m}"
-        )),
-        (e, _) => e,
-    })
+        ))),
+        e => refusal(e),
+    }
+}
+
+/// A failed handshake step: one the server left unanswered is a silence.
+fn refusal((e, link): (RemoteError, Link)) -> Refusal {
+    match link {
+        Link::Silent => Refusal::Silent(e),
+        Link::Ok | Link::Broken => Refusal::Failed(e),
+    }
 }
 
 impl Connector for FtpConnector {

@@ -441,7 +441,9 @@ impl FtpStore {
             match connector.connect() {
                 Ok(c) => extra.push(c),
                 Err(ConnectError::TooMany(m)) => break Some(m),
-                Err(ConnectError::Failed(e)) => break Some(e.to_string()),
+                Err(ConnectError::Failed(e) | ConnectError::Silent(e)) => {
+                    break Some(e.to_string())
+                }
             }
         };
         let allowed = held + extra.len();

@@ -158,8 +158,50 @@ pub fn kill_tree(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z` zombie...), if it exists.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+/// How many established TCP connections process `pid` has to remote port `port` (its sockets,
+/// from /proc/PID/fd, looked up in its network namespace's /proc/PID/net/tcp and tcp6).
+pub fn tcp_connections_to(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let target = std::fs::read_link(e.ok()?.path()).ok()?;
+                let t = target.to_str()?;
+                Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let remote_port = f
+                .get(2)
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            f.len() > 9 && remote_port == Some(port) && f[3] == "01" && inodes.contains(f[9])
+        })
+        .count()
+}
+
 /// Every process below `pid` (children first, then their children).
-fn descendants_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
+pub fn descendants_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
     let mut all = children_of(pid);
     let mut i = 0;
     while i < all.len() {

@@ -4,8 +4,9 @@
 //! connection pool, listing parsers, and an in-memory store for tests). `error` maps failures to errno;
 //! `stats` counts what the mount did; `logging` sends records to stderr or syslog; `credentials`
 //! finds the password; `caller` knows which process a request is for, so that waits end when it is
-//! killed; `sync` holds the lock policy, and `sys` every `unsafe` system call (users and groups by
-//! name among them) behind a safe wrapper.
+//! killed; `later` runs the work nobody waits for (the ends of transfers); `sync` holds the lock
+//! policy, and `sys` every `unsafe` system call (users and groups by name among them) behind a safe
+//! wrapper.
 
 pub mod cache;
 pub mod caller;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod later;
 pub mod logging;
 pub mod mount;
 pub mod names;

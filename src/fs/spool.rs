@@ -48,15 +48,12 @@ impl Spool {
     }
 
     /// Lets the spool go without waiting for it: the kernel takes ~70 ms a GiB to give back a
-    /// big file's pages, which the close or fsync that just uploaded it need not wait for. A
-    /// small one goes at once; without a thread to be had, here.
+    /// big file's pages, which the close or fsync that just uploaded it need not wait for
+    /// (`crate::later`). A small one goes at once.
     pub fn discard(self) {
-        if self.len < DISCARD_HERE {
-            return;
+        if self.len >= DISCARD_HERE {
+            crate::later::later(Box::new(move || drop(self)));
         }
-        let _ = std::thread::Builder::new()
-            .name("ftpfs-discard".into())
-            .spawn(move || drop(self));
     }
 
     /// Writes `data` at `offset`; a gap before it reads as zeros.

@@ -10,7 +10,7 @@
 //! - `store`: the `RemoteStore` operations, run on pooled sessions with the retry policy of
 //!   `retry`; listings through `list_transfer`, their `LIST` times corrected by `timezone`.
 //! - `transfer`: downloads and uploads under way (`upload_thread` sends an upload's bytes;
-//!   `finisher` ends them in the background where nobody needs to wait).
+//!   `crate::later` ends them in the background where nobody needs to wait).
 //! - `errors`: what a failure means, for the core and for the connection.
 //! - `probe`: the server profile `--probe` prints.
 //!
@@ -22,7 +22,6 @@ mod connect;
 mod data;
 mod errors;
 mod features;
-mod finisher;
 mod list_transfer;
 mod probe;
 mod proxy;

@@ -1,7 +1,7 @@
 //! Transfers under way: `Download` (a `RemoteRead`) and `Upload` (a `RemoteWrite`), each a data
 //! connection and the pooled session it belongs to. A download's end of data counts only with
 //! the server's closing reply (a link that dropped half-way is an error, never an early end of
-//! the file); one cut short is ended on the finisher threads (`finisher`), which close
+//! the file); one cut short is ended on the background threads (`crate::later`), which close
 //! its data connection, read the server's 426, and, for a ranged read, open the session's next
 //! data connection ahead. An upload's bytes go out on a thread of their own (`UploadThread`);
 //! its end reads the server's verdict, and where the server takes pipelined commands asks in the
@@ -16,7 +16,6 @@ use log::debug;
 use super::connect::FtpConnector;
 use super::data::{Data, Passive, Started};
 use super::errors::{io_text, outcome, Failure, Link};
-use super::finisher;
 use super::session::{Line, Reply};
 use super::upload_thread::{UploadThread, CHUNK as UPLOAD_CHUNK};
 use crate::remote::pool::Pooled;
@@ -233,7 +232,7 @@ impl RemoteRead for Download {
             // Complete, and nothing to prepare: the session goes back to the pool now.
             return;
         }
-        finisher::later(Box::new(move || self.finish_now()));
+        crate::later::later(Box::new(move || self.finish_now()));
     }
 }
 
@@ -260,7 +259,7 @@ pub struct AheadEnd {
 }
 
 /// The longest an upload's end waits, after the verdict, for the replies behind it before it
-/// leaves them to a finisher thread (at most as long as the verdict took after the data).
+/// leaves them to a background thread (at most as long as the verdict took after the data).
 const HANDOFF_WAIT: Duration = Duration::from_millis(200);
 
 /// A running `STOR`/`APPE`.
@@ -313,7 +312,7 @@ impl Upload {
     /// out of turn: a server that reads commands during a transfer answers `SIZE` before its
     /// verdict, when the file may not be complete; the caller then asks again), and when the
     /// server is still busy with the file after its verdict (`HANDOFF_WAIT`): the caller then asks
-    /// on another connection, and this session's replies are read on a finisher thread.
+    /// on another connection, and this session's replies are read on a background thread.
     fn end_ahead(mut self: Box<Self>, end: AheadEnd, data_end: Instant) -> RemoteResult<Stored> {
         let (passive, code) = end.passive.command();
         let timeout = self.timeout;
@@ -348,7 +347,7 @@ impl Upload {
             // done with the file, at once for most servers, but vsftpd first pushes a big file's
             // pages towards its disk (ext4's flush at close of a file it truncated: half a second
             // a GiB, which was a quarter of a 1 GiB write's time on loopback). Where another
-            // connection is free, the caller goes on there and the wait is left to a finisher.
+            // connection is free, the caller goes on there and the wait is left to a background thread.
             let wait = data_end.elapsed().min(HANDOFF_WAIT);
             if big && !conn.reply_within(wait) && conn.others_free() {
                 return Ok(None);
@@ -367,8 +366,8 @@ impl Upload {
             err
         })?;
         let Some((size, next)) = told else {
-            debug!("upload verdict in; its session ends on a finisher thread");
-            finisher::later(Box::new(move || self.rest_ahead(&end)));
+            debug!("upload verdict in; its session ends on a background thread");
+            crate::later::later(Box::new(move || self.rest_ahead(&end)));
             return Ok(Stored { size: None });
         };
         self.next_ahead(&end, &next);
@@ -376,7 +375,7 @@ impl Upload {
     }
 
     /// Reads the replies `end_ahead` left (the size's, the next data connection's), on a
-    /// finisher thread; the session goes back to the pool in step, or is discarded.
+    /// background thread; the session goes back to the pool in step, or is discarded.
     fn rest_ahead(mut self: Box<Self>, end: &AheadEnd) {
         let timeout = self.timeout;
         let conn = &mut self.conn;

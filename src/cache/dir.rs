@@ -1,7 +1,7 @@
 //! `DirCache`: directory listings by path, trusted for a TTL, least recently used ones dropped first.
 //! A listing answers `readdir`, `lookup` (negative answers included) and `getattr` for its entries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -94,9 +94,35 @@ impl Listing {
     }
 }
 
+/// The cached listings, with their paths kept in order too: dropping a directory's subtree
+/// (`invalidate_tree`, at every `rmdir`) then looks at the paths below it only, not at every
+/// cached listing (after `mkdir` of 1,000 directories, each has one).
+struct Cached {
+    lru: LruCache<String, (Arc<Listing>, Instant)>,
+    paths: BTreeSet<String>,
+}
+
+impl Cached {
+    fn put(&mut self, path: String, value: (Arc<Listing>, Instant)) {
+        // `push` gives back the entry it replaced or evicted.
+        if let Some((old, _)) = self.lru.push(path.clone(), value) {
+            if old != path {
+                self.paths.remove(&old);
+            }
+        }
+        self.paths.insert(path);
+    }
+
+    fn pop(&mut self, path: &str) {
+        if self.lru.pop(path).is_some() {
+            self.paths.remove(path);
+        }
+    }
+}
+
 /// Listings by directory path (`/`, `/a/b`).
 pub struct DirCache {
-    lru: Mutex<LruCache<String, (Arc<Listing>, Instant)>>,
+    cached: Mutex<Cached>,
     ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -105,9 +131,10 @@ pub struct DirCache {
 impl DirCache {
     pub fn new(ttl: Duration) -> DirCache {
         DirCache {
-            lru: Mutex::new(LruCache::new(
-                NonZeroUsize::new(MAX_LISTINGS).expect("non-zero"),
-            )),
+            cached: Mutex::new(Cached {
+                lru: LruCache::new(NonZeroUsize::new(MAX_LISTINGS).expect("non-zero")),
+                paths: BTreeSet::new(),
+            }),
             ttl,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -116,11 +143,11 @@ impl DirCache {
 
     /// The listing of `path` if it was fetched less than the TTL ago.
     pub fn get(&self, path: &str) -> Option<Arc<Listing>> {
-        let mut lru = lock(&self.lru);
-        let fresh = match lru.get(path) {
+        let mut cached = lock(&self.cached);
+        let fresh = match cached.lru.get(path) {
             Some((listing, at)) if at.elapsed() < self.ttl => Some(Arc::clone(listing)),
             Some(_) => {
-                lru.pop(path);
+                cached.pop(path);
                 None
             }
             None => None,
@@ -137,8 +164,10 @@ impl DirCache {
     /// The fresh listing of `path` if cached, without counting a hit or a miss (for prefetching,
     /// which is not a lookup).
     pub fn peek(&self, path: &str) -> Option<Arc<Listing>> {
-        let lru = lock(&self.lru);
-        lru.peek(path)
+        let cached = lock(&self.cached);
+        cached
+            .lru
+            .peek(path)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(l, _)| Arc::clone(l))
     }
@@ -150,26 +179,27 @@ impl DirCache {
 
     /// Stores a listing fetched just now.
     pub fn insert(&self, path: &str, listing: Arc<Listing>) {
-        lock(&self.lru).put(path.to_string(), (listing, Instant::now()));
+        lock(&self.cached).put(path.to_string(), (listing, Instant::now()));
     }
 
     /// Forgets `path`'s listing (after a change, or to force a fresh look).
     pub fn invalidate(&self, path: &str) {
-        lock(&self.lru).pop(path);
+        lock(&self.cached).pop(path);
     }
 
     /// Forgets the listings of `path` and of every directory below it (after a directory rename).
     pub fn invalidate_tree(&self, path: &str) {
         let below = format!("{}/", path.trim_end_matches('/'));
-        let mut lru = lock(&self.lru);
-        let doomed: Vec<String> = lru
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| k.as_str() == path || k.starts_with(&below))
+        let mut cached = lock(&self.cached);
+        let doomed: Vec<String> = cached
+            .paths
+            .range(below.clone()..)
+            .take_while(|k| k.starts_with(&below))
             .cloned()
             .collect();
+        cached.pop(path);
         for k in doomed {
-            lru.pop(&k);
+            cached.pop(&k);
         }
     }
 
@@ -177,8 +207,8 @@ impl DirCache {
     /// b` must show the new size without waiting for the TTL, and without a new listing. A listing
     /// that is not cached is left alone (the next fetch sees the change).
     pub fn modify(&self, path: &str, change: impl FnOnce(&mut Listing)) {
-        let mut lru = lock(&self.lru);
-        if let Some((listing, _)) = lru.peek_mut(path) {
+        let mut cached = lock(&self.cached);
+        if let Some((listing, _)) = cached.lru.peek_mut(path) {
             // In place, unless an open directory handle shares this listing (then it keeps its
             // snapshot and the cache gets a changed copy).
             change(Arc::make_mut(listing));
@@ -253,6 +283,43 @@ mod tests {
         c.invalidate_tree("/a");
         assert!(c.get("/a").is_none() && c.get("/a/b/c").is_none());
         assert!(c.get("/ab").is_some() && c.get("/").is_some());
+    }
+
+    /// The ordered paths follow the LRU through replacements, evictions, expiry and removals.
+    #[test]
+    fn the_paths_stay_those_of_the_cached_listings() {
+        let c = DirCache::new(Duration::from_secs(60));
+        let same = |c: &DirCache| {
+            let cached = lock(&c.cached);
+            let mut lru: Vec<&String> = cached.lru.iter().map(|(k, _)| k).collect();
+            lru.sort();
+            assert_eq!(lru, cached.paths.iter().collect::<Vec<_>>());
+        };
+        // More than the LRU holds: the oldest are evicted.
+        for i in 0..MAX_LISTINGS + 10 {
+            c.insert(&format!("/e/{i:05}"), Arc::new(Listing::default()));
+        }
+        c.insert("/e/04000", Arc::new(Listing::default()));
+        same(&c);
+        assert_eq!(lock(&c.cached).paths.len(), MAX_LISTINGS);
+        assert!(c.get("/e/00000").is_none(), "evicted");
+        c.invalidate("/e/04001");
+        c.invalidate_tree("/e/040");
+        same(&c);
+        assert!(c.get("/e/04002").is_some(), "/e/040 is another directory");
+        c.invalidate_tree("/e");
+        same(&c);
+        assert_eq!(lock(&c.cached).paths.len(), 0);
+        let expiring = DirCache::new(Duration::ZERO);
+        expiring.insert("/x", Arc::new(Listing::default()));
+        assert!(expiring.get("/x").is_none());
+        same(&expiring);
+        assert!(lock(&expiring.cached).paths.is_empty());
+        c.insert("/", Arc::new(Listing::default()));
+        c.insert("/y", Arc::new(Listing::default()));
+        c.invalidate_tree("/");
+        same(&c);
+        assert!(lock(&c.cached).paths.is_empty(), "everything is below /");
     }
 
     #[test]

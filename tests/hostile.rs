@@ -144,6 +144,34 @@ fn hostile_listings_end_in_an_error_with_bounded_memory() {
     assert!(grown < 160, "peak RSS grew by {grown} MiB");
 }
 
+/// A server that goes silent at a listing whose command carries the next data connection's
+/// passive command behind it (as ftpfs sends them to vsftpd): the listing fails after one
+/// timeout, not after a second one spent waiting for the reply behind the missing one.
+/// The same when the server goes silent after the listing's `150`, with its data connection open:
+/// no second wait for the `226`.
+#[test]
+fn a_silent_listing_costs_one_timeout_not_two() {
+    let _serial = serial();
+    for hostile in [Hostile::SilentListReply, Hostile::SilentListing] {
+        let fake = Fake::start(Script {
+            hostile: hostile.clone(),
+            vsftpd_replies: true,
+            ..Default::default()
+        });
+        let timeout = Duration::from_secs(1);
+        let st = store(&fake, timeout);
+        let t = Instant::now();
+        let err = st.list("/").map(|_| ()).expect_err("a silent server");
+        let took = t.elapsed();
+        // (The fake never reads the PASV behind the LIST: it went silent at the LIST.)
+        assert!(
+            took < timeout * 2 - Duration::from_millis(200),
+            "{hostile:?} took {took:?}: {err}"
+        );
+        eprintln!("HOSTILE {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}");
+    }
+}
+
 #[test]
 fn names_with_line_breaks_never_reach_the_server() {
     let _serial = serial();

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use log::debug;
+
 use crate::cache::{DirCache, Listing};
 use crate::caller::{self, Stop};
 use crate::error::{FsError, FsResult};
@@ -66,6 +68,7 @@ impl<S: RemoteStore> Listings<S> {
             }
         };
         if !mine {
+            debug!("{path}: waiting for the listing another request is fetching");
             let mut outcome = lock(&flight.outcome);
             while outcome.is_none() {
                 outcome = match caller::wait(&flight.ended, outcome, deadline) {
@@ -81,6 +84,7 @@ impl<S: RemoteStore> Listings<S> {
             }
             return outcome.clone().expect("checked above");
         }
+        debug!("{path}: fetching its listing");
         let result = self
             .store
             .list(path)

@@ -200,6 +200,9 @@ impl<C: Connector> Pool<C> {
             if let Some((mut conn, since)) = st.idle.pop() {
                 let idle = since.elapsed();
                 if idle < IDLE_CHECK {
+                    if st.down.is_some() {
+                        debug!("an idle connection, while the server is marked down");
+                    }
                     return Ok(self.lend(conn));
                 }
                 drop(st);
@@ -249,6 +252,9 @@ impl<C: Connector> Pool<C> {
                     }
                 }
                 continue;
+            }
+            if st.waiting == 0 {
+                debug!("all {} connections in use: waiting for one", st.open);
             }
             st.waiting += 1;
             let waited = caller::wait(&self.freed, st, deadline);

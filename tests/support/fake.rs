@@ -32,6 +32,11 @@ pub enum Hostile {
     SilentGreeting,
     /// The reply to LIST/MLSD is a multi-line `150-` that never ends, one line every 200 ms.
     DrippingListReply,
+    /// LIST/MLSD gets no reply at all, nor does anything after it: a server that froze.
+    SilentListReply,
+    /// LIST/MLSD gets its `150` and its data connection, then nothing more on either: a server
+    /// that froze mid-listing.
+    SilentListing,
     /// The listing's data never ends, as fast as the client reads.
     EndlessListing,
     /// The listing's data is one line that never ends.
@@ -98,6 +103,10 @@ pub struct Script {
     /// connection is there) whether the client's side is closed already, and records
     /// `closed early` or `open` among the commands.
     pub lingering_close: bool,
+    /// `PASS` and `TYPE I` get vsftpd's words ("230 Login successful.", "200 Switching to Binary
+    /// mode."), by which ftpfs knows a server that reads no command during a transfer: a
+    /// listing's command then carries the next data connection's passive command behind it.
+    pub vsftpd_replies: bool,
 }
 
 /// Where a transfer's data connection comes from: a passive listener, or (after `PORT`) the
@@ -356,7 +365,11 @@ impl Session {
                     "553 Prohibited file name".into()
                 }
                 "USER" => "331 password please".into(),
+                "PASS" if arg == PASSWORD && self.script.vsftpd_replies => {
+                    "230 Login successful.".into()
+                }
                 "PASS" if arg == PASSWORD => "230 logged in".into(),
+                "TYPE" if self.script.vsftpd_replies => "200 Switching to Binary mode.".into(),
                 "PASS" => "530 wrong".into(),
                 "TYPE" | "OPTS" | "NOOP" => "200 ok".into(),
                 "FEAT" => {
@@ -538,6 +551,12 @@ impl Session {
     /// connection is gone.
     fn transfer(&self, out: &mut TcpStream, end: DataEnd, body: Option<Vec<u8>>) -> bool {
         let stop = &self.stop;
+        if let Hostile::SilentListReply = self.script.hostile {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            return false;
+        }
         if let Hostile::DrippingListReply = self.script.hostile {
             forever(
                 out,
@@ -553,6 +572,13 @@ impl Session {
         let Ok(mut data) = end.open() else {
             return false;
         };
+        if let Hostile::SilentListing = self.script.hostile {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            drop(data);
+            return false;
+        }
         if self.script.lingering_close {
             std::thread::sleep(Duration::from_millis(100));
             let _ = data.set_nonblocking(true);

@@ -402,9 +402,15 @@ impl Session {
             }
             if let Err(e) = self.read_replies(&lines[group.clone()], &expected[group]) {
                 if let (true, Some((how, _))) = (i + 1 == last, then) {
-                    // Its reply comes behind the refusal (a missing file): it makes the next
-                    // data connection, and the session stays in step.
-                    self.take_passive_reply(how);
+                    if matches!(e, Failure::Refused(_) | Failure::RestRefused(_)) {
+                        // Its reply comes behind the refusal (a missing file): it makes the
+                        // next data connection, and the session stays in step.
+                        self.take_passive_reply(how);
+                    } else {
+                        // No answer (or none that makes sense): waiting for the one behind it
+                        // would wait out the timeout a second time on a silent server.
+                        self.lose_step();
+                    }
                 }
                 return Err(e);
             }

@@ -58,8 +58,19 @@ pub fn fetch(
             deadline,
         };
         let lines = read_listing(&mut data, &traffic);
-        // The closing reply is always read, so the session stays in step.
         drop(data);
+        if let Err(Failure::Io(e)) = &lines {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                // The data went silent: so, most likely, has the server. Waiting for its closing
+                // reply would wait out the timeout a second time; the session is given up.
+                conn.lose_step();
+                return lines;
+            }
+        }
+        // Otherwise the closing reply is read, so the session stays in step.
         let done = conn.expect(&[226, 250]);
         match (&done, started.owed) {
             (Ok(_) | Err(Failure::Refused(_)), Some(how)) => conn.take_passive_reply(how),

@@ -200,9 +200,6 @@ impl<C: Connector> Pool<C> {
             if let Some((mut conn, since)) = st.idle.pop() {
                 let idle = since.elapsed();
                 if idle < IDLE_CHECK {
-                    if st.down.is_some() {
-                        debug!("an idle connection, while the server is marked down");
-                    }
                     return Ok(self.lend(conn));
                 }
                 drop(st);

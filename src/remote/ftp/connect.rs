@@ -14,7 +14,7 @@ use std::time::Duration;
 use log::{debug, info};
 
 use super::data::{Passive, Plan};
-use super::errors::{classify, io_text, outcome, Failure, Link, TIMED_OUT};
+use super::errors::{classify, io_text, is_timeout, outcome, Failure, Link, TIMED_OUT};
 use super::features::{Features, Learned};
 use super::proxy::Proxy;
 use super::root::Root;
@@ -431,12 +431,7 @@ impl FtpConnector {
                 .set_read_timeout(Some(self.handshake_timeout()))
                 .map_err(|e| failed(Failure::Io(e)))?;
             match &pwd_reply {
-                Err(Failure::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(Failure::Io(e)) if is_timeout(e) => {
                     self.learned.set_pipelining(
                         false,
                         "the server did not answer the second of two commands sent together",

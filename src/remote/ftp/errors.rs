@@ -71,6 +71,15 @@ pub enum Link {
 /// How `io_text` words a timeout.
 pub const TIMED_OUT: &str = "timed out";
 
+/// Whether `e` is a read or write that ran out of time. A socket with a timeout reports that as
+/// `WouldBlock` on Linux and `TimedOut` elsewhere; both mean the peer went silent.
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 /// The text of an I/O error without the OS error number noise; TLS failures in one line.
 pub fn io_text(e: &std::io::Error) -> String {
     if let Some(tls) = tls_failure(e) {
@@ -80,8 +89,10 @@ pub fn io_text(e: &std::io::Error) -> String {
     if let Some(proxy) = e.get_ref().and_then(|i| i.downcast_ref::<ProxyError>()) {
         return proxy.to_string();
     }
+    if is_timeout(e) {
+        return TIMED_OUT.into();
+    }
     match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => TIMED_OUT.into(),
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         std::io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
         _ => e.to_string(),
@@ -113,9 +124,10 @@ pub fn outcome<T>(
 pub fn classify(e: Failure) -> (RemoteError, Link) {
     match e {
         Failure::Io(io) => {
-            let link = match io.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Link::Silent,
-                _ => Link::Broken,
+            let link = if is_timeout(&io) {
+                Link::Silent
+            } else {
+                Link::Broken
             };
             (RemoteError::Connection(io_text(&io)), link)
         }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use super::data::{Data, Order, Plan};
-use super::errors::Failure;
+use super::errors::{is_timeout, Failure};
 use super::retry::Runner;
 use super::session::Line;
 use crate::remote::RemoteResult;
@@ -60,10 +60,7 @@ pub fn fetch(
         let lines = read_listing(&mut data, &traffic);
         drop(data);
         if let Err(Failure::Io(e)) = &lines {
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) {
+            if is_timeout(e) {
                 // The data went silent: so, most likely, has the server. Waiting for its closing
                 // reply would wait out the timeout a second time; the session is given up.
                 conn.lose_step();

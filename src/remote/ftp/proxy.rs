@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::errors::is_timeout;
 use crate::config::{ProxyConfig, ProxyKind};
 
 /// A response head longer than this from an HTTP proxy is refused (no proxy sends one).
@@ -107,9 +108,7 @@ impl Proxy {
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     let what = match e.kind() {
-                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                            "timed out".to_string()
-                        }
+                        _ if is_timeout(&e) => "timed out".to_string(),
                         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
                         _ => e.to_string(),
                     };
@@ -126,9 +125,7 @@ impl Proxy {
             return e;
         }
         let what = match e.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                "no answer in time".to_string()
-            }
+            _ if is_timeout(&e) => "no answer in time".to_string(),
             std::io::ErrorKind::UnexpectedEof => "it closed the connection".into(),
             _ => e.to_string(),
         };

@@ -15,7 +15,7 @@ use log::debug;
 
 use super::connect::FtpConnector;
 use super::data::{Data, Passive, Started};
-use super::errors::{io_text, outcome, Failure, Link};
+use super::errors::{io_text, is_timeout, outcome, Failure, Link};
 use super::session::{Line, Reply};
 use super::upload_thread::{UploadThread, CHUNK as UPLOAD_CHUNK};
 use crate::remote::pool::Pooled;
@@ -28,11 +28,10 @@ pub type Conn = Pooled<FtpConnector>;
 /// A data connection failed with `e`: its session is discarded, and a timeout puts the pool in
 /// back-off like a command without an answer.
 pub fn lost(conn: &mut Conn, e: &std::io::Error) {
-    match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            conn.mark_silent(&format!("data connection: {}", io_text(e)))
-        }
-        _ => conn.mark_broken(),
+    if is_timeout(e) {
+        conn.mark_silent(&format!("data connection: {}", io_text(e)))
+    } else {
+        conn.mark_broken()
     }
 }
 

@@ -172,6 +172,86 @@ fn a_silent_listing_costs_one_timeout_not_two() {
     }
 }
 
+/// A server that goes silent during a transfer is not waited for again after its data connection
+/// timed out: no wait for a closing reply. An upload it stops reading (the data connection's
+/// buffers fill, the send times out), and a download it stops sending.
+#[test]
+fn a_transfer_the_server_goes_silent_in_ends_without_a_second_wait() {
+    let _serial = serial();
+    let timeout = Duration::from_secs(1);
+    // Enough to fill both ends' socket buffers many times over.
+    let chunk = vec![7u8; 1 << 20];
+    let fake = Fake::start(Script {
+        hostile: Hostile::SilentUpload,
+        ..Default::default()
+    });
+    let st = store(&fake, timeout);
+    let mut up = st.open_write("/big.bin", false).unwrap();
+    let t = Instant::now();
+    let mut sent = 0usize;
+    let failed_write = loop {
+        if sent >= 256 << 20 {
+            break None;
+        }
+        match up.write(&chunk) {
+            Ok(()) => sent += chunk.len(),
+            Err(e) => break Some(e),
+        }
+    };
+    let write_failed = t.elapsed();
+    // The file system ends a failed upload with `finish` (it reads the verdict, which often says
+    // why): after a silence that must not wait again.
+    let t_end = Instant::now();
+    let ended = up.finish().map(|_| ());
+    let ending = t_end.elapsed();
+    let err = match (failed_write, ended) {
+        (Some(e), _) | (None, Err(e)) => e,
+        (None, Ok(())) => panic!("an upload to a silent server succeeded"),
+    };
+    // A frozen server's kernel still takes bytes into its receive buffer in small steps, and a
+    // send that gets a few bytes through after a whole timeout is progress: up to three timeouts
+    // pass before the data connection is given up (measured with a socket pair: 1.02 s, 1.02 s,
+    // then nothing for 1.02 s).
+    assert!(
+        write_failed < timeout * 4,
+        "upload: the writes failed after {write_failed:?} ({sent} bytes taken)"
+    );
+    assert!(
+        ending < timeout / 2,
+        "upload: finish waited {ending:?} after the writes failed: {err}"
+    );
+    eprintln!(
+        "HOSTILE SilentUpload (timeout {timeout:?}): writes failed after {write_failed:.2?} \
+         ({sent} bytes taken), finish took {ending:.2?}: {err}"
+    );
+
+    // A download: the server goes silent at the RETR (no 150), or after the 150 with its data
+    // connection open.
+    for hostile in [Hostile::SilentListReply, Hostile::SilentListing] {
+        let fake = Fake::start(Script {
+            hostile: hostile.clone(),
+            vsftpd_replies: true,
+            files: HashMap::from([("/f.bin".to_string(), vec![1u8; 4096])]),
+            ..Default::default()
+        });
+        let st = store(&fake, timeout);
+        let t = Instant::now();
+        let err = st
+            .open_read("/f.bin", 0)
+            .and_then(|mut r| r.read_to_end(&mut Vec::new()))
+            .map(|_| ())
+            .expect_err("a silent server");
+        let took = t.elapsed();
+        assert!(
+            took < timeout * 2 - Duration::from_millis(200),
+            "download, {hostile:?}: {took:?}: {err}"
+        );
+        eprintln!(
+            "HOSTILE download, {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn names_with_line_breaks_never_reach_the_server() {
     let _serial = serial();

@@ -37,6 +37,9 @@ pub enum Hostile {
     /// LIST/MLSD gets its `150` and its data connection, then nothing more on either: a server
     /// that froze mid-listing.
     SilentListing,
+    /// STOR/APPE gets its `150` and its data connection, then the server reads nothing and says
+    /// nothing more: a server that froze mid-upload.
+    SilentUpload,
     /// The listing's data never ends, as fast as the client reads.
     EndlessListing,
     /// The listing's data is one line that never ends.
@@ -463,6 +466,12 @@ impl Session {
                     let Ok(mut data) = end.open() else {
                         return;
                     };
+                    if let Hostile::SilentUpload = self.script.hostile {
+                        while !self.stop.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(25));
+                        }
+                        return;
+                    }
                     let mut got = Vec::new();
                     let _ = data.read_to_end(&mut got);
                     let mut up = self.uploads.lock().unwrap();

@@ -441,6 +441,12 @@ impl RemoteWrite for Upload {
             Err(e) => {
                 lost(&mut self.conn, e);
                 drop(data);
+                if is_timeout(e) {
+                    // The server stopped taking the data: it is not going to send a verdict
+                    // either, and waiting for one would wait out the timeout a second time. The
+                    // session is closed (`lost`), so nothing is left out of step.
+                    return Err(RemoteError::Connection(format!("upload: {}", io_text(e))));
+                }
             }
             Ok(()) => data.close_upload(),
         }

@@ -130,13 +130,13 @@ pub fn run(cfg: Config, ready: &mut Readiness) -> Result<(), String> {
     }
     let fuse_cfg = fuse_config(&cfg, &url);
     let adapter = FuseAdapter::new(Arc::clone(&fs));
-    let mountpoint = cfg.mount.mountpoint.display();
     let session = match fuse_fd {
         Some(fd) => fuser::Session::from_fd(adapter, fd, fuse_cfg.acl, fuse_cfg),
         None => fuser::Session::new(adapter, &cfg.mount.mountpoint, &fuse_cfg),
     }
-    .map_err(|e| format!("cannot mount on {mountpoint}: {e}"))?;
+    .map_err(|e| format!("cannot mount on {}: {e}", cfg.mount.mountpoint.display()))?;
     let owns_mount = cfg.mount.fuse_fd.is_none();
+    // The signal thread's own copy: it unmounts by path.
     let mountpoint = cfg.mount.mountpoint.clone();
     let fs_for_signals = Arc::clone(&fs);
     std::thread::Builder::new()

@@ -11,8 +11,8 @@ use ftpfs::fs::{OpenMode, RenameMode, SetAttr};
 use ftpfs::remote::mem::Op;
 use ftpfs::remote::{RemoteError, RemoteStore};
 use support::core::{
-    ino, ls, name, no_temp_files, open_truncated, pattern, read_back, setup, setup_with, write_all,
-    Setup,
+    close, create, ino, ls, name, no_temp_files, open_truncated, pattern, read_back, setup,
+    setup_with, write_all, Setup,
 };
 
 #[test]
@@ -75,8 +75,7 @@ fn a_file_being_streamed_is_read_back_and_rewritten_without_a_download() {
         "nothing came back from the server"
     );
     fs.release(r.fh);
-    fs.flush(w.fh).unwrap();
-    fs.release(w.fh);
+    close(&fs, w.fh);
     assert!(store.content("/log.bin").unwrap() == data);
     assert_eq!(store.count(Op::OpenRead), 0);
     no_temp_files(&store);
@@ -100,8 +99,7 @@ fn an_empty_new_file_is_stored_straight_under_its_name() {
     assert_eq!(store.content("/d/f.txt").unwrap(), b"");
     assert_eq!(sent(), (1, 0, 0));
     write_all(&fs, o.fh, 0, b"now with data", 4096);
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     assert_eq!(store.content("/d/f.txt").unwrap(), b"now with data");
     assert_eq!(sent(), (2, 1, 1));
     no_temp_files(&store);
@@ -140,8 +138,7 @@ fn o_rdwr_random_writes_go_through_a_spool_and_upload_whole() {
         0,
         "nothing uploaded before close"
     );
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     assert_eq!(store.content("/big").unwrap(), model);
     assert_eq!(store.count(Op::OpenRead), 1, "seeded with one download");
     assert_eq!(store.count(Op::OpenWrite), 1, "uploaded once");
@@ -151,14 +148,11 @@ fn o_rdwr_random_writes_go_through_a_spool_and_upload_whole() {
 #[test]
 fn a_seek_back_while_streaming_moves_to_a_spool() {
     let Setup { store, fs, .. } = setup();
-    let (_, o) = fs
-        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-        .unwrap();
-    fs.write(o.fh, 0, b"hello world").unwrap();
-    fs.write(o.fh, 0, b"J").unwrap();
-    fs.write(o.fh, 20, b"!").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    let fh = create(&fs, "f");
+    fs.write(fh, 0, b"hello world").unwrap();
+    fs.write(fh, 0, b"J").unwrap();
+    fs.write(fh, 20, b"!").unwrap();
+    close(&fs, fh);
     let mut want = b"Jello world".to_vec();
     want.resize(20, 0);
     want.push(b'!');
@@ -169,13 +163,10 @@ fn a_seek_back_while_streaming_moves_to_a_spool() {
 #[test]
 fn a_forward_gap_while_streaming_is_sent_as_zeros() {
     let Setup { store, fs, .. } = setup();
-    let (_, o) = fs
-        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-        .unwrap();
-    fs.write(o.fh, 0, b"ab").unwrap();
-    fs.write(o.fh, 5, b"cd").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    let fh = create(&fs, "f");
+    fs.write(fh, 0, b"ab").unwrap();
+    fs.write(fh, 5, b"cd").unwrap();
+    close(&fs, fh);
     assert_eq!(store.content("/f").unwrap(), b"ab\0\0\0cd");
     assert_eq!(store.count(Op::OpenRead), 0, "still one stream, no spool");
 }
@@ -199,8 +190,7 @@ fn truncate_shrinks_and_extends_with_and_without_a_handle() {
     fs.setattr(f, Some(o.fh), to(0)).unwrap();
     fs.write(o.fh, 0, b"new").unwrap();
     assert_eq!(store.content("/f").unwrap(), b"0123\0\0");
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     assert_eq!(store.content("/f").unwrap(), b"new");
     assert_eq!(fs.getattr(f).unwrap().size, 3);
     no_temp_files(&store);
@@ -211,8 +201,7 @@ fn o_trunc_with_nothing_written_empties_the_file() {
     let Setup { store, fs, .. } = setup();
     store.add_file("/f", "old content");
     let fh = open_truncated(&fs, "/f");
-    fs.flush(fh).unwrap();
-    fs.release(fh);
+    close(&fs, fh);
     assert_eq!(store.content("/f").unwrap(), b"");
 }
 
@@ -224,8 +213,7 @@ fn appends_use_appe_without_downloading() {
     let o = fs.open(f, OpenMode::APPEND).unwrap();
     fs.write(o.fh, 6, b"line2\n").unwrap();
     fs.write(o.fh, 12, b"line3\n").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     assert_eq!(store.content("/log").unwrap(), b"line1\nline2\nline3\n");
     assert_eq!(store.count(Op::OpenRead), 0);
     assert_eq!(store.count(Op::Rename), 0, "APPE goes to the file itself");
@@ -234,19 +222,16 @@ fn appends_use_appe_without_downloading() {
 #[test]
 fn fsync_then_more_writes_continue_with_appe() {
     let Setup { store, fs, .. } = setup();
-    let (_, o) = fs
-        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-        .unwrap();
-    fs.write(o.fh, 0, b"abc").unwrap();
-    fs.fsync(o.fh).unwrap();
+    let fh = create(&fs, "f");
+    fs.write(fh, 0, b"abc").unwrap();
+    fs.fsync(fh).unwrap();
     assert_eq!(
         store.content("/f").unwrap(),
         b"abc",
         "fsync put the data there"
     );
-    fs.write(o.fh, 3, b"def").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    fs.write(fh, 3, b"def").unwrap();
+    close(&fs, fh);
     assert_eq!(store.content("/f").unwrap(), b"abcdef");
 }
 
@@ -407,8 +392,7 @@ fn times_set_before_close_land_after_the_upload() {
         ..SetAttr::default()
     };
     assert_eq!(fs.setattr(a.ino, Some(o.fh), set_t).unwrap().mtime, t);
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     let e = store
         .list("/")
         .unwrap()
@@ -458,8 +442,7 @@ fn overwriting_a_file_keeps_its_mode() {
     let f = ino(&fs, "/script");
     let o = fs.open(f, OpenMode::READ_WRITE).unwrap();
     fs.write(o.fh, 10, b"echo hi\n").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     let e = store
         .list("/")
         .unwrap()
@@ -473,12 +456,9 @@ fn overwriting_a_file_keeps_its_mode() {
 #[test]
 fn atomic_upload_no_writes_straight_to_the_target() {
     let Setup { store, fs, .. } = setup_with(|c| c.atomic_upload = false);
-    let (_, o) = fs
-        .create(ROOT_INO, name("f"), OpenMode::WRITE, true)
-        .unwrap();
-    fs.write(o.fh, 0, b"abc").unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    let fh = create(&fs, "f");
+    fs.write(fh, 0, b"abc").unwrap();
+    close(&fs, fh);
     assert_eq!(store.content("/f").unwrap(), b"abc");
     assert_eq!(store.count(Op::Rename), 0);
 }
@@ -496,8 +476,7 @@ fn unlink_of_an_open_new_file_uploads_nothing() {
         b"scratch",
         "the open handle still reads"
     );
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(&fs, o.fh);
     assert_eq!(store.count(Op::OpenWrite), 0);
     assert!(ls(&fs, ROOT_INO).is_empty());
 }
@@ -507,13 +486,10 @@ fn an_editor_save_writes_a_temp_file_then_renames_it_over() {
     let Setup { store, fs, .. } = setup();
     store.add_file("/notes.txt", "old");
     ino(&fs, "/notes.txt");
-    let (_, o) = fs
-        .create(ROOT_INO, name(".notes.txt.swp"), OpenMode::WRITE, true)
-        .unwrap();
-    fs.write(o.fh, 0, b"new text").unwrap();
-    fs.fsync(o.fh).unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    let fh = create(&fs, ".notes.txt.swp");
+    fs.write(fh, 0, b"new text").unwrap();
+    fs.fsync(fh).unwrap();
+    close(&fs, fh);
     fs.rename(
         ROOT_INO,
         name(".notes.txt.swp"),

@@ -152,6 +152,20 @@ pub fn parent_and_name<'a>(fs: &FtpFs<MemStore>, path: &'a str) -> (u64, &'a OsS
     (parent, name(file))
 }
 
+/// Creates `n` in the root, open for writing; returns its handle.
+pub fn create(fs: &FtpFs<MemStore>, n: &str) -> u64 {
+    fs.create(ROOT_INO, name(n), OpenMode::WRITE, true)
+        .unwrap()
+        .1
+        .fh
+}
+
+/// `close(2)` of `fh`: its flush (where the upload happens), then its release.
+pub fn close(fs: &FtpFs<MemStore>, fh: u64) {
+    fs.flush(fh).unwrap();
+    fs.release(fh);
+}
+
 /// Creates `path` (its directory exists), writes `data` and closes it; returns its inode.
 pub fn write_new(fs: &FtpFs<MemStore>, path: &str, data: &[u8]) -> u64 {
     let (parent, file) = parent_and_name(fs, path);
@@ -159,8 +173,7 @@ pub fn write_new(fs: &FtpFs<MemStore>, path: &str, data: &[u8]) -> u64 {
     if !data.is_empty() {
         fs.write(o.fh, 0, data).unwrap();
     }
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(fs, o.fh);
     a.ino
 }
 
@@ -168,8 +181,7 @@ pub fn write_new(fs: &FtpFs<MemStore>, path: &str, data: &[u8]) -> u64 {
 pub fn write_at(fs: &FtpFs<MemStore>, path: &str, offset: u64, data: &[u8]) {
     let o = fs.open(ino(fs, path), OpenMode::WRITE).unwrap();
     fs.write(o.fh, offset, data).unwrap();
-    fs.flush(o.fh).unwrap();
-    fs.release(o.fh);
+    close(fs, o.fh);
 }
 
 /// Writes `data` at `off` in writes of `chunk` bytes, as the kernel would.

@@ -211,9 +211,9 @@ fn a_transfer_the_server_goes_silent_in_ends_without_a_second_wait() {
     // A frozen server's kernel still takes bytes into its receive buffer in small steps, and a
     // send that gets a few bytes through after a whole timeout is progress: up to three timeouts
     // pass before the data connection is given up (measured with a socket pair: 1.02 s, 1.02 s,
-    // then nothing for 1.02 s).
+    // then nothing for 1.02 s; here 3.07 s). The bound allows the kernel a few more such steps.
     assert!(
-        write_failed < timeout * 4,
+        write_failed < timeout * 8,
         "upload: the writes failed after {write_failed:?} ({sent} bytes taken)"
     );
     assert!(

@@ -92,11 +92,38 @@ fn ends_in_an_error(hostile: Hostile, timeout: Duration, bound: Duration, listin
         matches!(err, RemoteError::Connection(_) | RemoteError::Protocol(_)),
         "{hostile:?}: {err:?}"
     );
+    within(&format!("{hostile:?}"), timeout, took, bound, &err);
+}
+
+/// Asserts that an error came within `bound`, and prints the measurement as a `HOSTILE` line.
+fn within(what: &str, timeout: Duration, took: Duration, bound: Duration, err: &RemoteError) {
     assert!(
         took < bound,
-        "{hostile:?} took {took:?} (bound {bound:?}): {err}"
+        "{what} took {took:?} (bound {bound:?}): {err}"
     );
-    eprintln!("HOSTILE {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}");
+    eprintln!("HOSTILE {what} (timeout {timeout:?}): error after {took:.2?}: {err}");
+}
+
+/// Runs `op` against a fake server that goes `hostile` (answering as vsftpd does, and serving
+/// `files`), with a 1 s timeout; it must fail after one timeout, not two.
+fn fails_after_one_timeout(
+    what: &str,
+    hostile: Hostile,
+    files: HashMap<String, Vec<u8>>,
+    op: impl FnOnce(&FtpStore) -> Result<(), RemoteError>,
+) {
+    let fake = Fake::start(Script {
+        hostile,
+        vsftpd_replies: true,
+        files,
+        ..Default::default()
+    });
+    let timeout = Duration::from_secs(1);
+    let st = store(&fake, timeout);
+    let t = Instant::now();
+    let err = op(&st).expect_err("a silent server");
+    let bound = timeout * 2 - Duration::from_millis(200);
+    within(what, timeout, t.elapsed(), bound, &err);
 }
 
 #[test]
@@ -153,22 +180,11 @@ fn hostile_listings_end_in_an_error_with_bounded_memory() {
 fn a_silent_listing_costs_one_timeout_not_two() {
     let _serial = serial();
     for hostile in [Hostile::SilentListReply, Hostile::SilentListing] {
-        let fake = Fake::start(Script {
-            hostile: hostile.clone(),
-            vsftpd_replies: true,
-            ..Default::default()
-        });
-        let timeout = Duration::from_secs(1);
-        let st = store(&fake, timeout);
-        let t = Instant::now();
-        let err = st.list("/").map(|_| ()).expect_err("a silent server");
-        let took = t.elapsed();
         // (The fake never reads the PASV behind the LIST: it went silent at the LIST.)
-        assert!(
-            took < timeout * 2 - Duration::from_millis(200),
-            "{hostile:?} took {took:?}: {err}"
-        );
-        eprintln!("HOSTILE {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}");
+        let what = format!("{hostile:?}");
+        fails_after_one_timeout(&what, hostile, HashMap::new(), |st| {
+            st.list("/").map(|_| ())
+        });
     }
 }
 
@@ -228,27 +244,13 @@ fn a_transfer_the_server_goes_silent_in_ends_without_a_second_wait() {
     // A download: the server goes silent at the RETR (no 150), or after the 150 with its data
     // connection open.
     for hostile in [Hostile::SilentListReply, Hostile::SilentListing] {
-        let fake = Fake::start(Script {
-            hostile: hostile.clone(),
-            vsftpd_replies: true,
-            files: HashMap::from([("/f.bin".to_string(), vec![1u8; 4096])]),
-            ..Default::default()
+        let files = HashMap::from([("/f.bin".to_string(), vec![1u8; 4096])]);
+        let what = format!("download, {hostile:?}");
+        fails_after_one_timeout(&what, hostile, files, |st| {
+            st.open_read("/f.bin", 0)
+                .and_then(|mut r| r.read_to_end(&mut Vec::new()))
+                .map(|_| ())
         });
-        let st = store(&fake, timeout);
-        let t = Instant::now();
-        let err = st
-            .open_read("/f.bin", 0)
-            .and_then(|mut r| r.read_to_end(&mut Vec::new()))
-            .map(|_| ())
-            .expect_err("a silent server");
-        let took = t.elapsed();
-        assert!(
-            took < timeout * 2 - Duration::from_millis(200),
-            "download, {hostile:?}: {took:?}: {err}"
-        );
-        eprintln!(
-            "HOSTILE download, {hostile:?} (timeout {timeout:?}): error after {took:.2?}: {err}"
-        );
     }
 }
 

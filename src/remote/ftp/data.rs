@@ -402,15 +402,10 @@ impl Session {
             }
             if let Err(e) = self.read_replies(&lines[group.clone()], &expected[group]) {
                 if let (true, Some((how, _))) = (i + 1 == last, then) {
-                    if matches!(e, Failure::Refused(_) | Failure::RestRefused(_)) {
-                        // Its reply comes behind the refusal (a missing file): it makes the
-                        // next data connection, and the session stays in step.
-                        self.take_passive_reply(how);
-                    } else {
-                        // No answer (or none that makes sense): waiting for the one behind it
-                        // would wait out the timeout a second time on a silent server.
-                        self.lose_step();
-                    }
+                    // Its reply comes behind a refusal (a missing file): it makes the next data
+                    // connection, and the session stays in step. After no answer, or none that
+                    // makes sense, the session lost step and nothing is read.
+                    self.take_passive_reply(how);
                 }
                 return Err(e);
             }
@@ -448,6 +443,10 @@ impl Session {
     fn read_replies(&mut self, lines: &[Line], expected: &[&[u16]]) -> Result<(), Failure> {
         let mut refusal: Option<Failure> = None;
         for (i, (line, ok)) in lines.iter().zip(expected).enumerate() {
+            if refusal.is_some() && self.lost_step() {
+                // A transfer started behind the refusal: the replies left are not read.
+                break;
+            }
             let reply = self.reply()?;
             let later = expected[i + 1..]
                 .iter()

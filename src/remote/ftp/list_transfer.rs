@@ -61,19 +61,16 @@ pub fn fetch(
         drop(data);
         if let Err(Failure::Io(e)) = &lines {
             if is_timeout(e) {
-                // The data went silent: so, most likely, has the server. Waiting for its closing
-                // reply would wait out the timeout a second time; the session is given up.
+                // The data went silent: so, most likely, has the server. Its closing reply is
+                // not waited for (`Session::reply`), and the session is given up.
                 conn.lose_step();
-                return lines;
             }
         }
-        // Otherwise the closing reply is read, so the session stays in step.
+        // The closing reply is read, so the session stays in step; then the owed one, unless the
+        // end was not a reply (the session lost step).
         let done = conn.expect(&[226, 250]);
-        match (&done, started.owed) {
-            (Ok(_) | Err(Failure::Refused(_)), Some(how)) => conn.take_passive_reply(how),
-            // After a broken end the owed reply's place is unknown.
-            (Err(_), Some(_)) => conn.lose_step(),
-            _ => {}
+        if let Some(how) = started.owed {
+            conn.take_passive_reply(how);
         }
         let lines = lines?;
         done?;

@@ -280,7 +280,8 @@ pub struct Session {
     /// The last download on this session was cut short: if the session turns out to be out of
     /// step, that is why (see `features::Learned::cut_reuse`).
     pub after_cut: bool,
-    /// A reply is still to come that no command will ask for: the session must not be reused.
+    /// A reply is still to come that no command will ask for, or a read of one failed: the
+    /// session reads no more replies and must not be reused.
     out_of_step: bool,
 }
 
@@ -352,11 +353,27 @@ impl Session {
         Ok(())
     }
 
-    /// Reads the next reply.
+    /// Reads the next reply. A session that lost step reads none: the next reply would answer
+    /// some other command, or, after a silence, come (if ever) only after a second full wait. A
+    /// read that fails (a timeout, an early end, bytes that are no reply) loses step too, since
+    /// where it stopped among the server's replies is unknown. So no caller has to remember not
+    /// to wait after a failure: every later read fails at once.
     pub fn reply(&mut self) -> Result<Reply, Failure> {
-        let reply = self.replies.next(&mut self.control)?;
-        trace!("< {reply:?}");
-        Ok(reply)
+        if self.out_of_step {
+            return Err(Failure::OutOfStep(
+                "no reply is read on a session that lost step".into(),
+            ));
+        }
+        match self.replies.next(&mut self.control) {
+            Ok(reply) => {
+                trace!("< {reply:?}");
+                Ok(reply)
+            }
+            Err(e) => {
+                self.out_of_step = true;
+                Err(e)
+            }
+        }
     }
 
     /// Whether the next reply is here or starts to arrive within `wait`, without reading it. Over
@@ -391,14 +408,15 @@ impl Session {
         !self.out_of_step && self.replies.inbox.is_empty()
     }
 
-    /// Whether a reply is known to be on its way that no command will ask for. Unlike `in_step`,
-    /// this allows replies already read into the buffer: a transfer that just started may have
-    /// its closing reply there (a small file, sent before we looked).
+    /// Whether the session lost step (`reply`). Unlike `in_step`, this allows replies already
+    /// read into the buffer: a transfer that just started may have its closing reply there (a
+    /// small file, sent before we looked).
     pub fn lost_step(&self) -> bool {
         self.out_of_step
     }
 
-    /// Records that a reply is on its way that no command will ask for.
+    /// Records that a reply is on its way that no command will ask for, or that the server went
+    /// silent on a data connection: from now on `reply` fails at once.
     pub fn lose_step(&mut self) {
         self.out_of_step = true;
     }
@@ -535,6 +553,44 @@ mod tests {
         let got = replies("200 ok\r\n\x00\u{fffd}HELLO\r\n");
         assert!(got[0].is_ok());
         assert!(got[1].as_ref().unwrap_err().contains("Unreadable"));
+    }
+
+    /// A session on one end of a loopback connection, and the server's end.
+    fn session_pair() -> (Session, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        let timeout = Duration::from_millis(100);
+        ours.set_read_timeout(Some(timeout)).unwrap();
+        let learned = Arc::new(Learned::default());
+        (Session::plain(ours, timeout, learned).unwrap(), theirs)
+    }
+
+    #[test]
+    fn after_a_silence_no_reply_is_waited_for() {
+        let (mut session, mut server) = session_pair();
+        let start = std::time::Instant::now();
+        assert!(
+            matches!(session.reply(), Err(Failure::Io(e)) if super::super::errors::is_timeout(&e))
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // The reply that comes late answers nothing that is still asked: it is never read, and
+        // the next read fails without a second wait.
+        server.write_all(b"226 late\r\n").unwrap();
+        let again = std::time::Instant::now();
+        assert!(matches!(session.reply(), Err(Failure::OutOfStep(_))));
+        assert!(again.elapsed() < Duration::from_millis(50));
+        assert!(!session.in_step());
+    }
+
+    #[test]
+    fn a_session_that_lost_step_reads_no_reply() {
+        let (mut session, mut server) = session_pair();
+        server.write_all(b"200 one\r\n200 two\r\n").unwrap();
+        assert_eq!(session.reply().unwrap().text(), "200 one");
+        session.lose_step();
+        assert!(matches!(session.reply(), Err(Failure::OutOfStep(_))));
+        assert!(session.lost_step() && !session.in_step());
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub type Conn = Pooled<FtpConnector>;
 /// back-off like a command without an answer.
 pub fn lost(conn: &mut Conn, e: &std::io::Error) {
     if is_timeout(e) {
+        // The server is not going to answer on the control connection either: no reply is
+        // waited for (`Session::reply`).
+        conn.lose_step();
         conn.mark_silent(&format!("data connection: {}", io_text(e)))
     } else {
         conn.mark_broken()
@@ -441,10 +444,9 @@ impl RemoteWrite for Upload {
             Err(e) => {
                 lost(&mut self.conn, e);
                 drop(data);
-                if is_timeout(e) {
-                    // The server stopped taking the data: it is not going to send a verdict
-                    // either, and waiting for one would wait out the timeout a second time. The
-                    // session is closed (`lost`), so nothing is left out of step.
+                if self.conn.lost_step() {
+                    // The server stopped taking the data: no verdict is read (`lost`), and the
+                    // send's failure is the error.
                     return Err(RemoteError::Connection(format!("upload: {}", io_text(e))));
                 }
             }
@@ -468,7 +470,7 @@ impl RemoteWrite for Upload {
             if let Some(end) = early {
                 // The replies of the commands sent early follow the refusal: the size's (a
                 // refusal too), and the next data connection's, which keeps the session in step.
-                if self.conn.lost_step() || self.conn.reply().is_err() {
+                if self.conn.reply().is_err() {
                     self.conn.mark_broken();
                 } else {
                     self.conn.take_passive_reply(end.passive);

@@ -6,7 +6,7 @@
 //! finds the password; `caller` knows which process a request is for, so that waits end when it is
 //! killed; `later` runs the work nobody waits for (the ends of transfers); `sync` holds the lock
 //! policy, and `sys` every `unsafe` system call (users and groups by name among them) behind a safe
-//! wrapper.
+//! wrapper; `writer_thread` writes on a thread of its own (an upload's data, a stream's local copy).
 
 pub mod cache;
 pub mod caller;
@@ -25,3 +25,4 @@ pub mod remote;
 pub mod stats;
 pub mod sync;
 pub mod sys;
+pub mod writer_thread;

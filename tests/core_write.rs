@@ -48,37 +48,40 @@ fn a_new_file_streams_and_lands_under_its_name_only_when_complete() {
 /// close then uploads the whole file.
 #[test]
 fn a_file_being_streamed_is_read_back_and_rewritten_without_a_download() {
-    let Setup { store, fs, .. } = setup();
-    let (attr, w) = fs
-        .create(ROOT_INO, name("log.bin"), OpenMode::WRITE, true)
-        .unwrap();
-    let mut data = pattern(1 << 20, 3);
-    write_all(&fs, w.fh, 0, &data, 128 << 10);
-    // Another process reads it while it is written.
-    let r = fs.open(attr.ino, OpenMode::READ).unwrap();
-    assert!(read_back(&fs, r.fh, data.len()) == data);
-    assert_eq!(
-        store.count(Op::OpenRead),
-        0,
-        "nothing came back from the server"
-    );
-    assert_eq!(store.count(Op::FinishWrite), 0, "the upload goes on");
-    write_all(&fs, w.fh, data.len() as u64, b"more", 4);
-    data.extend_from_slice(b"more");
-    // A write behind the end: the stream becomes a spool, from the copy.
-    fs.write(w.fh, 10, b"patched").unwrap();
-    data[10..17].copy_from_slice(b"patched");
-    assert!(read_back(&fs, r.fh, data.len()) == data);
-    assert_eq!(
-        store.count(Op::OpenRead),
-        0,
-        "nothing came back from the server"
-    );
-    fs.release(r.fh);
-    close(&fs, w.fh);
-    assert!(store.content("/log.bin").unwrap() == data);
-    assert_eq!(store.count(Op::OpenRead), 0);
-    no_temp_files(&store);
+    // In memory, and in a spool file written by the copy's own thread.
+    for size in [1 << 20, 7 << 20] {
+        let Setup { store, fs, .. } = setup();
+        let (attr, w) = fs
+            .create(ROOT_INO, name("log.bin"), OpenMode::WRITE, true)
+            .unwrap();
+        let mut data = pattern(size, 3);
+        write_all(&fs, w.fh, 0, &data, 128 << 10);
+        // Another process reads it while it is written.
+        let r = fs.open(attr.ino, OpenMode::READ).unwrap();
+        assert!(read_back(&fs, r.fh, data.len()) == data);
+        assert_eq!(
+            store.count(Op::OpenRead),
+            0,
+            "nothing came back from the server"
+        );
+        assert_eq!(store.count(Op::FinishWrite), 0, "the upload goes on");
+        write_all(&fs, w.fh, data.len() as u64, b"more", 4);
+        data.extend_from_slice(b"more");
+        // A write behind the end: the stream becomes a spool, from the copy.
+        fs.write(w.fh, 10, b"patched").unwrap();
+        data[10..17].copy_from_slice(b"patched");
+        assert!(read_back(&fs, r.fh, data.len()) == data);
+        assert_eq!(
+            store.count(Op::OpenRead),
+            0,
+            "nothing came back from the server"
+        );
+        fs.release(r.fh);
+        close(&fs, w.fh);
+        assert!(store.content("/log.bin").unwrap() == data);
+        assert_eq!(store.count(Op::OpenRead), 0);
+        no_temp_files(&store);
+    }
 }
 
 /// A shell's `> file` closes one descriptor before anything is written: that first close makes

@@ -9,7 +9,8 @@ use ftpfs::fs::OpenMode;
 use ftpfs::remote::mem::Op;
 use ftpfs::remote::RemoteError;
 use support::core::{
-    ino, ls, name, no_temp_files, open_truncated, pattern, read_back, setup, write_all, Setup,
+    ino, ls, name, no_temp_files, open_truncated, pattern, read_back, setup, setup_with, write_all,
+    Setup,
 };
 
 /// Fails one step of a spooled upload where no retry can help (a server that cannot be reached,
@@ -91,10 +92,14 @@ fn created(fs: &ftpfs::fs::FtpFs<ftpfs::remote::mem::MemStore>) -> u64 {
 /// succeeds, and the server holds the file, with no temporary name left.
 #[test]
 fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
-    for op in [Op::FinishWrite, Op::Size, Op::Rename] {
+    // A copy in memory, and one in a spool file written by a thread of its own.
+    let cases = [Op::FinishWrite, Op::Size, Op::Rename]
+        .into_iter()
+        .flat_map(|op| [(op, 3 << 18), (op, 9 << 20)]);
+    for (op, size) in cases {
         let Setup { store, fs, .. } = setup();
         let fh = created(&fs);
-        let data = pattern(3 << 18, 4);
+        let data = pattern(size, 4);
         write_all(&fs, fh, 0, &data, 1 << 17);
         store.fail_next(op, RemoteError::Connection("reset".into()));
         fs.flush(fh).unwrap_or_else(|e| panic!("{op:?}: {e}"));
@@ -111,16 +116,79 @@ fn a_stream_whose_end_breaks_goes_again_from_its_copy() {
 /// local copy: every write succeeds, and the close uploads the whole file.
 #[test]
 fn a_stream_broken_mid_way_goes_on_in_its_copy() {
-    let Setup { store, fs, .. } = setup();
-    let fh = created(&fs);
-    let data = pattern(5 << 18, 6);
-    write_all(&fs, fh, 0, &data[..1 << 19], 1 << 17);
-    store.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
-    write_all(&fs, fh, 1 << 19, &data[1 << 19..], 1 << 17);
-    fs.flush(fh).unwrap();
-    fs.release(fh);
-    assert_eq!(store.content("/f").unwrap(), data);
-    no_temp_files(&store);
+    // (size, where the link breaks): a copy in memory, and one in a spool file.
+    for (size, at) in [(5 << 18, 1 << 19), (12 << 20, 7 << 20)] {
+        let Setup { store, fs, .. } = setup();
+        let fh = created(&fs);
+        let data = pattern(size, 6);
+        write_all(&fs, fh, 0, &data[..at], 1 << 17);
+        store.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
+        write_all(&fs, fh, at as u64, &data[at..], 1 << 17);
+        fs.flush(fh).unwrap();
+        fs.release(fh);
+        assert!(store.content("/f").unwrap() == data, "{size}");
+        no_temp_files(&store);
+    }
+}
+
+/// A cache disk that fills while a stream's copy is written (by its own thread) ends the copy,
+/// not the upload: without a break the file arrives whole. With the copy gone, a break after that
+/// cannot go on locally: the program hears of it (at the write or the close), and the old file
+/// stays as it was. The same break with room for the copy goes on in it, unnoticed.
+#[test]
+fn a_full_cache_disk_ends_the_copy_but_not_the_stream() {
+    // (cache disk size, where the link breaks, whether the file arrives whole)
+    let cases = [
+        ("4m", None, true),
+        ("4m", Some(10 << 20), false),
+        // Right behind the full disk: the copy's thread may not have said so yet.
+        ("4m", Some(5 << 20), false),
+        ("64m", Some(10 << 20), true),
+    ];
+    for (disk_size, break_at, whole) in cases {
+        let disk = support::mount::Tmpfs::new(disk_size);
+        let spool_dir = disk.path().join("spool");
+        // (No free-space floor: the copy is to meet the full disk, not stop before it.)
+        let Setup { store, fs, .. } = setup_with(|cfg| {
+            cfg.cache_dir = spool_dir.clone();
+            cfg.spool_min_free = 0;
+        });
+        store.add_file("/f", "old");
+        let fh = open_truncated(&fs, "/f");
+        let data = pattern(16 << 20, 8);
+        let split = break_at.unwrap_or(data.len());
+        write_all(&fs, fh, 0, &data[..split], 1 << 17);
+        let mut error = None;
+        if split < data.len() {
+            store.fail_next(Op::WriteData, RemoteError::Connection("reset".into()));
+            for (i, piece) in data[split..].chunks(1 << 17).enumerate() {
+                if let Err(e) = fs.write(fh, (split + i * (1 << 17)) as u64, piece) {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let error = error.or_else(|| fs.flush(fh).err());
+        fs.release(fh);
+        let case = format!("{disk_size} {break_at:?}");
+        if whole {
+            assert!(error.is_none(), "{case}: {error:?}");
+            assert!(store.content("/f").unwrap() == data, "{case}");
+        } else {
+            assert_eq!(error.expect("an error").errno(), libc::EIO, "{case}");
+            assert_eq!(store.content("/f").unwrap(), b"old", "{case}");
+        }
+        no_temp_files(&store);
+        // Every spool file goes (some on a background thread).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_dir(&spool_dir).unwrap().count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{case}: spool files left"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 /// A close of a copy of the descriptor (a child process that inherited it and exits or execs)

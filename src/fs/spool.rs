@@ -5,13 +5,14 @@
 //! so that nothing a program wrote is ever deleted by ftpfs.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
 use crate::error::FsError;
+use crate::writer_thread::WriterThread;
 
 /// Spools smaller than this are removed where they are let go (`Spool::discard`).
 const DISCARD_HERE: u64 = 64 << 20;
@@ -130,30 +131,51 @@ impl Spool {
 
 /// What a stream sent, kept locally (see `fs::write`): in memory while it is small, as most
 /// files written are (a spool file each would cost file system work per file created), in a spool
-/// file beyond `IN_MEMORY`.
+/// file beyond `IN_MEMORY`, written by a thread of its own (`WriterThread`): on a machine that gives
+/// freed memory back to its host, a big copy's first writes cost about as much CPU as the upload,
+/// and the FUSE thread that takes the program's next write need not wait for them.
 pub enum StreamCopy {
     Memory(Vec<u8>),
-    File(Spool),
+    File {
+        writer: WriterThread<Appender>,
+        /// Bytes handed to the writer, written or on their way.
+        held: u64,
+    },
 }
 
 /// The most a stream's copy keeps in memory: one upload chunk.
 const IN_MEMORY: usize = 1 << 20;
+
+/// A spool written at its end: what a stream copy's thread writes to.
+pub struct Appender(Spool);
+
+impl io::Write for Appender {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_at(self.0.len(), buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 impl StreamCopy {
     pub fn new() -> StreamCopy {
         StreamCopy::Memory(Vec::new())
     }
 
-    /// Bytes held.
+    /// Bytes held (some may still be on their way to the spool file: `settle`).
     pub fn held(&self) -> u64 {
         match self {
             StreamCopy::Memory(kept) => kept.len() as u64,
-            StreamCopy::File(spool) => spool.len(),
+            StreamCopy::File { held, .. } => *held,
         }
     }
 
     /// Appends `data`, just sent after what the copy holds; the copy moves to a spool file in
-    /// `dir` when it outgrows memory.
+    /// `dir` when it outgrows memory. A failure to write the file may show only at a later
+    /// call: the copy is then incomplete, and its owner drops it.
     pub fn append(&mut self, data: &[u8], dir: &Path) -> io::Result<()> {
         match self {
             StreamCopy::Memory(kept) if kept.len() + data.len() <= IN_MEMORY => {
@@ -163,34 +185,50 @@ impl StreamCopy {
             StreamCopy::Memory(kept) => {
                 let mut spool = Spool::new(dir)?;
                 spool.write_at(0, kept)?;
-                spool.write_at(kept.len() as u64, data)?;
-                *self = StreamCopy::File(spool);
+                let held = kept.len() as u64;
+                *self = StreamCopy::File {
+                    writer: WriterThread::new(Appender(spool), "ftpfs-copy"),
+                    held,
+                };
+                self.append(data, dir)
+            }
+            StreamCopy::File { writer, held } => {
+                writer.write_all(data)?;
+                *held += data.len() as u64;
                 Ok(())
             }
-            StreamCopy::File(spool) => spool.write_at(spool.len(), data),
         }
     }
 
-    /// Up to `size` bytes from `offset` (fewer at the end).
-    pub fn read_at(&self, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+    /// Waits until every byte handed over is in the spool file; an error means the copy is not
+    /// whole.
+    pub fn settle(&mut self) -> io::Result<()> {
+        match self {
+            StreamCopy::Memory(_) => Ok(()),
+            StreamCopy::File { writer, .. } => writer.settle().map(|_| ()),
+        }
+    }
+
+    /// Up to `size` bytes from `offset` (fewer at the end), once what was handed over is written.
+    pub fn read_at(&mut self, offset: u64, size: u32) -> io::Result<Vec<u8>> {
         match self {
             StreamCopy::Memory(kept) => {
                 let start = (offset as usize).min(kept.len());
                 let end = kept.len().min(start.saturating_add(size as usize));
                 Ok(kept[start..end].to_vec())
             }
-            StreamCopy::File(spool) => spool.read_at(offset, size),
+            StreamCopy::File { writer, .. } => writer.settle()?.0.read_at(offset, size),
         }
     }
 
-    /// Lets the copy go (`Spool::discard`).
+    /// Lets the copy go without waiting for its writes (`Spool::discard`).
     pub fn discard(self) {
-        if let StreamCopy::File(spool) = self {
-            spool.discard();
+        if let StreamCopy::File { writer, .. } = self {
+            crate::later::later(Box::new(move || writer.finish().0 .0.discard()));
         }
     }
 
-    /// The copy as a spool in `dir`, to go on from.
+    /// The copy as a spool in `dir`, to go on from, once every byte handed over is written.
     pub fn into_spool(self, dir: &Path) -> io::Result<Spool> {
         match self {
             StreamCopy::Memory(kept) => {
@@ -198,7 +236,10 @@ impl StreamCopy {
                 spool.write_at(0, &kept)?;
                 Ok(spool)
             }
-            StreamCopy::File(spool) => Ok(spool),
+            StreamCopy::File { writer, .. } => {
+                let (Appender(spool), result) = writer.finish();
+                result.map(|()| spool)
+            }
         }
     }
 }
@@ -267,11 +308,30 @@ mod tests {
         assert!(!dir.path().exists() || std::fs::read_dir(dir.path()).unwrap().count() == 0);
         let big = vec![7u8; IN_MEMORY];
         c.append(&big, dir.path()).unwrap();
-        assert!(matches!(c, StreamCopy::File(_)));
+        assert!(matches!(c, StreamCopy::File { .. }));
         assert_eq!(c.read_at(0, 11).unwrap(), b"hello world");
         assert_eq!(c.read_at(11, 3).unwrap(), [7, 7, 7]);
         let spool = c.into_spool(dir.path()).unwrap();
         assert_eq!(spool.len(), 11 + IN_MEMORY as u64);
+        // Beyond memory the file is written by a thread; reads and the spool see every byte.
+        let more = (0..5 * IN_MEMORY + 333)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>();
+        let mut c = StreamCopy::new();
+        for piece in more.chunks(100_000) {
+            c.append(piece, dir.path()).unwrap();
+        }
+        assert_eq!(c.held(), more.len() as u64);
+        assert_eq!(
+            c.read_at(3 * IN_MEMORY as u64, 5).unwrap(),
+            more[3 * IN_MEMORY..][..5]
+        );
+        c.append(b"end", dir.path()).unwrap();
+        let mut all = Vec::new();
+        let spool = c.into_spool(dir.path()).unwrap();
+        spool.reader().unwrap().read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), more.len() + 3);
+        assert!(all.starts_with(&more) && all.ends_with(b"end"));
         let small = StreamCopy::Memory(b"abc".to_vec())
             .into_spool(dir.path())
             .unwrap();

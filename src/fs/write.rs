@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use super::budget::Budget;
 use super::dropbox::DropBoxes;
@@ -399,11 +399,16 @@ impl<S: RemoteStore> Uploader<'_, S> {
 
     /// Reads from the local content; `None` means the server has it (read through the block cache).
     pub fn read(&self, st: &mut FileState, offset: u64, size: u32) -> FsResult<Option<Vec<u8>>> {
-        if let Body::Stream(Upload {
-            copy: Some(copy), ..
-        }) = &st.body
-        {
-            return copy.read_at(offset, size).map(Some).map_err(local);
+        if let Body::Stream(up @ Upload { copy: Some(_), .. }) = &mut st.body {
+            let copy = up.copy.as_mut().expect("matched above");
+            match copy.read_at(offset, size) {
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(e) => {
+                    // Read as if there were no copy (below).
+                    info!("the local copy of {} ends: {e}", st.path);
+                    up.drop_copy();
+                }
+            }
         }
         if matches!(st.body, Body::Stream(_)) {
             self.stream_to_spool(st)?;

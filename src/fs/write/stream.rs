@@ -58,9 +58,21 @@ impl Upload {
         }
     }
 
-    fn drop_copy(&mut self) {
+    pub(super) fn drop_copy(&mut self) {
         self.copy = None;
         self.reserved.release();
+    }
+}
+
+/// A stream's local copy, once every byte handed to it is written; none if it could not be.
+fn settled(copy: Option<StreamCopy>, path: &str) -> Option<StreamCopy> {
+    let mut copy = copy?;
+    match copy.settle() {
+        Ok(()) => Some(copy),
+        Err(e) => {
+            info!("the local copy of {path} ends: {e}");
+            None
+        }
     }
 }
 
@@ -141,12 +153,11 @@ impl<S: RemoteStore> Uploader<'_, S> {
             let Body::Stream(mut up) = std::mem::replace(&mut st.body, Body::Remote) else {
                 unreachable!()
             };
-            let whole_copy = up.copy.as_ref().is_some_and(|c| c.held() == up.sent);
-            if matches!(e, FsError::Io(_)) && !up.append && whole_copy {
+            let copy = settled(up.copy.take(), &st.path).filter(|c| c.held() == up.sent);
+            if let (FsError::Io(_), false, Some(copy)) = (&e, up.append, copy) {
                 // The link failed, but everything sent so far is in the local copy: the file
                 // goes on in a spool made of it, and the close resumes the upload where the
                 // server's copy ends (`upload.rs`). The program never knew.
-                let copy = up.copy.take().expect("checked above");
                 warn!(
                     "upload of {}: {e} after {start} bytes; going on in a local copy, to \
                      resume at close",
@@ -237,7 +248,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
             }
             Err(e) => e,
         };
-        let copy = match copy {
+        let copy = match settled(copy, &st.path) {
             Some(copy) if matches!(e, FsError::Io(_)) && copy.held() == expected => {
                 // The link failed at the end (a reset, a data connection the server gave up on
                 // after the bytes went, a lost rename): the whole file is in the copy, so the
@@ -316,7 +327,7 @@ impl<S: RemoteStore> Uploader<'_, S> {
         let Body::Stream(mut up) = std::mem::replace(&mut st.body, Body::Remote) else {
             return Ok(());
         };
-        if let Some(copy) = up.copy.take() {
+        if let Some(copy) = settled(up.copy.take(), &st.path) {
             // The copy is the content now: what reached the server only needs an end. (A cache
             // disk that cannot take the copy fails the stream with that error, said at once.)
             let spool = match copy.into_spool(self.cache_dir) {

@@ -9,7 +9,7 @@
 //!   (`sockets::Route`).
 //! - `store`: the `RemoteStore` operations, run on pooled sessions with the retry policy of
 //!   `retry`; listings through `list_transfer`, their `LIST` times corrected by `timezone`.
-//! - `transfer`: downloads and uploads under way (`upload_thread` sends an upload's bytes;
+//! - `transfer`: downloads and uploads under way (`crate::writer_thread` sends an upload's bytes;
 //!   `crate::later` ends them in the background where nobody needs to wait).
 //! - `errors`: what a failure means, for the core and for the connection.
 //! - `probe`: the server profile `--probe` prints.
@@ -33,7 +33,6 @@ mod store;
 mod timezone;
 pub mod tls;
 mod transfer;
-mod upload_thread;
 
 pub use features::Features;
 pub use probe::Profile;

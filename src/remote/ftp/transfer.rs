@@ -3,7 +3,7 @@
 //! the server's closing reply (a link that dropped half-way is an error, never an early end of
 //! the file); one cut short is ended on the background threads (`crate::later`), which close
 //! its data connection, read the server's 426, and, for a ranged read, open the session's next
-//! data connection ahead. An upload's bytes go out on a thread of their own (`UploadThread`);
+//! data connection ahead. An upload's bytes go out on a thread of their own (`WriterThread`);
 //! its end reads the server's verdict, and where the server takes pipelined commands asks in the
 //! same round trip for the size that landed and for the next data connection.
 
@@ -17,10 +17,10 @@ use super::connect::FtpConnector;
 use super::data::{Data, Passive, Started};
 use super::errors::{io_text, is_timeout, outcome, Failure, Link};
 use super::session::{Line, Reply};
-use super::upload_thread::{UploadThread, CHUNK as UPLOAD_CHUNK};
 use crate::remote::pool::Pooled;
 use crate::remote::{Cancel, RemoteError, RemoteRead, RemoteResult, RemoteWrite, Stored};
 use crate::stats::{Command, Traffic};
+use crate::writer_thread::{WriterThread, CHUNK as UPLOAD_CHUNK};
 
 /// A pooled session.
 pub type Conn = Pooled<FtpConnector>;
@@ -266,7 +266,7 @@ const HANDOFF_WAIT: Duration = Duration::from_millis(200);
 
 /// A running `STOR`/`APPE`.
 pub struct Upload {
-    thread: Option<UploadThread<Data>>,
+    thread: Option<WriterThread<Data>>,
     conn: Conn,
     traffic: Arc<Traffic>,
     timeout: Duration,
@@ -281,7 +281,7 @@ impl Upload {
     pub fn new(conn: Conn, started: Started, end: Option<AheadEnd>, timeout: Duration) -> Upload {
         Upload {
             traffic: Arc::clone(&conn.connector().traffic),
-            thread: Some(UploadThread::new(started.data)),
+            thread: Some(WriterThread::new(started.data, "ftpfs-upload")),
             conn,
             timeout,
             end,
@@ -291,7 +291,7 @@ impl Upload {
     }
 
     /// Reads the `150` of a command sent without waiting for it. Until then every byte stayed
-    /// in `UploadThread`'s first chunk, or went out at the end of a small upload: a refusal
+    /// in `WriterThread`'s first chunk, or went out at the end of a small upload: a refusal
     /// here is the transfer's error, as it would have been at its start.
     fn read_mark(&mut self) -> RemoteResult<()> {
         let Some(line) = self.mark.take() else {

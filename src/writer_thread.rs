@@ -1,14 +1,17 @@
-//! `UploadThread`: a writer that hands its bytes to a thread of its own, so that an upload's next
-//! chunk can be taken from the kernel while the previous one is still going out on the data
-//! connection. Without it every FUSE write waits for its bytes to reach the socket, and the program
-//! writing, the kernel and the network take turns instead of working at once: sequential uploads
-//! ran at half the speed of `curl -T`.
+//! `WriterThread`: a writer that hands its bytes to a thread of its own, so that the caller can
+//! take the next bytes while the previous ones are still being written. Two writers use it:
+//! - an upload's data connection (`remote::ftp::transfer`). Without it every FUSE write waited
+//!   for its bytes to reach the socket, and the program writing, the kernel and the network took
+//!   turns instead of working at once: sequential uploads ran at half the speed of `curl -T`.
+//! - a stream's local copy (`fs::spool::StreamCopy`). Writing pages the machine has not touched
+//!   lately costs about as much CPU as the upload itself, and the FUSE thread need not wait for it.
 //!
-//! Bytes are gathered into chunks of `CHUNK`; a small upload (a file that fits one chunk) never
+//! Bytes are gathered into chunks of `CHUNK`; a small write (everything fits one chunk) never
 //! starts a thread and goes out in one write at `finish`. At most `DEPTH` chunks wait for the
-//! thread, which bounds the memory of an upload and makes a slow server slow the writer down. A
-//! failure of the inner writer stops the thread; the next `write` (or `finish`) returns it, and
-//! `finish` always gives the inner writer back, so its owner can still read the server's verdict.
+//! thread, which bounds the memory of a writer and makes a slow one slow the caller down. A
+//! failure of the inner writer stops the thread; the next `write` (or `settle`, or `finish`)
+//! returns it, and `finish` always gives the inner writer back, so its owner can still read the
+//! server's verdict.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -41,16 +44,52 @@ enum State<W: Write + Send + 'static> {
 }
 
 /// A writer whose writes are sent on by a thread of its own.
-pub struct UploadThread<W: Write + Send + 'static> {
+pub struct WriterThread<W: Write + Send + 'static> {
     pending: Vec<u8>,
     state: State<W>,
+    name: &'static str,
 }
 
-impl<W: Write + Send + 'static> UploadThread<W> {
-    pub fn new(inner: W) -> Self {
-        UploadThread {
+/// The error of a thread that stopped without one of its own.
+const ENDED_EARLY: &str = "writer thread ended early";
+
+impl<W: Write + Send + 'static> WriterThread<W> {
+    /// A writer to `inner`; its thread, once started, is named `name`.
+    pub fn new(inner: W, name: &'static str) -> Self {
+        WriterThread {
             pending: Vec::new(),
             state: State::Inline(inner),
+            name,
+        }
+    }
+
+    /// Waits until every byte written so far reached the inner writer, and lends it: the thread
+    /// ends, and the next chunk starts another. A failure, now or before, is returned (again).
+    pub fn settle(&mut self) -> io::Result<&mut W> {
+        let pending = std::mem::take(&mut self.pending);
+        let state = std::mem::replace(&mut self.state, State::Done);
+        self.state = match state {
+            State::Inline(mut w) => match w.write_all(&pending) {
+                Ok(()) => State::Inline(w),
+                Err(e) => State::Failed(w, e.kind(), e.to_string()),
+            },
+            State::Thread { queue, handle, .. } => {
+                let sent = pending.is_empty() || queue.send(pending).is_ok();
+                drop(queue);
+                match join(handle) {
+                    (w, Ok(())) if sent => State::Inline(w),
+                    (w, Ok(())) => State::Failed(w, io::ErrorKind::Other, ENDED_EARLY.into()),
+                    (w, Err(e)) => State::Failed(w, e.kind(), e.to_string()),
+                }
+            }
+            other => other,
+        };
+        if !matches!(self.state, State::Inline(_)) {
+            return Err(self.failure());
+        }
+        match &mut self.state {
+            State::Inline(w) => Ok(w),
+            _ => unreachable!("checked above"),
         }
     }
 
@@ -68,7 +107,7 @@ impl<W: Write + Send + 'static> UploadThread<W> {
                 drop(queue);
                 let (w, result) = join(handle);
                 match result {
-                    Ok(()) if !sent => (w, Err(io::Error::other("upload thread ended early"))),
+                    Ok(()) if !sent => (w, Err(io::Error::other(ENDED_EARLY))),
                     other => (w, other),
                 }
             }
@@ -83,11 +122,11 @@ impl<W: Write + Send + 'static> UploadThread<W> {
             let State::Inline(w) = std::mem::replace(&mut self.state, State::Done) else {
                 unreachable!("matched above")
             };
-            self.state = match start(w) {
+            self.state = match start(w, self.name) {
                 Ok(thread) => thread,
                 Err((mut w, e)) => {
                     // No thread to be had: send this chunk ourselves, as an unpipelined writer would.
-                    debug!("no upload thread ({e}); writing inline");
+                    debug!("no {} thread ({e}); writing inline", self.name);
                     let sent = w.write_all(&self.pending);
                     self.pending.clear();
                     return match sent {
@@ -120,29 +159,29 @@ impl<W: Write + Send + 'static> UploadThread<W> {
         let (w, result) = join(handle);
         let e = result
             .err()
-            .unwrap_or_else(|| io::Error::other("upload thread ended early"));
+            .unwrap_or_else(|| io::Error::other(ENDED_EARLY));
         self.state = State::Failed(w, e.kind(), e.to_string());
         Err(e)
     }
 
-    /// The error of a failed upload, again (every later write fails the same way).
+    /// The error of a failed writer, again (every later write fails the same way).
     fn failure(&self) -> io::Error {
         match &self.state {
             State::Failed(_, kind, msg) => io::Error::new(*kind, msg.clone()),
-            _ => io::Error::other("upload already finished"),
+            _ => io::Error::other("writer already finished"),
         }
     }
 }
 
 /// Starts the sending thread; without one, the writer comes back with the reason.
-fn start<W: Write + Send + 'static>(w: W) -> Result<State<W>, (W, io::Error)> {
+fn start<W: Write + Send + 'static>(w: W, name: &str) -> Result<State<W>, (W, io::Error)> {
     let (queue, chunks) = mpsc::sync_channel::<Vec<u8>>(DEPTH);
     let (give_back, spare) = mpsc::channel::<Vec<u8>>();
     // The writer travels to the thread through a slot, so a failed spawn can hand it back.
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(w)));
     let theirs = std::sync::Arc::clone(&slot);
     let spawned = std::thread::Builder::new()
-        .name("ftpfs-upload".into())
+        .name(name.into())
         .spawn(move || {
             let mut w = lock(&theirs)
                 .take()
@@ -178,7 +217,7 @@ fn join<W>(handle: JoinHandle<Outcome<W>>) -> Outcome<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Write for UploadThread<W> {
+impl<W: Write + Send + 'static> Write for WriterThread<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if matches!(self.state, State::Failed(..) | State::Done) {
             return Err(self.failure());
@@ -206,7 +245,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     /// Records what reached it; fails after `fail_after` bytes.
-    #[derive(Clone)]
+    #[derive(Clone, Debug)]
     struct Sink {
         got: Arc<Mutex<Vec<u8>>>,
         fail_after: usize,
@@ -244,7 +283,7 @@ mod tests {
     fn a_large_upload_arrives_whole_and_in_order() {
         let s = sink(usize::MAX);
         let data = pattern(5 * CHUNK + 12345);
-        let mut p = UploadThread::new(s.clone());
+        let mut p = WriterThread::new(s.clone(), "test");
         for piece in data.chunks(128 << 10) {
             p.write_all(piece).unwrap();
         }
@@ -256,7 +295,7 @@ mod tests {
     #[test]
     fn a_small_upload_starts_no_thread_and_goes_out_in_one_write() {
         let s = sink(usize::MAX);
-        let mut p = UploadThread::new(s.clone());
+        let mut p = WriterThread::new(s.clone(), "test");
         p.write_all(b"hello ").unwrap();
         p.write_all(b"world").unwrap();
         assert!(matches!(p.state, State::Inline(_)));
@@ -272,7 +311,7 @@ mod tests {
     #[test]
     fn a_failure_reaches_a_later_write_and_finish_and_gives_the_writer_back() {
         let s = sink(2 * CHUNK);
-        let mut p = UploadThread::new(s.clone());
+        let mut p = WriterThread::new(s.clone(), "test");
         let data = pattern(CHUNK);
         let mut failed = None;
         for i in 0..(DEPTH + 8) {
@@ -295,9 +334,30 @@ mod tests {
     }
 
     #[test]
+    fn settle_writes_everything_so_far_and_the_writer_goes_on() {
+        let s = sink(usize::MAX);
+        let data = pattern(5 * CHUNK + 777);
+        let mut p = WriterThread::new(s.clone(), "test");
+        let (first, rest) = data.split_at(2 * CHUNK + 100);
+        p.write_all(first).unwrap();
+        assert_eq!(p.settle().unwrap().got.lock().unwrap().len(), first.len());
+        assert!(matches!(p.state, State::Inline(_)), "the thread ended");
+        p.write_all(rest).unwrap();
+        p.finish().1.unwrap();
+        assert_eq!(*s.got.lock().unwrap(), data);
+        // A failure shows at the settle after it, and at every one after that.
+        // (The second chunk is the one that fails: the thread is alive when it is handed over.)
+        let mut p = WriterThread::new(sink(CHUNK + 10), "test");
+        p.write_all(&pattern(2 * CHUNK)).unwrap();
+        assert_eq!(p.settle().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(p.settle().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert!(p.write_all(b"x").is_err());
+    }
+
+    #[test]
     fn a_failure_in_the_last_chunk_reaches_finish() {
         let s = sink(CHUNK + 10);
-        let mut p = UploadThread::new(s.clone());
+        let mut p = WriterThread::new(s.clone(), "test");
         p.write_all(&pattern(CHUNK + 100)).unwrap();
         let (_, result) = p.finish();
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);

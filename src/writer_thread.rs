@@ -69,7 +69,7 @@ impl<W: Write + Send + 'static> WriterThread<W> {
         let pending = std::mem::take(&mut self.pending);
         let state = std::mem::replace(&mut self.state, State::Done);
         self.state = match state {
-            State::Inline(mut w) => match w.write_all(&pending) {
+            State::Inline(mut w) => match w.write_all(&pending).and_then(|()| w.flush()) {
                 Ok(()) => State::Inline(w),
                 Err(e) => State::Failed(w, e.kind(), e.to_string()),
             },

@@ -2,7 +2,9 @@
 //! random offsets, `O_RDWR`, truncation to a non-zero size). It lives in the cache directory as an
 //! unnamed-until-kept temporary file; the whole of it is uploaded when the file is closed or synced.
 //! If the data can never be uploaded, `keep` moves it to a name that says which remote file it is,
-//! so that nothing a program wrote is ever deleted by ftpfs.
+//! so that nothing a program wrote is ever deleted by ftpfs. A stream's local copy (`StreamCopy`)
+//! becomes one once it outgrows memory, written behind the upload by a thread of its own, its whole
+//! blocks past the page cache (`Appender`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -137,7 +139,8 @@ impl Spool {
 pub enum StreamCopy {
     Memory(Vec<u8>),
     File {
-        writer: WriterThread<Appender>,
+        /// (Boxed: a file's write state holds it, and is mostly small.)
+        writer: Box<WriterThread<Appender>>,
         /// Bytes handed to the writer, written or on their way.
         held: u64,
     },
@@ -146,16 +149,121 @@ pub enum StreamCopy {
 /// The most a stream's copy keeps in memory: one upload chunk.
 const IN_MEMORY: usize = 1 << 20;
 
-/// A spool written at its end: what a stream copy's thread writes to.
-pub struct Appender(Spool);
+/// A spool written at its end: what a stream copy's thread writes to. Whole blocks go to the
+/// disk directly (`O_DIRECT`), past the page cache. The copy is read only if the upload breaks, so
+/// caching it would only push out what the machine's programs cache, and page-cache writes to
+/// memory this VM had not touched lately cost as much CPU as the upload itself (direct: 0.1 CPU-s
+/// per GiB at 1.6-2.2 GB/s on this disk). The cost: a cache disk slower than the link holds the
+/// upload to the disk's pace (a buffered copy is held to it too, once the kernel's dirty limit is
+/// reached). The bytes behind the last whole block wait in the staging buffer; a flush writes them
+/// the ordinary way, so that reads see every byte. Where the file system takes no `O_DIRECT`
+/// (tmpfs), every write is an ordinary one.
+pub struct Appender {
+    spool: Spool,
+    direct: Option<File>,
+    /// `STAGE + BLOCK` bytes, of which `STAGE` from `lead` on are block-aligned in memory.
+    buf: Vec<u8>,
+    lead: usize,
+    /// Bytes staged: the content from `at` (a multiple of `BLOCK`) on.
+    staged: usize,
+    at: u64,
+}
+
+/// The alignment and unit of direct writes (a multiple of every disk's logical block size).
+const BLOCK: usize = 4096;
+/// What is gathered before a direct write.
+const STAGE: usize = 1 << 20;
+
+impl Appender {
+    fn new(spool: Spool) -> io::Result<Appender> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(spool.path())
+            .ok();
+        let buf = vec![0u8; STAGE + BLOCK];
+        let lead = (BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK;
+        let at = spool.len() / BLOCK as u64 * BLOCK as u64;
+        let head = spool.read_at(at, BLOCK as u32)?;
+        let mut a = Appender {
+            spool,
+            direct,
+            buf,
+            lead,
+            staged: 0,
+            at,
+        };
+        a.stage_mut()[..head.len()].copy_from_slice(&head);
+        a.staged = head.len();
+        Ok(a)
+    }
+
+    fn stage_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.lead..self.lead + STAGE]
+    }
+
+    /// Writes the staged whole blocks directly.
+    fn write_blocks(&mut self) -> io::Result<()> {
+        let n = self.staged / BLOCK * BLOCK;
+        if n == 0 {
+            return Ok(());
+        }
+        let Some(direct) = &self.direct else {
+            unreachable!("staging only with a direct handle")
+        };
+        let block = &self.buf[self.lead..self.lead + n];
+        match direct.write_all_at(block, self.at) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // No direct writes here after all: the rest goes the ordinary way.
+                self.direct = None;
+                let staged = self.buf[self.lead..self.lead + self.staged].to_vec();
+                return self.spool.write_at(self.at, &staged);
+            }
+            Err(e) => return Err(e),
+        }
+        self.at += n as u64;
+        let (lead, staged) = (self.lead, self.staged);
+        self.buf.copy_within(lead + n..lead + staged, lead);
+        self.staged -= n;
+        Ok(())
+    }
+}
 
 impl io::Write for Appender {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_at(self.0.len(), buf)?;
+        if self.direct.is_none() {
+            self.spool.write_at(self.spool.len(), buf)?;
+            return Ok(buf.len());
+        }
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let staged = self.staged;
+            let n = rest.len().min(STAGE - staged);
+            self.stage_mut()[staged..staged + n].copy_from_slice(&rest[..n]);
+            self.staged += n;
+            rest = &rest[n..];
+            if self.staged == STAGE {
+                self.write_blocks()?;
+                if self.direct.is_none() {
+                    self.spool.write_at(self.spool.len(), rest)?;
+                    return Ok(buf.len());
+                }
+            }
+        }
+        self.spool.len = self.spool.len.max(self.at + self.staged as u64);
         Ok(buf.len())
     }
 
+    /// Makes every byte readable: the staged ones are written the ordinary way (and again
+    /// directly, as part of their block, once it is whole).
     fn flush(&mut self) -> io::Result<()> {
+        if self.direct.is_some() && self.staged > 0 {
+            let (at, lead, staged) = (self.at, self.lead, self.staged);
+            let tail = self.buf[lead..lead + staged].to_vec();
+            self.spool.write_at(at, &tail)?;
+        }
         Ok(())
     }
 }
@@ -187,7 +295,7 @@ impl StreamCopy {
                 spool.write_at(0, kept)?;
                 let held = kept.len() as u64;
                 *self = StreamCopy::File {
-                    writer: WriterThread::new(Appender(spool), "ftpfs-copy"),
+                    writer: Box::new(WriterThread::new(Appender::new(spool)?, "ftpfs-copy")),
                     held,
                 };
                 self.append(data, dir)
@@ -217,14 +325,14 @@ impl StreamCopy {
                 let end = kept.len().min(start.saturating_add(size as usize));
                 Ok(kept[start..end].to_vec())
             }
-            StreamCopy::File { writer, .. } => writer.settle()?.0.read_at(offset, size),
+            StreamCopy::File { writer, .. } => writer.settle()?.spool.read_at(offset, size),
         }
     }
 
     /// Lets the copy go without waiting for its writes (`Spool::discard`).
     pub fn discard(self) {
         if let StreamCopy::File { writer, .. } = self {
-            crate::later::later(Box::new(move || writer.finish().0 .0.discard()));
+            crate::later::later(Box::new(move || writer.finish().0.spool.discard()));
         }
     }
 
@@ -237,8 +345,8 @@ impl StreamCopy {
                 Ok(spool)
             }
             StreamCopy::File { writer, .. } => {
-                let (Appender(spool), result) = writer.finish();
-                result.map(|()| spool)
+                let (appender, result) = writer.finish();
+                result.map(|()| appender.spool)
             }
         }
     }
@@ -294,6 +402,40 @@ mod tests {
             .unwrap()
             .ends_with("a%b.txt"));
         assert_eq!(std::fs::read(kept).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn an_appender_keeps_every_byte_across_odd_writes_and_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::new(dir.path()).unwrap();
+        let start: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        spool.write_at(0, &start).unwrap();
+        let mut a = Appender::new(spool).unwrap();
+        let mut model = start;
+        let mut x = 12345u64;
+        for round in 0..40 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let n = (x >> 33) as usize % (300 << 10) + 1;
+            let piece: Vec<u8> = (0..n).map(|i| (i as u64 ^ x) as u8).collect();
+            a.write_all(&piece).unwrap();
+            model.extend_from_slice(&piece);
+            if round % 7 == 0 {
+                a.flush().unwrap();
+                assert_eq!(a.spool.len(), model.len() as u64);
+                let at = model.len() as u64 / 3;
+                let want = &model[at as usize..];
+                assert_eq!(
+                    a.spool.read_at(at, 9000).unwrap(),
+                    want[..want.len().min(9000)]
+                );
+            }
+        }
+        a.flush().unwrap();
+        let mut all = Vec::new();
+        a.spool.reader().unwrap().read_to_end(&mut all).unwrap();
+        assert!(all == model, "{} bytes against {}", all.len(), model.len());
     }
 
     #[test]

@@ -218,8 +218,8 @@ impl Appender {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 // No direct writes here after all: the rest goes the ordinary way.
                 self.direct = None;
-                let staged = self.buf[self.lead..self.lead + self.staged].to_vec();
-                return self.spool.write_at(self.at, &staged);
+                let staged = &self.buf[self.lead..self.lead + self.staged];
+                return self.spool.write_at(self.at, staged);
             }
             Err(e) => return Err(e),
         }
@@ -260,9 +260,8 @@ impl io::Write for Appender {
     /// directly, as part of their block, once it is whole).
     fn flush(&mut self) -> io::Result<()> {
         if self.direct.is_some() && self.staged > 0 {
-            let (at, lead, staged) = (self.at, self.lead, self.staged);
-            let tail = self.buf[lead..lead + staged].to_vec();
-            self.spool.write_at(at, &tail)?;
+            let tail = &self.buf[self.lead..self.lead + self.staged];
+            self.spool.write_at(self.at, tail)?;
         }
         Ok(())
     }

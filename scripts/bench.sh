@@ -23,6 +23,14 @@
 #   N readers           MB/s together: 4 programs at once, each reading its own 256 MiB file (cat
 #                       on a mount; raw = 4 curls at once), from a warm server page cache; the log
 #                       line gives each reader's time, to show the link is shared fairly.
+#   N readers, RAM      what bounds the N readers on a machine whose loopback is faster than its
+#   N spliced dls       cores, in CPU-seconds per GiB of the whole machine: the same N cats on a
+#                       mount whose block cache already holds the files (page cache dropped, no
+#                       byte on the network: checked in .ftpfs-stats), which is what FUSE costs;
+#                       and N downloads whose bytes go socket -> pipe -> /dev/null (parread.py
+#                       splice), what a download costs without the copy into user memory that
+#                       curl and ftpfs make. A note turns them into the fastest rate a mount
+#                       could reach here, with and without that copy.
 #   random 4K reads     reads/s: scripts/bench/randread.py (pread at seeded random 4 KiB-aligned
 #                       offsets, each block compared with the server's disk); raw = raw_randread.py,
 #                       the same offsets over ONE FTP connection (REST + RETR, read 4 KiB, close,
@@ -594,11 +602,12 @@ par_reads() { # COL [DIR]
   cat "$DATA"/par/p*.bin >/dev/null
   local b0 b1
   b0=$(busy_ticks)
-  if [ "$col" = raw ]; then
-    local paths=()
+  if [ "$col" = raw ] || [ "$col" = splice ]; then
+    local paths=() how=curl
+    [ "$col" = raw ] || how=splice
     for ((i = 0; i < PAR_N; i++)); do paths+=("par/p$i.bin"); done
     timed "$CAP_SEQ" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" BENCH_PAR_BYTES=$((PAR_MIB << 20)) \
-      python3 "$HELPERS/parread.py" curl 127.0.0.1 "$PORT" "$FTP_USER" "${paths[@]}"
+      python3 "$HELPERS/parread.py" "$how" 127.0.0.1 "$PORT" "$FTP_USER" "${paths[@]}"
   else
     local files=()
     for ((i = 0; i < PAR_N; i++)); do files+=("$dir/par/p$i.bin"); done
@@ -619,6 +628,32 @@ par_reads() { # COL [DIR]
     fail "$col: the parallel readers' files read back with wrong bytes"
     RES["par $col"]=BAD
   fi
+}
+# par_from_ram: the FUSE part of the N readers' cost. A mount whose block cache holds the N files
+# (read once through it) serves them again after the page cache is dropped, with no network;
+# .ftpfs-stats must show no byte read from the server meanwhile.
+par_from_ram() {
+  local files=() i b0 b1 net0 net1
+  mount_ftpfs parram "cache_size=$((PAR_N * PAR_MIB + 64))"
+  for ((i = 0; i < PAR_N; i++)); do files+=("$MNT/par/p$i.bin"); done
+  cat "${files[@]}" >/dev/null
+  drop_caches
+  net0=$(sed -n 's/^bytes read: //p' "$MNT/.ftpfs-stats")
+  b0=$(busy_ticks)
+  timed "$CAP_SEQ" "$RUN/out" python3 "$HELPERS/parread.py" cat "${files[@]}"
+  b1=$(busy_ticks)
+  net1=$(sed -n 's/^bytes read: //p' "$MNT/.ftpfs-stats")
+  if outcome ftpfs par_ram "$PAR_N readers from the block cache"; then
+    if [ -z "$net0" ] || [ "$net0" != "$net1" ]; then
+      fail "ftpfs: the readers from the block cache read from the server (bytes read: $net0 -> $net1)"
+      RES["cpu_par_ram ftpfs"]=BAD
+    else
+      RES["cpu_par_ram ftpfs"]=$(awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v n=$((PAR_N * PAR_MIB)) \
+        'BEGIN { printf "%.3f", (b - a) / t / (n / 1024) }')
+      log "[ftpfs] $PAR_N readers from the block cache: $(cat "$RUN/out"); ${RES["cpu_par_ram ftpfs"]} CPU-s/GiB, server bytes read $net0 -> $net1"
+    fi
+  fi
+  umount_fs
 }
 list_tree() { # COL DIR
   local col=$1 dir=$2 row files dirs
@@ -763,6 +798,7 @@ bench_mount() { # ftpfs | rclone
   mount_fs "$col" par
   par_reads "$col" "$MNT"
   umount_fs
+  [ "$col" != ftpfs ] || par_from_ram
 
   mount_fs "$col" rand
   if [ "$col" = rclone ]; then
@@ -806,6 +842,8 @@ bench_raw() {
   [ "${got%% *}" = "$BIG_SHA" ] || { fail "raw: curl's big.bin has sha256 ${got%% *}, manifest says $BIG_SHA"; RES["seq_cold raw"]=BAD; }
 
   par_reads raw
+  par_reads splice
+  RES["cpu_par_splice raw"]=${RES["cpu_par splice"]:-}
 
   server_warm_big
   timed "$CAP_RAND" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/raw_randread.py" \
@@ -1000,7 +1038,7 @@ verdict() {
   if [ "$row" = ls_warm ] && [ "$v" != - ]; then v="$v ($(ratio ls_warm ftpfs local) local)"; fi
   VERDICT[$row]=$v
 }
-ROWS="seq_cold seq_warm cpu_cold par cpu_par rand ls_cold ls_warm small small_lftp rss seq_write cpu_write create create_wb rdwr mkdir rmdir unlink"
+ROWS="seq_cold seq_warm cpu_cold par cpu_par cpu_par_ram cpu_par_splice rand ls_cold ls_warm small small_lftp rss seq_write cpu_write create create_wb rdwr mkdir rmdir unlink"
 for r in $ROWS; do verdict "$r"; done
 # What the machine allows: a cold read that needs C CPU-seconds per GiB (server, kernel, reader and
 # client together) cannot go faster than NPROC / C GiB/s, however well its work overlaps.
@@ -1012,6 +1050,17 @@ fi
 if isnum "${RES["cpu_par ftpfs"]:-}" && isnum "${RES["par raw"]:-}"; then
   ceiling=$(awk -v c="${RES["cpu_par ftpfs"]}" -v n="$(nproc)" 'BEGIN { printf "%.0f", n / c * 1073.741824 }')
   NOTES+=("$PAR_N readers: ftpfs's took ${RES["cpu_par ftpfs"]} CPU-s per GiB (the curls' ${RES["cpu_par raw"]:-?}); with $(nproc) cores that caps them at $ceiling MB/s together, $(awk -v a="$ceiling" -v b="${RES["par raw"]}" 'BEGIN { printf "%.2f", a / b }')x the curls' rate here")
+fi
+# What bounds the readers: each byte costs at least what FUSE costs (the readers from RAM) plus
+# what receiving it costs: a download into user memory (the curls) or, at best, one spliced past it.
+if isnum "${RES["cpu_par_ram ftpfs"]:-}" && isnum "${RES["cpu_par raw"]:-}" && isnum "${RES["par raw"]:-}"; then
+  bound() { awk -v f="${RES["cpu_par_ram ftpfs"]}" -v r="$1" -v n="$(nproc)" -v c="${RES["par raw"]}" \
+    'BEGIN { m = n / (f + r) * 1073.741824; printf "%.0f MB/s, %.2fx the curls", m, m / c }'; }
+  line="$PAR_N readers: through FUSE alone (ftpfs serving them from memory) the machine spent ${RES["cpu_par_ram ftpfs"]} CPU-s per GiB; with the curls' ${RES["cpu_par raw"]} for receiving, $(nproc) cores allow a mount at most $(bound "${RES["cpu_par raw"]}")"
+  if isnum "${RES["cpu_par_splice raw"]:-}"; then
+    line+="; with a receive spliced past user memory (${RES["cpu_par_splice raw"]}), at most $(bound "${RES["cpu_par_splice raw"]}")"
+  fi
+  NOTES+=("$line")
 fi
 table() {
   local fmtline='%-17s %-8s %9s %9s %9s %-13s %9s %9s %12s  %-18s %s\n'
@@ -1029,6 +1078,8 @@ seq_warm|seq read warm|MB/s|0|curl (2nd)
 cpu_cold|seq cold CPU|CPU-s/GiB|2|curl
 par|${PAR_N} readers|MB/s|0|${PAR_N} curls
 cpu_par|${PAR_N} readers CPU|CPU-s/GiB|2|${PAR_N} curls
+cpu_par_ram|${PAR_N} readers, RAM|CPU-s/GiB|2|-
+cpu_par_splice|${PAR_N} spliced dls|CPU-s/GiB|2|${PAR_N} x splice
 rand|random 4K reads|reads/s|0|ftplib REST
 ls_cold|ls -lR cold|s|3|lftp find -l
 ls_warm|ls -lR warm|s|3|lftp find -l

@@ -3,6 +3,12 @@
 
     parread.py cat FILE...                     one `cat FILE >/dev/null` per file
     parread.py curl HOST PORT USER PATH...     one `curl -o /dev/null` per path (FTP_PASSWORD)
+    parread.py splice HOST PORT USER PATH...   one ftplib download per path, each on a thread of
+                                               this one process (no interpreter start per reader
+                                               in the CPU the bench counts), whose bytes go from
+                                               the socket through a pipe to /dev/null (`splice`),
+                                               never through user memory: what a download costs
+                                               the machine without the copy every client makes
 
 Starts them all at once, waits for each, and prints one line:
 
@@ -13,9 +19,14 @@ reader's own time, to show whether they shared the link fairly. ok=0 (exit 1) wh
 failed, or when curl's byte count differs from the file's size given in BENCH_PAR_BYTES.
 """
 
+import fcntl
+import ftplib
 import os
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -30,11 +41,15 @@ def main():
         cmds = [["curl", "-sS", "-u", auth, "-o", "/dev/null", "-w", "%{size_download}",
                  f"ftp://{host}:{port}/{p.lstrip('/')}"] for p in paths]
         sizes = [int(os.environ["BENCH_PAR_BYTES"])] * len(paths)
+    elif mode == "splice":
+        spliced(rest[0], rest[1], rest[2], rest[3:], int(os.environ["BENCH_PAR_BYTES"]))
+        return
     else:
         sys.exit(f"parread: unknown mode {mode}")
 
     t0 = time.monotonic()
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE if mode == "curl" else subprocess.DEVNULL)
+    counted = mode == "curl"
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE if counted else subprocess.DEVNULL)
              for c in cmds]
     ends = [None] * len(procs)
     outs = [b""] * len(procs)
@@ -48,12 +63,68 @@ def main():
                     outs[i] = procs[i].stdout.read()
                 pending.discard(i)
                 ok &= procs[i].returncode == 0
-                if mode == "curl":
+                if counted:
                     ok &= outs[i].strip() == str(sizes[i]).encode()
         time.sleep(0.005)
     secs = max(ends)
     each = ",".join(f"{e:.3f}" for e in ends)
     print(f"secs={secs:.3f} bytes={sum(sizes)} each={each} ok={int(ok)}")
+    sys.exit(0 if ok else 1)
+
+
+def splice_one(host, port, user, path):
+    """Downloads PATH with its bytes spliced socket -> pipe -> /dev/null; returns the byte count."""
+    ftp = ftplib.FTP(timeout=60)
+    ftp.connect(host, int(port))
+    ftp.login(user, os.environ.get("FTP_PASSWORD", ""))
+    ftp.voidcmd("TYPE I")
+    data = ftp.transfercmd("RETR " + path)
+    # splice needs a blocking socket (Python's timeouts make it non-blocking); the kernel's own
+    # receive timeout bounds the wait instead.
+    data.settimeout(None)
+    data.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 60, 0))
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    null = os.open(os.devnull, os.O_WRONLY)
+    total = 0
+    try:
+        while True:
+            n = os.splice(data.fileno(), w, 1 << 20)
+            if n == 0:
+                break
+            total += n
+            while n:
+                n -= os.splice(r, null, n)
+    finally:
+        for fd in (r, w, null):
+            os.close(fd)
+    data.close()
+    ftp.voidresp()
+    ftp.quit()
+    return total
+
+
+def spliced(host, port, user, paths, size):
+    """The splice mode: every download on a thread of its own, all started at once."""
+    t0 = time.monotonic()
+    ends = [None] * len(paths)
+    got = [None] * len(paths)
+
+    def one(i):
+        try:
+            got[i] = splice_one(host, port, user, paths[i])
+        except Exception as e:  # reported as a failed reader
+            print(f"parread: {paths[i]}: {e}", file=sys.stderr)
+        ends[i] = time.monotonic() - t0
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = all(g == size for g in got)
+    each = ",".join(f"{e:.3f}" for e in ends)
+    print(f"secs={max(ends):.3f} bytes={size * len(paths)} each={each} ok={int(ok)}")
     sys.exit(0 if ok else 1)
 
 

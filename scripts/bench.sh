@@ -64,6 +64,10 @@
 #   unlink              files; raw = ftplib loops of MKD, RMD, DELE on one connection, each run
 #                       right before ftpfs's loop of the same row (the server's disk changes pace
 #                       from minute to minute).
+#   (floor)             for mkdir and rmdir, a note gives the rate of examples/fuse_floor.rs, a
+#                       FUSE file system that does nothing but the one FTP command per call (one
+#                       connection, one thread, no cache), timed right after raw's loop and
+#                       before ftpfs's: the most any FUSE mount reaches against this server here.
 #   local               the same workloads on the server's own disk (what the FTP server reads).
 #
 # How to read the table: one row per workload; the unit says whether higher (MB/s, reads/s,
@@ -174,6 +178,7 @@ MANIFEST=$WORK/manifest
 TREE_SUMS=$WORK/tree.sha256
 PAR_SUMS=$WORK/par.sha256
 FTPFS_BIN=$ROOT/target/release/ftpfs
+FLOOR_BIN=$ROOT/target/release/examples/fuse_floor
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*"; }
@@ -290,9 +295,10 @@ id "$FTP_USER" >/dev/null || die "setup-test-user.sh did not create $FTP_USER"
 if run_col ftpfs; then
   if ((BUILD)); then
     log "building ftpfs (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --bin ftpfs) || die "cargo build --release failed"
+    (cd "$ROOT" && cargo build --release --bin ftpfs --example fuse_floor) || die "cargo build --release failed"
   fi
   [ -x "$FTPFS_BIN" ] || die "$FTPFS_BIN is missing"
+  [ -x "$FLOOR_BIN" ] || die "$FLOOR_BIN is missing (cargo build --release --example fuse_floor)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -721,6 +727,7 @@ write_work() {
   # this is ftpfs's column (raw_meta, which starts the same way).
   meta_baseline() { # ROW
     [ "$col" != ftpfs ] || ! run_col raw || raw_meta "$1"
+    [ "$col" != ftpfs ] || floor_meta "$1"
     sync
   }
   meta_baseline create
@@ -735,6 +742,35 @@ write_work() {
   meta_baseline rmdir
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" rmdir "$dir/dirs" "$sdir/dirs" "$W_DIRS"
   wrow rmdir "rmdir $W_DIRS dirs" rate || true
+}
+# floor_meta ROW: for mkdir and rmdir, the same loop (writes.py) through examples/fuse_floor.rs
+# mounted on the server's folder wbench-floor: a FUSE file system that only sends the row's one
+# command per call. Its rate bounds what any FUSE mount reaches here; a note compares the three.
+FLOOR_MNT=""
+floor_meta() {
+  local row=$1 line pid
+  case $row in mkdir | rmdir) ;; *) return 0 ;; esac
+  if [ -z "$FLOOR_MNT" ]; then
+    FLOOR_MNT=$RUN/mnt-floor
+    mkdir "$FLOOR_MNT"
+    MOUNTS+=("$FLOOR_MNT")
+    rm -rf "$DATA/wbench-floor"
+    mkdir "$DATA/wbench-floor"
+    chown "$FTP_USER:" "$DATA/wbench-floor"
+    FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" /wbench-floor "$FLOOR_MNT" \
+      >"$RUN/floor.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 100); do grep -q ready "$RUN/floor.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    mountpoint -q "$FLOOR_MNT" || { cat "$RUN/floor.out" >&2; die "fuse_floor did not mount $FLOOR_MNT"; }
+  fi
+  sync
+  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" "$row" "$FLOOR_MNT" "$DATA/wbench-floor" "$W_DIRS"
+  line=$(cat "$RUN/out")
+  outcome floor "$row" "fuse_floor's $row loop" || return 0
+  RES["$row floor"]=$(awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")" \
+    -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")" 'BEGIN { printf "%.1f", n / s }')
+  log "[floor] $row $W_DIRS dirs: $line -> ${RES["$row floor"]}"
 }
 # The O_RDWR row: a fresh W_RDWR_MIB file on the server, written through DIR.
 rdwr_work() { # COL DIR SERVERDIR
@@ -1062,6 +1098,12 @@ if isnum "${RES["cpu_par_ram ftpfs"]:-}" && isnum "${RES["cpu_par raw"]:-}" && i
   fi
   NOTES+=("$line")
 fi
+# What bounds mkdir and rmdir: the floor's rate against raw's, and ftpfs's against the floor's.
+for row in mkdir rmdir; do
+  if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
+    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s ($(ratio "$row" floor raw) raw's rate) between raw's loop and ftpfs's; ftpfs did $(ratio "$row" ftpfs floor) the floor's rate")
+  fi
+done
 table() {
   local fmtline='%-17s %-8s %9s %9s %9s %-13s %9s %9s %12s  %-18s %s\n'
   # shellcheck disable=SC2059  # the format is a variable on purpose

@@ -132,6 +132,19 @@ impl Floor {
     }
 }
 
+impl Floor {
+    /// `RMD` or `DELE`, and the name is gone.
+    fn remove(&self, verb: &str, name: &OsStr, reply: ReplyEmpty) {
+        match self.command(verb, name, 250) {
+            Ok(name) => {
+                self.names.lock().unwrap().remove(&name);
+                reply.ok()
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
 impl Filesystem for Floor {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let known = name
@@ -185,23 +198,11 @@ impl Filesystem for Floor {
     }
 
     fn rmdir(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.command("RMD", name, 250) {
-            Ok(name) => {
-                self.names.lock().unwrap().remove(&name);
-                reply.ok()
-            }
-            Err(e) => reply.error(e),
-        }
+        self.remove("RMD", name, reply)
     }
 
     fn unlink(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.command("DELE", name, 250) {
-            Ok(name) => {
-                self.names.lock().unwrap().remove(&name);
-                reply.ok()
-            }
-            Err(e) => reply.error(e),
-        }
+        self.remove("DELE", name, reply)
     }
 }
 

@@ -381,6 +381,42 @@ fn temporary_upload_names_never_show() {
     );
 }
 
+/// rsync's order: write a temporary file, close it, set its time, rename it into place. The
+/// kernel's `RELEASE` of the closed file may come after the `SETATTR` (it is sent without waiting),
+/// so the time is set while the file still has its write state: the attributes answered then, which
+/// the kernel keeps, and every stat after must show the time set, not the last write's.
+#[test]
+fn a_time_set_between_the_upload_and_the_release_shows_at_once() {
+    let Setup { store, fs, .. } = setup();
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_033);
+    let (a, o) = fs
+        .create(ROOT_INO, name(".f.tmp"), OpenMode::WRITE, true)
+        .unwrap();
+    fs.write(o.fh, 0, b"data").unwrap();
+    fs.flush(o.fh).unwrap();
+    assert_eq!(store.count(Op::FinishWrite), 1, "uploaded at close");
+    let set_t = SetAttr {
+        mtime: Some(t),
+        ..SetAttr::default()
+    };
+    assert_eq!(fs.setattr(a.ino, None, set_t).unwrap().mtime, t);
+    assert_eq!(fs.getattr(a.ino).unwrap().mtime, t);
+    fs.rename(
+        ROOT_INO,
+        name(".f.tmp"),
+        ROOT_INO,
+        name("f"),
+        RenameMode::default(),
+    )
+    .unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().mtime, t, "after the rename");
+    fs.release(o.fh);
+    assert_eq!(fs.getattr(a.ino).unwrap().mtime, t, "after the release");
+    let listed = store.list("/").unwrap();
+    let e = listed.iter().find(|e| e.name == "f").unwrap();
+    assert_eq!(e.mtime, t, "on the server");
+}
+
 #[test]
 fn times_set_before_close_land_after_the_upload() {
     let Setup { store, fs, .. } = setup();

@@ -459,8 +459,8 @@ impl<S: RemoteStore> FtpFs<S> {
 
     fn set_mtime(&self, path: &str, t: SystemTime) -> FsResult<()> {
         let writing = lock(&self.writing).get(path).map(|w| Arc::clone(&w.state));
-        if let Some(state) = writing {
-            let mut st = lock(&state);
+        if let Some(state) = &writing {
+            let mut st = lock(state);
             if st.is_dirty() {
                 // `cp -p` sets the time before close: apply it after the upload, or the upload
                 // would overwrite it.
@@ -470,6 +470,12 @@ impl<S: RemoteStore> FtpFs<S> {
         }
         match self.store.set_mtime(path, t) {
             Ok(()) => {
+                // Closed but not yet released (rsync sets the time right after close, and the
+                // kernel's RELEASE may come later): the write state still answers getattr, and
+                // the kernel keeps what this setattr answers.
+                if let Some(state) = &writing {
+                    lock(state).mtime_set(t);
+                }
                 let name = name_of(path).to_string();
                 let mut size = 0;
                 self.dirs.modify(parent_of(path), |listing| {

@@ -261,6 +261,17 @@ impl FileState {
         self.publish();
     }
 
+    /// The server took a time set while nothing waits to be uploaded (the file is closed, its
+    /// handle not yet released): the attributes show it from now on, as the server does. A write
+    /// that came meanwhile keeps its own, later time.
+    pub fn mtime_set(&mut self, t: SystemTime) {
+        if self.is_dirty() {
+            return;
+        }
+        self.mtime = t;
+        self.publish();
+    }
+
     /// Records a mode to set after the upload.
     pub fn defer_mode(&mut self, mode: u32) {
         self.pending_mode = Some(mode);

@@ -384,7 +384,8 @@ fn temporary_upload_names_never_show() {
 /// rsync's order: write a temporary file, close it, set its time, rename it into place. The
 /// kernel's `RELEASE` of the closed file may come after the `SETATTR` (it is sent without waiting),
 /// so the time is set while the file still has its write state: the attributes answered then, which
-/// the kernel keeps, and every stat after must show the time set, not the last write's.
+/// the kernel keeps, and every stat after must show the time set, not the last write's (and a mode
+/// set then, its mode).
 #[test]
 fn a_time_set_between_the_upload_and_the_release_shows_at_once() {
     let Setup { store, fs, .. } = setup();
@@ -401,6 +402,11 @@ fn a_time_set_between_the_upload_and_the_release_shows_at_once() {
     };
     assert_eq!(fs.setattr(a.ino, None, set_t).unwrap().mtime, t);
     assert_eq!(fs.getattr(a.ino).unwrap().mtime, t);
+    let set_mode = SetAttr {
+        mode: Some(0o640),
+        ..SetAttr::default()
+    };
+    assert_eq!(fs.setattr(a.ino, None, set_mode).unwrap().perm, 0o640);
     fs.rename(
         ROOT_INO,
         name(".f.tmp"),

@@ -2,8 +2,9 @@
 //! backed by an FTP server can do per `mkdir`, `rmdir` and `unlink`. It mounts one server
 //! directory flat, keeps one control connection, answers `LOOKUP` from the names it made itself,
 //! and for each call sends the one FTP command (`MKD`, `RMD`, `DELE`) and waits for its reply:
-//! no cache, no pool, no watchdog, no retry, one FUSE thread. scripts/bench/interleaved_meta.py
-//! times it beside raw ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and
+//! no cache, no pool, no watchdog, no retry, one FUSE thread. The files already in DIR when it
+//! starts (one `NLST`) are known too, as files, so that `unlink` has something to remove. scripts/bench/meta_rows.py (the
+//! bench's rows) and interleaved_meta.py time it beside raw ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and
 //! what the floor adds over raw, are measured apart. A bench tool, not a file system to use.
 //!
 //!     FTP_PASSWORD=... cargo run --release --example fuse_floor -- HOST PORT USER DIR MOUNTPOINT
@@ -78,6 +79,38 @@ impl Control {
                 "{c} where {code} was expected"
             ))),
         }
+    }
+
+    /// The names `NLST dir` gives, over a passive data connection (at start, untimed).
+    fn nlst(&mut self, dir: &str) -> std::io::Result<Vec<String>> {
+        self.send("PASV")?;
+        let mut line = String::new();
+        self.replies.read_line(&mut line)?;
+        let nums: Vec<u16> = line
+            .get(4..)
+            .and_then(|t| t.split_once('(').and_then(|(_, r)| r.split_once(')')))
+            .map(|(inner, _)| {
+                inner
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let [a, b, c, d, p1, p2] = nums[..] else {
+            return Err(std::io::Error::other(format!("not a 227 reply: {line:?}")));
+        };
+        let data = TcpStream::connect((format!("{a}.{b}.{c}.{d}").as_str(), p1 * 256 + p2))?;
+        self.send(&format!("NLST {dir}"))?;
+        match self.reply()? {
+            125 | 150 => {}
+            c => return Err(std::io::Error::other(format!("NLST answered {c}"))),
+        }
+        let names = BufReader::new(data)
+            .lines()
+            .map(|l| l.map(|l| l.rsplit('/').next().unwrap_or_default().to_string()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        self.expect(226)?;
+        Ok(names.into_iter().filter(|n| !n.is_empty()).collect())
     }
 }
 
@@ -213,18 +246,24 @@ fn main() {
         std::process::exit(2);
     };
     let password = std::env::var("FTP_PASSWORD").unwrap_or_default();
-    let control = match Control::login(host, port, user, &password) {
+    let dir = dir.trim_end_matches('/').to_string();
+    let start = Control::login(host, port, user, &password)
+        .and_then(|mut c| c.nlst(&dir).map(|names| (c, names)));
+    let (control, files) = match start {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("fuse_floor: cannot log in to {host}:{port}: {e}");
+            eprintln!("fuse_floor: cannot log in to {host}:{port} and list {dir}: {e}");
             std::process::exit(1);
         }
     };
+    let names: HashMap<String, (u64, FileType)> = (files.into_iter().zip(2..))
+        .map(|(name, ino)| (name, (ino, FileType::RegularFile)))
+        .collect();
     let fs = Floor {
-        dir: dir.trim_end_matches('/').to_string(),
+        dir,
         control: Mutex::new(control),
-        names: Mutex::new(HashMap::new()),
-        next_ino: Mutex::new(1),
+        next_ino: Mutex::new(names.len() as u64 + 1),
+        names: Mutex::new(names),
     };
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![fuser::MountOption::FSName("fuse_floor".into())];

@@ -60,14 +60,16 @@
 #   O_RDWR 256x4K       seconds for 256 random 4 KiB pwrites into a 64 MiB file opened O_RDWR, until
 #                       the server's copy has all of them. rclone needs --vfs-cache-mode writes for
 #                       this (with "off" it refuses O_RDWR): its column is measured that way here.
-#   mkdir, rmdir,       ops/s: mkdir of 200 directories, then rmdir of them; unlink of the 1,000
-#   unlink              files; raw = ftplib loops of MKD, RMD, DELE on one connection, each run
-#                       right before ftpfs's loop of the same row (the server's disk changes pace
-#                       from minute to minute).
-#   (floor)             for mkdir and rmdir, a note gives the rate of examples/fuse_floor.rs, a
+#   mkdir, rmdir,       ops/s: mkdir of 1,000 directories, then rmdir of them; unlink of the 1,000
+#   unlink              files; raw = ftplib loops of MKD, RMD, DELE on one connection. Raw's loop
+#                       and ftpfs's are interleaved (scripts/bench/meta_rows.py): chunks of 100
+#                       operations, done by each in turn in its own folder, the first rotating,
+#                       each chunk timed until the server's disk shows it. The server's disk
+#                       changes pace from minute to minute; this way both meet the same one.
+#   (floor)             for each of the three, a note gives the rate of examples/fuse_floor.rs, a
 #                       FUSE file system that does nothing but the one FTP command per call (one
-#                       connection, one thread, no cache), timed right after raw's loop and
-#                       before ftpfs's: the most any FUSE mount reaches against this server here.
+#                       connection, one thread, no cache), interleaved with the two others: the
+#                       most any FUSE mount reaches against this server here.
 #   local               the same workloads on the server's own disk (what the FTP server reads).
 #
 # How to read the table: one row per workload; the unit says whether higher (MB/s, reads/s,
@@ -722,55 +724,89 @@ write_work() {
     [ "${got%% *}" = "$BIG_SHA" ] || { fail "$col: the written big.out has sha256 ${got%% *} on the server's disk"; RES["seq_write $col"]=BAD; }
   fi
   rm -f "$dir/big.out"
-  # Each metadata loop starts with nothing left for the server's disk to write back (the 1 GiB
-  # just written, the previous loop's changes), right after the raw loop of the same row when
-  # this is ftpfs's column (raw_meta, which starts the same way).
-  meta_baseline() { # ROW
-    [ "$col" != ftpfs ] || ! run_col raw || raw_meta "$1"
-    [ "$col" != ftpfs ] || floor_meta "$1"
-    sync
-  }
-  meta_baseline create
+  # The create loop starts with nothing left for the server's disk to write back (the 1 GiB just
+  # written), right after raw's create loop when this is ftpfs's column (raw_meta, which starts
+  # the same way).
+  [ "$col" != ftpfs ] || ! run_col raw || raw_meta create
+  sync
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" small "$dir/small" "$sdir/small" "$W_SMALL" 4096
   wrow create "create $W_SMALL 4 KiB files" rate || true
-  meta_baseline unlink
+  if [ "$col" = ftpfs ]; then
+    meta_rows unlink "$dir/small" "$sdir/small"
+    meta_rows mkdir "$dir/dirs" "$sdir/dirs"
+    meta_rows rmdir "$dir/dirs" "$sdir/dirs"
+    return 0
+  fi
+  sync
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" unlink "$dir/small" "$sdir/small"
   wrow unlink "unlink $W_SMALL files" rate || true
-  meta_baseline mkdir
+  sync
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" mkdir "$dir/dirs" "$sdir/dirs" "$W_DIRS"
   wrow mkdir "mkdir $W_DIRS dirs" rate || true
-  meta_baseline rmdir
+  sync
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" rmdir "$dir/dirs" "$sdir/dirs" "$W_DIRS"
   wrow rmdir "rmdir $W_DIRS dirs" rate || true
 }
-# floor_meta ROW: for mkdir and rmdir, the same loop (writes.py) through examples/fuse_floor.rs
-# mounted on the server's folder wbench-floor: a FUSE file system that only sends the row's one
-# command per call. Its rate bounds what any FUSE mount reaches here; a note compares the three.
-FLOOR_MNT=""
-floor_meta() {
-  local row=$1 line pid
-  case $row in mkdir | rmdir) ;; *) return 0 ;; esac
-  if [ -z "$FLOOR_MNT" ]; then
-    FLOOR_MNT=$RUN/mnt-floor
-    mkdir "$FLOOR_MNT"
-    MOUNTS+=("$FLOOR_MNT")
-    rm -rf "$DATA/wbench-floor"
-    mkdir "$DATA/wbench-floor"
-    chown "$FTP_USER:" "$DATA/wbench-floor"
-    FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" /wbench-floor "$FLOOR_MNT" \
-      >"$RUN/floor.out" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 100); do grep -q ready "$RUN/floor.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    mountpoint -q "$FLOOR_MNT" || { cat "$RUN/floor.out" >&2; die "fuse_floor did not mount $FLOOR_MNT"; }
+# meta_rows ROW DIR SERVERDIR: ftpfs's unlink, mkdir or rmdir loop (DIR on the mount) timed
+# interleaved with raw's (ftplib, in wbench-raw; unless raw is not measured) and, for mkdir and
+# rmdir, the floor's: scripts/bench/meta_rows.py, chunks of 100 operations done by each tool in
+# turn, so that all three meet the server's disk at the same pace (it moves by 2x from one minute
+# to the next, docs/performance.md). Each chunk is timed until the server's disk shows it.
+meta_rows() {
+  local row=$1 dir=$2 sdir=$3 sub args=() line t rate
+  case $row in unlink) sub=small ;; *) sub=dirs ;; esac
+  ! run_col raw || args+=(--raw "wbench-raw/$sub" "$DATA/wbench-raw/$sub")
+  floor_mount
+  args+=(--mount floor "$FLOOR_MNT" "$DATA/wbench-floor")
+  args+=(--mount ftpfs "$dir" "$sdir")
+  timed "$CAP_WRITE" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/meta_rows.py" \
+    --wait 30 127.0.0.1 "$PORT" "$FTP_USER" "$row" "$W_DIRS" "${args[@]}"
+  if ! grep -q '^tool=' "$RUN/out"; then
+    outcome ftpfs "$row" "the interleaved $row loops" || true
+    return 0
   fi
-  sync
-  timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" "$row" "$FLOOR_MNT" "$DATA/wbench-floor" "$W_DIRS"
-  line=$(cat "$RUN/out")
-  outcome floor "$row" "fuse_floor's $row loop" || return 0
-  RES["$row floor"]=$(awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")" \
-    -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")" 'BEGIN { printf "%.1f", n / s }')
-  log "[floor] $row $W_DIRS dirs: $line -> ${RES["$row floor"]}"
+  while read -r line; do
+    t=$(sed -n 's/^tool=\([a-z]*\) .*/\1/p' <<<"$line")
+    [ -n "$t" ] || continue
+    if [[ $line == *ok=1* ]]; then
+      rate=$(awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")" \
+        -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")" 'BEGIN { printf "%.1f", n / s }')
+      RES["$row $t"]=$rate
+    else
+      RES["$row $t"]=BAD
+      fail "$t: its $row loop did not show on the server's disk"
+    fi
+    log "[$t] $row, interleaved: $line -> ${RES["$row $t"]}/s"
+  done <"$RUN/out"
+  ((T_RC == 0)) || fail "the interleaved $row loops exited $T_RC"
+  if [ "$row" = rmdir ] && run_col raw; then
+    [ "$(find "$DATA/wbench-raw" -mindepth 2 | wc -l)" = 0 ] ||
+      { fail "raw: the ftplib loops left entries behind in wbench-raw"; RES["unlink raw"]=BAD; RES["rmdir raw"]=BAD; }
+    rm -rf "$DATA/wbench-raw"
+  fi
+}
+# floor_mount: examples/fuse_floor.rs mounted on the server's folder wbench-floor (once a run), a
+# FUSE file system that only sends the row's one command per call (one connection, one thread,
+# no cache). Its rate bounds what any FUSE mount reaches here; a note compares the three. The
+# folder starts with W_SMALL files of 4 KiB, put on the server's disk here, for its unlink loop
+# (it learns them with one NLST when it starts).
+FLOOR_MNT=""
+floor_mount() {
+  local pid
+  [ -z "$FLOOR_MNT" ] || return 0
+  FLOOR_MNT=$RUN/mnt-floor
+  mkdir "$FLOOR_MNT"
+  MOUNTS+=("$FLOOR_MNT")
+  rm -rf "$DATA/wbench-floor"
+  mkdir "$DATA/wbench-floor"
+  head -c $((W_SMALL * 4096)) "$DATA/big.bin" | split -b 4096 -a 5 -d - "$DATA/wbench-floor/f"
+  chown -R "$FTP_USER:" "$DATA/wbench-floor"
+  FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" /wbench-floor "$FLOOR_MNT" \
+    >"$RUN/floor.out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do grep -q ready "$RUN/floor.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  mountpoint -q "$FLOOR_MNT" || { cat "$RUN/floor.out" >&2; die "fuse_floor did not mount $FLOOR_MNT"; }
 }
 # The O_RDWR row: a fresh W_RDWR_MIB file on the server, written through DIR.
 rdwr_work() { # COL DIR SERVERDIR
@@ -948,8 +984,8 @@ bench_raw() {
     log "[raw] curl -T: $BIG_BYTES bytes in ${T_SECS}s = ${RES["seq_write raw"]} MB/s"
   fi
   rm -rf "$DATA/wbench-raw"
-  # The creates and metadata rows' loops run right before the mount's loop of the same row
-  # (write_work), unless ftpfs is not measured in this run.
+  # The create loop runs right before the mount's, and the metadata loops interleaved with the
+  # mount's (write_work), unless ftpfs is not measured in this run.
   if ! run_col ftpfs; then
     local row
     for row in create unlink mkdir rmdir; do raw_meta "$row"; done
@@ -957,10 +993,11 @@ bench_raw() {
 }
 # raw_meta ROW: the raw baseline of a create or metadata row (create, unlink, mkdir, rmdir), as a
 # script does it: one ftplib command after another on one connection, each waiting for its reply,
-# in the server's folder wbench-raw; checked on the server's disk. Run right before the mount's
-# loop of the same row, after the same `sync`: the server's disk moves the time of a mkdir by 2x
+# in the server's folder wbench-raw; checked on the server's disk. The create loop runs right
+# before the mount's, after the same `sync`: the server's disk moves the time of a mkdir by 2x
 # from one minute to the next (docs/performance.md), and a raw loop timed minutes away from the
-# mount's measured that as much as either.
+# mount's measured that as much as either. (With ftpfs measured, the metadata rows' raw loops run
+# interleaved with its own instead: meta_rows.)
 raw_meta() {
   local row=$1 n dir
   case $row in
@@ -1095,10 +1132,10 @@ if isnum "${RES["cpu_par_ram ftpfs"]:-}" && isnum "${RES["cpu_par_splice raw"]:-
     -v c="${RES["par raw"]}" 'BEGIN { m = n / (f + r) * 1073.741824; printf "%.0f MB/s, %.2fx the curls'"'"' rate", m, m / c }')
   NOTES+=("$PAR_N readers: through FUSE alone (ftpfs serving them from memory) the machine spent ${RES["cpu_par_ram ftpfs"]} CPU-s per GiB, and receiving with no copy at all (spliced) ${RES["cpu_par_splice raw"]}; with $(nproc) cores no mount can read faster than the sum allows: $ceiling")
 fi
-# What bounds mkdir and rmdir: the floor's rate against raw's, and ftpfs's against the floor's.
-for row in mkdir rmdir; do
+# What bounds the metadata rows: the floor's rate against raw's, and ftpfs's against the floor's.
+for row in mkdir rmdir unlink; do
   if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
-    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s ($(ratio "$row" floor raw) raw's rate) between raw's loop and ftpfs's; ftpfs did $(ratio "$row" ftpfs floor) the floor's rate")
+    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s ($(ratio "$row" floor raw) raw's rate), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the floor's rate")
   fi
 done
 table() {

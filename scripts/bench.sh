@@ -541,10 +541,16 @@ umount_fs() {
 # a cold read's CPU cost counts the server, the kernel and the reader too, not only the client.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 CLK_TCK=$(getconf CLK_TCK)
-# cpu_per_gib ROW COL T0 T1: RES["ROW COL"] = busy CPU-seconds per GiB of big.bin between T0, T1.
+# cpu_per_gib ROW COL T0 T1 [BYTES]: RES["ROW COL"] = busy CPU-seconds per GiB of BYTES (big.bin's
+# size by default) between the busy_ticks T0 and T1.
 cpu_per_gib() {
-  RES["$1 $2"]=$(awk -v a="$3" -v b="$4" -v t="$CLK_TCK" -v n="$BIG_BYTES" \
+  RES["$1 $2"]=$(awk -v a="$3" -v b="$4" -v t="$CLK_TCK" -v n="${5:-$BIG_BYTES}" \
     'BEGIN { printf "%.3f", (b - a) / t / (n / 1073741824) }')
+}
+# line_rate LINE: ops/s from a helper's `secs=.. ops=..` line.
+line_rate() {
+  awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$1")" -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$1")" \
+    'BEGIN { printf "%.1f", n / s }'
 }
 vmhwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || true; }
 
@@ -623,8 +629,7 @@ par_reads() { # COL [DIR]
   fi
   b1=$(busy_ticks)
   outcome "$col" par "$PAR_N parallel readers" || return 0
-  RES["cpu_par $col"]=$(awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v n=$((PAR_N * PAR_MIB)) \
-    'BEGIN { printf "%.3f", (b - a) / t / (n / 1024) }')
+  cpu_per_gib cpu_par "$col" "$b0" "$b1" $((PAR_N * PAR_MIB << 20))
   line=$(cat "$RUN/out")
   secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
   bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$line")
@@ -656,8 +661,7 @@ par_from_ram() {
       fail "ftpfs: the readers from the block cache read from the server (bytes read: $net0 -> $net1)"
       RES["cpu_par_ram ftpfs"]=BAD
     else
-      RES["cpu_par_ram ftpfs"]=$(awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v n=$((PAR_N * PAR_MIB)) \
-        'BEGIN { printf "%.3f", (b - a) / t / (n / 1024) }')
+      cpu_per_gib cpu_par_ram ftpfs "$b0" "$b1" $((PAR_N * PAR_MIB << 20))
       log "[ftpfs] $PAR_N readers from the block cache: $(cat "$RUN/out"); ${RES["cpu_par_ram ftpfs"]} CPU-s/GiB, server bytes read $net0 -> $net1"
     fi
   fi
@@ -701,14 +705,13 @@ read_small() { # COL DIR
 write_work() {
   local col=$1 dir=$2 sdir=$3 line got secs
   wrow() { # ROW WHAT UNIT-FROM-LINE: records secs or a rate from writes.py's line
-    local row=$1 what=$2 kind=$3 ops
+    local row=$1 what=$2 kind=$3
     line=$(cat "$RUN/out")
     outcome "$col" "$row" "$what" || return 1
     secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
-    ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")
     case $kind in
       mbs) RES["$row $col"]=$(awk -v b="$BIG_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }') ;;
-      rate) RES["$row $col"]=$(awk -v n="$ops" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') ;;
+      rate) RES["$row $col"]=$(line_rate "$line") ;;
       secs) RES["$row $col"]=$secs ;;
     esac
     log "[$col] $what: $line -> ${RES["$row $col"]}"
@@ -753,7 +756,7 @@ write_work() {
 # turn, so that all three meet the server's disk at the same pace (it moves by 2x from one minute
 # to the next, docs/performance.md). Each chunk is timed until the server's disk shows it.
 meta_rows() {
-  local row=$1 dir=$2 sdir=$3 sub args=() line t rate
+  local row=$1 dir=$2 sdir=$3 sub args=() line t
   case $row in unlink) sub=small ;; *) sub=dirs ;; esac
   ! run_col raw || args+=(--raw "wbench-raw/$sub" "$DATA/wbench-raw/$sub")
   floor_mount
@@ -769,9 +772,7 @@ meta_rows() {
     t=$(sed -n 's/^tool=\([a-z]*\) .*/\1/p' <<<"$line")
     [ -n "$t" ] || continue
     if [[ $line == *ok=1* ]]; then
-      rate=$(awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")" \
-        -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")" 'BEGIN { printf "%.1f", n / s }')
-      RES["$row $t"]=$rate
+      RES["$row $t"]=$(line_rate "$line")
     else
       RES["$row $t"]=BAD
       fail "$t: its $row loop did not show on the server's disk"
@@ -844,8 +845,7 @@ bench_writes() { # ftpfs | rclone
   timed "$CAP_WRITE" "$RUN/out" python3 "$HELPERS/writes.py" --wait "$CAP_WRITE" small "$MNT/wbench-$col/small" "$DATA/wbench-$col/small" "$W_SMALL" 4096
   line=$(cat "$RUN/out")
   if outcome "$col" create_wb "create $W_SMALL 4 KiB files (writeback)"; then
-    RES["create_wb $col"]=$(awk -v n="$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")" \
-      -v s="$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")" 'BEGIN { printf "%.1f", n / s }')
+    RES["create_wb $col"]=$(line_rate "$line")
     log "[$col] create $W_SMALL 4 KiB files with writeback, until all are on the server: $line -> ${RES["create_wb $col"]}"
   fi
   umount_fs
@@ -1021,10 +1021,9 @@ raw_meta() {
 }
 # raw_ops_rate ROW WHAT LINE: records ops/s from raw_ops.py's line (and a note when it was capped).
 raw_ops_rate() {
-  local row=$1 what=$2 line=$3 ops secs
+  local row=$1 what=$2 line=$3 ops
   ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")
-  secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
-  RES["$row raw"]=$(awk -v n="$ops" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+  RES["$row raw"]=$(line_rate "$line")
   log "[raw] $what: $line -> ${RES["$row raw"]}/s"
   [[ $line != *capped=1* ]] || NOTES+=("raw: $what capped at ${CAP_SMALL_RAW}s: the figure is over the $ops it did")
 }

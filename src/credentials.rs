@@ -290,6 +290,16 @@ mod tests {
         (u, p.expose().to_string())
     }
 
+    /// Sources for host `h` with a netrc file, and a user from the URL or none.
+    fn with_netrc<'a>(url_user: Option<&'a str>, netrc: &'a Path) -> Sources<'a> {
+        Sources {
+            host: "h",
+            url_user,
+            netrc: Some(netrc),
+            ..Default::default()
+        }
+    }
+
     fn pair(u: &str, p: &str) -> (String, String) {
         (u.to_string(), p.to_string())
     }
@@ -452,30 +462,16 @@ mod tests {
     #[test]
     fn netrc_gives_login_and_password() {
         let n = netrc("machine other login x password y\nmachine h login bob password s3cret\n");
-        let got = login(Sources {
-            host: "h",
-            netrc: Some(n.path()),
-            ..Default::default()
-        });
+        let got = login(with_netrc(None, n.path()));
         assert_eq!(got, pair("bob", "s3cret"));
-        let got = login(Sources {
-            host: "h",
-            url_user: Some("bob"),
-            netrc: Some(n.path()),
-            ..Default::default()
-        });
+        let got = login(with_netrc(Some("bob"), n.path()));
         assert_eq!(got, pair("bob", "s3cret"));
     }
 
     #[test]
     fn netrc_default_entry_and_user_mismatch() {
         let n = netrc("machine h login carol password c\ndefault login dave password d\n");
-        let got = login(Sources {
-            host: "h",
-            url_user: Some("dave"),
-            netrc: Some(n.path()),
-            ..Default::default()
-        });
+        let got = login(with_netrc(Some("dave"), n.path()));
         assert_eq!(got, pair("dave", "d"));
     }
 

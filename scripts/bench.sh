@@ -762,8 +762,13 @@ meta_rows() {
   floor_mount
   args+=(--mount floor "$FLOOR_MNT" "$DATA/wbench-floor")
   args+=(--mount ftpfs "$dir" "$sdir")
+  # What ftpfs sent to the server during the row, from its counters: the log shows both lines.
+  local sent0
+  sent0=$(grep '^commands:' "$MNT/.ftpfs-stats" || true)
   timed "$CAP_WRITE" "$RUN/out" env FTP_PASSWORD="$FTP_PASS" python3 "$HELPERS/meta_rows.py" \
     --wait 30 127.0.0.1 "$PORT" "$FTP_USER" "$row" "$W_DIRS" "${args[@]}"
+  log "[ftpfs] $row: .ftpfs-stats before: $sent0"
+  log "[ftpfs] $row: .ftpfs-stats after:  $(grep '^commands:' "$MNT/.ftpfs-stats" || true)"
   if ! grep -q '^tool=' "$RUN/out"; then
     outcome ftpfs "$row" "the interleaved $row loops" || true
     return 0

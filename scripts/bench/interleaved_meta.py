@@ -11,8 +11,8 @@ forget). With FLOOR_MOUNT (examples/fuse_floor.rs mounted on the server's direct
 which must be empty), the same mkdir and rmdir loops through it too, between raw's and ftpfs's:
 the least a FUSE file system can do for them, so that what FUSE costs here and what ftpfs adds
 to it are measured apart. Prints each round's times per operation and the ratios to raw. The
-bench times its raw loops minutes apart from the mount's, when the server's disk may be busy
-with an earlier upload; this does not.
+bench's own rows (meta_rows.py) interleave raw, the floor and ftpfs in chunks too; this adds a
+FUSE round trip with nothing behind it (statvfs) and the chmod control.
 """
 import ftplib
 import os

@@ -3,9 +3,10 @@
 //! directory flat, keeps one control connection, answers `LOOKUP` from the names it made itself,
 //! and for each call sends the one FTP command (`MKD`, `RMD`, `DELE`) and waits for its reply:
 //! no cache, no pool, no watchdog, no retry, one FUSE thread. The files already in DIR when it
-//! starts (one `NLST`) are known too, as files, so that `unlink` has something to remove. scripts/bench/meta_rows.py (the
-//! bench's rows) and interleaved_meta.py time it beside raw ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and
-//! what the floor adds over raw, are measured apart. A bench tool, not a file system to use.
+//! starts (one `NLST`) are known too, as files, so that `unlink` has something to remove.
+//! scripts/bench/meta_rows.py (the bench's rows) and interleaved_meta.py time it beside raw
+//! ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and what the floor adds
+//! over raw, are measured apart. A bench tool, not a file system to use.
 //!
 //!     FTP_PASSWORD=... cargo run --release --example fuse_floor -- HOST PORT USER DIR MOUNTPOINT
 //!

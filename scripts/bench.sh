@@ -751,8 +751,8 @@ write_work() {
   wrow rmdir "rmdir $W_DIRS dirs" rate || true
 }
 # meta_rows ROW DIR SERVERDIR: ftpfs's unlink, mkdir or rmdir loop (DIR on the mount) timed
-# interleaved with raw's (ftplib, in wbench-raw; unless raw is not measured) and, for mkdir and
-# rmdir, the floor's: scripts/bench/meta_rows.py, chunks of 100 operations done by each tool in
+# interleaved with raw's (ftplib, in wbench-raw; unless raw is not measured) and the floor's
+# (floor_mount): scripts/bench/meta_rows.py, chunks of 100 operations done by each tool in
 # turn, so that all three meet the server's disk at the same pace (it moves by 2x from one minute
 # to the next, docs/performance.md). Each chunk is timed until the server's disk shows it.
 meta_rows() {
@@ -785,11 +785,7 @@ meta_rows() {
     log "[$t] $row, interleaved: $line -> ${RES["$row $t"]}/s"
   done <"$RUN/out"
   ((T_RC == 0)) || fail "the interleaved $row loops exited $T_RC"
-  if [ "$row" = rmdir ] && run_col raw; then
-    [ "$(find "$DATA/wbench-raw" -mindepth 2 | wc -l)" = 0 ] ||
-      { fail "raw: the ftplib loops left entries behind in wbench-raw"; RES["unlink raw"]=BAD; RES["rmdir raw"]=BAD; }
-    rm -rf "$DATA/wbench-raw"
-  fi
+  [ "$row" != rmdir ] || ! run_col raw || raw_meta_done
 }
 # floor_mount: examples/fuse_floor.rs mounted on the server's folder wbench-floor (once a run), a
 # FUSE file system that only sends the row's one command per call (one connection, one thread,
@@ -1018,11 +1014,14 @@ raw_meta() {
   fi
   # A script's STOR loop has no writeback: the same baseline for both create rows.
   [ "$row" != create ] || RES["create_wb raw"]=${RES["create raw"]:-}
-  if [ "$row" = rmdir ]; then
-    [ "$(find "$DATA/wbench-raw/small" "$DATA/wbench-raw/dirs" -mindepth 1 | wc -l)" = 0 ] ||
-      { fail "raw: the ftplib loops left entries behind in wbench-raw"; RES["unlink raw"]=BAD; RES["rmdir raw"]=BAD; }
-    rm -rf "$DATA/wbench-raw"
-  fi
+  [ "$row" != rmdir ] || raw_meta_done
+}
+# raw_meta_done: after raw's rmdir loop, its unlink and rmdir loops must have left wbench-raw's two
+# folders empty; then wbench-raw goes.
+raw_meta_done() {
+  [ "$(find "$DATA/wbench-raw/small" "$DATA/wbench-raw/dirs" -mindepth 1 | wc -l)" = 0 ] ||
+    { fail "raw: the ftplib loops left entries behind in wbench-raw"; RES["unlink raw"]=BAD; RES["rmdir raw"]=BAD; }
+  rm -rf "$DATA/wbench-raw"
 }
 # raw_ops_rate ROW WHAT LINE: records ops/s from raw_ops.py's line (and a note when it was capped).
 raw_ops_rate() {

@@ -27,6 +27,10 @@ import ftplib
 import os
 import sys
 import time
+from collections import namedtuple
+
+# op: does the row's operation on a name; mnt: the mount's directory, None for raw.
+Tool = namedtuple("Tool", "label op server names mnt")
 
 
 def names_for(row, n, server):
@@ -69,18 +73,18 @@ def main():
     a = ap.parse_args()
 
     ops = {"mkdir": os.mkdir, "rmdir": os.rmdir, "unlink": os.unlink}[a.row]
-    tools = []  # (label, op on a name, server dir, names, mount dir or None)
+    tools = []
     if a.raw:
         ftp = ftplib.FTP()
         ftp.connect(a.host, a.port, timeout=60)
         ftp.login(a.user, os.environ.get("FTP_PASSWORD", ""))
         cmd = {"mkdir": ftp.mkd, "rmdir": ftp.rmd, "unlink": ftp.delete}[a.row]
         ftp_dir = a.raw[0]
-        tools.append(("raw", lambda n: cmd(f"{ftp_dir}/{n}"), a.raw[1],
-                      names_for(a.row, a.n, a.raw[1]), None))
+        tools.append(Tool("raw", lambda n: cmd(f"{ftp_dir}/{n}"), a.raw[1],
+                          names_for(a.row, a.n, a.raw[1]), None))
     for label, mnt, server in a.mount:
-        tools.append((label, lambda n, mnt=mnt: ops(os.path.join(mnt, n)), server,
-                      names_for(a.row, a.n, server), mnt))
+        tools.append(Tool(label, lambda n, mnt=mnt: ops(os.path.join(mnt, n)), server,
+                          names_for(a.row, a.n, server), mnt))
     if not tools:
         ap.error("no tool: give --raw or --mount")
 
@@ -88,31 +92,32 @@ def main():
         # Each mount knows its files already (ftpfs made them; the floor listed them when it
         # started), but the kernel may not: one untimed stat each, so that the timed loop
         # measures the unlinks, not first lookups the floor's mount never had.
-        for _, _, _, names, mnt in tools:
-            for n in names if mnt else []:
-                os.lstat(os.path.join(mnt, n))
+        for tool in tools:
+            if tool.mnt:
+                for n in tool.names:
+                    os.lstat(os.path.join(tool.mnt, n))
     secs = [0.0] * len(tools)
     done = [0] * len(tools)
     ok = [True] * len(tools)
-    longest = max(len(t[3]) for t in tools)
+    longest = max(len(tool.names) for tool in tools)
     os.sync()  # nothing of earlier work left for the server's disk to write back
     for c, start in enumerate(range(0, longest, a.chunk)):
         for k in range(len(tools)):
             t = (c + k) % len(tools)
-            label, op, server, names, _ = tools[t]
-            chunk = names[start:start + a.chunk]
+            tool = tools[t]
+            chunk = tool.names[start:start + a.chunk]
             if not chunk or not ok[t]:
                 continue
             t0 = time.perf_counter()
             for n in chunk:
-                op(n)
-            ok[t] = landed(a.row, server, chunk, a.wait)
+                tool.op(n)
+            ok[t] = landed(a.row, tool.server, chunk, a.wait)
             secs[t] += time.perf_counter() - t0
             done[t] += len(chunk)
     if a.raw:
         ftp.quit()
-    for t, (label, *_) in enumerate(tools):
-        print(f"tool={label} secs={secs[t]:.6f} ops={done[t]} ok={int(ok[t])}")
+    for t, tool in enumerate(tools):
+        print(f"tool={tool.label} secs={secs[t]:.6f} ops={done[t]} ok={int(ok[t])}")
     return 0 if all(ok) else 1
 
 

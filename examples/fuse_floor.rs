@@ -2,13 +2,14 @@
 //! backed by an FTP server can do per `mkdir`, `rmdir` and `unlink`. It mounts one server
 //! directory flat, keeps one control connection, answers `LOOKUP` from the names it made itself,
 //! and for each call sends the one FTP command (`MKD`, `RMD`, `DELE`) and waits for its reply:
-//! no cache, no pool, no watchdog, no retry, one FUSE thread. The files already in DIR when it
+//! no cache, no pool, no watchdog, no retry, one FUSE thread (or THREADS of them, to measure what
+//! a daemon that can serve requests side by side pays in dispatch alone). The files already in DIR when it
 //! starts (one `NLST`) are known too, as files, so that `unlink` has something to remove.
 //! scripts/bench/meta_rows.py (the bench's rows) and interleaved_meta.py time it beside raw
 //! ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and what the floor adds
 //! over raw, are measured apart. A bench tool, not a file system to use.
 //!
-//!     FTP_PASSWORD=... cargo run --release --example fuse_floor -- HOST PORT USER DIR MOUNTPOINT
+//!     FTP_PASSWORD=... cargo run --release --example fuse_floor -- HOST PORT USER DIR MOUNTPOINT [THREADS]
 //!
 //! Prints `ready` once mounted; unmount with `fusermount3 -u MOUNTPOINT` to end it.
 
@@ -242,9 +243,20 @@ impl Filesystem for Floor {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [host, port, user, dir, mountpoint] = args.as_slice() else {
-        eprintln!("usage: FTP_PASSWORD=... fuse_floor HOST PORT USER DIR MOUNTPOINT");
+    let usage = || -> ! {
+        eprintln!("usage: FTP_PASSWORD=... fuse_floor HOST PORT USER DIR MOUNTPOINT [THREADS]");
         std::process::exit(2);
+    };
+    let (fixed, threads) = match args.len() {
+        5 => (&args[..], 1),
+        6 => match args[5].parse::<usize>() {
+            Ok(t) if t > 0 => (&args[..5], t),
+            _ => usage(),
+        },
+        _ => usage(),
+    };
+    let [host, port, user, dir, mountpoint] = fixed else {
+        usage()
     };
     let password = std::env::var("FTP_PASSWORD").unwrap_or_default();
     let dir = dir.trim_end_matches('/').to_string();
@@ -268,6 +280,7 @@ fn main() {
     };
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![fuser::MountOption::FSName("fuse_floor".into())];
+    cfg.n_threads = Some(threads);
     let session = match fuser::Session::new(fs, mountpoint, &cfg) {
         Ok(s) => s,
         Err(e) => {

@@ -68,8 +68,10 @@
 #                       changes pace from minute to minute; this way both meet the same one.
 #   (floor)             for each of the three, a note gives the rate of examples/fuse_floor.rs, a
 #                       FUSE file system that does nothing but the one FTP command per call (one
-#                       connection, one thread, no cache), interleaved with the two others: the
-#                       most any FUSE mount reaches against this server here.
+#                       connection, no cache), interleaved with the others: with one thread, the
+#                       most any FUSE mount reaches against this server here; with as many threads
+#                       as ftpfs runs (so that a call waiting on the server never holds up the
+#                       others), the most such a mount reaches.
 #   local               the same workloads on the server's own disk (what the FTP server reads).
 #
 # How to read the table: one row per workload; the unit says whether higher (MB/s, reads/s,
@@ -422,6 +424,7 @@ log "vsftpd (pid $VSFTPD_PID) on 127.0.0.1:$PORT, passive ports $PASV_MIN-$PASV_
 # ---------------------------------------------------------------------------------------------
 # Measuring and recording.
 declare -A RES=()  # "row col" -> number, or a word (timeout, error, BAD)
+declare -A FLOOR_THREADS=()  # floor_mount's label -> its FUSE threads
 NOTES=()
 FAILS=()
 DROP_OK=1
@@ -751,16 +754,17 @@ write_work() {
   wrow rmdir "rmdir $W_DIRS dirs" rate || true
 }
 # meta_rows ROW DIR SERVERDIR: ftpfs's unlink, mkdir or rmdir loop (DIR on the mount) timed
-# interleaved with raw's (ftplib, in wbench-raw; unless raw is not measured) and the floor's
+# interleaved with raw's (ftplib, in wbench-raw; unless raw is not measured) and the floors'
 # (floor_mount): scripts/bench/meta_rows.py, chunks of 100 operations done by each tool in
-# turn, so that all three meet the server's disk at the same pace (it moves by 2x from one minute
+# turn, so that all four meet the server's disk at the same pace (it moves by 2x from one minute
 # to the next, docs/performance.md). Each chunk is timed until the server's disk shows it.
 meta_rows() {
   local row=$1 dir=$2 sdir=$3 sub args=() line t
   case $row in unlink) sub=small ;; *) sub=dirs ;; esac
   ! run_col raw || args+=(--raw "wbench-raw/$sub" "$DATA/wbench-raw/$sub")
   floor_mount
-  args+=(--mount floor "$FLOOR_MNT" "$DATA/wbench-floor")
+  args+=(--mount floor "$RUN/mnt-floor" "$DATA/wbench-floor")
+  args+=(--mount floormt "$RUN/mnt-floormt" "$DATA/wbench-floormt")
   args+=(--mount ftpfs "$dir" "$sdir")
   # What ftpfs sent to the server during the row, from its counters: the log shows both lines.
   local sent0
@@ -774,7 +778,8 @@ meta_rows() {
     return 0
   fi
   while read -r line; do
-    t=$(sed -n 's/^tool=\([a-z]*\) .*/\1/p' <<<"$line")
+    [[ $line != chunks* ]] || { log "$row, interleaved: $line"; continue; }
+    t=$(sed -n 's/^tool=\([a-z0-9]*\) .*/\1/p' <<<"$line")
     [ -n "$t" ] || continue
     if [[ $line == *ok=1* ]]; then
       RES["$row $t"]=$(line_rate "$line")
@@ -787,28 +792,35 @@ meta_rows() {
   ((T_RC == 0)) || fail "the interleaved $row loops exited $T_RC"
   [ "$row" != rmdir ] || ! run_col raw || raw_meta_done
 }
-# floor_mount: examples/fuse_floor.rs mounted on the server's folder wbench-floor (once a run), a
-# FUSE file system that only sends the row's one command per call (one connection, one thread,
-# no cache). Its rate bounds what any FUSE mount reaches here; a note compares the three. The
-# folder starts with W_SMALL files of 4 KiB, put on the server's disk here, for its unlink loop
-# (it learns them with one NLST when it starts).
-FLOOR_MNT=""
+# floor_mount: examples/fuse_floor.rs mounted twice (once a run), a FUSE file system that only
+# sends the row's one command per call (one connection, no cache): on the server's folder
+# wbench-floor with one thread, and on wbench-floormt with as many as ftpfs runs (twice max_conns,
+# at least 4, src/mount.rs). The first bounds what any FUSE mount reaches here, the second what
+# one reaches that serves calls side by side; a note compares them. Each folder starts with
+# W_SMALL files of 4 KiB, put on the server's disk here, for its unlink loop (it learns them with
+# one NLST when it starts).
+FLOOR_MOUNTED=""
 floor_mount() {
-  local pid
-  [ -z "$FLOOR_MNT" ] || return 0
-  FLOOR_MNT=$RUN/mnt-floor
-  mkdir "$FLOOR_MNT"
-  MOUNTS+=("$FLOOR_MNT")
-  rm -rf "$DATA/wbench-floor"
-  mkdir "$DATA/wbench-floor"
-  head -c $((W_SMALL * 4096)) "$DATA/big.bin" | split -b 4096 -a 5 -d - "$DATA/wbench-floor/f"
-  chown -R "$FTP_USER:" "$DATA/wbench-floor"
-  FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" /wbench-floor "$FLOOR_MNT" \
-    >"$RUN/floor.out" 2>&1 &
+  [ -z "$FLOOR_MOUNTED" ] || return 0
+  FLOOR_MOUNTED=1
+  floor_mount_one floor 1
+  floor_mount_one floormt $((MAX_CONNS * 2 > 4 ? MAX_CONNS * 2 : 4))
+}
+floor_mount_one() { # LABEL THREADS
+  local label=$1 threads=$2 pid mnt=$RUN/mnt-$1
+  mkdir "$mnt"
+  MOUNTS+=("$mnt")
+  rm -rf "$DATA/wbench-$label"
+  mkdir "$DATA/wbench-$label"
+  head -c $((W_SMALL * 4096)) "$DATA/big.bin" | split -b 4096 -a 5 -d - "$DATA/wbench-$label/f"
+  chown -R "$FTP_USER:" "$DATA/wbench-$label"
+  FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" "/wbench-$label" "$mnt" "$threads" \
+    >"$RUN/$label.out" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 100); do grep -q ready "$RUN/floor.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  mountpoint -q "$FLOOR_MNT" || { cat "$RUN/floor.out" >&2; die "fuse_floor did not mount $FLOOR_MNT"; }
+  for _ in $(seq 100); do grep -q ready "$RUN/$label.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  mountpoint -q "$mnt" || { cat "$RUN/$label.out" >&2; die "fuse_floor ($threads threads) did not mount $mnt"; }
+  FLOOR_THREADS[$label]=$threads
 }
 # The O_RDWR row: a fresh W_RDWR_MIB file on the server, written through DIR.
 rdwr_work() { # COL DIR SERVERDIR
@@ -1135,10 +1147,10 @@ if isnum "${RES["cpu_par_ram ftpfs"]:-}" && isnum "${RES["cpu_par_splice raw"]:-
     -v c="${RES["par raw"]}" 'BEGIN { m = n / (f + r) * 1073.741824; printf "%.0f MB/s, %.2fx the curls'"'"' rate", m, m / c }')
   NOTES+=("$PAR_N readers: through FUSE alone (ftpfs serving them from memory) the machine spent ${RES["cpu_par_ram ftpfs"]} CPU-s per GiB, and receiving with no copy at all (spliced) ${RES["cpu_par_splice raw"]}; with $(nproc) cores no mount can read faster than the sum allows: $ceiling")
 fi
-# What bounds the metadata rows: the floor's rate against raw's, and ftpfs's against the floor's.
+# What bounds the metadata rows: the floors' rates against raw's, and ftpfs's against the floors'.
 for row in mkdir rmdir unlink; do
-  if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
-    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s ($(ratio "$row" floor raw) raw's rate), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the floor's rate")
+  if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row floormt"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
+    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s with one thread ($(ratio "$row" floor raw) raw's rate) and ${RES["$row floormt"]} with ftpfs's ${FLOOR_THREADS[floormt]} ($(ratio "$row" floormt raw)), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the one-thread floor's rate, $(ratio "$row" ftpfs floormt) the ${FLOOR_THREADS[floormt]}-thread floor's")
   fi
 done
 table() {

@@ -18,8 +18,9 @@ rotating from chunk to chunk, so that every tool meets the same server. A tool's
 runs until the server's disk shows each of the chunk's names made or gone (checked for every
 tool alike, so a mount that answers before the server has done it is timed until it has).
 
-Prints one line per tool, `tool=LABEL secs=1.234 ops=1000 ok=1`, raw's label being `raw`, and
-exits 1 if a tool's chunk did not show on the server's disk within --wait seconds.
+Prints one line per tool, `tool=LABEL secs=1.234 ops=1000 ok=1`, raw's label being `raw`, then
+one per tool with its microseconds per operation chunk by chunk (`chunks LABEL: us/op 52 48 ...`,
+to tell a steady pace from a few slow chunks), and exits 1 if a tool's chunk did not show on the server's disk within --wait seconds.
 """
 
 import argparse
@@ -97,6 +98,7 @@ def main():
                 for n in tool.names:
                     os.lstat(os.path.join(tool.mnt, n))
     secs = [0.0] * len(tools)
+    per_chunk = [[] for _ in tools]  # us per operation, chunk by chunk
     done = [0] * len(tools)
     ok = [True] * len(tools)
     longest = max(len(tool.names) for tool in tools)
@@ -112,12 +114,16 @@ def main():
             for n in chunk:
                 tool.op(n)
             ok[t] = landed(a.row, tool.server, chunk, a.wait)
-            secs[t] += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            secs[t] += took
+            per_chunk[t].append(took / len(chunk) * 1e6)
             done[t] += len(chunk)
     if a.raw:
         ftp.quit()
     for t, tool in enumerate(tools):
         print(f"tool={tool.label} secs={secs[t]:.6f} ops={done[t]} ok={int(ok[t])}")
+    for t, tool in enumerate(tools):
+        print(f"chunks {tool.label}: us/op " + " ".join(f"{us:.0f}" for us in per_chunk[t]))
     return 0 if all(ok) else 1
 
 

@@ -814,7 +814,10 @@ floor_mount_one() { # LABEL THREADS
   mkdir "$DATA/wbench-$label"
   head -c $((W_SMALL * 4096)) "$DATA/big.bin" | split -b 4096 -a 5 -d - "$DATA/wbench-$label/f"
   chown -R "$FTP_USER:" "$DATA/wbench-$label"
-  FTP_PASSWORD=$FTP_PASS "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" "/wbench-$label" "$mnt" "$threads" \
+  # In a session of its own, as ftpfs's daemon is (and vsftpd): with the kernel's autogroup
+  # scheduling each session is one scheduling group, and the mounts should differ only in what
+  # they do per call, not in whom they share CPU time with.
+  FTP_PASSWORD=$FTP_PASS setsid "$FLOOR_BIN" 127.0.0.1 "$PORT" "$FTP_USER" "/wbench-$label" "$mnt" "$threads" \
     >"$RUN/$label.out" 2>&1 &
   pid=$!
   PIDS+=("$pid")

@@ -244,7 +244,12 @@ impl<S: RemoteStore> Filesystem for FuseAdapter<S> {
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let _caller = caller::serve(req.pid());
         match self.fs.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            // The kernel caches the entries it reads (getdents then costs no request) and keeps
+            // them across opens while the core says they are unchanged.
+            Ok(o) => reply.opened(
+                FileHandle(o.fh),
+                FopenFlags::FOPEN_CACHE_DIR | fopen_flags(&o),
+            ),
             Err(e) => reply.error(self.errno("opendir", &e)),
         }
     }

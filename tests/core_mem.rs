@@ -122,7 +122,7 @@ fn readdir_pages_resume_at_the_offset() {
     for i in 0..10 {
         store.add_file(&format!("/f{i}"), "x");
     }
-    let fh = fs.opendir(ROOT_INO).unwrap();
+    let fh = fs.opendir(ROOT_INO).unwrap().fh;
     let mut names = Vec::new();
     let mut offset = 0;
     loop {
@@ -447,7 +447,7 @@ fn readdirplus_counts_lookups_and_forget_releases_them() {
     let (store, fs) = mem_core(core_config());
     store.add_file("/a", "x");
     store.add_file("/b", "y");
-    let fh = fs.opendir(ROOT_INO).unwrap();
+    let fh = fs.opendir(ROOT_INO).unwrap().fh;
     let mut c = Collect::all();
     fs.readdir(fh, 0, true, &mut c).unwrap();
     let a = c.entries.iter().find(|e| e.name == "a").unwrap().attr.ino;
@@ -513,4 +513,49 @@ fn a_missing_file_reported_mid_transfer_is_enoent() {
     let o = fs.open(ino, OpenMode::READ).unwrap();
     store.remove_externally("/f");
     assert_eq!(fs.read(o.fh, 0, 1).unwrap_err().errno(), libc::ENOENT);
+}
+
+/// Whether the kernel may keep the entries it cached at the last opendir: only while the core's
+/// listing is the very same, with nothing of ours beyond it.
+#[test]
+fn a_directory_s_cached_entries_are_kept_only_while_unchanged() {
+    let (store, fs) = mem_core(FsConfig {
+        dir_cache_ttl: Duration::from_millis(200),
+        ..core_config()
+    });
+    store.add_file("/a.txt", "hello");
+    let keep = |fs: &FtpFs<MemStore>| {
+        let o = fs.opendir(ROOT_INO).unwrap();
+        fs.releasedir(o.fh);
+        o.keep_cache
+    };
+    assert!(!keep(&fs), "the first opening has nothing to keep");
+    assert!(keep(&fs), "the same listing again");
+    assert!(keep(&fs));
+
+    // Our own change: the listing changed in place, so the kernel rereads it.
+    fs.mkdir(ROOT_INO, OsStr::new("d")).unwrap();
+    assert!(!keep(&fs), "after our mkdir");
+    assert!(keep(&fs));
+
+    // A file being written is listed beyond the cached listing: never kept while it is.
+    let (_, w) = fs
+        .create(ROOT_INO, OsStr::new("new"), OpenMode::WRITE, true)
+        .unwrap();
+    assert!(!keep(&fs), "a file being written is listed too");
+    assert!(!keep(&fs), "and still is");
+    fs.write(w.fh, 0, b"x").unwrap();
+    fs.flush(w.fh).unwrap();
+    fs.release(w.fh);
+    assert!(!keep(&fs), "the upload changed the listing");
+    assert!(keep(&fs));
+
+    // A change on the server, seen once the listing is fetched again after its TTL.
+    store.add_file("/b.txt", "theirs");
+    let lists = store.count(Op::List);
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(!keep(&fs), "a new listing from the server");
+    assert_eq!(store.count(Op::List), lists + 1);
+    assert_eq!(ls(&fs, ROOT_INO), [".", "..", "a.txt", "b.txt", "d", "new"]);
+    assert!(keep(&fs));
 }

@@ -492,3 +492,41 @@ fn an_unmount_by_someone_else_leaves_the_next_mount_at_that_path_alone() {
     );
     assert!(status.success(), "exit status {status}");
 }
+
+/// The kernel caches a directory's entries (`getdents` then costs no request) but drops them when
+/// ftpfs's listing changes: changes on the server show once the listing expires, our own at once.
+#[test]
+fn vsftpd_ls_shows_server_changes_after_the_listing_ttl_and_ours_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    for n in ["a", "b"] {
+        std::fs::write(d.join(n), n).unwrap();
+    }
+    let server = Vsftpd::start(root.path(), &[]);
+    let m = Mounted::new(&server.url("/"), &server.password, "dir_cache_ttl=1");
+    let ls = || {
+        sh("ls d", m.path())
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(ls(), "a b");
+    assert_eq!(ls(), "a b", "the second ls, from the kernel's copy");
+
+    std::fs::remove_file(d.join("a")).unwrap();
+    std::fs::write(d.join("c"), "c").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        ls(),
+        "b c",
+        "the server's changes, once the listing expired"
+    );
+    assert_eq!(ls(), "b c");
+
+    std::fs::write(m.path().join("d/e"), "e").unwrap();
+    assert_eq!(ls(), "b c e", "our own create, at once");
+    std::fs::rename(m.path().join("d/b"), m.path().join("d/f")).unwrap();
+    std::fs::remove_file(m.path().join("d/c")).unwrap();
+    assert_eq!(ls(), "e f", "our own rename and unlink, at once");
+}

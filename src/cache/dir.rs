@@ -17,13 +17,27 @@ use crate::sync::lock;
 const MAX_LISTINGS: usize = 4096;
 
 /// One directory's entries, indexed by name.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Listing {
     entries: Vec<RemoteEntry>,
     index: HashMap<String, usize>,
     /// How many entries are directories, counted at the first ask after a change (a directory's
     /// link count is asked at each stat of it; a listing may hold 100,000 entries).
     subdirs: OnceLock<u32>,
+    /// Unique to this content: a new listing or any change gets a new one, never used before, so
+    /// that an equal generation means the same entries (the kernel may keep its copy of them).
+    generation: u64,
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Listing::new(Vec::new())
+    }
+}
+
+fn next_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Listing {
@@ -37,7 +51,19 @@ impl Listing {
             entries,
             index,
             subdirs: OnceLock::new(),
+            generation: next_generation(),
         }
+    }
+
+    /// Which content this is (see the field): equal only while nothing changed.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every change goes through here: the counted subdirectories and the generation are stale.
+    fn changed(&mut self) {
+        self.subdirs.take();
+        self.generation = next_generation();
     }
 
     /// How many entries are directories (for the directory's link count: 2 + this).
@@ -63,7 +89,7 @@ impl Listing {
 
     /// The entry `name`, to change in place (its name stays).
     pub fn get_mut(&mut self, name: &str) -> Option<&mut RemoteEntry> {
-        self.subdirs.take();
+        self.changed();
         self.index.get(name).map(|&i| &mut self.entries[i])
     }
 
@@ -72,7 +98,7 @@ impl Listing {
     /// otherwise copy the listing once per file). Directory handles read their own snapshot, so
     /// the order may change.
     pub fn remove(&mut self, name: &str) -> Option<RemoteEntry> {
-        self.subdirs.take();
+        self.changed();
         let i = self.index.remove(name)?;
         let gone = self.entries.swap_remove(i);
         if let Some(moved) = self.entries.get(i) {
@@ -83,7 +109,7 @@ impl Listing {
 
     /// Adds `entry`, or replaces the entry of its name.
     pub fn upsert(&mut self, entry: RemoteEntry) {
-        self.subdirs.take();
+        self.changed();
         match self.index.get(&entry.name) {
             Some(&i) => self.entries[i] = entry,
             None => {

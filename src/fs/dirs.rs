@@ -1,13 +1,14 @@
 //! Directories as the kernel reads them: `opendir` takes the directory's listing once (and tells
-//! the prefetcher a tree is being walked), `readdir` hands out `.`, `..` and the entries from that
-//! snapshot plus files created here and not uploaded yet, at stable offsets, and `releasedir`
-//! drops it. A directory's link count is worked out here too.
+//! the prefetcher a tree is being walked) and says whether the kernel may keep the entries it
+//! cached at the last opening, `readdir` hands out `.`, `..` and the entries from that snapshot
+//! plus files created here and not uploaded yet, at stable offsets, and `releasedir` drops it. A
+//! directory's link count is worked out here too.
 
 use std::ffi::OsString;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{name_of, parent_of, Attr, FtpFs, ROOT_INO};
+use super::{name_of, parent_of, Attr, FtpFs, Opened, ROOT_INO};
 use crate::cache::Listing;
 use crate::error::{FsError, FsResult};
 use crate::remote::{join, EntryKind, RemoteEntry, RemoteStore};
@@ -37,7 +38,12 @@ pub(super) struct DirHandle {
 
 impl<S: RemoteStore> FtpFs<S> {
     /// Opens a directory: its listing is taken now, so offsets stay valid while it is read.
-    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
+    /// `keep_cache` says whether the entries are those of the directory's last opening (the same
+    /// listing generation, with nothing of ours beyond it), so that the kernel may keep the copy it
+    /// cached then and answer `getdents` itself. Our own changes through the kernel make it drop
+    /// that copy anyway; a new listing from the server, or any change to the cached one, makes
+    /// this false.
+    pub fn opendir(&self, ino: u64) -> FsResult<Opened> {
         let path = self.path_of(ino)?;
         if self.attr_of_path(ino, &path)?.kind != EntryKind::Dir {
             return Err(FsError::NotDirectory);
@@ -78,14 +84,20 @@ impl<S: RemoteStore> FtpFs<S> {
                 })
             })
             .collect();
+        let generation = created.is_empty().then(|| listing.generation());
         if !created.is_empty() {
             let mut all = listing.entries().to_vec();
             all.extend(created);
             listing = Arc::new(Listing::new(all));
         }
+        let keep_cache = lock(&self.inodes).dir_opened(ino, generation);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.dir_handles).insert(fh, Arc::new(DirHandle { path, ino, listing }));
-        Ok(fh)
+        Ok(Opened {
+            fh,
+            keep_cache,
+            direct_io: false,
+        })
     }
 
     /// Lists entries from `offset` (0 = `.`, 1 = `..`, then the listing) into `sink`. With `plus`,

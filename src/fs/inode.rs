@@ -15,6 +15,9 @@ struct Node {
     lookups: u64,
     /// (size, mtime) when the file was last opened: the kernel may keep its cached pages if unchanged.
     opened_version: Option<(u64, SystemTime)>,
+    /// The listing generation the directory was last opened with: the kernel may keep the
+    /// entries it cached then if it is still the same.
+    opened_listing: Option<u64>,
 }
 
 /// Inode numbers ↔ paths.
@@ -42,6 +45,7 @@ impl InodeTable {
                 path: Arc::clone(&root),
                 lookups: 1,
                 opened_version: None,
+                opened_listing: None,
             },
         );
         t.by_path.insert(root, ROOT_INO);
@@ -74,6 +78,7 @@ impl InodeTable {
             path: path.into(),
             lookups: 0,
             opened_version: None,
+            opened_listing: None,
         });
         node.lookups += 1;
         if node.lookups == 1 {
@@ -116,12 +121,25 @@ impl InodeTable {
         }
     }
 
+    /// Records that directory `ino` was opened with listing `generation` (`None`: entries beyond
+    /// a cached listing's); true if it was opened before with the same one.
+    pub fn dir_opened(&mut self, ino: u64, generation: Option<u64>) -> bool {
+        match self.by_ino.get_mut(&ino) {
+            Some(n) => {
+                let before = std::mem::replace(&mut n.opened_listing, generation);
+                generation.is_some() && before == generation
+            }
+            None => false,
+        }
+    }
+
     /// `path` is gone from the server (unlinked, or about to be renamed over): the kernel may still
     /// hold its inode, which must not answer for a new file of the same name.
     pub fn unlink(&mut self, path: &str) {
         if let Some(ino) = self.by_path.remove(path) {
             if let Some(node) = self.by_ino.get_mut(&ino) {
                 node.opened_version = None;
+                node.opened_listing = None;
             }
         }
     }
@@ -144,11 +162,13 @@ impl InodeTable {
                 // A stale inode of the new name below a directory renamed over: it is gone now.
                 if let Some(n) = self.by_ino.get_mut(&target) {
                     n.opened_version = None;
+                    n.opened_listing = None;
                 }
             }
             if let Some(node) = self.by_ino.get_mut(&ino) {
                 node.path = Arc::clone(&new);
                 node.opened_version = None;
+                node.opened_listing = None;
             }
             self.by_path.insert(new, ino);
         }
@@ -260,5 +280,23 @@ mod tests {
         assert!(!t.opened(a, v));
         assert!(t.opened(a, v));
         assert!(!t.opened(a, (11, SystemTime::UNIX_EPOCH)));
+    }
+
+    #[test]
+    fn opened_listing_tells_whether_entries_may_be_kept() {
+        let mut t = InodeTable::new();
+        let d = t.lookup("/d");
+        assert!(!t.dir_opened(d, Some(7)));
+        assert!(t.dir_opened(d, Some(7)));
+        assert!(!t.dir_opened(d, None), "entries beyond a listing");
+        assert!(!t.dir_opened(d, Some(7)), "None was recorded in between");
+        assert!(t.dir_opened(d, Some(7)));
+        t.rename("/d", "/e");
+        assert!(
+            !t.dir_opened(d, Some(7)),
+            "renamed: another directory's listing"
+        );
+        t.unlink("/e");
+        assert!(!t.dir_opened(d, Some(7)), "removed");
     }
 }

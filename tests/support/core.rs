@@ -68,7 +68,7 @@ impl DirSink for Collect {
 /// Every entry of directory `ino` from `offset` on (`plus`: as readdirplus), through a directory
 /// handle opened and released for this call.
 pub fn read_dir(fs: &FtpFs<MemStore>, ino: u64, offset: u64, plus: bool) -> Vec<DirEntry> {
-    let fh = fs.opendir(ino).unwrap();
+    let fh = fs.opendir(ino).unwrap().fh;
     let mut sink = Collect::all();
     fs.readdir(fh, offset, plus, &mut sink).unwrap();
     fs.releasedir(fh);

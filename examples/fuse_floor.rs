@@ -3,8 +3,8 @@
 //! directory flat, keeps one control connection, answers `LOOKUP` from the names it made itself,
 //! and for each call sends the one FTP command (`MKD`, `RMD`, `DELE`) and waits for its reply:
 //! no cache, no pool, no watchdog, no retry, one FUSE thread (or THREADS of them, to measure what
-//! a daemon that can serve requests side by side pays in dispatch alone). The files already in DIR when it
-//! starts (one `NLST`) are known too, as files, so that `unlink` has something to remove.
+//! a daemon that can serve requests side by side pays in dispatch alone). The files already in DIR
+//! when it starts (one `NLST`) are known too, as files, so that `unlink` has something to remove.
 //! scripts/bench/meta_rows.py (the bench's rows) and interleaved_meta.py time it beside raw
 //! ftplib and an ftpfs mount, so that what ftpfs adds over the floor, and what the floor adds
 //! over raw, are measured apart. A bench tool, not a file system to use.
@@ -247,16 +247,14 @@ fn main() {
         eprintln!("usage: FTP_PASSWORD=... fuse_floor HOST PORT USER DIR MOUNTPOINT [THREADS]");
         std::process::exit(2);
     };
-    let (fixed, threads) = match args.len() {
-        5 => (&args[..], 1),
-        6 => match args[5].parse::<usize>() {
-            Ok(t) if t > 0 => (&args[..5], t),
-            _ => usage(),
-        },
-        _ => usage(),
-    };
-    let [host, port, user, dir, mountpoint] = fixed else {
+    let (fixed, rest) = args.split_at(args.len().min(5));
+    let ([host, port, user, dir, mountpoint], [] | [_]) = (fixed, rest) else {
         usage()
+    };
+    let threads = match rest.first().map(|t| t.parse::<usize>()) {
+        None => 1,
+        Some(Ok(t)) if t > 0 => t,
+        Some(_) => usage(),
     };
     let password = std::env::var("FTP_PASSWORD").unwrap_or_default();
     let dir = dir.trim_end_matches('/').to_string();

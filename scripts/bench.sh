@@ -154,6 +154,8 @@ done
 case $ONLY in all | ftpfs | rclone | raw) ;; *) echo "bench: --only takes ftpfs, rclone or raw" >&2; exit 2 ;; esac
 [[ $CACHE_MIB =~ ^[0-9]+$ && $MAX_CONNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: --cache-size and --max-conns take whole numbers" >&2; exit 2; }
 run_col() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
+# ftpfs's FUSE threads at this max_conns (src/mount.rs): the second floor runs as many.
+FTPFS_THREADS=$((MAX_CONNS * 2 > 4 ? MAX_CONNS * 2 : 4))
 
 # Sizes and time caps (seconds). Every timed command runs under `timeout`.
 if ((QUICK)); then
@@ -424,7 +426,6 @@ log "vsftpd (pid $VSFTPD_PID) on 127.0.0.1:$PORT, passive ports $PASV_MIN-$PASV_
 # ---------------------------------------------------------------------------------------------
 # Measuring and recording.
 declare -A RES=()  # "row col" -> number, or a word (timeout, error, BAD)
-declare -A FLOOR_THREADS=()  # floor_mount's label -> its FUSE threads
 NOTES=()
 FAILS=()
 DROP_OK=1
@@ -804,7 +805,7 @@ floor_mount() {
   [ -z "$FLOOR_MOUNTED" ] || return 0
   FLOOR_MOUNTED=1
   floor_mount_one floor 1
-  floor_mount_one floormt $((MAX_CONNS * 2 > 4 ? MAX_CONNS * 2 : 4))
+  floor_mount_one floormt "$FTPFS_THREADS"
 }
 floor_mount_one() { # LABEL THREADS
   local label=$1 threads=$2 pid mnt=$RUN/mnt-$1
@@ -823,7 +824,6 @@ floor_mount_one() { # LABEL THREADS
   PIDS+=("$pid")
   for _ in $(seq 100); do grep -q ready "$RUN/$label.out" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   mountpoint -q "$mnt" || { cat "$RUN/$label.out" >&2; die "fuse_floor ($threads threads) did not mount $mnt"; }
-  FLOOR_THREADS[$label]=$threads
 }
 # The O_RDWR row: a fresh W_RDWR_MIB file on the server, written through DIR.
 rdwr_work() { # COL DIR SERVERDIR
@@ -1153,7 +1153,7 @@ fi
 # What bounds the metadata rows: the floors' rates against raw's, and ftpfs's against the floors'.
 for row in mkdir rmdir unlink; do
   if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row floormt"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
-    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s with one thread ($(ratio "$row" floor raw) raw's rate) and ${RES["$row floormt"]} with ftpfs's ${FLOOR_THREADS[floormt]} ($(ratio "$row" floormt raw)), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the one-thread floor's rate, $(ratio "$row" ftpfs floormt) the ${FLOOR_THREADS[floormt]}-thread floor's")
+    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s with one thread ($(ratio "$row" floor raw) raw's rate) and ${RES["$row floormt"]} with ftpfs's $FTPFS_THREADS ($(ratio "$row" floormt raw)), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the one-thread floor's rate, $(ratio "$row" ftpfs floormt) the $FTPFS_THREADS-thread floor's")
   fi
 done
 table() {

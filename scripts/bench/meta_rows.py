@@ -20,7 +20,8 @@ tool alike, so a mount that answers before the server has done it is timed until
 
 Prints one line per tool, `tool=LABEL secs=1.234 ops=1000 ok=1`, raw's label being `raw`, then
 one per tool with its microseconds per operation chunk by chunk (`chunks LABEL: us/op 52 48 ...`,
-to tell a steady pace from a few slow chunks), and exits 1 if a tool's chunk did not show on the server's disk within --wait seconds.
+to tell a steady pace from a few slow chunks), and exits 1 if a tool's chunk did not show on the
+server's disk within --wait seconds.
 """
 
 import argparse

@@ -84,12 +84,14 @@ impl<S: RemoteStore> FtpFs<S> {
                 })
             })
             .collect();
-        let generation = created.is_empty().then(|| listing.generation());
-        if !created.is_empty() {
+        let generation = if created.is_empty() {
+            Some(listing.generation())
+        } else {
             let mut all = listing.entries().to_vec();
             all.extend(created);
             listing = Arc::new(Listing::new(all));
-        }
+            None
+        };
         let keep_cache = lock(&self.inodes).dir_opened(ino, generation);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.dir_handles).insert(fh, Arc::new(DirHandle { path, ino, listing }));

@@ -1191,10 +1191,23 @@ unlink|unlink ${W_SMALL}|ops/s|0|ftplib DELE
 EOF
 }
 
+# idle_policy: how this machine's idle CPUs wait, which sets what each wake-up of a sleeping
+# thread costs: in a VM whose idle vCPUs halt at once (cpuidle driver haltpoll with
+# guest_halt_poll_ns 0) every wake of another CPU is an exit to the host, and the latency-bound
+# loopback rows (mkdir, rmdir, unlink: several wake-ups per call through FUSE, fewer raw) carry
+# it. docs/performance.md, "What a wake-up costs here", measures it.
+idle_policy() {
+  local driver poll
+  driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)
+  poll=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || true)
+  echo "cpuidle driver $driver${poll:+, guest_halt_poll_ns $poll}"
+}
+
 {
   echo
   echo "ftpfs benchmark, $(date '+%F %T'), $(uname -r), $(nproc) cores; ftpfs $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
   echo "data: big.bin $BIG_MIB MiB, $TREE_FILES small files in $NDIRS dirs; $RAND_N random reads; ftpfs -o max_conns=$MAX_CONNS,cache_size=$CACHE_MIB${EXTRA_OPTS:+,$EXTRA_OPTS}; rclone --vfs-cache-mode off (writes for the O_RDWR row); vsftpd on 127.0.0.1${FTPFS_BENCH_NETNS:+ (a network namespace whose loopback is limited to $FTPFS_BENCH_NETNS)}${RTT:+, behind a proxy adding $RTT ms of round trip to every connection}"
+  echo "idle CPUs: $(idle_policy)"
   echo "higher is better for MB/s, reads/s, files/s; lower for s and MiB. 'local' is the server's own disk."
   echo
   table

@@ -638,8 +638,9 @@ par_reads() { # COL [DIR]
   secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$line")
   bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$line")
   each=$(sed -n 's/.*each=\([0-9.,]*\).*/\1/p' <<<"$line")
+  RES["busy_par $col"]=$(sed -n 's/.*busy=\([0-9,]*\).*/\1/p' <<<"$line")
   RES["par $col"]=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }')
-  log "[$col] $PAR_N parallel readers x $PAR_MIB MiB: ${secs}s = ${RES["par $col"]} MB/s together; each reader's seconds: $each"
+  log "[$col] $PAR_N parallel readers x $PAR_MIB MiB: ${secs}s = ${RES["par $col"]} MB/s together; each reader's seconds: $each; the CPUs' busy share per 100 ms (%): ${RES["busy_par $col"]}"
   # Every byte checked, untimed (from the page cache the timed reads filled).
   if [ -n "$dir" ] && ! (cd "$dir" && timeout "$CAP_SEQ" sha256sum -c --quiet "$PAR_SUMS" >>"$RUN/errors.log" 2>&1); then
     fail "$col: the parallel readers' files read back with wrong bytes"
@@ -1141,6 +1142,27 @@ fi
 if isnum "${RES["cpu_par ftpfs"]:-}" && isnum "${RES["par raw"]:-}"; then
   ceiling=$(awk -v c="${RES["cpu_par ftpfs"]}" -v n="$(nproc)" 'BEGIN { printf "%.0f", n / c * 1073.741824 }')
   NOTES+=("$PAR_N readers: ftpfs's took ${RES["cpu_par ftpfs"]} CPU-s per GiB (the curls' ${RES["cpu_par raw"]:-?}); with $(nproc) cores that caps them at $ceiling MB/s together, $(awk -v a="$ceiling" -v b="${RES["par raw"]}" 'BEGIN { printf "%.2f", a / b }')x the curls' rate here")
+fi
+# When the readers were bound by the CPU: far away they first wait for TCP's slow start (the
+# same for any client), with the cores mostly idle; the shares from the first 100 ms with the
+# cores at least 80% busy to the end (the last, partial 100 ms left out) say whether the CPU
+# bounded the rest.
+if [ -n "${RES["busy_par ftpfs"]:-}" ]; then
+  after=$(awk -v s="${RES["busy_par ftpfs"]}" 'BEGIN {
+    n = split(s, b, ","); from = 0
+    for (i = 1; i <= n; i++) if (b[i] >= 80) { from = i; break }
+    if (!from) { print "-"; exit }
+    last = (n > from) ? n - 1 : n; sum = 0
+    for (i = from; i <= last; i++) sum += b[i]
+    printf "%d %.0f", (from - 1) * 100, sum / (last - from + 1) }')
+  if [ "$after" = - ]; then
+    NOTES+=("$PAR_N readers: the CPUs were never 80% busy in a 100 ms through ftpfs (${RES["busy_par ftpfs"]}): the readers were not bound by the CPU")
+  else
+    read -r from_ms share <<<"$after"
+    bound="not by the CPU alone"
+    [ "$share" -ge 95 ] && bound="by the machine's CPU"
+    NOTES+=("$PAR_N readers: the CPUs' busy share per 100 ms through ftpfs was ${RES["busy_par ftpfs"]} (%; the curls' ${RES["busy_par raw"]:-?}); from ${from_ms} ms, the first 100 ms at 80% or more, to the end it averaged ${share}%: from there the readers were bound $bound")
+  fi
 fi
 # What bounds the readers: each byte costs at least what FUSE costs (the readers from RAM) plus
 # what receiving it costs with no copy at all (the spliced downloads). (Not the curls' receive:

@@ -12,11 +12,15 @@
 
 Starts them all at once, waits for each, and prints one line:
 
-    secs=1.234 bytes=1073741824 each=1.100,1.150,1.200,1.234 ok=1
+    secs=1.234 bytes=1073741824 each=1.100,1.150,1.200,1.234 busy=12,30,97,100 ok=1
 
 secs is until the last one finished (the aggregate rate is bytes/secs); each lists every
-reader's own time, to show whether they shared the link fairly. ok=0 (exit 1) when a reader
-failed, or when curl's byte count differs from the file's size given in BENCH_PAR_BYTES.
+reader's own time, to show whether they shared the link fairly. busy is the share of the
+machine's CPU time that was busy (not idle, not waiting for I/O), in percent, over each 100 ms
+from the start to the end of the last reader (the last share over what was left of its 100 ms):
+far away the readers first wait for TCP's slow start, and only the part after that can be bound
+by the CPU. ok=0 (exit 1) when a reader failed, or when curl's byte count differs from the
+file's size given in BENCH_PAR_BYTES.
 """
 
 import fcntl
@@ -28,6 +32,43 @@ import subprocess
 import sys
 import threading
 import time
+
+BUSY_STEP = 0.1
+
+
+def cpu_times():
+    """(all, idle + iowait) jiffies of the machine, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]
+
+
+class Busy:
+    """Samples the machine's busy share every BUSY_STEP seconds on a thread of its own."""
+
+    def __init__(self):
+        self.shares = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        last = cpu_times()
+        while True:
+            ended = self.done.wait(BUSY_STEP)
+            now = cpu_times()
+            total, idle = now[0] - last[0], now[1] - last[1]
+            if total > 0:
+                self.shares.append(round(100 * (total - idle) / total))
+            last = now
+            if ended:
+                return
+
+    def stop(self):
+        """Ends the sampling: the busy= field of the output line."""
+        self.done.set()
+        self.thread.join()
+        return ",".join(str(b) for b in self.shares)
 
 
 def main():
@@ -47,6 +88,7 @@ def main():
     else:
         sys.exit(f"parread: unknown mode {mode}")
 
+    busy = Busy()
     t0 = time.monotonic()
     counted = mode == "curl"
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE if counted else subprocess.DEVNULL)
@@ -68,7 +110,7 @@ def main():
         time.sleep(0.005)
     secs = max(ends)
     each = ",".join(f"{e:.3f}" for e in ends)
-    print(f"secs={secs:.3f} bytes={sum(sizes)} each={each} ok={int(ok)}")
+    print(f"secs={secs:.3f} bytes={sum(sizes)} each={each} busy={busy.stop()} ok={int(ok)}")
     sys.exit(0 if ok else 1)
 
 
@@ -106,6 +148,7 @@ def splice_one(host, port, user, path):
 
 def spliced(host, port, user, paths, size):
     """The splice mode: every download on a thread of its own, all started at once."""
+    busy = Busy()
     t0 = time.monotonic()
     ends = [None] * len(paths)
     got = [None] * len(paths)
@@ -124,7 +167,7 @@ def spliced(host, port, user, paths, size):
         t.join()
     ok = all(g == size for g in got)
     each = ",".join(f"{e:.3f}" for e in ends)
-    print(f"secs={max(ends):.3f} bytes={size * len(paths)} each={each} ok={int(ok)}")
+    print(f"secs={max(ends):.3f} bytes={size * len(paths)} each={each} busy={busy.stop()} ok={int(ok)}")
     sys.exit(0 if ok else 1)
 
 

@@ -780,7 +780,12 @@ meta_rows() {
     return 0
   fi
   while read -r line; do
-    [[ $line != chunks* ]] || { log "$row, interleaved: $line"; continue; }
+    if [[ $line == chunks* ]]; then
+      log "$row, interleaved: $line"
+      t=$(sed -n 's/^chunks \([a-z0-9]*\):.*/\1/p' <<<"$line")
+      RES["chunks $row $t"]=${line#*us/op }
+      continue
+    fi
     t=$(sed -n 's/^tool=\([a-z0-9]*\) .*/\1/p' <<<"$line")
     [ -n "$t" ] || continue
     if [[ $line == *ok=1* ]]; then
@@ -1172,10 +1177,22 @@ if isnum "${RES["cpu_par_ram ftpfs"]:-}" && isnum "${RES["cpu_par_splice raw"]:-
     -v c="${RES["par raw"]}" 'BEGIN { m = n / (f + r) * 1073.741824; printf "%.0f MB/s, %.2fx the curls'"'"' rate", m, m / c }')
   NOTES+=("$PAR_N readers: through FUSE alone (ftpfs serving them from memory) the machine spent ${RES["cpu_par_ram ftpfs"]} CPU-s per GiB, and receiving with no copy at all (spliced) ${RES["cpu_par_splice raw"]}; with $(nproc) cores no mount can read faster than the sum allows: $ceiling")
 fi
+# chunk_median ROW A B: the median over the interleaved chunks of A's rate against B's (B's µs per
+# operation over A's, chunk by chunk): the chunks that ran side by side met the same server, so
+# the median leaves out the minutes when the server's disk was slow for everyone.
+chunk_median() {
+  awk -v a="${RES["chunks $1 $2"]:-}" -v b="${RES["chunks $1 $3"]:-}" 'BEGIN {
+    n = split(a, x, " "); m = split(b, y, " "); if (m < n) n = m; k = 0
+    for (i = 1; i <= n; i++) if (x[i] > 0) r[++k] = y[i] / x[i]
+    if (!k) { print "?"; exit }
+    for (i = 2; i <= k; i++) { v = r[i]; j = i - 1; while (j >= 1 && r[j] > v) { r[j + 1] = r[j]; j-- } r[j + 1] = v }
+    med = (k % 2) ? r[(k + 1) / 2] : (r[k / 2] + r[k / 2 + 1]) / 2
+    printf "%.2fx", med }'
+}
 # What bounds the metadata rows: the floors' rates against raw's, and ftpfs's against the floors'.
 for row in mkdir rmdir unlink; do
   if isnum "${RES["$row floor"]:-}" && isnum "${RES["$row floormt"]:-}" && isnum "${RES["$row raw"]:-}" && isnum "${RES["$row ftpfs"]:-}"; then
-    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s with one thread ($(ratio "$row" floor raw) raw's rate) and ${RES["$row floormt"]} with ftpfs's $FTPFS_THREADS ($(ratio "$row" floormt raw)), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the one-thread floor's rate, $(ratio "$row" ftpfs floormt) the $FTPFS_THREADS-thread floor's")
+    NOTES+=("$row: examples/fuse_floor.rs, a FUSE file system that only sends the one command per call, did ${RES["$row floor"]} ops/s with one thread ($(ratio "$row" floor raw) raw's rate) and ${RES["$row floormt"]} with ftpfs's $FTPFS_THREADS ($(ratio "$row" floormt raw)), interleaved with raw and ftpfs; ftpfs did $(ratio "$row" ftpfs floor) the one-thread floor's rate, $(ratio "$row" ftpfs floormt) the $FTPFS_THREADS-thread floor's; chunk by chunk (each tool's chunk k ran beside the others'), the median rate against raw's was $(chunk_median "$row" floor raw) for the one-thread floor, $(chunk_median "$row" floormt raw) for the $FTPFS_THREADS-thread one and $(chunk_median "$row" ftpfs raw) for ftpfs, whose median against the $FTPFS_THREADS-thread floor was $(chunk_median "$row" ftpfs floormt)")
   fi
 done
 table() {

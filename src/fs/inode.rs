@@ -20,6 +20,15 @@ struct Node {
     opened_listing: Option<u64>,
 }
 
+impl Node {
+    /// The inode no longer stands for what the kernel cached of it (the name went away or moved):
+    /// nothing the kernel holds for it may be kept at the next open.
+    fn forget_opened(&mut self) {
+        self.opened_version = None;
+        self.opened_listing = None;
+    }
+}
+
 /// Inode numbers ↔ paths.
 pub struct InodeTable {
     by_ino: HashMap<u64, Node>,
@@ -138,8 +147,7 @@ impl InodeTable {
     pub fn unlink(&mut self, path: &str) {
         if let Some(ino) = self.by_path.remove(path) {
             if let Some(node) = self.by_ino.get_mut(&ino) {
-                node.opened_version = None;
-                node.opened_listing = None;
+                node.forget_opened();
             }
         }
     }
@@ -161,14 +169,12 @@ impl InodeTable {
             if let Some(target) = self.by_path.get(&new).copied() {
                 // A stale inode of the new name below a directory renamed over: it is gone now.
                 if let Some(n) = self.by_ino.get_mut(&target) {
-                    n.opened_version = None;
-                    n.opened_listing = None;
+                    n.forget_opened();
                 }
             }
             if let Some(node) = self.by_ino.get_mut(&ino) {
                 node.path = Arc::clone(&new);
-                node.opened_version = None;
-                node.opened_listing = None;
+                node.forget_opened();
             }
             self.by_path.insert(new, ino);
         }

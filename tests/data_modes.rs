@@ -16,7 +16,7 @@ use support::fake::{Epsv, Fake, Script};
 use support::mount::{sh, Mounted};
 use support::store::FtpStoreBuilder;
 use support::vsftpd::Vsftpd;
-use support::{active_port_range, list_date, mdtm_text, FtpServer};
+use support::{active_port_range, held_port_range, list_date, mdtm_text, FtpServer};
 
 /// One connection, so that every transfer runs on the connection whose data mode is checked.
 fn store(server: &dyn FtpServer, data_mode: DataMode) -> FtpStore {
@@ -144,8 +144,10 @@ fn active_mode_listens_on_a_port_of_the_configured_range() {
             ("log_ftp_protocol", "YES"),
         ],
     );
-    let (low, high) = active_port_range(3);
-    let taken = std::net::TcpListener::bind(("127.0.0.1", low + 1)).unwrap();
+    // The middle port is held by the test from the start; ftpfs gets the other two.
+    let (low, high, mut held) = held_port_range(3);
+    let taken = held.remove(1);
+    drop(held);
     let mode = DataMode::Active {
         bind: Some("127.0.0.1".parse().unwrap()),
         ports: Some((low, high)),
@@ -198,17 +200,30 @@ fn active_mode_listens_on_a_port_of_the_configured_range() {
         st.stats().commands,
         server.logged_commands()
     );
-    // Every port of the range taken: after waiting `timeout` for one to come free, an error
-    // naming why, not a hang; the control connection, which sent nothing, is kept.
-    let a = std::net::TcpListener::bind(("127.0.0.1", low)).unwrap();
-    let b = std::net::TcpListener::bind(("127.0.0.1", low + 2)).unwrap();
+    drop(taken);
+    // Every port of a range taken: after waiting `timeout` for one to come free, an error
+    // naming why, not a hang; the control connection, which sent nothing, is kept. The range is
+    // a second one, held by the test from the moment it was found free: ports this test's
+    // transfers just used may still be held by their closing connections.
+    let (low, high, busy) = held_port_range(2);
+    let st = store(
+        &server,
+        DataMode::Active {
+            bind: Some("127.0.0.1".parse().unwrap()),
+            ports: Some((low, high)),
+        },
+    );
     let t = Instant::now();
     let e = st.list("/").unwrap_err().to_string();
     assert!(e.contains("in use"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
-    drop((a, b, taken));
+    drop(busy);
     assert!(st.list("/").is_ok());
-    assert!(st.stats().commands.contains(&("LOGIN", 1)));
+    assert!(
+        st.stats().commands.contains(&("LOGIN", 1)),
+        "{:?}",
+        st.stats().commands
+    );
 }
 
 #[test]

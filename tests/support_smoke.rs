@@ -13,8 +13,8 @@ use std::time::Duration;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
 use support::{
-    active_port_range, list_date, make_random_file, make_tree, mdtm_text, sha256_file,
-    unftp::Unftp, vsftpd::Vsftpd, FtpServer,
+    active_port_range, held_port_range, list_date, make_random_file, make_tree, mdtm_text,
+    sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer,
 };
 
 /// The way ftpfs talks to servers: binary type, PASV with the data address taken from the
@@ -248,6 +248,29 @@ fn active_port_ranges_are_free_and_never_handed_out_twice() {
                 "overlapping ranges: {ranges:?}"
             );
         }
+    }
+}
+
+#[test]
+fn held_port_ranges_stay_taken_until_dropped() {
+    let (low, high, held) = held_port_range(3);
+    assert_eq!((high - low, held.len()), (2, 3));
+    // Above the kernel's ephemeral range, where outgoing connections cannot land.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let ephemeral_high: u16 = range.split_whitespace().nth(1).unwrap().parse().unwrap();
+    if ephemeral_high < 63_000 {
+        assert!(low > ephemeral_high, "{low}-{high} within {range}");
+    }
+    for port in low..=high {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+            "port {port} of {low}-{high} is not held"
+        );
+    }
+    drop(held);
+    for port in low..=high {
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("port {port} of {low}-{high} stays taken: {e}"));
     }
 }
 

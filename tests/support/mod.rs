@@ -55,28 +55,37 @@ pub fn passive_range() -> (u16, u16) {
 }
 
 /// `count` (at most 32) consecutive ports on 127.0.0.1, all free right now, for a client that
-/// binds them itself: ftpfs's active-mode data ports (`active_addr=IP:LOW-HIGH`). They lie above
-/// Linux's ephemeral ports (32768..=60999), where no outgoing connection and no listener of plain
-/// active mode lands, and above the servers' passive ranges (`passive_range`). Each call takes a
-/// block of 32 ports of its own, distinct from every other call's in this process and in every
-/// other test process: a block is held by an exclusive lock on a file in the temporary directory
-/// until the process exits, and blocks that another process holds, or whose ports are taken, are
-/// passed over.
+/// binds them itself: ftpfs's active-mode data ports (`active_addr=IP:LOW-HIGH`). See
+/// `held_port_range`, which this is with the ports let go at once.
 pub fn active_port_range(count: u16) -> (u16, u16) {
-    const FIRST: u16 = 61_000;
+    let (low, high, _) = held_port_range(count);
+    (low, high)
+}
+
+/// `count` (at most 32) consecutive ports on 127.0.0.1, each with a listener of the caller's
+/// bound on it: a test that needs a port taken holds it from the start, so that nothing else
+/// can land there in between. The ports lie above the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768..=60999 by default), where no outgoing connection and
+/// no listener of plain active mode lands, and above the servers' passive ranges
+/// (`passive_range`). Each call takes a block of 32 ports of its own, distinct from every other
+/// call's in this process and in every other test process: a block is held by an exclusive lock
+/// on a file in the temporary directory until the process exits, and blocks that another process
+/// holds, or whose ports are taken, are passed over.
+pub fn held_port_range(count: u16) -> (u16, u16, Vec<TcpListener>) {
     const BLOCK: u16 = 32;
-    const BLOCKS: u16 = (u16::MAX - FIRST) / BLOCK;
     static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
     assert!((1..=BLOCK).contains(&count), "{count} ports asked for");
+    let first = active_ports_start(BLOCK);
+    let blocks = (u16::MAX - first) / BLOCK;
     let dir = std::env::temp_dir().join("ftpfs-test-ports");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
     // Open to every user's tests, as /tmp is; a directory of another owner stays as it is.
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
-    let free = |p: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok();
+    let bind = |p: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).ok();
     // Processes start their search at different blocks, so that they seldom wait on each other.
-    let start = (unique_seed() % u64::from(BLOCKS)) as u16;
-    for i in 0..BLOCKS {
-        let low = FIRST + (start + i) % BLOCKS * BLOCK;
+    let start = (unique_seed() % u64::from(blocks)) as u16;
+    for i in 0..blocks {
+        let low = first + (start + i) % blocks * BLOCK;
         let path = dir.join(format!("{low}.lock"));
         // A lock file made by another user's tests may be read-only to us; a lock needs no more.
         let lock = OpenOptions::new()
@@ -88,12 +97,38 @@ pub fn active_port_range(count: u16) -> (u16, u16) {
         if lock.try_lock().is_err() {
             continue;
         }
-        if let Some(first) = (low..=low + BLOCK - count).find(|&p| (p..p + count).all(free)) {
-            HELD.lock().unwrap().push(lock);
-            return (first, first + count - 1);
+        for p in low..=low + BLOCK - count {
+            if let Some(held) = (p..p + count).map(bind).collect::<Option<Vec<_>>>() {
+                HELD.lock().unwrap().push(lock);
+                return (p, p + count - 1, held);
+            }
         }
     }
-    panic!("no {count} free ports in a block of our own above {FIRST}");
+    panic!("no {count} free ports in a block of our own above {first}");
+}
+
+/// Where blocks of active-mode ports start: above the kernel's ephemeral range where 64 blocks
+/// or more fit there, else at 61000 (above Linux's default range), with a warning that an
+/// outgoing connection may then take one of them.
+fn active_ports_start(block: u16) -> u16 {
+    const DEFAULT: u16 = 61_000;
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let high = range
+        .split_whitespace()
+        .nth(1)
+        .and_then(|h| h.parse::<u16>().ok())
+        .unwrap_or(DEFAULT - 1);
+    let first = high.saturating_add(1).max(DEFAULT);
+    if (u16::MAX - first) / block >= 64 {
+        return first;
+    }
+    eprintln!(
+        "warning: the ephemeral port range ({}) leaves too few ports above it; active-mode \
+         test ports start at {DEFAULT} and an outgoing connection may take one",
+        range.trim()
+    );
+    DEFAULT
 }
 
 /// A value that differs between calls and between processes: for passive ranges and banners.

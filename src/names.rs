@@ -75,6 +75,13 @@ pub fn unescape(name: &str) -> Cow<'_, [u8]> {
 
 /// `escape` for each component of a path.
 pub fn escape_path(bytes: &[u8]) -> Cow<'_, str> {
+    // The common case, at every operation: text with no escape character is its own inner form,
+    // and so is each of its components (split at an ASCII byte, they stay text).
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if !text.chars().any(|c| escaped(c).is_some()) {
+            return Cow::Borrowed(text);
+        }
+    }
     per_component(bytes, b'/', |c| escape(c).into_owned().into_bytes()).map_or_else(
         || escape(bytes),
         |v| Cow::Owned(String::from_utf8(v).expect("escaped")),
@@ -83,6 +90,10 @@ pub fn escape_path(bytes: &[u8]) -> Cow<'_, str> {
 
 /// `unescape` for each component of a path.
 pub fn unescape_path(path: &str) -> Cow<'_, [u8]> {
+    // The common case, at every command: no escape character anywhere, no component changes.
+    if !path.chars().any(|c| escaped(c).is_some()) {
+        return Cow::Borrowed(path.as_bytes());
+    }
     per_component(path.as_bytes(), b'/', |c| {
         let c = std::str::from_utf8(c).expect("split at an ASCII byte");
         unescape(c).into_owned()
@@ -316,6 +327,12 @@ mod tests {
         assert_eq!(unescape_path(&inner), &path[..]);
         assert_eq!(Names::BYTES.to_server(&inner).unwrap(), &path[..]);
         assert_eq!(Names::BYTES.to_kernel("caf\u{F7E9}"), &b"caf\xe9"[..]);
+        // Text with no escape character goes both ways as it is, without a copy.
+        assert!(matches!(
+            escape_path("/café/x".as_bytes()),
+            Cow::Borrowed("/café/x")
+        ));
+        assert!(matches!(unescape_path("/café/x"), Cow::Borrowed(b) if b == "/café/x".as_bytes()));
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn escaped(c: char) -> Option<u8> {
 /// The inner form of one name's bytes (see the module doc).
 pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if !text.chars().any(|c| escaped(c).is_some()) {
+        if !is_escaped(text) {
             return Cow::Borrowed(text);
         }
     }
@@ -60,7 +60,7 @@ pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
 /// The bytes of one name in the inner form. A string that `escape` cannot have made (escaped
 /// bytes next to other non-ASCII characters: a hand-written name) keeps those characters as UTF-8.
 pub fn unescape(name: &str) -> Cow<'_, [u8]> {
-    if !name.chars().any(|c| escaped(c).is_some()) {
+    if !is_escaped(name) {
         return Cow::Borrowed(name.as_bytes());
     }
     let mut out = Vec::with_capacity(name.len());
@@ -78,7 +78,7 @@ pub fn escape_path(bytes: &[u8]) -> Cow<'_, str> {
     // The common case, at every operation: text with no escape character is its own inner form,
     // and so is each of its components (split at an ASCII byte, they stay text).
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if !text.chars().any(|c| escaped(c).is_some()) {
+        if !is_escaped(text) {
             return Cow::Borrowed(text);
         }
     }
@@ -91,7 +91,7 @@ pub fn escape_path(bytes: &[u8]) -> Cow<'_, str> {
 /// `unescape` for each component of a path.
 pub fn unescape_path(path: &str) -> Cow<'_, [u8]> {
     // The common case, at every command: no escape character anywhere, no component changes.
-    if !path.chars().any(|c| escaped(c).is_some()) {
+    if !is_escaped(path) {
         return Cow::Borrowed(path.as_bytes());
     }
     per_component(path.as_bytes(), b'/', |c| {
@@ -263,7 +263,8 @@ fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
 
-/// Whether a name in the inner form stands for bytes that are not UTF-8 (for `--probe`).
+/// Whether a name or path in the inner form holds an escaped byte (one that is not UTF-8): the
+/// conversions copy only such names, and `--probe` reports them.
 pub fn is_escaped(name: &str) -> bool {
     name.chars().any(|c| escaped(c).is_some())
 }

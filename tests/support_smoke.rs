@@ -13,8 +13,8 @@ use std::time::Duration;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
 use support::{
-    active_port_range, held_port_range, list_date, make_random_file, make_tree, mdtm_text,
-    sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer,
+    active_port_range, ephemeral_ports, held_port_range, list_date, make_random_file, make_tree,
+    mdtm_text, sha256_file, unftp::Unftp, vsftpd::Vsftpd, FtpServer,
 };
 
 /// The way ftpfs talks to servers: binary type, PASV with the data address taken from the
@@ -256,10 +256,12 @@ fn held_port_ranges_stay_taken_until_dropped() {
     let (low, high, held) = held_port_range(3);
     assert_eq!((high - low, held.len()), (2, 3));
     // Above the kernel's ephemeral range, where outgoing connections cannot land.
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let ephemeral_high: u16 = range.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (_, ephemeral_high) = ephemeral_ports().expect("net.ipv4.ip_local_port_range");
     if ephemeral_high < 63_000 {
-        assert!(low > ephemeral_high, "{low}-{high} within {range}");
+        assert!(
+            low > ephemeral_high,
+            "{low}-{high} not above {ephemeral_high}"
+        );
     }
     for port in low..=high {
         assert!(

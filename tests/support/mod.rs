@@ -112,23 +112,24 @@ pub fn held_port_range(count: u16) -> (u16, u16, Vec<TcpListener>) {
 /// outgoing connection may then take one of them.
 fn active_ports_start(block: u16) -> u16 {
     const DEFAULT: u16 = 61_000;
-    let range =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let high = range
-        .split_whitespace()
-        .nth(1)
-        .and_then(|h| h.parse::<u16>().ok())
-        .unwrap_or(DEFAULT - 1);
+    let high = ephemeral_ports().map_or(DEFAULT - 1, |(_, high)| high);
     let first = high.saturating_add(1).max(DEFAULT);
     if (u16::MAX - first) / block >= 64 {
         return first;
     }
     eprintln!(
-        "warning: the ephemeral port range ({}) leaves too few ports above it; active-mode \
-         test ports start at {DEFAULT} and an outgoing connection may take one",
-        range.trim()
+        "warning: the ephemeral port range (up to {high}) leaves too few ports above it; \
+         active-mode test ports start at {DEFAULT} and an outgoing connection may take one"
     );
     DEFAULT
+}
+
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), where outgoing
+/// connections take their local ports; `None` where it cannot be read.
+pub fn ephemeral_ports() -> Option<(u16, u16)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut ports = range.split_whitespace().map(|p| p.parse::<u16>().ok());
+    Some((ports.next()??, ports.next()??))
 }
 
 /// A value that differs between calls and between processes: for passive ranges and banners.

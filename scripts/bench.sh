@@ -60,7 +60,7 @@
 #   O_RDWR 256x4K       seconds for 256 random 4 KiB pwrites into a 64 MiB file opened O_RDWR, until
 #                       the server's copy has all of them. rclone needs --vfs-cache-mode writes for
 #                       this (with "off" it refuses O_RDWR): its column is measured that way here.
-#   mkdir, rmdir,       ops/s: mkdir of 1,000 directories, then rmdir of them; unlink of the 1,000
+#   mkdir, rmdir,       ops/s: mkdir of 3,000 directories, then rmdir of them; unlink of the 1,000
 #   unlink              files; raw = ftplib loops of MKD, RMD, DELE on one connection. Raw's loop
 #                       and ftpfs's are interleaved (scripts/bench/meta_rows.py): chunks of 100
 #                       operations, done by each in turn in its own folder, the first rotating,
@@ -170,9 +170,12 @@ else
   W_SMALL=1000 W_DIRS=200 W_RDWR_MIB=64 CAP_WRITE=180
 fi
 W_RDWR_N=256
-# mkdir/rmdir on loopback take ~150 us each: 1,000 of them, so the row is not timer noise. Far
-# away each is one round trip: 200 (4 s at 20 ms) say as much.
-if [ -n "$RTT" ] || ((QUICK)); then :; else W_DIRS=1000; fi
+# mkdir/rmdir on loopback take ~150 us each: 3,000 of them. The server's disk has slow spells
+# (for ~150-200 ms after the unlink row's 4,000 deletions every mkdir takes 2-3x as long, for every
+# tool; ext4 skips the inodes it freed recently, docs/performance.md): with 1,000 (ten chunks a
+# tool) a spell fell on one or two of a tool's chunks and moved its total by up to 30%, with 3,000
+# by a third of that. Far away each is one round trip: 200 (4 s at 20 ms) say as much.
+if [ -n "$RTT" ] || ((QUICK)); then :; else W_DIRS=3000; fi
 PAR_N=4
 # The raw small-file loop (one RETR after another) is capped: at 20 ms it does ~9 files/s.
 CAP_SMALL_RAW=60

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::remote::below;
 use crate::sync::lock;
 use lru::LruCache;
 
@@ -255,7 +256,7 @@ impl BlockCache {
         if !tree {
             return;
         }
-        let below = format!("{}/", path.trim_end_matches('/'));
+        let below = below(path);
         let paths: Vec<Arc<str>> = inner
             .by_path
             .range::<str, _>((Bound::Included(below.as_str()), Bound::Unbounded))

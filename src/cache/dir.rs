@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::remote::{EntryKind, RemoteEntry};
+use crate::remote::{below, EntryKind, RemoteEntry};
 use crate::sync::lock;
 
 /// How many directory listings are kept at most. A listing of 100 entries takes about 20 KiB, so
@@ -215,7 +215,7 @@ impl DirCache {
 
     /// Forgets the listings of `path` and of every directory below it (after a directory rename).
     pub fn invalidate_tree(&self, path: &str) {
-        let below = format!("{}/", path.trim_end_matches('/'));
+        let below = below(path);
         let mut cached = lock(&self.cached);
         let doomed: Vec<String> = cached
             .paths

@@ -9,6 +9,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::remote::below;
+
 pub const ROOT_INO: u64 = 1;
 
 struct Node {
@@ -176,7 +178,7 @@ impl InodeTable {
     /// number under the new path, as the kernel expects. Whatever `to` was is unlinked first.
     pub fn rename(&mut self, from: &str, to: &str) {
         self.unlink(to);
-        let below = format!("{}/", from.trim_end_matches('/'));
+        let below = below(from);
         let mut moved: Vec<(Arc<str>, u64)> = Vec::new();
         if let Some((p, &ino)) = self.by_path.get_key_value(from) {
             moved.push((Arc::clone(p), ino));

@@ -230,11 +230,35 @@ pub trait RemoteStore: Send + Sync + 'static {
     fn stats(&self) -> StoreStats;
 }
 
+/// What every path inside directory `dir` starts with: `dir` and a slash (the root's is `/`).
+/// With paths kept in order, a directory's subtree is the range of those starting with it.
+pub fn below(dir: &str) -> String {
+    format!("{}/", dir.trim_end_matches('/'))
+}
+
 /// Joins a directory path and a name into an absolute remote path.
 pub fn join(dir: &str, name: &str) -> String {
     if dir == "/" {
         format!("/{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_inside_a_directory_start_with_below() {
+        assert_eq!(below("/"), "/");
+        assert_eq!(below("/d"), "/d/");
+        assert_eq!(below("/d/"), "/d/");
+        assert!(join("/d", "f").starts_with(&below("/d")));
+        assert!(join("/", "f").starts_with(&below("/")));
+        assert!(
+            !"/dx".starts_with(&below("/d")),
+            "a sibling sharing the prefix"
+        );
     }
 }

@@ -187,16 +187,10 @@ struct Inner {
 
 impl Inner {
     fn filed(&mut self, key: &BlockKey) {
-        let path = &key.version.path;
-        match self.by_path.get_mut(&**path) {
-            Some(keys) => {
-                keys.insert(key.clone());
-            }
-            None => {
-                self.by_path
-                    .insert(Arc::clone(path), HashSet::from([key.clone()]));
-            }
-        }
+        self.by_path
+            .entry(Arc::clone(&key.version.path))
+            .or_default()
+            .insert(key.clone());
     }
 
     fn unfiled(&mut self, key: &BlockKey) {
